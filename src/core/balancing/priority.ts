@@ -1,0 +1,29 @@
+/**
+ * pen's priority selection (server_by_prio): the available server with the lowest `prio`
+ * value; ties go to the lowest index. Used when any server on pen's command line has a prio.
+ */
+import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Server } from '../servers/server.ts';
+
+class Priority implements Balancer {
+  pick(servers: readonly Server[], input: PickInput): number {
+    let best = -1;
+    let bestPrio = Infinity;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
+      if (s.isUnavailable(input.nowMs)) continue;
+      if (s.priority < bestPrio) {
+        bestPrio = s.priority;
+        best = i;
+      }
+    }
+    return best;
+  }
+}
+
+export const priority: BalancerKind = {
+  name: 'prio',
+  summary: 'the available server with the lowest prio value',
+  hashesClient: false,
+  create: () => new Priority(),
+};

@@ -1,0 +1,28 @@
+/**
+ * pen's round robin (server_by_roundrobin): start after the last server chosen and take the
+ * next one that is available; -1 after a full turn.
+ */
+import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Server } from '../servers/server.ts';
+
+class RoundRobin implements Balancer {
+  #last = 0;
+
+  pick(servers: readonly Server[], input: PickInput): number {
+    const n = servers.length;
+    if (n === 0) return -1;
+    let i = this.#last % n;
+    for (let step = 0; step < n; step++) {
+      i = (i + 1) % n;
+      if (!servers[i]!.isUnavailable(input.nowMs)) return (this.#last = i);
+    }
+    return -1;
+  }
+}
+
+export const roundRobin: BalancerKind = {
+  name: 'roundrobin',
+  summary: 'each new client goes to the next available server in turn (pen default)',
+  hashesClient: false,
+  create: () => new RoundRobin(),
+};

@@ -1,0 +1,114 @@
+/**
+ * pen's client tracking table: which server each client address was last sent to.
+ *
+ * A fixed number of slots (pen's `-c`, default 2048); when full, the least recently seen client
+ * is evicted. Entries older than the tracking time (`-T` seconds, 0 = never) are ignored and
+ * recycled. pen scans its whole array on every new connection; here a Map kept in recency order
+ * makes lookup, touch and eviction O(1) (delete + set moves a key to the newest end).
+ */
+export interface ClientEntry {
+  readonly key: string;
+  /** Server index the client was last sent to, or -1 before its first successful connect. */
+  server: number;
+  lastSeenMs: number;
+  connects: number;
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+export class ClientTable {
+  readonly #entries = new Map<string, ClientEntry>();
+  #capacity: number;
+  #expiryMs: number;
+
+  constructor(capacity: number, expiryMs: number) {
+    this.#capacity = Math.max(1, capacity);
+    this.#expiryMs = expiryMs;
+  }
+
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  get expiryMs(): number {
+    return this.#expiryMs;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  setExpiry(expiryMs: number): void {
+    this.#expiryMs = expiryMs;
+  }
+
+  /** Shrinking evicts the least recently seen clients (O(removed)). */
+  setCapacity(capacity: number): void {
+    this.#capacity = Math.max(1, capacity);
+    while (this.#entries.size > this.#capacity) this.#evictOldest();
+  }
+
+  #isExpired(e: ClientEntry, nowMs: number): boolean {
+    return this.#expiryMs > 0 && e.lastSeenMs + this.#expiryMs < nowMs;
+  }
+
+  /** A known, unexpired client, without touching it. */
+  peek(key: string, nowMs: number): ClientEntry | undefined {
+    const e = this.#entries.get(key);
+    return e === undefined || this.#isExpired(e, nowMs) ? undefined : e;
+  }
+
+  /**
+   * Records a new connection from `key` and returns its entry, making it the most recent.
+   * An expired entry is reset as pen does (the client is treated as new).
+   */
+  touch(key: string, nowMs: number): ClientEntry {
+    let e = this.#entries.get(key);
+    if (e !== undefined) {
+      this.#entries.delete(key);
+      if (this.#isExpired(e, nowMs)) {
+        e.server = -1;
+        e.connects = 0;
+        e.bytesFromClient = 0;
+        e.bytesToClient = 0;
+      }
+    } else {
+      if (this.#entries.size >= this.#capacity) this.#evictOldest();
+      e = { key, server: -1, lastSeenMs: nowMs, connects: 0, bytesFromClient: 0, bytesToClient: 0 };
+    }
+    e.lastSeenMs = nowMs;
+    e.connects++;
+    this.#entries.set(key, e);
+    return e;
+  }
+
+  /** Inserts an entry as loaded from a saved table, keeping recency order of the calls. */
+  restore(key: string, server: number, lastSeenMs: number): void {
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#capacity) this.#evictOldest();
+    this.#entries.set(key, { key, server, lastSeenMs, connects: 0, bytesFromClient: 0, bytesToClient: 0 });
+  }
+
+  forget(key: string): boolean {
+    return this.#entries.delete(key);
+  }
+
+  /** Drops every reference to a server (it was removed); O(clients), only on reconfiguration. */
+  forgetServer(server: number): void {
+    for (const e of this.#entries.values()) if (e.server === server) e.server = -1;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** Oldest first. For listings and persistence, never on the connection path. */
+  values(): IterableIterator<ClientEntry> {
+    return this.#entries.values();
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#entries.keys().next();
+    if (!oldest.done) this.#entries.delete(oldest.value);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Client addresses in the forms the decisions need: a normalised text key (IPv4-mapped IPv6
+ * becomes plain IPv4, so a dual-stack listener tracks one client as one client) and bytes.
+ */
+import ipaddr from 'ipaddr.js';
+
+export interface ClientIp {
+  /** Normalised text form; the client table key. */
+  readonly key: string;
+  readonly family: 4 | 6 | 0;
+  /** 4 or 16 bytes in network order; empty for Unix-socket clients. */
+  readonly bytes: readonly number[];
+}
+
+const UNIX_CLIENT: ClientIp = { key: 'unix', family: 0, bytes: [] };
+
+export function parseClientIp(text: string | undefined): ClientIp {
+  if (text === undefined || text === '' || !ipaddr.isValid(text)) return UNIX_CLIENT;
+  let addr = ipaddr.parse(text);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  }
+  const family = addr.kind() === 'ipv4' ? 4 : 6;
+  return { key: family === 6 ? addr.toNormalizedString() : addr.toString(), family, bytes: addr.toByteArray() };
+}
+
+/** Strips an IPv4-mapped prefix cheaply, without a full parse (the hot path only needs a key). */
+export function clientKey(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined || remoteAddress === '') return 'unix';
+  if (remoteAddress.startsWith('::ffff:') && remoteAddress.indexOf('.') !== -1) return remoteAddress.slice(7);
+  return remoteAddress;
+}
+
+/**
+ * pen's `-h` hash input. For IPv4 pen takes `s_addr` as a host-order integer on a
+ * little-endian machine, i.e. the first octet is the least significant byte; we reproduce that
+ * exactly so that `-h` sends each client where pen would. For IPv6 pen uses only the last byte,
+ * which puts every client of a /120 on one server; we hash all 16 bytes (FNV-1a) instead.
+ */
+export function penHashValue(ip: ClientIp): number {
+  const b = ip.bytes;
+  if (ip.family === 4) return ((b[3]! << 24) | (b[2]! << 16) | (b[1]! << 8) | b[0]!) >>> 0;
+  if (ip.family === 6) return fnv1a(b);
+  return 0;
+}
+
+export function fnv1a(bytes: readonly number[] | Uint8Array, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export function fnv1aString(text: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i) & 0xff;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
