@@ -100,6 +100,10 @@ export class AclTable {
     this.#lists[list] = [];
   }
 
+  clearAll(): void {
+    for (let i = 0; i < ACL_COUNT; i++) this.#lists[i] = [];
+  }
+
   entries(list: number): readonly AclEntry[] {
     return this.#lists[list] ?? [];
   }

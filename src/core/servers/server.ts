@@ -22,7 +22,8 @@ export interface ServerSettings {
 }
 
 export class Server {
-  readonly index: number;
+  /** Position in its group's list; changes only on reconfiguration. */
+  index: number;
   readonly role: 'regular' | 'emergency' | 'abuse';
   address: Address;
   hostname: string | undefined;

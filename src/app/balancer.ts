@@ -1,0 +1,381 @@
+/**
+ * The composition root: turns a FulcrumConfig into running listeners and groups, admits
+ * connections under the global limits, keeps the counters, and applies reloads as one
+ * transaction (established connections keep the objects they started with and finish
+ * undisturbed; the client tables and server counters carry over).
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Socket } from 'bun';
+import { AclTable } from '../core/acl/acl.ts';
+import { formatAddress, type Address } from '../core/address.ts';
+import type { Clock, Random } from '../core/clock.ts';
+import { clientKey } from '../core/ip.ts';
+import type { Server } from '../core/servers/server.ts';
+import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+import { listenTcp } from '../dataplane/bun-tcp.ts';
+import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
+import { LogFile } from './log-file.ts';
+import { GroupRuntime, ListenerRuntime, makeServer, serverKey, type BalancerHooks } from './runtime.ts';
+
+export interface Diagnostics {
+  info(msg: string): void;
+  debug(level: number, msg: string): void;
+  error(msg: string): void;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+export const systemRandom: Random = { next: () => Math.random() };
+
+/** Totals since start, by outcome; read in O(1). */
+export interface Totals {
+  accepted: number;
+  connected: number;
+  finished: number;
+  queued: number;
+  bytesFromClients: number;
+  bytesToClients: number;
+  ends: Partial<Record<TerminationReason, number>>;
+}
+
+/** Resolves host names to addresses (at start and on reload, never per connection). */
+export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
+  const resolveServer = async (s: ServerConfig): Promise<ServerConfig> => {
+    if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+    const name = s.hostname ?? s.address.host;
+    let found: { address: string };
+    try {
+      found = await lookup(name);
+    } catch (e) {
+      throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+    }
+    return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
+  };
+  const groups: GroupConfig[] = [];
+  for (const g of config.groups) {
+    groups.push({
+      ...g,
+      servers: await Promise.all(g.servers.map(resolveServer)),
+      emergency: g.emergency === null ? null : await resolveServer(g.emergency),
+      abuse: g.abuse === null ? null : await resolveServer(g.abuse),
+    });
+  }
+  return { ...config, groups };
+}
+
+export class Balancer implements BalancerHooks {
+  global: GlobalConfig;
+  readonly acls = new AclTable();
+  readonly groups = new Map<string, GroupRuntime>();
+  listeners: ListenerRuntime[] = [];
+  /** Sessions that have been admitted (began selection), by id. */
+  readonly sessions = new Map<number, Session>();
+  /** Accepted clients waiting for a slot under -x / pending_max (FIFO, head index). */
+  #waiting: Session[] = [];
+  #waitingHead = 0;
+  #pendingConnects = 0;
+  readonly totals: Totals = { accepted: 0, connected: 0, finished: 0, queued: 0, bytesFromClients: 0, bytesToClients: 0, ends: {} };
+  readonly startedMs = Date.now();
+  #now = Date.now();
+  #clockTimer: ReturnType<typeof setInterval> | null = null;
+  log: LogFile | null = null;
+  readonly diag: Diagnostics;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Observers of finished sessions (access log, metrics); called once per connection. */
+  readonly onSessionEnd: ((s: Session) => void)[] = [];
+  stopping = false;
+
+  constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom) {
+    this.global = config.global;
+    this.diag = diag;
+    this.clock = clock;
+    this.random = random;
+    for (const { list, entry } of config.acls) this.acls.add(list, entry);
+    for (const g of config.groups) this.groups.set(g.name, new GroupRuntime(structuredCloneConfig(g), this.acls, this, clock, random));
+    this.listeners = config.listeners.map((l) => new ListenerRuntime(l, this.#group(l.group), this));
+    if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
+  }
+
+  #group(name: string): GroupRuntime {
+    const g = this.groups.get(name);
+    if (g === undefined) throw new Error(`listener refers to unknown group "${name}"`);
+    return g;
+  }
+
+  /** The first (pen command line: only) group, which pen commands act on. */
+  get defaultGroup(): GroupRuntime {
+    const first = this.groups.values().next();
+    if (first.done) throw new Error('no server group configured');
+    return first.value;
+  }
+
+  get idleTimeoutMs(): number {
+    return this.global.idleTimeoutMs;
+  }
+  get tcpNoDelay(): boolean {
+    return this.global.tcpNoDelay;
+  }
+  get fastClose(): GlobalConfig['tcpFastClose'] {
+    return this.global.tcpFastClose;
+  }
+  coarseNow(): number {
+    return this.#now;
+  }
+  get activeCount(): number {
+    return this.sessions.size;
+  }
+  get waitingCount(): number {
+    return this.#waiting.length - this.#waitingHead;
+  }
+
+  /** Binds every listener; throws (before anything else starts) if one cannot bind. */
+  start(): void {
+    this.#clockTimer = setInterval(() => {
+      this.#now = Date.now();
+    }, 200);
+    this.#clockTimer.unref?.();
+    for (const l of this.listeners) this.#bind(l);
+  }
+
+  #bind(l: ListenerRuntime): void {
+    try {
+      l.handle = listenTcp(l.config.address, l);
+    } catch (e) {
+      throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
+    }
+    this.diag.debug(1, `listening on ${formatAddress(l.config.address)} for group ${l.group.name}`);
+  }
+
+  accept(listener: ListenerRuntime, socket: Socket<Side>): void {
+    this.totals.accepted++;
+    const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
+    if (this.stopping) {
+      session.close('shutdown', false);
+      return;
+    }
+    if (this.#hasRoom()) {
+      this.#admit(session);
+    } else if (this.waitingCount < this.global.backlog) {
+      // pen stops accepting at -x and lets the kernel backlog hold clients; the runtime accepts
+      // for us, so we hold them here instead, unread, and serve them in order as slots free.
+      this.totals.queued++;
+      this.#waiting.push(session);
+    } else {
+      session.close('queue-full', false);
+    }
+  }
+
+  #hasRoom(): boolean {
+    return this.sessions.size < this.global.maxConnections && this.#pendingConnects < this.global.pendingMax;
+  }
+
+  #admit(session: Session): void {
+    this.sessions.set(session.id, session);
+    this.#pendingConnects++;
+    session.begin();
+  }
+
+  #admitWaiting(): void {
+    while (this.#waitingHead < this.#waiting.length && this.#hasRoom()) {
+      const s = this.#waiting[this.#waitingHead]!;
+      this.#waiting[this.#waitingHead++] = undefined as unknown as Session;
+      if (!s.finished) this.#admit(s);
+    }
+    if (this.#waitingHead > 1024 && this.#waitingHead * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#waitingHead);
+      this.#waitingHead = 0;
+    }
+  }
+
+  sessionConnected(session: Session): void {
+    this.totals.connected++;
+    this.#pendingConnects--;
+    this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    this.#admitWaiting();
+  }
+
+  sessionEnded(session: Session): void {
+    const admitted = this.sessions.delete(session.id);
+    if (admitted && session.connectedMs === 0) this.#pendingConnects--;
+    this.totals.finished++;
+    this.totals.bytesFromClients += session.client.bytesRead;
+    this.totals.bytesToClients += session.server.bytesRead;
+    const reason = session.reason ?? 'client-closed';
+    this.totals.ends[reason] = (this.totals.ends[reason] ?? 0) + 1;
+    const client = session.selection.client;
+    if (client !== null) {
+      client.bytesFromClient += session.client.bytesRead;
+      client.bytesToClient += session.server.bytesRead;
+    }
+    if (this.log !== null) this.log.write(formatLogLine(session));
+    for (const f of this.onSessionEnd) f(session);
+    if (admitted) this.#admitWaiting();
+  }
+
+  /** Stops accepting and closes every connection (SIGTERM). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const l of this.listeners) l.handle?.stop();
+    for (const s of [...this.sessions.values()]) s.close('shutdown', false);
+    for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
+    if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
+    await this.log?.close();
+  }
+
+  /** Every server of every group with its group, for listings. */
+  *allServers(): Generator<{ group: GroupRuntime; server: Server }> {
+    for (const group of this.groups.values()) {
+      for (const server of group.servers) yield { group, server };
+      if (group.selector.emergency !== null) yield { group, server: group.selector.emergency };
+      if (group.selector.abuse !== null) yield { group, server: group.selector.abuse };
+    }
+  }
+
+  /**
+   * Applies a new configuration as one step. The caller has validated and resolved it, so
+   * nothing here can fail halfway except binding a new listener, which is done first.
+   */
+  reload(next: FulcrumConfig): string[] {
+    const changes: string[] = [];
+    // 1. New listeners bind before anything changes, so a bind failure leaves the old config.
+    const keepListeners = new Map(this.listeners.map((l) => [formatAddress(l.config.address), l]));
+    const newListeners: ListenerRuntime[] = [];
+    const bound: ListenerRuntime[] = [];
+    for (const lc of next.listeners) {
+      if (!next.groups.some((g) => g.name === lc.group)) throw new Error(`listener ${lc.name} refers to unknown group "${lc.group}"`);
+    }
+    // 2. Groups: keep runtime (client table, counters) by name; servers by address.
+    const groupsBefore = new Map(this.groups);
+    const staged = new Map<string, GroupRuntime>();
+    for (const gc of next.groups) {
+      const old = groupsBefore.get(gc.name);
+      if (old === undefined) {
+        staged.set(gc.name, new GroupRuntime(structuredCloneConfig(gc), this.acls, this, this.clock, this.random));
+        changes.push(`group ${gc.name} added`);
+      } else {
+        staged.set(gc.name, old);
+      }
+    }
+    for (const lc of next.listeners) {
+      const key = formatAddress(lc.address);
+      const existing = keepListeners.get(key);
+      if (existing !== undefined) {
+        newListeners.push(existing);
+        keepListeners.delete(key);
+        continue;
+      }
+      const l = new ListenerRuntime(lc, staged.get(lc.group)!, this);
+      try {
+        this.#bind(l);
+      } catch (e) {
+        for (const b of bound) b.handle?.stop();
+        throw e;
+      }
+      bound.push(l);
+      newListeners.push(l);
+      changes.push(`listener ${key} added`);
+    }
+    // From here on nothing can fail.
+    for (const gc of next.groups) {
+      const g = staged.get(gc.name)!;
+      if (groupsBefore.has(gc.name)) changes.push(...this.#updateGroup(g, gc));
+    }
+    for (const name of groupsBefore.keys()) if (!staged.has(name)) changes.push(`group ${name} removed`);
+    this.groups.clear();
+    for (const [k, v] of staged) this.groups.set(k, v);
+    for (const [key, l] of keepListeners) {
+      l.handle?.stop();
+      changes.push(`listener ${key} removed (established connections continue)`);
+    }
+    for (const lc of next.listeners) {
+      const l = newListeners.find((x) => formatAddress(x.config.address) === formatAddress(lc.address))!;
+      l.config = lc;
+      l.group = staged.get(lc.group)!;
+    }
+    this.listeners = newListeners;
+    this.acls.clearAll();
+    for (const { list, entry } of next.acls) this.acls.add(list, entry);
+    const oldLog = this.global.logFile;
+    this.global = { ...next.global, configFile: this.global.configFile, commandFile: this.global.commandFile };
+    if (this.global.logFile !== oldLog) {
+      void this.log?.close();
+      this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
+    }
+    this.#admitWaiting();
+    return changes;
+  }
+
+  #updateGroup(g: GroupRuntime, gc: GroupConfig): string[] {
+    const changes: string[] = [];
+    const byKey = new Map(g.servers.map((s) => [serverKey(s), s]));
+    const servers: Server[] = [];
+    const remap = new Map<number, number>();
+    gc.servers.forEach((sc, i) => {
+      const key = serverKey(sc);
+      const old = byKey.get(key);
+      if (old !== undefined) {
+        byKey.delete(key);
+        remap.set(old.index, i);
+        servers.push(updateServer(old, i, sc, changes));
+      } else {
+        servers.push(makeServer(i, sc));
+        changes.push(`server ${key} added to ${gc.name}`);
+      }
+    });
+    for (const key of byKey.keys()) changes.push(`server ${key} removed from ${gc.name} (its connections continue)`);
+    for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
+    const sel = g.selector;
+    sel.servers = servers;
+    sel.emergency = gc.emergency === null ? null : sameOrNew(sel.emergency, gc.emergency, 'emergency');
+    sel.abuse = gc.abuse === null ? null : sameOrNew(sel.abuse, gc.abuse, 'abuse');
+    const algorithmChanged = g.config.algorithm !== gc.algorithm;
+    g.config = structuredCloneConfig(gc);
+    g.syncSettings();
+    if (algorithmChanged) {
+      g.setAlgorithm(gc.algorithm, this.random);
+      changes.push(`group ${gc.name} algorithm ${gc.algorithm}`);
+    } else {
+      sel.serversChanged();
+    }
+    return changes;
+  }
+}
+
+function sameOrNew(old: Server | null, c: ServerConfig, role: Server['role']): Server {
+  if (old !== null && serverKey(old) === serverKey(c)) return updateServer(old, old.index, c, []);
+  return makeServer(role === 'emergency' ? -1 : -2, c, role);
+}
+
+function updateServer(s: Server, index: number, c: ServerConfig, changes: string[]): Server {
+  if (s.weight !== c.weight) changes.push(`server ${serverKey(c)} weight ${s.weight} -> ${c.weight}`);
+  s.index = index;
+  s.maxConnections = c.maxConnections;
+  s.hardLimit = c.hardLimit;
+  s.weight = c.weight;
+  s.priority = c.priority;
+  s.acl = c.acl;
+  s.hostname = c.hostname;
+  return s;
+}
+
+function structuredCloneConfig(g: GroupConfig): GroupConfig {
+  return { ...g, servers: g.servers.map((s) => ({ ...s })) };
+}
+
+/**
+ * One line per finished connection for the -l log: when, who, where to, why that server, how
+ * much, how long, and how it ended.
+ */
+export function formatLogLine(s: Session): string {
+  const server = s.selection.server;
+  const failed = s.selection.failedServers;
+  const why = failed === null ? s.selection.reason : `${s.selection.reason} after failures on server ${failed.join(',')}`;
+  const connectMs = s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : -1;
+  return (
+    `${new Date(s.startMs).toISOString()} client=${s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`} ` +
+    `server=${server === null ? '-' : formatAddress(server.address as Address)} ` +
+    `why="${why}" bytes_in=${s.client.bytesRead} bytes_out=${s.server.bytesRead} ` +
+    `connect_ms=${connectMs} duration_ms=${s.endMs - s.startMs} end=${s.reason ?? 'client-closed'}`
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * Statistics for SIGUSR1 (text, as pen prints on stderr) and pen's HTML status page (-w file,
+ * penctl `status`). Both read counters that are kept up to date in O(1) per event; building a
+ * report walks the servers once, which is fine for an on-demand report.
+ */
+import { formatAddress } from '../core/address.ts';
+import type { Balancer } from './balancer.ts';
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+function serverState(b: Balancer, s: { isBlacklisted(n: number): boolean; admin: string; healthy: boolean; downReason: string }): string {
+  if (s.admin !== 'enabled') return s.admin;
+  if (!s.healthy) return `down (${s.downReason})`;
+  if (s.isBlacklisted(b.clock.now())) return 'blacklisted';
+  return 'up';
+}
+
+export function statsText(b: Balancer): string {
+  const t = b.totals;
+  const lines = [
+    `fulcrum ${process.pid}: up ${Math.round((Date.now() - b.startedMs) / 1000)} s, ${b.activeCount} connections (${b.waitingCount} waiting), ` +
+      `${t.accepted} accepted, ${t.finished} finished, ${t.bytesFromClients} bytes from clients, ${t.bytesToClients} bytes to clients`,
+  ];
+  for (const { group, server: s } of b.allServers()) {
+    lines.push(
+      `  ${group.name} ${s.role === 'regular' ? `server ${s.index}` : s.role} ${formatAddress(s.address)}: ${serverState(b, s)}, ` +
+        `${s.connections} connections (${s.totalConnections} total), max ${s.maxConnections}, hard ${s.hardLimit}, weight ${s.weight}, prio ${s.priority}, ` +
+        `${s.bytesToServer} bytes sent, ${s.bytesFromServer} bytes received, ${s.connectFailures} connect failures, ${s.connectTimeouts} timeouts`,
+    );
+  }
+  const ends = Object.entries(t.ends).map(([k, v]) => `${k}=${v}`).join(' ');
+  if (ends !== '') lines.push(`  endings: ${ends}`);
+  return lines.join('\n') + '\n';
+}
+
+export function statusHtml(b: Balancer): string {
+  const t = b.totals;
+  const rows: string[] = [];
+  for (const { group, server: s } of b.allServers()) {
+    rows.push(
+      `<tr><td>${escapeHtml(group.name)}</td><td>${s.role === 'regular' ? s.index : s.role}</td><td>${escapeHtml(formatAddress(s.address))}</td>` +
+        `<td>${escapeHtml(serverState(b, s))}</td><td>${s.connections}</td><td>${s.totalConnections}</td><td>${s.maxConnections}</td><td>${s.hardLimit}</td>` +
+        `<td>${s.weight}</td><td>${s.priority}</td><td>${s.bytesToServer}</td><td>${s.bytesFromServer}</td><td>${s.connectFailures}</td></tr>`,
+    );
+  }
+  const clients: string[] = [];
+  for (const group of b.groups.values()) {
+    for (const c of group.clients.values()) {
+      clients.push(`<tr><td>${escapeHtml(group.name)}</td><td>${escapeHtml(c.key)}</td><td>${new Date(c.lastSeenMs).toISOString()}</td><td>${c.server}</td><td>${c.connects}</td><td>${c.bytesFromClient}</td><td>${c.bytesToClient}</td></tr>`);
+    }
+  }
+  return `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Fulcrum status</title></head><body>
+<h1>Fulcrum status</h1>
+<p>${new Date().toISOString()} &mdash; pid ${process.pid}, up ${Math.round((Date.now() - b.startedMs) / 1000)} s</p>
+<p>${b.activeCount} connections, ${b.waitingCount} waiting, ${t.accepted} accepted, ${t.bytesFromClients} bytes from clients, ${t.bytesToClients} bytes to clients</p>
+<h2>Servers</h2>
+<table border="1"><tr><th>group</th><th>#</th><th>address</th><th>state</th><th>conns</th><th>total</th><th>max</th><th>hard</th><th>weight</th><th>prio</th><th>sent</th><th>received</th><th>connect failures</th></tr>
+${rows.join('\n')}
+</table>
+<h2>Clients</h2>
+<table border="1"><tr><th>group</th><th>address</th><th>last seen</th><th>server</th><th>connects</th><th>sent</th><th>received</th></tr>
+${clients.join('\n')}
+</table>
+</body></html>
+`;
+}

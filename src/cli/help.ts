@@ -1,0 +1,49 @@
+/** `fulcrum --help`: pen's usage, plus what Fulcrum adds. */
+import { algorithmNames } from '../core/balancing/registry.ts';
+
+export const HELP = `usage:
+  fulcrum [options] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...] ...
+  fulcrum --config fulcrum.yaml
+  fulcrum check fulcrum.yaml
+
+Fulcrum is a TCP load balancer that takes pen's command line and pen's control commands.
+
+pen options:
+  -B host:port  abuse server for clients an ACL denies
+  -b sec        blacklist time for a server that fails to connect [30]
+  -c N          client table slots [2048]
+  -d            debugging on (repeat -d for more)
+  -a            with -dd, dump data in ASCII
+  -e host:port  emergency server, used only when every server is unavailable
+  -F file       pen command file (penctl syntax), re-read on SIGHUP
+  -f            stay in the foreground
+  -h            hash the client address for the first choice
+  -N            hash without remembering the choice
+  -l file       log one line per connection to file (reopened on SIGHUP)
+  -m N          accepts per event (accepted; the runtime batches accepts itself)
+  -o command    run a penctl command at start (also -O)
+  -p file       write the process id to file
+  -q N          clients that may wait for a free slot when -x is reached [511]
+  -r            round robin without client tracking
+  -s            stubborn: if the first choice is unavailable, close the client
+  -T sec        forget clients after sec seconds (0 = never) [0]
+  -t sec        connect timeout [3]
+  -u user       run as user after binding
+  -W            weighted least connections (connections / weight)
+  -w file       write HTML statistics to file on SIGUSR1
+  -x N          max simultaneous connections [500]
+  -P, -Q        accepted and ignored (Fulcrum always uses epoll)
+  -j dir        refused: the runtime has no chroot
+  -C -X -E -K -G -A -R -L -Z -U -H
+                not available in this version (refused with a message)
+
+Fulcrum options:
+  --config FILE      run from a YAML config file (see docs/config.md)
+  --algorithm NAME   ${algorithmNames.join(', ')}
+  --help, --version
+
+signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
+
+example:
+  fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002
+`;

@@ -1,0 +1,205 @@
+#!/usr/bin/env bun
+/**
+ * The `fulcrum` command. This file is the balancer's own process (npm links it as the bin and
+ * Bun runs it directly), so supervisors' signals and the -p pid file refer to the process that
+ * serves. It parses arguments, builds the balancer, and wires signals; nothing else.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Balancer, resolveConfig, type Diagnostics } from '../app/balancer.ts';
+import { CommandError, PenCommands } from '../app/pen-commands.ts';
+import { statsText, statusHtml } from '../app/status.ts';
+import type { FulcrumConfig } from '../config/model.ts';
+import { parsePenArgs, UsageError } from '../config/pen-args.ts';
+import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { HELP } from './help.ts';
+import pkg from '../../package.json' with { type: 'json' };
+
+const DAEMON_ENV = 'FULCRUM_DAEMON_CHILD';
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`fulcrum: ${message}\n`);
+  process.exit(code);
+}
+
+function makeDiagnostics(getDebug: () => number): Diagnostics {
+  const stamp = (): string => new Date().toISOString();
+  return {
+    info: (m) => process.stderr.write(`${stamp()} fulcrum: ${m}\n`),
+    error: (m) => process.stderr.write(`${stamp()} fulcrum: error: ${m}\n`),
+    debug: (level, m) => {
+      if (getDebug() >= level) process.stderr.write(`${stamp()} fulcrum[debug${level}]: ${m}\n`);
+    },
+  };
+}
+
+async function loadYaml(path: string): Promise<FulcrumConfig> {
+  const result = await loadConfigFile(path);
+  if ('errors' in result) {
+    throw new UsageError(`${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
+  }
+  result.config.global.configFile = path;
+  return result.config;
+}
+
+async function check(files: string[]): Promise<number> {
+  if (files.length === 0) fail('check: give the config file(s) to validate: fulcrum check fulcrum.yaml', 2);
+  let bad = 0;
+  for (const f of files) {
+    const result = await loadConfigFile(f);
+    if ('errors' in result) {
+      bad++;
+      for (const i of result.errors) process.stderr.write(formatIssue(i) + '\n');
+    } else {
+      process.stdout.write(`${f}: OK (${result.config.listeners.length} listener(s), ${result.config.groups.length} group(s))\n`);
+    }
+  }
+  return bad === 0 ? 0 : 1;
+}
+
+/** pen detaches unless -f: re-run ourselves in the background and exit once it is serving. */
+async function daemonize(argv: string[]): Promise<never> {
+  const child = spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  });
+  const ready = new Promise<boolean>((resolve) => {
+    const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+    let text = '';
+    pipe?.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('ready')) resolve(true);
+    });
+    child.on('exit', () => resolve(false));
+  });
+  const ok = await ready;
+  if (!ok) process.exit(child.exitCode ?? 1);
+  child.unref();
+  process.exit(0);
+}
+
+async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f[2] !== undefined && f[3] !== undefined) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(name) };
+  throw new Error(`-u: no such user "${name}"`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'check') process.exit(await check(argv.slice(1)));
+
+  let parsed;
+  try {
+    parsed = parsePenArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message, 2);
+    throw e;
+  }
+  if (parsed.long.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (parsed.long.version) {
+    process.stdout.write(`fulcrum ${pkg.version} (bun ${Bun.version})\n`);
+    return;
+  }
+  let config = parsed.config;
+  const yamlMode = parsed.long.configFile !== null;
+  if (yamlMode) {
+    try {
+      config = await loadYaml(parsed.long.configFile!);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    config.global.foreground = true; // a config file is for supervised, modern use
+  }
+  for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
+  if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
+
+  let balancer: Balancer;
+  try {
+    balancer = new Balancer(await resolveConfig(config), makeDiagnostics(() => balancer?.global.debug ?? config.global.debug));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const commands = new PenCommands(balancer);
+  try {
+    for (const c of parsed.commands) await commands.execute(c);
+    if (config.global.commandFile !== null) {
+      await commands.runFile(config.global.commandFile, { baseDir: dirname(config.global.commandFile) });
+    }
+  } catch (e) {
+    if (e instanceof CommandError) fail(e.message);
+    throw e;
+  }
+  if (balancer.defaultGroup.servers.length === 0) fail('no servers configured');
+
+  try {
+    balancer.start();
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (config.global.user !== null) {
+    try {
+      const { uid, gid } = await lookupUser(config.global.user);
+      process.setgid?.(gid);
+      process.setuid?.(uid);
+    } catch (e) {
+      await balancer.stop();
+      fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
+    }
+  }
+  const pidFile = config.global.pidFile;
+  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
+  balancer.diag.debug(1, `fulcrum ${pkg.version} started, pid ${process.pid}`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    balancer.diag.debug(1, `${signal}: stopping`);
+    await balancer.stop();
+    if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGUSR1', () => {
+    process.stderr.write(statsText(balancer));
+    const file = balancer.global.statusFile;
+    if (file !== null) writeFile(file, statusHtml(balancer)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+  });
+  process.on('SIGHUP', () => {
+    void (async () => {
+      balancer.log?.reopen();
+      try {
+        if (balancer.global.configFile !== null) {
+          const next = await resolveConfig(await loadYaml(balancer.global.configFile));
+          const changes = balancer.reload(next);
+          balancer.diag.info(`SIGHUP: reloaded ${balancer.global.configFile}${changes.length > 0 ? ': ' + changes.join('; ') : ' (no changes)'}`);
+        } else if (balancer.global.commandFile !== null) {
+          await commands.runFile(balancer.global.commandFile, { baseDir: dirname(balancer.global.commandFile) });
+          balancer.diag.info(`SIGHUP: re-read ${balancer.global.commandFile}`);
+        }
+      } catch (e) {
+        balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${(e as Error).message}`);
+      }
+    })();
+  });
+  if (process.env[DAEMON_ENV] !== undefined) {
+    try {
+      writeSync(3, 'ready\n');
+      closeSync(3);
+    } catch {
+      // started with the variable set but without the pipe: nothing to tell
+    }
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,209 @@
+/**
+ * pen's command line: `[options] [host:]port|/path h1[:p1[:maxc[:hard[:weight[:prio]]]]] ...`,
+ * parsed like glibc getopt (bundled flags `-fdr`, attached values `-x500`, options after the
+ * positional arguments, `--` ends options), plus Fulcrum's own long options.
+ */
+import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
+import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
+import { defaultGlobal, defaultGroup, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** pen options that take a value. */
+const WITH_VALUE = new Set('BCFOSTbcejlmopqtuwxEKGAL'.split(''));
+/** pen flags. */
+const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
+
+/** Options that belong to features not built yet: refused clearly rather than ignored. */
+const NOT_YET: Readonly<Record<string, string>> = {
+  C: 'the control port (-C) is not available in this version',
+  X: 'the control port exit command (-X) is not available in this version',
+  E: 'TLS termination (-E) is not available in this version',
+  K: 'TLS termination (-K) is not available in this version',
+  G: 'TLS client certificates (-G) are not available in this version',
+  A: 'TLS client certificates (-A) are not available in this version',
+  R: 'TLS client certificates (-R) are not available in this version',
+  L: 'TLS protocol selection (-L) is not available in this version',
+  Z: 'TLS compatibility mode (-Z) is not available in this version',
+  U: 'UDP load balancing (-U) is not available in this version',
+  H: 'HTTP X-Forwarded-For insertion (-H) is not available in this version',
+};
+
+export interface LongOptions {
+  /** --config FILE: YAML config instead of a command line. */
+  configFile: string | null;
+  /** --algorithm NAME: any algorithm from the registry. */
+  algorithm: AlgorithmName | null;
+  help: boolean;
+  version: boolean;
+}
+
+export interface ParsedCommandLine {
+  config: FulcrumConfig;
+  /** penctl commands from -o/-O, in order; applied after the command line, before -F. */
+  commands: string[];
+  long: LongOptions;
+  /** Messages for accepted-but-ignored options (-P, -Q, -m ...). */
+  notes: string[];
+}
+
+function intValue(opt: string, value: string, min = 0): number {
+  if (!/^-?\d+$/.test(value)) throw new UsageError(`-${opt}: "${value}" is not an integer`);
+  const n = Number(value);
+  if (n < min) throw new UsageError(`-${opt}: ${n} is below the minimum ${min}`);
+  return n;
+}
+
+/** pen's `-e host:port` / `-B host:port`. */
+function specialServer(opt: string, value: string, listen: Address | null): ServerConfig {
+  try {
+    const s = parseServerArg(value, listen?.kind === 'tcp' ? listen.port : undefined);
+    return serverConfig(s.address, { maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority });
+  } catch (e) {
+    throw new UsageError(`-${opt}: ${(e as Error).message}`);
+  }
+}
+
+export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
+  const global = defaultGlobal();
+  const group = defaultGroup('default');
+  const long: LongOptions = { configFile: null, algorithm: null, help: false, version: false };
+  const commands: string[] = [];
+  const notes: string[] = [];
+  const positional: string[] = [];
+  const flags = { hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
+  let emergency: string | null = null;
+  let abuse: string | null = null;
+
+  const apply = (opt: string, value: string): void => {
+    switch (opt) {
+      case 'b': group.blacklistMs = intValue(opt, value) * 1000; break;
+      case 'c': group.clientsMax = intValue(opt, value, 1); break;
+      case 'e': emergency = value; break;
+      case 'B': abuse = value; break;
+      case 't': group.connectTimeoutMs = intValue(opt, value, 1) * 1000; break;
+      case 'x': global.maxConnections = intValue(opt, value, 1); break;
+      case 'T': group.trackingMs = intValue(opt, value) * 1000; break;
+      case 'F': global.commandFile = value; break;
+      case 'l': global.logFile = value; break;
+      case 'p': global.pidFile = value; break;
+      case 'w': global.statusFile = value; break;
+      case 'u': global.user = value; break;
+      case 'm': global.multiAccept = intValue(opt, value, 1); break;
+      case 'q': global.backlog = intValue(opt, value, 1); break;
+      case 'o': case 'O': commands.push(value); break;
+      case 'j': throw new UsageError('-j (chroot) is not supported: Bun has no chroot(2) API. Confine Fulcrum with systemd (RootDirectory=, ProtectSystem=) or a container instead.');
+      case 'S': notes.push('-S is obsolete and ignored (as in pen)'); break;
+      default: throw new UsageError(`-${opt} is not a known option (see fulcrum --help)`);
+    }
+  };
+  const flag = (opt: string): void => {
+    switch (opt) {
+      case 'd': global.debug++; break;
+      case 'a': global.asciiDumps = true; break;
+      case 'f': global.foreground = true; break;
+      case 'h': flags.hash = true; break;
+      case 'N': flags.hashNoSave = true; break;
+      case 'r': flags.roundrobin = true; break;
+      case 's': flags.stubborn = true; break;
+      case 'W': flags.weight = true; break;
+      case 'P': notes.push('-P (poll) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
+      case 'Q': notes.push('-Q (kqueue) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
+      case 'D': case 'n': notes.push(`-${opt} is obsolete and ignored (as in pen)`); break;
+      default: throw new UsageError(`-${opt} is not a known option (see fulcrum --help)`);
+    }
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      const takeValue = (): string => {
+        if (eq !== -1) return arg.slice(eq + 1);
+        const v = argv[++i];
+        if (v === undefined) throw new UsageError(`--${name} needs a value`);
+        return v;
+      };
+      switch (name) {
+        case 'help': long.help = true; break;
+        case 'version': long.version = true; break;
+        case 'config': long.configFile = takeValue(); break;
+        case 'algorithm': {
+          const v = takeValue();
+          if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
+          long.algorithm = v;
+          break;
+        }
+        default: throw new UsageError(`--${name} is not a known option (see fulcrum --help)`);
+      }
+      continue;
+    }
+    if (arg.length < 2 || !arg.startsWith('-') || /^-\d/.test(arg)) {
+      positional.push(arg);
+      continue;
+    }
+    for (let j = 1; j < arg.length; j++) {
+      const opt = arg[j]!;
+      const notYet = NOT_YET[opt];
+      if (notYet !== undefined) throw new UsageError(`-${opt}: ${notYet}`);
+      if (WITH_VALUE.has(opt)) {
+        let value = arg.slice(j + 1);
+        if (value === '') {
+          const next = argv[++i];
+          if (next === undefined) throw new UsageError(`-${opt} needs a value`);
+          value = next;
+        }
+        apply(opt, value);
+        break;
+      }
+      if (FLAGS.has(opt)) flag(opt);
+      else throw new UsageError(`-${opt} is not a known option (see fulcrum --help)`);
+    }
+  }
+
+  const config: FulcrumConfig = { global, acls: [], groups: [group], listeners: [] };
+  if (long.help || long.version || long.configFile !== null) {
+    if (positional.length > 0 && long.configFile !== null) {
+      throw new UsageError('give either --config FILE or a listen address and servers, not both');
+    }
+    return { config, commands, long, notes };
+  }
+  const [listenArg, ...serverArgs] = positional;
+  if (listenArg === undefined) throw new UsageError('missing the listen address: fulcrum [options] [host:]port server1 [server2 ...] (see fulcrum --help)');
+  let listen: Address;
+  try {
+    listen = parseListenAddress(listenArg);
+  } catch (e) {
+    throw new UsageError((e as AddressError).message);
+  }
+  const defaultPort = listen.kind === 'tcp' ? listen.port : undefined;
+  for (const spec of serverArgs) {
+    try {
+      const s = parseServerArg(spec, defaultPort);
+      group.servers.push(serverConfig(s.address, { maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority }));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (group.servers.length === 0 && global.commandFile === null && commands.length === 0) {
+    throw new UsageError('no servers given: fulcrum [options] [host:]port server1 [server2 ...]');
+  }
+  if (emergency !== null) group.emergency = specialServer('e', emergency, listen);
+  if (abuse !== null) group.abuse = specialServer('B', abuse, listen);
+  // pen's precedence when several are set: weight, then hash, then round robin. Priority is
+  // chosen only by the `prio` command (-o prio), as in pen 0.34.1, where a prio field alone
+  // changes nothing.
+  group.algorithm = long.algorithm ?? (flags.weight ? 'weight' : flags.hash || flags.hashNoSave ? 'hash' : 'roundrobin');
+  group.tracking = !flags.roundrobin && !flags.hashNoSave;
+  group.saveTracking = !flags.hashNoSave;
+  group.stubborn = flags.stubborn;
+  config.listeners.push({ name: 'default', address: listen, group: group.name });
+  return { config, commands, long, notes };
+}

@@ -1,0 +1,543 @@
+/**
+ * The YAML config file → FulcrumConfig. `yaml` parses (keeping node positions), `zod` checks the
+ * shape and converts the leaves (durations, addresses, ACL rules), and a last pass checks what
+ * one field cannot see alone (listener → group references, duplicate listeners). Every problem
+ * becomes a ConfigIssue with file, line, column and field path, and all of them are reported at
+ * once so that one edit round fixes the file. Only loadConfigFile touches the disk.
+ */
+import { readFile } from 'node:fs/promises';
+import ipaddr from 'ipaddr.js';
+import { isAlias, isCollection, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { z } from 'zod';
+import { AddressError, formatAddress, isUnixPath, parseListenAddress, parseServerArg } from '../core/address.ts';
+import type { Address } from '../core/address.ts';
+import { AclError, parseAclEntry } from '../core/acl/acl.ts';
+import type { AclEntry } from '../core/acl/acl.ts';
+import { algorithmNames } from '../core/balancing/registry.ts';
+import { defaultGlobal, defaultGroup, serverConfig } from './model.ts';
+import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
+
+export interface ConfigIssue {
+  file: string;
+  /** 1-based; 0 when the problem concerns the file as a whole (e.g. it cannot be read). */
+  line: number;
+  column: number;
+  /** Field path such as `groups.app.servers[1].weight`; empty for syntax errors. */
+  path: string;
+  message: string;
+}
+
+export type ConfigResult = { config: FulcrumConfig } | { errors: ConfigIssue[] };
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
+  return i.path === '' ? `${where}: ${i.message}` : `${where}: ${i.path}: ${i.message}`;
+}
+
+/** Reads and parses a config file. Unreadable files are reported as issues, not thrown. */
+export async function loadConfigFile(path: string): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    return { errors: [{ file: path, line: 0, column: 0, path: '', message: `cannot read the config file: ${reason}` }] };
+  }
+  return parseConfigText(text, path);
+}
+
+/** Parses config text. Pure: `fileName` only labels the issues. */
+export function parseConfigText(text: string, fileName: string): ConfigResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number, path: string, message: string): ConfigIssue => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file: fileName, line, column: col, path, message };
+  };
+  // Schema errors on top of a broken parse are mostly noise, so syntax errors come alone.
+  if (doc.errors.length > 0) {
+    return { errors: sortIssues(doc.errors.map((e) => at(e.pos[0], '', e.code === 'MULTIPLE_DOCS' ? 'a config file holds one YAML document; remove the extra "---"' : e.message))) };
+  }
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    return { errors: [at(0, '', e instanceof Error ? e.message : String(e))] };
+  }
+  if (raw === null || raw === undefined) {
+    return { errors: [at(0, '', 'the file is empty; expected a mapping with global, acls, groups and listeners')] };
+  }
+
+  const found: Found[] = [];
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) for (const issue of result.error.issues) found.push(...flatten(issue, []));
+  found.push(...checkReferences(raw));
+
+  if (found.length > 0 || !result.success) {
+    return { errors: sortIssues(found.map((f) => at(position(doc, f), formatPath(f.path), f.message))) };
+  }
+  return { config: build(result.data) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+type Path = readonly PropertyKey[];
+
+/** One problem before it is placed on a line. `atKey`: point at the key, not its value. */
+interface Found {
+  path: Path;
+  message: string;
+  atKey?: boolean;
+}
+
+function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'an empty value';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+function expecting(what: string): (iss: { input?: unknown }) => string {
+  return (iss) => (iss.input === undefined ? `missing; expected ${what}` : `expected ${what}, got ${describe(iss.input)}`);
+}
+
+/** Optimal string alignment distance: Levenshtein plus adjacent swaps ("wieght"). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The closest known word, if it is close enough to be a likely typo (or a camelCase spelling). */
+function suggest(word: string, known: readonly string[]): string | undefined {
+  const squash = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
+  const same = known.find((k) => squash(k) === squash(word));
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(word.length / 3));
+  for (const k of known) {
+    const dist = editDistance(word.toLowerCase(), k);
+    if (dist <= bestDistance && (best === undefined || dist < bestDistance)) {
+      best = k;
+      bestDistance = dist;
+    }
+  }
+  return best;
+}
+
+function didYouMean(word: string, known: readonly string[]): string {
+  const s = suggest(word, known);
+  return s === undefined ? '' : ` (did you mean '${s}'?)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves
+
+const MAX_INT = 2 ** 31 - 1;
+/** Node timers overflow beyond this and fire at once, so longer durations are refused. */
+const MAX_DURATION_MS = MAX_INT;
+
+function int(lo: number, hi: number, what = hi >= MAX_INT ? `an integer ${lo} or more` : `an integer ${lo}-${hi}`) {
+  const error = expecting(what);
+  return z.int({ error }).min(lo, { error }).max(hi, { error });
+}
+
+const bool = z.boolean({ error: expecting('true or false') });
+const aclNumber = int(0, 9, 'an ACL number 0-9');
+const filePath = z.string({ error: expecting('a file path') }).min(1, { error: expecting('a file path') });
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (iss) => {
+      const extra = typeof iss.input === 'string' ? didYouMean(iss.input, values) : '';
+      return `${expecting(`one of ${values.join(', ')}`)(iss)}${extra}`;
+    },
+  });
+}
+
+const NAME = /^[A-Za-z0-9_-]+$/;
+const nameText = (what: string) => {
+  const error = expecting(`${what} made of letters, digits, "_" and "-"`);
+  return z.string({ error }).regex(NAME, { error });
+};
+
+const DURATION_TEXT = 'a duration such as "250ms", "3s", "5m", "1h", or whole milliseconds';
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `"250ms"`, `"3s"`, `"5m"`, `"1h"`, or a whole number of milliseconds; undefined if malformed. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(v.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2] ?? 'ms']! : undefined;
+}
+
+const duration = z.unknown().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms !== undefined && ms <= MAX_DURATION_MS) return ms;
+  ctx.addIssue({
+    code: 'custom',
+    message: ms === undefined ? expecting(DURATION_TEXT)({ input: v }) : `expected at most ${MAX_DURATION_MS}ms (about 24 days), got ${describe(v)}`,
+  });
+  return z.NEVER;
+});
+
+/** Host names are kept as written (resolved elsewhere); malformed literals are caught here. */
+function hostProblem(host: string): string | undefined {
+  if (isIpLiteral(host)) return undefined;
+  if (host.includes(':')) return `"${host}" is not a valid IPv6 address`;
+  if (/^[\d.]+$/.test(host)) return `"${host}" is not a valid IPv4 address`;
+  const label = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
+  if (host.length > 253 || !new RegExp(`^${label}(\\.${label})*\\.?$`).test(host)) return `"${host}" is neither an IP address nor a host name`;
+  return undefined;
+}
+
+function isIpLiteral(host: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host);
+}
+
+function withHostname(address: Address, fields: Partial<Omit<ServerConfig, 'address'>>): ServerConfig {
+  const hostname = address.kind === 'tcp' && !isIpLiteral(address.host) ? { hostname: address.host } : {};
+  return serverConfig(address, { ...hostname, ...fields });
+}
+
+/** pen's short form `host:port:maxc:hard:weight:prio`. */
+function parseShortServer(spec: string): ServerConfig | string {
+  let arg;
+  try {
+    // Port 0 marks "omitted": pen would take the listener's port, but a group may serve several.
+    arg = parseServerArg(spec, 0);
+  } catch (e) {
+    if (e instanceof AddressError) return e.message;
+    throw e;
+  }
+  if (arg.address.kind === 'tcp') {
+    if (arg.address.port === 0) return `server "${spec}": a port is required (host:port); servers do not inherit a listener's port`;
+    const bad = hostProblem(arg.address.host);
+    if (bad !== undefined) return `server "${spec}": ${bad}`;
+  }
+  if (arg.address.kind === 'unix' && arg.address.path === '') return `server "${spec}": the socket path is empty`;
+  for (const [name, value, max] of [['maxc', arg.maxConnections, MAX_INT], ['hard', arg.hardLimit, MAX_INT], ['weight', arg.weight, 65535], ['prio', arg.priority, 65535]] as const) {
+    if (value > max) return `server "${spec}": ${name} ${value} is outside 0-${max}`;
+  }
+  const { address, ...fields } = arg;
+  return withHostname(address, fields);
+}
+
+/** The long form's `address`: only `host:port`, `[v6]:port` or a socket path; limits are fields. */
+function parseServerAddress(text: string): Address | string {
+  const r = parseShortServer(text);
+  if (typeof r === 'string') return r;
+  const tail = isUnixPath(text) ? text.replace(/^unix:/, '') : text.startsWith('[') ? text.slice(text.indexOf(']') + 1) : text;
+  if (tail.split(':').length > (isUnixPath(text) ? 1 : 2)) {
+    return `server "${text}": in the long form give max_connections, hard_limit, weight and priority as fields, not in the address`;
+  }
+  return r.address;
+}
+
+function parseListen(text: string): Address | string {
+  try {
+    const a = parseListenAddress(text);
+    const bad = a.kind === 'tcp' ? hostProblem(a.host) : undefined;
+    return bad === undefined ? a : `listen address "${text}": ${bad}`;
+  } catch (e) {
+    if (e instanceof AddressError) return e.message;
+    throw e;
+  }
+}
+
+function parseAclRule(rule: string): AclEntry | string {
+  const [verdict, ...args] = rule.trim().split(/\s+/);
+  if (verdict !== 'permit' && verdict !== 'deny') return `rule "${rule}" must start with permit or deny`;
+  const first = args[0] ?? '';
+  const maxArgs = first.includes('/') || first.includes(':') ? 1 : 2;
+  if (args.length > maxArgs) return `rule "${rule}": unexpected "${args.slice(maxArgs).join(' ')}" after the address`;
+  try {
+    return parseAclEntry(verdict === 'permit', args);
+  } catch (e) {
+    if (e instanceof AclError) return `rule "${rule}": ${e.message}`;
+    throw e;
+  }
+}
+
+/** A zod leaf from a parse function that returns either a value or an error message. */
+function parsed<T>(what: string, parse: (text: string) => T | string) {
+  return z.string({ error: expecting(what) }).transform((text, ctx) => {
+    const r = parse(text);
+    if (typeof r !== 'string') return r;
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema (snake_case keys as written in the file)
+
+function mapping<S extends z.ZodRawShape>(what: string, shape: S) {
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? expecting(what)(iss) : undefined) });
+}
+
+const globalShape = {
+  max_connections: int(1, MAX_INT).optional(),
+  pending_max: int(1, MAX_INT).optional(),
+  backlog: int(0, MAX_INT).optional(),
+  multi_accept: int(1, MAX_INT).optional(),
+  idle_timeout: duration.optional(),
+  tcp_nodelay: bool.optional(),
+  tcp_fastclose: oneOf(['off', 'up', 'down', 'both']).optional(),
+  control_acl: aclNumber.optional(),
+  log_file: filePath.nullable().optional(),
+  pid_file: filePath.nullable().optional(),
+  status_file: filePath.nullable().optional(),
+  user: z.string({ error: expecting('a user name') }).min(1, { error: expecting('a user name') }).nullable().optional(),
+  debug: int(0, MAX_INT).optional(),
+  ascii_dumps: bool.optional(),
+};
+
+const serverShape = {
+  address: parsed('a server address: host:port, [ipv6]:port or a Unix socket path', parseServerAddress),
+  max_connections: int(0, MAX_INT).optional(),
+  hard_limit: int(0, MAX_INT).optional(),
+  weight: int(0, 65535).optional(),
+  priority: int(0, 65535).optional(),
+  acl: aclNumber.optional(),
+};
+
+const SERVER_TEXT = 'a server: "host:port[:maxc[:hard[:weight[:prio]]]]", a Unix socket path, or a mapping with an address';
+
+const longServer = mapping('a mapping', serverShape).transform((s) =>
+  withHostname(s.address, {
+    maxConnections: s.max_connections ?? 0,
+    hardLimit: s.hard_limit ?? 0,
+    weight: s.weight ?? 0,
+    priority: s.priority ?? 0,
+    acl: s.acl ?? 0,
+  }),
+);
+
+const server = z.union([parsed(SERVER_TEXT, parseShortServer), longServer], { error: expecting(SERVER_TEXT) });
+
+const groupShape = {
+  algorithm: oneOf(algorithmNames as [(typeof algorithmNames)[number], ...(typeof algorithmNames)[number][]]).optional(),
+  tracking: bool.optional(),
+  save_tracking: bool.optional(),
+  stubborn: bool.optional(),
+  clients_max: int(1, MAX_INT).optional(),
+  tracking_expiry: duration.optional(),
+  blacklist: duration.optional(),
+  connect_timeout: duration.optional(),
+  client_acl: aclNumber.optional(),
+  servers: z.array(server, { error: expecting('a list of servers') }).min(1, { error: 'a group needs at least one server' }),
+  emergency: server.nullable().optional(),
+  abuse: server.nullable().optional(),
+};
+
+const listenerShape = {
+  name: nameText('a listener name').optional(),
+  // A bare port is the usual listener, and YAML reads `listen: 8080` as a number.
+  listen: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), parsed('a listen address: [host:]port, [ipv6]:port or a Unix socket path', parseListen)),
+  group: z.string({ error: expecting('the name of a group') }),
+};
+
+const topShape = {
+  global: mapping('a mapping of global settings', globalShape).nullish(),
+  acls: z
+    .record(
+      z.string().regex(/^[0-9]$/, { error: (iss) => `ACL numbers are 0-9, got ${describe(iss.input)}` }),
+      z.array(parsed('an ACL rule such as "permit 10.0.0.0 255.0.0.0"', parseAclRule), { error: expecting('a list of ACL rules') }),
+      { error: expecting('a mapping from ACL numbers 0-9 to lists of rules') },
+    )
+    .nullish(),
+  groups: z.record(nameText('a group name'), mapping('a mapping of group settings', groupShape), { error: expecting('a mapping of groups by name') }).nullish(),
+  listeners: z.array(mapping('a mapping with listen and group', listenerShape), { error: expecting('a list of listeners') }).min(1, { error: 'at least one listener is needed' }),
+};
+
+const fileSchema = mapping('a mapping with global, acls, groups and listeners', topShape);
+
+type ParsedFile = z.output<typeof fileSchema>;
+
+/** Known field names of the mapping at `path`, for "did you mean" on unknown fields. */
+function fieldsAt(path: Path): readonly string[] {
+  const p = path.map((s) => (typeof s === 'number' ? s : String(s)));
+  if (p.length === 0) return Object.keys(topShape);
+  if (p[0] === 'global' && p.length === 1) return Object.keys(globalShape);
+  if (p[0] === 'groups' && p.length === 2) return Object.keys(groupShape);
+  if (p[0] === 'groups' && ((p.length === 4 && p[2] === 'servers') || (p.length === 3 && (p[2] === 'emergency' || p[2] === 'abuse')))) {
+    return Object.keys(serverShape);
+  }
+  if (p[0] === 'listeners' && p.length === 2) return Object.keys(listenerShape);
+  return [];
+}
+
+/** Turns zod's issues into ours: one per unknown key, and union failures narrowed to the branch meant. */
+function flatten(issue: z.core.$ZodIssue, base: Path): Found[] {
+  const path = [...base, ...issue.path];
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown field '${k}'${didYouMean(k, fieldsAt(path))}`, atKey: true }));
+    case 'invalid_key':
+      return issue.issues.map((i) => ({ path, message: i.message, atKey: true }));
+    case 'invalid_union': {
+      // A branch that failed only because the value had the other type (string vs mapping) is not the one meant.
+      const meant = issue.errors.filter((b) => !(b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0));
+      if (meant.length === 1) return meant[0]!.flatMap((i) => flatten(i, path));
+      return [{ path, message: issue.message }];
+    }
+    default:
+      return [{ path, message: issue.message }];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks across fields, done on the raw data so they run even when other parts are invalid
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function addressKey(a: Address): string {
+  return a.kind === 'unix' ? `unix:${a.path}` : formatAddress({ ...a, host: a.host.toLowerCase() });
+}
+
+function checkReferences(raw: unknown): Found[] {
+  if (!isRecord(raw) || !Array.isArray(raw.listeners)) return [];
+  const groups = isRecord(raw.groups) ? Object.keys(raw.groups) : [];
+  const out: Found[] = [];
+  const addresses = new Map<string, number>();
+  const names = new Map<string, number>();
+  raw.listeners.forEach((l: unknown, i) => {
+    if (!isRecord(l)) return;
+    if (typeof l.group === 'string' && !groups.includes(l.group)) {
+      const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(l.group, groups) || ` (defined: ${groups.join(', ')})`;
+      out.push({ path: ['listeners', i, 'group'], message: `unknown group '${l.group}'${known}` });
+    }
+    if (typeof l.listen === 'string' || typeof l.listen === 'number') {
+      const a = parseListen(String(l.listen));
+      if (typeof a !== 'string') {
+        const key = addressKey(a);
+        const first = addresses.get(key);
+        if (first === undefined) addresses.set(key, i);
+        else out.push({ path: ['listeners', i, 'listen'], message: `${formatAddress(a)} is already the address of listeners[${first}]` });
+      }
+    }
+    const name = l.name === undefined ? defaultListenerName(i) : l.name;
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else out.push({ path: l.name === undefined ? ['listeners', i] : ['listeners', i, 'name'], message: `listener name '${name}' is already used by listeners[${first}]` });
+    }
+  });
+  return out;
+}
+
+function defaultListenerName(index: number): string {
+  return `listener-${index + 1}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions
+
+/** Offset for a problem: a scalar value's own position, else its key, else the nearest enclosing node. */
+function position(doc: Document, f: Found): number {
+  let node: unknown = doc.contents;
+  let key: unknown = null;
+  for (const seg of f.path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    let next: { key: unknown; value: unknown } | undefined;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (pair) next = { key: pair.key, value: pair.value };
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item: unknown = node.items[seg];
+      if (item !== undefined) next = { key: null, value: item };
+    }
+    if (next === undefined) return start(key) ?? start(node) ?? 0;
+    key = next.key;
+    node = next.value;
+  }
+  if (f.atKey === true || node === null || isCollection(node)) return start(key) ?? start(node) ?? 0;
+  return start(node) ?? start(key) ?? 0;
+}
+
+function start(node: unknown): number | undefined {
+  if (typeof node !== 'object' || node === null || !('range' in node)) return undefined;
+  const range = (node as { range?: readonly number[] | null }).range;
+  return range?.[0] ?? undefined;
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the model
+
+function build(p: ParsedFile): FulcrumConfig {
+  const g = p.global ?? {};
+  const d = defaultGlobal();
+  const global: GlobalConfig = {
+    ...d,
+    maxConnections: g.max_connections ?? d.maxConnections,
+    pendingMax: g.pending_max ?? d.pendingMax,
+    backlog: g.backlog ?? d.backlog,
+    multiAccept: g.multi_accept ?? d.multiAccept,
+    idleTimeoutMs: g.idle_timeout ?? d.idleTimeoutMs,
+    tcpNoDelay: g.tcp_nodelay ?? d.tcpNoDelay,
+    tcpFastClose: g.tcp_fastclose ?? d.tcpFastClose,
+    controlAcl: g.control_acl ?? d.controlAcl,
+    logFile: g.log_file ?? d.logFile,
+    pidFile: g.pid_file ?? d.pidFile,
+    statusFile: g.status_file ?? d.statusFile,
+    user: g.user ?? d.user,
+    debug: g.debug ?? d.debug,
+    asciiDumps: g.ascii_dumps ?? d.asciiDumps,
+  };
+
+  const acls = Object.entries(p.acls ?? {})
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .flatMap(([list, rules]) => rules.map((entry) => ({ list: Number(list), entry })));
+
+  const groups = Object.entries(p.groups ?? {}).map(([name, s]): GroupConfig => {
+    const dg = defaultGroup(name);
+    return {
+      ...dg,
+      algorithm: s.algorithm ?? dg.algorithm,
+      tracking: s.tracking ?? dg.tracking,
+      saveTracking: s.save_tracking ?? dg.saveTracking,
+      stubborn: s.stubborn ?? dg.stubborn,
+      clientsMax: s.clients_max ?? dg.clientsMax,
+      trackingMs: s.tracking_expiry ?? dg.trackingMs,
+      blacklistMs: s.blacklist ?? dg.blacklistMs,
+      connectTimeoutMs: s.connect_timeout ?? dg.connectTimeoutMs,
+      clientAcl: s.client_acl ?? dg.clientAcl,
+      servers: s.servers,
+      emergency: s.emergency ?? null,
+      abuse: s.abuse ?? null,
+    };
+  });
+
+  const listeners = p.listeners.map((l, i): ListenerConfig => ({ name: l.name ?? defaultListenerName(i), address: l.listen, group: l.group }));
+
+  return { global, acls, groups, listeners };
+}

@@ -1,0 +1,117 @@
+/**
+ * The Bun adapter: the only file that calls Bun's socket API. Handlers are module-level objects
+ * shared by every socket (no closures per connection or per chunk); each socket's `data` is the
+ * Side it belongs to, so every event is one property read and one method call away from the
+ * session logic.
+ */
+import type { Socket, SocketHandler, SocketListener } from 'bun';
+import type { Address } from '../core/address.ts';
+import type { Side } from './session.ts';
+
+export interface AcceptHandler {
+  /** A client connected; the handler creates its session and sets socket.data. */
+  accept(socket: Socket<Side>): void;
+}
+
+/** What the client handlers need to find the acceptor of a new socket. */
+interface ListenerData {
+  acceptor: AcceptHandler;
+}
+
+const clientHandlers: SocketHandler<Side> = {
+  open(socket) {
+    const listener = socket.listener as (SocketListener<unknown> & { data: ListenerData }) | undefined;
+    if (listener === undefined) {
+      socket.terminate();
+      return;
+    }
+    socket.pause(); // nothing is read from a client before its server is connected
+    listener.data.acceptor.accept(socket);
+  },
+  data(socket, chunk) {
+    socket.data.onData(chunk);
+  },
+  drain(socket) {
+    socket.data.onDrain();
+  },
+  end(socket) {
+    socket.data.onEnd();
+  },
+  close(socket, error) {
+    socket.data?.onClose(error);
+  },
+  timeout(socket) {
+    socket.data.onTimeout();
+  },
+  error(socket, error) {
+    socket.data?.onClose(error);
+  },
+};
+
+const serverHandlers: SocketHandler<Side> = {
+  open(socket) {
+    const side = socket.data;
+    side.session.serverConnected(side, socket);
+  },
+  connectError(socket, error) {
+    const side = socket.data;
+    side.session.serverConnectFailed(side, error);
+  },
+  data(socket, chunk) {
+    socket.data.onData(chunk);
+  },
+  drain(socket) {
+    socket.data.onDrain();
+  },
+  end(socket) {
+    socket.data.onEnd();
+  },
+  close(socket, error) {
+    const side = socket.data;
+    if (side.socket === socket) side.onClose(error);
+    else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error);
+  },
+  timeout(socket) {
+    socket.data.onTimeout();
+  },
+  error(socket, error) {
+    const side = socket.data;
+    if (side.socket === socket) side.onClose(error);
+  },
+};
+
+export interface ListenHandle {
+  readonly address: Address;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** Stop accepting; established connections are untouched. */
+  stop(): void;
+}
+
+export function listenTcp(address: Address, acceptor: AcceptHandler): ListenHandle {
+  const data: ListenerData = { acceptor };
+  if (address.kind === 'unix') {
+    const l = Bun.listen<Side>({ unix: address.path, allowHalfOpen: true, socket: clientHandlers, data: data as unknown as Side });
+    return { address, port: 0, stop: () => l.stop(false) };
+  }
+  const l = Bun.listen<Side>({
+    hostname: address.host,
+    port: address.port,
+    allowHalfOpen: true,
+    exclusive: true,
+    socket: clientHandlers,
+    data: data as unknown as Side,
+  });
+  return { address, port: l.port, stop: () => l.stop(false) };
+}
+
+function ignore(): void {}
+
+export function connectTcp(address: Address, side: Side): void {
+  const p =
+    address.kind === 'unix'
+      ? Bun.connect<Side>({ unix: address.path, allowHalfOpen: true, socket: serverHandlers, data: side })
+      : Bun.connect<Side>({ hostname: address.host, port: address.port, allowHalfOpen: true, socket: serverHandlers, data: side });
+  // Failures are handled by connectError; the promise's rejection is only an echo of it.
+  p.catch(ignore);
+}

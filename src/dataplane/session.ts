@@ -1,0 +1,354 @@
+/**
+ * One proxied connection: a client side and a server side, each a `Side` that pumps what its
+ * socket reads into the other side's socket. The logic is symmetric and written once:
+ *
+ * - Backpressure: when the peer's socket takes only part of a chunk, the rest is kept (one
+ *   buffer per direction) and this socket is paused until the peer drains, so memory per
+ *   connection stays bounded whatever the speed mismatch.
+ * - Half-close: a FIN read from one side is passed on (shutdown) once everything before it has
+ *   been written; the other direction keeps flowing until it ends too.
+ * - Reset: a reset on one side is passed on as a reset (terminate) on the other.
+ * - One teardown path: Session.finish() runs exactly once, whatever ended the connection.
+ */
+import type { Address } from '../core/address.ts';
+import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
+import type { Server } from '../core/servers/server.ts';
+import type { StreamSocket } from './socket.ts';
+
+/** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
+export type TerminationReason =
+  | 'client-closed'
+  | 'server-closed'
+  | 'client-reset'
+  | 'server-reset'
+  | 'idle-timeout'
+  | 'connect-timeout'
+  | 'connect-failed'
+  | 'no-server'
+  | 'acl-denied'
+  | 'stubborn'
+  | 'queue-full'
+  | 'closed-by-operator'
+  | 'shutdown';
+
+/** What a session needs from the balancer that owns it. */
+export interface SessionOwner {
+  readonly selector: Selector;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly tcpNoDelay: boolean;
+  /** pen's tcp_fastclose: which side's FIN closes the whole connection. */
+  readonly fastClose: 'off' | 'up' | 'down' | 'both';
+  /** Start a connect; the adapter calls side.connected(socket) or side.connectFailed(). */
+  connect(address: Address, side: Side): void;
+  /** Coarse current time (ms), refreshed by a timer, cheap to read per chunk. */
+  coarseNow(): number;
+  sessionConnected(session: Session): void;
+  sessionEnded(session: Session): void;
+}
+
+export class Side {
+  socket: StreamSocket<Side> | null = null;
+  peer!: Side;
+  readonly session: Session;
+  readonly isClient: boolean;
+  /** Bytes read from the peer, not yet accepted by this socket. */
+  pending: Uint8Array | null = null;
+  /** FIN received from this socket. */
+  eof = false;
+  /** FIN sent to this socket. */
+  shut = false;
+  /** This socket has closed. */
+  gone = false;
+  bytesRead = 0;
+
+  constructor(session: Session, isClient: boolean) {
+    this.session = session;
+    this.isClient = isClient;
+  }
+
+  /** Data read from this socket: forward it to the peer. */
+  onData(chunk: Uint8Array): void {
+    const n = chunk.length;
+    this.bytesRead += n;
+    this.session.lastActivityMs = this.session.owner.coarseNow();
+    const server = this.session.selection.server;
+    if (server !== null) {
+      if (this.isClient) server.bytesToServer += n;
+      else server.bytesFromServer += n;
+    }
+    if (!this.peer.send(chunk)) this.socket?.pause();
+  }
+
+  /** Writes to this socket; false when some of it had to be kept for later (backpressure). */
+  send(chunk: Uint8Array): boolean {
+    if (this.gone) return true; // nobody left to deliver to; the close path tears down
+    if (this.pending !== null || this.socket === null) {
+      this.pending = this.pending === null ? chunk : concat(this.pending, chunk);
+      return false;
+    }
+    const written = this.socket.write(chunk);
+    if (written === chunk.length || written < 0) return true;
+    this.pending = chunk.subarray(written);
+    return false;
+  }
+
+  /** This socket can take more: flush what is pending, then let the peer read again. */
+  onDrain(): void {
+    const pending = this.pending;
+    if (pending !== null && this.socket !== null) {
+      const written = this.socket.write(pending);
+      if (written >= 0 && written < pending.length) {
+        this.pending = pending.subarray(written);
+        return;
+      }
+      this.pending = null;
+    }
+    if (this.pending !== null) return;
+    if (this.peer.eof) this.shutdownWrite();
+    else if (!this.peer.gone) this.peer.socket?.resume();
+    this.session.maybeFinished();
+  }
+
+  /** FIN from this socket: pass it on once the peer has everything before it. */
+  onEnd(): void {
+    this.eof = true;
+    const fc = this.session.owner.fastClose;
+    if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
+      this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
+      return;
+    }
+    this.session.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
+    if (this.peer.pending === null && this.peer.socket !== null) this.peer.shutdownWrite();
+    this.session.maybeFinished();
+  }
+
+  shutdownWrite(): void {
+    if (this.shut || this.gone || this.socket === null) return;
+    this.shut = true;
+    this.socket.shutdown();
+  }
+
+  onClose(error: Error | undefined): void {
+    if (this.gone) return;
+    this.gone = true;
+    const s = this.session;
+    if (error !== undefined && !(this.eof && this.shut)) {
+      s.close(this.isClient ? 'client-reset' : 'server-reset', true);
+      return;
+    }
+    s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
+    this.eof = true; // a close is a FIN for what the peer still has to deliver
+    const peer = this.peer;
+    if (!peer.gone && peer.socket !== null) {
+      // Deliver what the peer still owes this side's data, then close it gracefully.
+      if (peer.pending === null) peer.shutdownWrite();
+    }
+    s.maybeFinished();
+  }
+
+  onTimeout(): void {
+    const s = this.session;
+    const idleMs = s.owner.idleTimeoutMs;
+    if (idleMs <= 0) return;
+    const quietMs = s.owner.coarseNow() - s.lastActivityMs;
+    if (quietMs + 1000 < idleMs) {
+      // The other direction was busy: re-arm for the rest of the idle time.
+      this.socket?.timeout(Math.max(1, Math.ceil((idleMs - quietMs) / 1000)));
+      return;
+    }
+    s.close('idle-timeout', false);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+let nextSessionId = 1;
+
+export class Session {
+  readonly id = nextSessionId++;
+  readonly owner: SessionOwner;
+  readonly client: Side;
+  /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
+  server: Side;
+  readonly selection: SelectionState;
+  /** Client address and port, captured at accept (a closed socket no longer knows them). */
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly startMs: number;
+  lastActivityMs: number;
+  connectStartMs = 0;
+  connectedMs = 0;
+  endMs = 0;
+  reason: TerminationReason | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  finished = false;
+  connecting = false;
+  /** Error text of failed connects, in order, for the log. */
+  connectErrors: string[] | null = null;
+
+  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
+    this.owner = owner;
+    this.client = new Side(this, true);
+    this.client.socket = clientSocket;
+    clientSocket.data = this.client;
+    this.server = new Side(this, false);
+    this.client.peer = this.server;
+    this.server.peer = this.client;
+    this.selection = newSelectionState(clientKey);
+    this.clientAddress = clientSocket.remoteAddress ?? '';
+    this.clientPort = clientSocket.remotePort ?? 0;
+    this.startMs = Date.now();
+    this.lastActivityMs = owner.coarseNow();
+  }
+
+
+  /** Choose a server and connect (called when the balancer admits the connection). */
+  begin(): void {
+    const server = this.owner.selector.begin(this.selection);
+    if (server === null) {
+      this.close(this.selection.refusal ?? 'no-server', false);
+      return;
+    }
+    this.#connectTo(server);
+  }
+
+  #connectTo(server: Server): void {
+    const side = new Side(this, false);
+    side.peer = this.client;
+    // Carry over anything the client already sent (nothing is read before connect, but a
+    // failed attempt may have buffered some).
+    side.pending = this.server.pending;
+    this.server = side;
+    this.client.peer = side;
+    this.connecting = true;
+    this.connectStartMs = Date.now();
+    const ms = this.owner.connectTimeoutMs;
+    if (ms > 0) this.#connectTimer = setTimeout(onConnectTimeout, ms, this);
+    this.owner.connect(server.address, side);
+  }
+
+  /** Adapter callback: the server side's socket connected. */
+  serverConnected(side: Side, socket: StreamSocket<Side>): void {
+    if (side !== this.server || this.finished || !this.connecting) {
+      socket.terminate(); // a stale attempt that completed after its timeout
+      return;
+    }
+    this.connecting = false;
+    this.#clearConnectTimer();
+    side.socket = socket;
+    socket.data = side;
+    this.connectedMs = Date.now();
+    this.owner.selector.connected(this.selection);
+    if (this.owner.tcpNoDelay) {
+      socket.setNoDelay(true);
+      this.client.socket?.setNoDelay(true);
+    }
+    const idleS = Math.ceil(this.owner.idleTimeoutMs / 1000);
+    if (idleS > 0) {
+      socket.timeout(idleS);
+      this.client.socket?.timeout(idleS);
+    }
+    this.owner.sessionConnected(this);
+    side.onDrain(); // flush anything buffered, pass on an early FIN, and resume the client
+    if (!this.client.eof) this.client.socket?.resume();
+  }
+
+  /** Adapter callback: the connect failed (refused, unreachable, reset during connect). */
+  serverConnectFailed(side: Side, error: Error | undefined): void {
+    if (side !== this.server || this.finished || !this.connecting) return;
+    this.#retry(false, error?.message ?? 'connect failed');
+  }
+
+  connectTimedOut(): void {
+    this.#connectTimer = null;
+    if (!this.connecting || this.finished) return;
+    this.#retry(true, 'connect timeout');
+  }
+
+  #retry(timedOut: boolean, why: string): void {
+    this.#clearConnectTimer();
+    this.connecting = false;
+    (this.connectErrors ??= []).push(why);
+    const next = this.owner.selector.connectFailed(this.selection, timedOut);
+    if (next === null) {
+      const refusal = this.selection.refusal;
+      this.close(refusal === 'no-server' || refusal === null ? (timedOut ? 'connect-timeout' : 'connect-failed') : refusal, false);
+      return;
+    }
+    this.#connectTo(next);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== null) {
+      clearTimeout(this.#connectTimer);
+      this.#connectTimer = null;
+    }
+  }
+
+  /** Remember the first thing that ended the connection. */
+  noteEnd(reason: TerminationReason): void {
+    this.reason ??= reason;
+  }
+
+  /** Both sockets closed, or both directions completed: tear down once. */
+  maybeFinished(): void {
+    if (this.finished) return;
+    const c = this.client;
+    const s = this.server;
+    const clientDone = c.gone || (c.eof && c.shut);
+    const serverDone = s.socket === null ? !this.connecting : s.gone || (s.eof && s.shut);
+    if (clientDone && serverDone && c.pending === null && s.pending === null) this.#finish();
+    else if (c.gone && s.gone) this.#finish();
+  }
+
+  /**
+   * Ends the connection now. `abort` resets both sides (a reset is passed on as a reset);
+   * otherwise both sides get a FIN and are closed.
+   */
+  close(reason: TerminationReason, abort: boolean): void {
+    if (this.finished) return;
+    this.noteEnd(reason);
+    for (const side of [this.client, this.server]) {
+      const sock = side.socket;
+      if (sock !== null && !side.gone) {
+        side.gone = true;
+        if (abort) sock.terminate();
+        else sock.end();
+      }
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.#clearConnectTimer();
+    this.endMs = Date.now();
+    this.reason ??= 'client-closed';
+    const sel = this.owner.selector;
+    if (this.connecting) {
+      this.connecting = false;
+      sel.abandoned(this.selection);
+    } else if (this.server.socket !== null) {
+      sel.released(this.selection);
+    }
+    // Close whatever is still open (e.g. a server that kept its write side open).
+    for (const side of [this.client, this.server]) {
+      if (side.socket !== null && !side.gone) {
+        side.gone = true;
+        side.socket.end();
+      }
+    }
+    this.owner.sessionEnded(this);
+  }
+}
+
+function onConnectTimeout(session: Session): void {
+  session.connectTimedOut();
+}
