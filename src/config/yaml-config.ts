@@ -203,13 +203,15 @@ const duration = z.unknown().transform((v, ctx) => {
   return z.NEVER;
 });
 
+const LABEL = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
+const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})*\\.?$`);
+
 /** Host names are kept as written (resolved elsewhere); malformed literals are caught here. */
 function hostProblem(host: string): string | undefined {
   if (isIpLiteral(host)) return undefined;
   if (host.includes(':')) return `"${host}" is not a valid IPv6 address`;
   if (/^[\d.]+$/.test(host)) return `"${host}" is not a valid IPv4 address`;
-  const label = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
-  if (host.length > 253 || !new RegExp(`^${label}(\\.${label})*\\.?$`).test(host)) return `"${host}" is neither an IP address nor a host name`;
+  if (host.length > 253 || !HOSTNAME.test(host)) return `"${host}" is neither an IP address nor a host name`;
   return undefined;
 }
 
