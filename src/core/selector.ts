@@ -103,7 +103,8 @@ export class Selector {
   #admits(server: Server, st: SelectionState, nowMs: number): boolean {
     if (server.isUnavailable(nowMs)) return false;
     if (server.isFull(st.client !== null && st.client.server === server.index && server.role === 'regular')) return false;
-    return this.#permits(server.acl, st);
+    // The abuse server exists for clients the ACLs deny; its own ACL would only turn them away.
+    return server.role === 'abuse' || this.#permits(server.acl, st);
   }
 
   #take(server: Server, st: SelectionState, reason: ChoiceReason): Server {
