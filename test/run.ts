@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'fulcrum-test-'));
 const junit = join(dir, 'junit.xml');
 const args = process.argv.slice(2);
 const targets = args.length > 0 ? args : ['test/unit', 'test/integration', 'test/e2e'];
-const run = spawnSync(process.execPath, ['test', ...targets, '--reporter=junit', `--reporter-outfile=${junit}`], {
+const run = spawnSync(process.execPath, ['test', ...targets, '--timeout=60000', '--reporter=junit', `--reporter-outfile=${junit}`], {
   cwd: root,
   stdio: 'inherit',
 });
