@@ -228,6 +228,8 @@ const handlers: SocketHandler<LineConnection> = {
   open(socket) {
     const listener = socket.listener as (SocketListener<unknown> & { data: ListenerState }) | undefined;
     const state = listener?.data;
+    // A new socket starts with the listener's data; until it has its own, events must ignore it.
+    socket.data = null as unknown as LineConnection;
     if (state === undefined) {
       socket.terminate();
       return;
