@@ -63,7 +63,13 @@ function isBinary(b: number): boolean {
   return (b < 0x20 && b !== 0x09 && b !== 0x0d) || b === 0x7f;
 }
 
-type Phase = 'reading' | 'running' | 'writing' | 'closed';
+/**
+ * reading: waiting for the line; running: the service is working on it; writing: the reply is
+ * going out; draining: the reply and our FIN are out, and whatever the client still sends is
+ * read and dropped until it closes too (closing with unread input would make the kernel send a
+ * reset, and the client could lose the reply); closed.
+ */
+type Phase = 'reading' | 'running' | 'writing' | 'draining' | 'closed';
 
 class LineConnection {
   readonly #socket: Socket<LineConnection>;
@@ -74,6 +80,8 @@ class LineConnection {
   #out: Uint8Array | null = null;
   #after: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  /** The client has sent its FIN. */
+  #peerEnded = false;
 
   constructor(socket: Socket<LineConnection>, state: ListenerState) {
     this.#socket = socket;
@@ -96,12 +104,12 @@ class LineConnection {
   onTimeout(): void {
     this.#timer = null;
     if (this.#phase === 'reading') this.#junk('timeout');
-    else if (this.#phase === 'writing') this.#socket.terminate(); // the client stopped reading
+    else if (this.#phase === 'writing' || this.#phase === 'draining') this.#socket.terminate(); // the client stopped reading or never closes
     // 'running': the command is still executing; the timer is re-armed when the reply is ready.
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.#phase !== 'reading') return; // pen reads one line per connection; the rest is ignored
+    if (this.#phase !== 'reading') return; // pen reads one line per connection; the rest is dropped
     const start = this.#buffer === null ? 0 : this.#buffer.length;
     const data = this.#buffer === null ? chunk : concat(this.#buffer, chunk);
     const max = this.#state.options.maxLineBytes;
@@ -118,12 +126,17 @@ class LineConnection {
     this.#buffer = data;
   }
 
-  /** EOF before a line end: what came is the command (pen handles whatever one read returned). */
+  /** FIN from the client. Before a line end, what came is the command (pen handles whatever one read returned). */
   onEnd(): void {
+    this.#peerEnded = true;
+    if (this.#phase === 'draining') {
+      this.#socket.end();
+      return;
+    }
     if (this.#phase !== 'reading') return;
     const data = this.#buffer;
     if (data === null || data.length === 0) {
-      this.#finish();
+      this.#phase = 'draining';
       this.#socket.end();
       return;
     }
@@ -207,7 +220,13 @@ class LineConnection {
       }
       this.#out = null;
     }
-    this.#socket.end();
+    if (this.#peerEnded) {
+      this.#phase = 'draining';
+      this.#socket.end();
+      return;
+    }
+    this.#phase = 'draining';
+    this.#socket.shutdown(); // FIN; keep reading until the client closes
   }
 }
 
