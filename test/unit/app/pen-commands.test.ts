@@ -3,6 +3,8 @@
  * real pen 0.34.1 prints (see docs/penctl.md). No sockets: the balancer is built, not started.
  */
 import { expect, test } from 'bun:test';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Balancer, type Diagnostics } from '../../../src/app/balancer.ts';
 import { CommandError, PenCommands, type CommandContext } from '../../../src/app/pen-commands.ts';
 import { localTimestamp, penStatusHtml } from '../../../src/app/pen-reports.ts';
@@ -153,4 +155,21 @@ test("status: a blacklisted server's status is the time its blacklisting began, 
   expect(until).toBeGreaterThan(Date.now());
   const html = penStatusHtml(b, b.defaultGroup);
   expect(html).toContain(`<td>0</td>\n<td>127.0.0.1</td>\n<td>${Math.floor(until / 1000 - 30)}</td>\n`);
+});
+
+test("log: a file answers its path; pen's host:port network log and unopenable files are refused, keeping the old log", async () => {
+  const { c, b } = make();
+  const dir = `${tmpdir()}/fulcrum-log-${process.pid}`;
+  mkdirSync(dir, { recursive: true });
+  try {
+    expect(await c.execute(`log ${dir}/a.log`)).toBe(`${dir}/a.log\n`);
+    expect(await fails(c, 'log 10.0.0.1:514')).toContain('network log');
+    expect(await fails(c, `log ${dir}/missing/b.log`)).toContain('cannot open');
+    expect(await c.execute('log')).toBe(`${dir}/a.log\n`);
+    expect(b.log?.path).toBe(`${dir}/a.log`);
+    expect(await c.execute('no log')).toBe('');
+    expect(await c.execute('log')).toBe('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
