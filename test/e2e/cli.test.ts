@@ -185,3 +185,24 @@ test('the bin is the serving process (exec, no wrapper)', async () => {
   expect(cmdline).toContain('src/cli/main.ts'); // the pid we started is Bun running the balancer
   expect(bunPath()).toBeTruthy();
 });
+
+test('-dd dumps what flows (hex, or ASCII with -a)', async () => {
+  const echo = h.echo();
+  const port = freePort();
+  const p = await h.startFulcrum(['-dd', '-a', `127.0.0.1:${port}`, echo.address]);
+  const c = await h.connect(port);
+  await c.write('hello dump');
+  expect((await c.readExactly(10)).toString()).toBe('hello dump');
+  await p.waitForLine(/client -> server 10 bytes/, 5000);
+  await p.waitForLine(/^hello dump$/, 5000);
+});
+
+test.skipIf(process.getuid?.() !== 0)('-u drops to the given user after binding', async () => {
+  const echo = h.echo();
+  const port = freePort();
+  const p = await h.startFulcrum(['-u', 'nobody', `127.0.0.1:${port}`, echo.address]);
+  await waitFor(() => /Uid:\s+65534\b/.test(readFileSync(`/proc/${p.pid}/status`, 'utf8')), { what: 'the process to run as nobody' });
+  const c = await h.connect(port);
+  await c.write('still serving');
+  expect((await c.readExactly(13)).toString()).toBe('still serving');
+});
