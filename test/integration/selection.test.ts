@@ -170,3 +170,20 @@ describe('limits', () => {
     expect(lb.balancer.totals.ends['idle-timeout']).toBe(1);
   });
 });
+
+describe('the wait queue under -x', () => {
+  test('beyond -q waiting clients, new ones are closed and counted (queue-full)', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['-x', '1', '-q', '1', 'LISTEN', `127.0.0.1:${echo.port}`]);
+    const c1 = await h.connect(lb.port);
+    await echo.waitForActive(1);
+    const c2 = await h.connect(lb.port); // waits
+    await waitFor(() => lb.balancer.waitingCount === 1, { what: 'one client waiting' });
+    const c3 = await h.connect(lb.port); // nowhere to wait
+    expect(await c3.waitClosed()).toBe('fin');
+    expect(lb.balancer.totals.ends['queue-full']).toBe(1);
+    await c1.close();
+    await c2.write('served');
+    expect((await c2.readExactly(6)).toString()).toBe('served');
+  });
+});
