@@ -47,7 +47,7 @@ describe('command line', () => {
 
 describe('signals and files', () => {
   test('-p pid file names the serving process; -l logs each connection; USR1 writes -w; TERM stops and removes the pid file', async () => {
-    const a = h.identify('A', { after: 'hold' }); // the server keeps connections open
+    const a = h.identify('A', { after: 'echo' }); // the server keeps a connection open until the client ends it
     const port = freePort();
     const pidFile = join(dir, 'f.pid');
     const logFile = join(dir, 'f.log');
