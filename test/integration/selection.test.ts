@@ -187,3 +187,15 @@ describe('the wait queue under -x', () => {
     expect((await c2.readExactly(6)).toString()).toBe('served');
   });
 });
+
+describe('pen commands', () => {
+  test('server N address NAME resolves the name when the command runs; bad names are refused', async () => {
+    const a = h.identify('A', { keepOpen: false });
+    const lb = await startInProcess(h, ['LISTEN', `127.0.0.1:${a.port}`]);
+    await lb.commands.execute(`server 0 address localhost port ${a.port}`);
+    const addr = lb.balancer.defaultGroup.servers[0]!.address;
+    expect(addr.kind === 'tcp' && (addr.host === '127.0.0.1' || addr.host === '::1')).toBe(true);
+    await expect(lb.commands.execute('server 0 address no-such-host.invalid')).rejects.toThrow(/cannot resolve/);
+    expect(await whoServes(lb.port)).toBe('A');
+  });
+});
