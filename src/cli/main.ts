@@ -137,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
     config.global.controlExit = parsed.config.global.controlExit;
   }
   const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
-  if (refusal !== null) fail(refusal);
+  if (refusal !== null) fail(refusal, 2);
   for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
   if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
 
