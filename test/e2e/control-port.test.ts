@@ -13,6 +13,7 @@ import {
   connect,
   freePort,
   penAvailable,
+  pendingAfter,
   repoRoot,
   sequence,
   spawnProcess,
@@ -129,7 +130,7 @@ describe.skipIf(!havePenctl)('penctl against Fulcrum', () => {
         'debug', 'debug 0', 'conn_max', 'conn_max 60', 'clients_max', 'clients_max 40', 'client_acl', 'client_acl 3', 'client_acl 0',
         'control_acl', 'control_acl 0', 'idle_timeout', 'idle_timeout 6', 'idle_timeout 0', 'log', 'web_stats', 'recent', 'recent 60',
         'connection 5', 'close 400', 'hash', 'roundrobin', 'stubborn', 'weight', 'prio', 'mode', 'no hash', 'no roundrobin',
-        'no stubborn', 'no weight', 'no prio', 'mode', 'server 1 weight 3', 'server 0 max 5 hard 6', 'server 1 prio 2', 'servers',
+        'no stubborn', 'no weight', 'no prio', 'mode', 'server 1 weight 3', 'server 0 max 5 hard 6', 'server 1 prio 2', 'server 0 acl 0', 'servers',
         'acl 1 permit 127.0.0.1', 'acl 1 deny 10.0.0.0 255.0.0.0', 'no acl 1', 'tcp_nodelay', 'no tcp_nodelay', 'tcp_fastclose both',
         'tcp_fastclose off', 'pending_max 50', 'ascii', 'no ascii', 'no log', 'no web_stats',
       ];
@@ -210,6 +211,31 @@ describe.skipIf(!havePenctl)('penctl against Fulcrum', () => {
     expect((await sequence(lb.port, 6)).sort()).toEqual(['A', 'A', 'B', 'B', 'C', 'C']);
   });
 
+  test('server N acl keeps a server from the clients its ACL denies', async () => {
+    const lb = await startLb('fulcrum', ['-r'], [h.identify('A').address, h.identify('B').address]);
+    expect(await penctl(lb.ctl, 'acl 3 deny 127.0.0.2')).toBe('');
+    expect(await penctl(lb.ctl, 'server 0 acl 3')).toBe('');
+    expect(await sequence(lb.port, 4, { sourceIp: '127.0.0.2' })).toEqual(['B', 'B', 'B', 'B']);
+    expect((await sequence(lb.port, 4, { sourceIp: '127.0.0.3' })).sort()).toEqual(['A', 'A', 'B', 'B']);
+  });
+
+  test('conn_max and idle_timeout take effect on new connections', async () => {
+    const lb = await startLb('fulcrum', [], [h.echo().address]);
+    expect(await penctl(lb.ctl, 'conn_max 1')).toBe('1\n');
+    const first = await openEcho(lb.port);
+    const second = await h.connect(lb.port);
+    await second.write('waiting\n');
+    const echoed = second.readLine(5000);
+    expect(await pendingAfter(echoed, 300)).toBe(true); // held unread at the limit
+    await first.close();
+    expect((await echoed).toString()).toBe('waiting');
+    await second.close();
+    expect(await penctl(lb.ctl, 'conn_max 500')).toBe('500\n');
+    expect(await penctl(lb.ctl, 'idle_timeout 1')).toBe('Idle timeout: 1 seconds\n');
+    const idle = await openEcho(lb.port);
+    expect(await idle.waitClosed(10_000)).toBe('fin');
+  });
+
   test('acl / client_acl / no acl change who is served', async () => {
     const lb = await startLb('fulcrum', [], [h.identify('A', { after: 'hold' }).address]);
     const served = async (): Promise<string> => {
@@ -259,6 +285,10 @@ describe.skipIf(!havePenctl)('penctl against Fulcrum', () => {
   test('exit stops Fulcrum only with -X', async () => {
     const plain = await startLb('fulcrum', [], [h.echo().address]);
     expect(await penctl(plain.ctl, 'exit')).toBe('error: Exit is not enabled; restart with -X flag\n');
+    // Commands that cannot apply here say why (and do not stop anything).
+    for (const c of ['select', 'poll', 'kqueue', 'dsr_if eth0', 'tarpit_acl 1']) {
+      expect(await penctl(plain.ctl, c)).toMatch(new RegExp(`^error: ${c.split(' ')[0]}: not supported: .+\n$`));
+    }
     expect(await penctl(plain.ctl, 'pid')).toBe(`${plain.proc.pid}\n`);
     const withX = await startLb('fulcrum', ['-X'], [h.echo().address]);
     expect(await penctl(withX.ctl, 'exit')).toBe('');

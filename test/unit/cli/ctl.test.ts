@@ -3,7 +3,6 @@ import { controlRootRefusal } from '../../../src/app/control-service.ts';
 import { formatReload } from '../../../src/app/reload.ts';
 import { CtlUsageError, isErrorReply, parseCtlAddress, parseCtlArgs } from '../../../src/cli/ctl.ts';
 import { defaultGlobal } from '../../../src/config/model.ts';
-import { parsePenArgs, UsageError } from '../../../src/config/pen-args.ts';
 
 test("fulcrum ctl reads addresses as penctl does: '/' = Unix socket, the last ':' starts the port", () => {
   expect(parseCtlAddress('127.0.0.1:10080')).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 10080 });
@@ -35,16 +34,6 @@ test("error replies: Fulcrum's and pen's", () => {
   expect(isErrorReply('Exit is not enabled; restart with -X flag\n')).toBe(true);
   expect(isErrorReply('0 addr 127.0.0.1 port 1 conn 0 max 0 hard 0 weight 0 prio 0 sx 0 rx 0\n')).toBe(false);
   expect(isErrorReply('')).toBe(false);
-});
-
-test('-C and -X are accepted; a bad -C address is a usage error', () => {
-  const { config } = parsePenArgs(['-C', '127.0.0.1:10080', '-X', '8080', 'a:1']);
-  expect(config.global.control).toBe('127.0.0.1:10080');
-  expect(config.global.controlExit).toBe(true);
-  expect(config.listeners[0]!.spec).toBe('8080');
-  expect(parsePenArgs(['-C/run/f.ctl', '8080', 'a:1']).config.global.control).toBe('/run/f.ctl');
-  expect(parsePenArgs(['8080', 'a:1']).config.global.control).toBeNull();
-  expect(() => parsePenArgs(['-C', 'host:port', '8080', 'a:1'])).toThrow(UsageError);
 });
 
 test("pen's root rule: no network control port as root without -u; a Unix socket is allowed", () => {
