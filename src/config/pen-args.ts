@@ -34,6 +34,8 @@ export interface LongOptions {
   configFile: string | null;
   /** --algorithm NAME: any algorithm from the registry. */
   algorithm: AlgorithmName | null;
+  /** --send-proxy v1|v2 */
+  sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
 }
@@ -67,7 +69,7 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, help: false, version: false };
+  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -142,6 +144,12 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'help': long.help = true; break;
         case 'version': long.version = true; break;
         case 'config': long.configFile = takeValue(); break;
+        case 'send-proxy': {
+          const v = takeValue();
+          if (v !== 'v1' && v !== 'v2' && v !== 'off') throw new UsageError(`--send-proxy: "${v}" is not v1, v2 or off`);
+          long.sendProxy = v;
+          break;
+        }
         case 'algorithm': {
           const v = takeValue();
           if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
@@ -212,6 +220,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
   group.hashSourcePort = flags.roundrobin;
+  group.sendProxy = long.sendProxy;
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
   return { config, commands, long, notes };
 }
