@@ -25,9 +25,13 @@ export type TerminationReason =
   | 'connect-timeout'
   | 'connect-failed'
   | 'no-server'
+  | 'all-full'
   | 'acl-denied'
   | 'stubborn'
   | 'queue-full'
+  | 'queue-timeout'
+  | 'max-age'
+  | 'server-down'
   | 'closed-by-operator'
   | 'shutdown';
 
@@ -45,6 +49,12 @@ export interface SessionOwner {
   coarseNow(): number;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /**
+   * Every eligible server is full: hold the session (unread) until a slot frees or its queue
+   * time is up. False when it cannot wait (no queue, or the queue is full); the session then
+   * closes with the refusal.
+   */
+  enqueue?(session: Session): boolean;
 }
 
 export class Side {
@@ -191,6 +201,13 @@ export class Session {
   connecting = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
+  /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
+  inGroupQueue = false;
+  /** When it started waiting there (0 = never queued). */
+  queuedMs = 0;
+  /** Connection age limit: due time and position in the group's age heap (TimerHeap entry). */
+  dueMs = 0;
+  heapIndex = -1;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
@@ -212,7 +229,9 @@ export class Session {
   begin(): void {
     const server = this.owner.selector.begin(this.selection);
     if (server === null) {
-      this.close(this.selection.refusal ?? 'no-server', false);
+      const refusal = this.selection.refusal ?? 'no-server';
+      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) return;
+      this.close(refusal, false);
       return;
     }
     this.#connectTo(server);
@@ -325,6 +344,16 @@ export class Session {
     this.#finish();
   }
 
+  /**
+   * The server ended the connection (reset or close) before sending a byte, soon after the
+   * connect (within the connect timeout): a server that accepts and drops, for outlier detection.
+   */
+  #endedEarly(): boolean {
+    if (this.server.bytesRead !== 0 || this.connectedMs === 0) return false;
+    if (this.reason !== 'server-reset' && this.reason !== 'server-closed') return false;
+    return this.endMs - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+  }
+
   #finish(): void {
     if (this.finished) return;
     this.finished = true;
@@ -336,7 +365,7 @@ export class Session {
       this.connecting = false;
       sel.abandoned(this.selection);
     } else if (this.server.socket !== null) {
-      sel.released(this.selection);
+      sel.released(this.selection, this.#endedEarly());
     }
     // Close whatever is still open (e.g. a server that kept its write side open).
     for (const side of [this.client, this.server]) {
