@@ -3,6 +3,7 @@
  * deadline. The only file that opens check connections; every outcome calls `done` exactly once,
  * and the socket is always closed by then (no probe outlives its timeout).
  */
+import { readFileSync } from 'node:fs';
 import type { Socket, SocketHandler } from 'bun';
 import { AgentConversation } from '../core/health/agent-check.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
@@ -120,6 +121,17 @@ const handlers: SocketHandler<Probe> = {
 
 function ignore(): void {}
 
+/** CA files are read once per path and kept (reloads that change the path read the new one). */
+const caFiles = new Map<string, string>();
+function caText(path: string): string {
+  let text = caFiles.get(path);
+  if (text === undefined) {
+    text = readFileSync(path, 'utf8');
+    caFiles.set(path, text);
+  }
+  return text;
+}
+
 export const runProbe: ProbeFn = (target, spec, done) => {
   const host = target.kind === 'tcp' ? target.host : 'localhost';
   const p: Probe = { conv: conversationFor(spec, host), done, spec, timer: null, socket: null, settled: false, connected: false, tls: spec.tls !== null };
@@ -128,13 +140,13 @@ export const runProbe: ProbeFn = (target, spec, done) => {
     const where = p.connected ? (p.conv instanceof ScriptConversation ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
     settle(p, fail(`timeout after ${spec.timeoutMs} ms${where}`));
   }, spec.timeoutMs);
-  const tls = spec.tls === null ? undefined : {
-    rejectUnauthorized: false,
-    ...(spec.tls.serverName !== null ? { serverName: spec.tls.serverName } : {}),
-    ...(spec.tls.ca !== null ? { ca: spec.tls.ca } : {}),
-  };
   let promise: Promise<unknown>;
   try {
+    const tls = spec.tls === null ? undefined : {
+      rejectUnauthorized: false,
+      ...(spec.tls.serverName !== null ? { serverName: spec.tls.serverName } : {}),
+      ...(spec.tls.caFile !== null ? { ca: caText(spec.tls.caFile) } : {}),
+    };
     promise =
       target.kind === 'unix'
         ? Bun.connect<Probe>({ unix: target.path, socket: handlers, data: p, ...(tls !== undefined ? { tls } : {}) })

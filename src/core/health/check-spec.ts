@@ -24,8 +24,8 @@ export interface TlsCheckSpec {
   serverName: string | null;
   /** Verify the certificate chain (and the name, when serverName is set). */
   verify: boolean;
-  /** PEM text of extra trusted CAs (read when the config is loaded). */
-  ca: string | null;
+  /** A PEM file of trusted CAs, instead of the system's (read once, by the probe). */
+  caFile: string | null;
 }
 
 export type ScriptStep =
@@ -84,7 +84,7 @@ export function checkSpec(name: string, kind: CheckKind, fields: Partial<Omit<Ch
     port: null,
     address: null,
     http: kind === 'http' ? { method: 'GET', path: '/', host: null, expectStatus: DEFAULT_HTTP_STATUS, expectBody: null } : null,
-    tls: kind === 'tls' ? { serverName: null, verify: false, ca: null } : null,
+    tls: kind === 'tls' ? { serverName: null, verify: false, caFile: null } : null,
     script: null,
     agentSend: null,
     ...fields,
