@@ -41,6 +41,7 @@ export interface BalancerHooks {
   sessionDequeued(session: Session): void;
   /** One line for the operator's log (state changes). */
   logEvent(message: string): void;
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
 }
 
 export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular'): Server {
@@ -66,6 +67,7 @@ export function selectorSettings(c: GroupConfig): SelectorSettings {
     tracking: c.tracking,
     saveTracking: c.saveTracking,
     stubborn: c.stubborn,
+    hashSourcePort: c.hashSourcePort,
     blacklistMs: c.blacklistMs,
     clientAcl: c.clientAcl,
     consecutiveFailures: c.outlier.consecutiveFailures,
@@ -215,6 +217,9 @@ export class GroupRuntime implements SessionOwner {
     // A slot may have freed: waiting clients go first, before the balancer admits new ones.
     if (this.#queueLength > 0 && session !== this.#retrying) this.serveQueue();
     this.#hooks.sessionEnded(session);
+  }
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
+    this.#hooks.dumpChunk(session, fromClient, chunk);
   }
 
   /** SessionOwner.enqueue: every eligible server is full. */

@@ -245,6 +245,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const timing = { intervalMs: long.checkIntervalMs, timeoutMs: long.checkTimeoutMs, rise: long.rise, fall: long.fall };
   if (long.check !== null) group.check = parseCheckOption(long.check, timing);
   else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
+  group.hashSourcePort = flags.roundrobin;
   config.listeners.push({ name: 'default', address: listen, group: group.name });
   return { config, commands, long, notes };
 }

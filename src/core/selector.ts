@@ -41,6 +41,7 @@ export type RefusalReason = 'acl-denied' | 'no-server' | 'all-full' | 'stubborn'
 export interface SelectionState {
   /** Client table key (normalised IP text, or "unix"). */
   clientKey: string;
+  clientPort: number;
   /** Parsed client address, filled in lazily when ACLs or hashing need it. */
   clientIp: ClientIp | null;
   client: ClientEntry | null;
@@ -53,8 +54,8 @@ export interface SelectionState {
   refusal: RefusalReason | null;
 }
 
-export function newSelectionState(clientKey: string): SelectionState {
-  return { clientKey, clientIp: null, client: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
+export function newSelectionState(clientKey: string, clientPort = 0): SelectionState {
+  return { clientKey, clientPort, clientIp: null, client: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
 }
 
 export interface SelectorSettings {
@@ -80,6 +81,8 @@ export interface SelectorSettings {
   queueing: boolean;
   /** Backups: the first available in order, or in turn. */
   backupBalance: 'first' | 'roundrobin';
+  /** pen's `-h -r`: XOR the client's source port (as pen reads it, network order) into the hash. */
+  hashSourcePort: boolean;
 }
 
 /** Called when outlier detection ejects a server (for the log). */
@@ -92,6 +95,7 @@ export function defaultSelectorSettings(): SelectorSettings {
     stubborn: false,
     blacklistMs: 30_000,
     clientAcl: 0,
+    hashSourcePort: false,
     consecutiveFailures: 1,
     maxEjectionMs: 0,
     earlyResets: false,
@@ -155,7 +159,8 @@ export class Selector {
   /** try_server's checks, without the connect. */
   #check(server: Server, st: SelectionState, nowMs: number): number {
     if (server.isUnavailable(nowMs)) return UNAVAILABLE;
-    if (!this.#permits(server.acl, st)) return DENIED;
+    // The abuse server exists for clients the ACLs deny; its own ACL would only turn them away.
+    if (server.role !== 'abuse' && !this.#permits(server.acl, st)) return DENIED;
     if (server.isFull(st.client !== null && st.client.server === server.index && server.role === 'regular')) return FULL;
     return ADMITTED;
   }
@@ -193,7 +198,8 @@ export class Selector {
       initial = remembered;
       reason = 'tracked';
     } else {
-      const clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      if (this.settings.hashSourcePort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
       initial = this.balancer.pick(this.servers, { clientHash, nowMs });
     }
     st.initial = initial;

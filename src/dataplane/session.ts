@@ -55,6 +55,8 @@ export interface SessionOwner {
    * closes with the refusal.
    */
   enqueue?(session: Session): boolean;
+  /** pen's -dd communication dumps: called per chunk only for sessions with `dump` set. */
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
 }
 
 export class Side {
@@ -82,6 +84,7 @@ export class Side {
     const n = chunk.length;
     this.bytesRead += n;
     this.session.lastActivityMs = this.session.owner.coarseNow();
+    if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
     const server = this.session.selection.server;
     if (server !== null) {
       if (this.isClient) server.bytesToServer += n;
@@ -148,7 +151,9 @@ export class Side {
       return;
     }
     s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    this.eof = true; // a close is a FIN for what the peer still has to deliver
+    // A clean close is a FIN: Bun reports the peer's FIN on a socket that already sent its own
+    // as `close` without `end`, and the peer must still get what it is owed, then a FIN.
+    this.eof = true;
     const peer = this.peer;
     if (!peer.gone && peer.socket !== null) {
       // Deliver what the peer still owes this side's data, then close it gracefully.
@@ -199,6 +204,8 @@ export class Session {
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
   finished = false;
   connecting = false;
+  /** Dump every chunk (pen's -dd); decided once per connection so the data path pays one check. */
+  dump = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
   /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
@@ -217,9 +224,9 @@ export class Session {
     this.server = new Side(this, false);
     this.client.peer = this.server;
     this.server.peer = this.client;
-    this.selection = newSelectionState(clientKey);
     this.clientAddress = clientSocket.remoteAddress ?? '';
     this.clientPort = clientSocket.remotePort ?? 0;
+    this.selection = newSelectionState(clientKey, this.clientPort);
     this.startMs = Date.now();
     this.lastActivityMs = owner.coarseNow();
   }
