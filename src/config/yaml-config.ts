@@ -450,15 +450,21 @@ const COMMON_CHECK_FIELDS = ['type', 'interval', 'down_interval', 'timeout', 'ri
 
 type ParsedCheck = z.output<typeof checkDef>;
 
-const checkDef = mapping('a check: a mapping with a type', checkShape).superRefine((c, ctx) => {
-  const allowed = CHECK_FIELDS[c.type];
-  for (const k of Object.keys(c)) {
-    if (COMMON_CHECK_FIELDS.includes(k) || allowed.includes(k)) continue;
+const checkDef = mapping('a check: a mapping with a type', checkShape);
+
+/** Fields that do not belong to the check's type (checked on the raw data, so it runs even when other fields are wrong). */
+function checkFieldsFit(def: unknown, path: Path): Found[] {
+  if (!isRecord(def) || typeof def.type !== 'string' || !Object.hasOwn(CHECK_FIELDS, def.type)) return [];
+  const type = def.type as CheckKind;
+  const out: Found[] = [];
+  for (const k of Object.keys(def)) {
+    if (COMMON_CHECK_FIELDS.includes(k) || CHECK_FIELDS[type].includes(k) || !Object.hasOwn(checkShape, k)) continue;
     const owners = (Object.keys(CHECK_FIELDS) as CheckKind[]).filter((kind) => CHECK_FIELDS[kind].includes(k));
-    ctx.addIssue({ code: 'custom', path: [k], message: `'${k}' does not apply to ${c.type} checks (only to ${owners.join(', ')})` });
+    out.push({ path: [...path, k], message: `'${k}' does not apply to ${type} checks (only to ${owners.join(', ')})`, atKey: true });
   }
-  if (c.type === 'script' && c.script === undefined) ctx.addIssue({ code: 'custom', path: ['type'], message: 'a script check needs a script: a list of send/expect steps' });
-});
+  if (type === 'script' && def.script === undefined) out.push({ path: [...path, 'type'], message: 'a script check needs a script: a list of send/expect steps' });
+  return out;
+}
 
 function buildCheck(name: string, c: ParsedCheck): CheckSpec {
   const intervalMs = Math.max(1, c.interval ?? CHECK_DEFAULTS.intervalMs);
@@ -605,11 +611,13 @@ function checkCheckReferences(raw: Record<string, unknown>): Found[] {
   const out: Found[] = [];
   const defs = isRecord(raw.checks) ? raw.checks : {};
   const names = Object.keys(defs);
+  for (const [name, def] of Object.entries(defs)) out.push(...checkFieldsFit(def, ['checks', name]));
   if (!isRecord(raw.groups)) return out;
   for (const [gname, g] of Object.entries(raw.groups)) {
     if (!isRecord(g)) continue;
     for (const field of ['check', 'agent_check'] as const) {
       const ref = g[field];
+      if (isRecord(ref)) out.push(...checkFieldsFit(ref, ['groups', gname, field]));
       if (typeof ref !== 'string') continue;
       const def = defs[ref];
       if (!isRecord(def)) {
