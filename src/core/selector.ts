@@ -323,15 +323,20 @@ export class Selector {
     if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) st.client.server = s.index;
   }
 
-  /**
-   * A connected session ended. `early`: the server reset or closed it before sending anything,
-   * which counts as a failure when the group watches early resets.
-   */
-  released(st: SelectionState, early = false): void {
+  /** A connected session ended. */
+  released(st: SelectionState): void {
     const s = st.server;
-    if (s === null) return;
-    if (s.connections > 0) s.connections--;
-    if (!this.settings.earlyResets) return;
+    if (s !== null && s.connections > 0) s.connections--;
+  }
+
+  /**
+   * The server side of a connected session ended (once per session, or when the session ends
+   * first). `early`: the server reset or closed before sending anything, which counts as a
+   * failure when the group watches early resets; anything else proves the server works.
+   */
+  serverEnded(st: SelectionState, early: boolean): void {
+    const s = st.server;
+    if (s === null || !this.settings.earlyResets) return;
     const nowMs = this.#clock.now();
     if (early) {
       s.earlyResets++;

@@ -126,6 +126,7 @@ export class Side {
   /** FIN from this socket: pass it on once the peer has everything before it. */
   onEnd(): void {
     this.eof = true;
+    if (!this.isClient) this.session.serverEnded();
     const fc = this.session.owner.fastClose;
     if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
       this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
@@ -146,6 +147,7 @@ export class Side {
     if (this.gone) return;
     this.gone = true;
     const s = this.session;
+    if (!this.isClient) s.serverEnded();
     if (error !== undefined && !(this.eof && this.shut)) {
       s.close(this.isClient ? 'client-reset' : 'server-reset', true);
       return;
@@ -202,6 +204,7 @@ export class Session {
   endMs = 0;
   reason: TerminationReason | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #serverJudged = false;
   finished = false;
   connecting = false;
   /** Dump every chunk (pen's -dd); decided once per connection so the data path pays one check. */
@@ -352,13 +355,19 @@ export class Session {
   }
 
   /**
-   * The server ended the connection (reset or close) before sending a byte, soon after the
-   * connect (within the connect timeout): a server that accepts and drops, for outlier detection.
+   * The server side ended (FIN, reset or close), or the session ended first: tells the selector
+   * once whether the server dropped the connection early — before sending a byte, soon after the
+   * connect (within the connect timeout), while the client was still there — for outlier detection.
    */
-  #endedEarly(): boolean {
-    if (this.server.bytesRead !== 0 || this.connectedMs === 0) return false;
-    if (this.reason !== 'server-reset' && this.reason !== 'server-closed') return false;
-    return this.endMs - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+  serverEnded(): void {
+    if (this.#serverJudged || this.connectedMs === 0) return;
+    this.#serverJudged = true;
+    const early =
+      !this.finished &&
+      this.server.bytesRead === 0 &&
+      !this.client.eof &&
+      Date.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+    this.owner.selector.serverEnded(this.selection, early);
   }
 
   #finish(): void {
@@ -372,7 +381,8 @@ export class Session {
       this.connecting = false;
       sel.abandoned(this.selection);
     } else if (this.server.socket !== null) {
-      sel.released(this.selection, this.#endedEarly());
+      this.serverEnded();
+      sel.released(this.selection);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).
     for (const side of [this.client, this.server]) {

@@ -175,7 +175,8 @@ describe('outlier detection in the selector', () => {
       const st = newSelectionState('1.1.1.1');
       selector.begin(st);
       selector.connected(st);
-      selector.released(st, early);
+      selector.serverEnded(st, early);
+      selector.released(st);
     };
     session(true);
     session(false);
@@ -190,7 +191,8 @@ describe('outlier detection in the selector', () => {
     const st = newSelectionState('1.1.1.1');
     plain.begin(st);
     plain.connected(st);
-    plain.released(st, true);
+    plain.serverEnded(st, true);
+    plain.released(st);
     expect(other[0]!.earlyResets).toBe(0);
     expect(other[0]!.blacklistedUntilMs).toBe(0);
   });
