@@ -80,6 +80,7 @@ export class Balancer implements BalancerHooks {
   readonly startedMs = Date.now();
   #now = Date.now();
   #clockTimer: ReturnType<typeof setInterval> | null = null;
+  #started = false;
   log: LogFile | null = null;
   readonly diag: Diagnostics;
   readonly clock: Clock;
@@ -153,7 +154,13 @@ export class Balancer implements BalancerHooks {
     }, 200);
     this.#clockTimer.unref?.();
     for (const l of this.listeners) this.#bind(l);
+    this.#started = true;
     this.health.sync(this.groups.values());
+  }
+
+  /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
+  serversChanged(): void {
+    if (this.#started && !this.stopping) this.health.sync(this.groups.values());
   }
 
   #bind(l: ListenerRuntime): void {

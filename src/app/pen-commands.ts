@@ -383,6 +383,7 @@ export class PenCommands {
     for (const u of updates) u(s);
     if (state !== undefined && s.downReason !== 'unconfigured') this.#b.setServerState(g.name, n, state, 'server command');
     g.selector.serversChanged();
+    this.#b.serversChanged();
     return '';
   }
 

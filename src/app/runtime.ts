@@ -32,6 +32,8 @@ export interface BalancerHooks {
   readonly idleTimeoutMs: number;
   readonly tcpNoDelay: boolean;
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
+  /** Shutting down: waiting clients are not served any more. */
+  readonly stopping: boolean;
   coarseNow(): number;
   accept(listener: ListenerRuntime, socket: Socket<Side>): void;
   sessionConnected(session: Session): void;
@@ -215,7 +217,7 @@ export class GroupRuntime implements SessionOwner {
       this.#hooks.sessionDequeued(session);
     }
     // A slot may have freed: waiting clients go first, before the balancer admits new ones.
-    if (this.#queueLength > 0 && session !== this.#retrying) this.serveQueue();
+    if (this.#queueLength > 0 && session !== this.#retrying && !this.#hooks.stopping) this.serveQueue();
     this.#hooks.sessionEnded(session);
   }
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
