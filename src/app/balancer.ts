@@ -217,7 +217,9 @@ export class Balancer implements BalancerHooks {
   sessionConnected(session: Session): void {
     this.totals.connected++;
     this.#pendingConnects--;
-    this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    if (this.global.debug >= 2) {
+      this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    }
     this.#admitWaiting();
   }
 
