@@ -84,7 +84,7 @@ describe("pen's command line", () => {
     const health = httpHealth(h, 200);
     const port = freePort();
     // The check goes to the server's own port, so point the server at the HTTP endpoint.
-    const p = await h.startFulcrum(['--check', 'http:/status:200', '--check-interval', '100', '--rise', '1', '--fall', '1', String(port), `127.0.0.1:${health.backend.port}`], { port });
+    const p = await h.startFulcrum(['--check', 'http:/status:200', '--check-interval', '100', '--check-timeout', '2000', '--rise', '1', '--fall', '1', String(port), `127.0.0.1:${health.backend.port}`], { port });
     health.status = 204;
     await p.waitForLine(/is DOWN: http check cli \(GET \/status\) failed 1 time\(s\) in a row, last: HTTP status 204/, 10_000);
     health.status = 200;

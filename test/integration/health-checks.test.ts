@@ -44,7 +44,7 @@ describe('tcp check', () => {
   test('a backend that goes away is marked down after `fall` checks and no client is sent to it; back after `rise`', async () => {
     const a = h.identify('a');
     const bBackend = h.identify('b');
-    const b = await startYaml(h, group('{type: tcp, interval: 50, timeout: 200, rise: 2, fall: 2}', [a.address, bBackend.address]));
+    const b = await startYaml(h, group('{type: tcp, interval: 50, timeout: 1000, rise: 2, fall: 2}', [a.address, bBackend.address]));
     const sa = b.server(0);
     await waitFor(() => sa.checksPassed > 0, { what: 'a first passing check' });
     const port = a.port;
@@ -132,9 +132,9 @@ describe('tls check', () => {
     const b = await startYaml(
       h,
       `checks:
-  tls: {type: tls, interval: 50, timeout: 300, rise: 1, fall: 2}
-  strict: {type: tls, interval: 50, timeout: 300, rise: 1, fall: 2, tls: {server_name: localhost, verify: true}}
-  trusting: {type: tls, interval: 50, timeout: 300, rise: 1, fall: 2, tls: {server_name: localhost, verify: true, ca_file: ${join(FIXTURES, 'localhost.crt')}}}
+  tls: {type: tls, interval: 50, timeout: 1000, rise: 1, fall: 2}
+  strict: {type: tls, interval: 50, timeout: 1000, rise: 1, fall: 2, tls: {server_name: localhost, verify: true}}
+  trusting: {type: tls, interval: 50, timeout: 1000, rise: 1, fall: 2, tls: {server_name: localhost, verify: true, ca_file: ${join(FIXTURES, 'localhost.crt')}}}
 groups:
   app:
     check: tls
@@ -152,7 +152,7 @@ listeners:
     );
     await waitFor(() => b.server(0).checksPassed >= 2, { what: 'TLS checks to pass', details: () => b.server(0).downReason });
     expect(b.server(0).status(b.balancer.clock.now())).toBe('up');
-    await expectDownAfterFall(b, b.server(1), 2, /TLS handshake failed|timeout after 300 ms, in the TLS handshake/);
+    await expectDownAfterFall(b, b.server(1), 2, /TLS handshake failed|timeout after 1000 ms, in the TLS handshake/);
     await expectDownAfterFall(b, b.server(0, 'strict'), 2, /TLS certificate not trusted/);
     await waitFor(() => b.server(0, 'trusting').checksPassed >= 2, { what: 'checks with the CA file to pass', details: () => b.server(0, 'trusting').downReason });
     expect(b.server(0, 'trusting').healthy).toBe(true);

@@ -102,7 +102,7 @@ describe('slow start', () => {
         `algorithm: leastconn
 tracking: false
 slow_start: 2s
-check: {type: tcp, interval: 50, timeout: 200, rise: 1, fall: 1}`,
+check: {type: tcp, interval: 50, timeout: 1000, rise: 1, fall: 1}`,
         [a.address, bb.address],
       ),
     );
@@ -133,7 +133,7 @@ describe('backups', () => {
       h,
       yaml(
         `tracking: false
-check: {type: tcp, interval: 50, timeout: 200, rise: 1, fall: 1}`,
+check: {type: tcp, interval: 50, timeout: 1000, rise: 1, fall: 1}`,
         [a.address, `{address: "${c.address}", backup: true}`],
       ),
     );
@@ -223,7 +223,7 @@ describe('long-lived connections', () => {
     const health = httpHealth(h, 200);
     const b = await startYaml(
       h,
-      yaml(`on_server_down: close\ncheck: {type: http, interval: 50, timeout: 200, rise: 1, fall: 1}`, [`{address: "${a.address}", check_port: ${health.backend.port}}`]),
+      yaml(`on_server_down: close\ncheck: {type: http, interval: 50, timeout: 1000, rise: 1, fall: 1}`, [`{address: "${a.address}", check_port: ${health.backend.port}}`]),
     );
     const c = await connected(b.port);
     health.status = 503;
