@@ -44,6 +44,7 @@ pen options:
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
+  --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
   --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
                      http:/path:200 (or :2xx, :200-204); see docs/health.md

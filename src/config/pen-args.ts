@@ -35,6 +35,8 @@ export interface LongOptions {
   configFile: string | null;
   /** --algorithm NAME: any algorithm from the registry. */
   algorithm: AlgorithmName | null;
+  /** --send-proxy v1|v2 */
+  sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
   /** --check KIND and its timing, for every server on the command line. */
@@ -100,7 +102,7 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null };
+  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -175,6 +177,12 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'help': long.help = true; break;
         case 'version': long.version = true; break;
         case 'config': long.configFile = takeValue(); break;
+        case 'send-proxy': {
+          const v = takeValue();
+          if (v !== 'v1' && v !== 'v2' && v !== 'off') throw new UsageError(`--send-proxy: "${v}" is not v1, v2 or off`);
+          long.sendProxy = v;
+          break;
+        }
         case 'algorithm': {
           const v = takeValue();
           if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
@@ -253,6 +261,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   if (long.check !== null) group.check = parseCheckOption(long.check, timing);
   else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
+  group.sendProxy = long.sendProxy;
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
   return { config, commands, long, notes };
 }
