@@ -46,6 +46,12 @@ Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
   --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
+  --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
+                     http:/path:200 (or :2xx, :200-204); see docs/health.md
+  --check-interval MS   time between checks of a server [2000]
+  --check-timeout MS    time a check may take [min(1000, interval)]
+  --rise N           passed checks in a row that bring a server back [2]
+  --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
 signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
