@@ -23,7 +23,7 @@
  */
 import type { AclTable } from './acl/acl.ts';
 import type { Balancer } from './balancing/balancer.ts';
-import type { ClientEntry, ClientTable } from './clients/client-table.ts';
+import type { ClientEntry, ClientTracker } from './clients/client-table.ts';
 import type { Clock } from './clock.ts';
 import { penHashValue, parseClientIp, type ClientIp } from './ip.ts';
 import { recordFailure, recordSuccess, type OutlierSettings } from './health/outlier.ts';
@@ -120,7 +120,7 @@ export class Selector {
   balancer: Balancer;
   readonly settings: SelectorSettings;
   readonly acls: AclTable;
-  readonly clients: ClientTable;
+  readonly clients: ClientTracker;
   readonly #clock: Clock;
   /** True when choices depend on the parsed client address (hash algorithms). */
   needsClientHash: boolean;
@@ -135,7 +135,7 @@ export class Selector {
     needsClientHash: boolean;
     settings: SelectorSettings;
     acls: AclTable;
-    clients: ClientTable;
+    clients: ClientTracker;
     clock: Clock;
   }) {
     this.servers = opts.servers;
@@ -156,24 +156,30 @@ export class Selector {
     return this.acls.isEmpty(list) || this.acls.permits(list, this.#ip(st));
   }
 
+  #returning(server: Server, st: SelectionState): boolean {
+    return st.client !== null && st.client.server === server.index && server.role === 'regular';
+  }
+
   /** try_server's checks, without the connect. */
   #check(server: Server, st: SelectionState, nowMs: number): number {
     if (server.isUnavailable(nowMs)) return UNAVAILABLE;
     // The abuse server exists for clients the ACLs deny; its own ACL would only turn them away.
     if (server.role !== 'abuse' && !this.#permits(server.acl, st)) return DENIED;
-    if (server.isFull(st.client !== null && st.client.server === server.index && server.role === 'regular')) return FULL;
+    if (server.isFull(this.#returning(server, st))) return FULL;
     return ADMITTED;
   }
 
-  #admits(server: Server, st: SelectionState, nowMs: number): boolean {
-    return this.#check(server, st, nowMs) === ADMITTED;
-  }
-
-  #take(server: Server, st: SelectionState, reason: ChoiceReason): Server {
+  /**
+   * try_server: if the server admits the client, takes a connect slot on it (Server.reserve,
+   * which checks the limit and counts the slot in one step) and makes it the choice.
+   */
+  #take(server: Server, st: SelectionState, nowMs: number, reason: ChoiceReason): boolean {
+    if (server.isUnavailable(nowMs)) return false;
+    if (server.role !== 'abuse' && !this.#permits(server.acl, st)) return false;
+    if (!server.reserve(this.#returning(server, st))) return false;
     st.server = server;
     st.reason = reason;
-    server.pending++;
-    return server;
+    return true;
   }
 
   /**
@@ -187,7 +193,7 @@ export class Selector {
     st.server = null;
     st.client ??= this.clients.touch(st.clientKey, nowMs);
     if (!this.#permits(this.settings.clientAcl, st)) {
-      if (this.abuse !== null && this.#admits(this.abuse, st, nowMs)) return this.#take(this.abuse, st, 'abuse');
+      if (this.abuse !== null && this.#take(this.abuse, st, nowMs, 'abuse')) return this.abuse;
       st.refusal = 'acl-denied';
       return null;
     }
@@ -205,7 +211,7 @@ export class Selector {
     st.initial = initial;
     if (initial >= 0) {
       const s = this.servers[initial]!;
-      if (this.#admits(s, st, nowMs)) return this.#take(s, st, reason);
+      if (this.#take(s, st, nowMs, reason)) return s;
       if (this.settings.stubborn) {
         st.refusal = 'stubborn';
         return null;
@@ -223,7 +229,7 @@ export class Selector {
       i = (i + 1 + n) % n;
       if (i === stop) break;
       const s = this.servers[i]!;
-      if (this.#admits(s, st, nowMs)) return this.#take(s, st, 'failover');
+      if (this.#take(s, st, nowMs, 'failover')) return s;
     }
     return this.#fallback(st, nowMs, -1);
   }
@@ -246,9 +252,9 @@ export class Selector {
     }
     if (!full) {
       const b = this.#backup(st, nowMs, afterBackup);
-      if (b !== null) return this.#take(b, st, 'backup');
+      if (b !== null) return b;
     }
-    if (this.emergency !== null && this.#admits(this.emergency, st, nowMs)) return this.#take(this.emergency, st, 'emergency');
+    if (this.emergency !== null && this.#take(this.emergency, st, nowMs, 'emergency')) return this.emergency;
     st.refusal = full ? 'all-full' : 'no-server';
     return null;
   }
@@ -258,13 +264,13 @@ export class Selector {
     if (n === 0) return null;
     if (after >= 0) {
       // After a failed backup: the ones after it, in order, once.
-      for (let i = after + 1; i < n; i++) if (this.#admits(this.backups[i]!, st, nowMs)) return this.backups[i]!;
+      for (let i = after + 1; i < n; i++) if (this.#take(this.backups[i]!, st, nowMs, 'backup')) return this.backups[i]!;
       return null;
     }
     const start = this.settings.backupBalance === 'roundrobin' ? this.#backupRotor++ % n : 0;
     for (let k = 0; k < n; k++) {
       const b = this.backups[(start + k) % n]!;
-      if (this.#admits(b, st, nowMs)) return b;
+      if (this.#take(b, st, nowMs, 'backup')) return b;
     }
     return null;
   }
@@ -288,7 +294,7 @@ export class Selector {
     const failed = st.server;
     if (failed === null) return null;
     const nowMs = this.#clock.now();
-    failed.pending--;
+    failed.unreserve();
     if (timedOut) failed.connectTimeouts++;
     else failed.connectFailures++;
     this.#failure(failed, nowMs, timedOut ? 'connect timeout' : 'connect failed');
@@ -314,19 +320,17 @@ export class Selector {
   /** The connect succeeded: count it and remember the client's server (pen clears the blacklist). */
   connected(st: SelectionState): void {
     const s = st.server!;
-    s.pending--;
-    s.connections++;
-    s.totalConnections++;
-    s.blacklistedUntilMs = 0;
+    s.connectedNow();
+    // Written only when set: with workers the field is shared memory every worker reads.
+    if (s.blacklistedUntilMs !== 0) s.blacklistedUntilMs = 0;
     // With early resets watched, success is judged when the session ends instead.
     if (!this.settings.earlyResets) recordSuccess(s, this.#clock.now());
-    if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) st.client.server = s.index;
+    if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) this.clients.remember(st.client, s.index);
   }
 
   /** A connected session ended. */
   released(st: SelectionState): void {
-    const s = st.server;
-    if (s !== null && s.connections > 0) s.connections--;
+    st.server?.release();
   }
 
   /**
@@ -348,8 +352,7 @@ export class Selector {
 
   /** A connect in progress was abandoned (the client went away first). */
   abandoned(st: SelectionState): void {
-    const s = st.server;
-    if (s !== null && s.pending > 0) s.pending--;
+    st.server?.unreserve();
     st.server = null;
   }
 

@@ -16,7 +16,35 @@ export interface ClientEntry {
   bytesToClient: number;
 }
 
-export class ClientTable {
+/**
+ * What the selector and the reports need of a client table: the single-process ClientTable
+ * below, or the table that the workers of one Fulcrum share (shared-client-table.ts). The
+ * selector gets an entry with touch(), reads `server`, and calls remember() once the connect
+ * succeeded; the balancer calls addBytes() when the connection ends.
+ */
+export interface ClientTracker {
+  /** The most clients kept (pen's -c), as configured. */
+  readonly capacity: number;
+  readonly size: number;
+  readonly expiryMs: number;
+  touch(key: string, nowMs: number): ClientEntry;
+  peek(key: string, nowMs: number): ClientEntry | undefined;
+  /** The client's connect to `server` succeeded: it returns there next time. */
+  remember(entry: ClientEntry, server: number): void;
+  /** A connection of the client ended after moving these bytes. */
+  addBytes(entry: ClientEntry, fromClient: number, toClient: number): void;
+  /** Servers were renumbered (reload): `map(old)` is the new index, or -1 (server removed). */
+  remapServers(map: (server: number) => number): void;
+  setCapacity(capacity: number): void;
+  setExpiry(expiryMs: number): void;
+  restore(key: string, server: number, lastSeenMs: number): void;
+  forget(key: string): boolean;
+  clear(): void;
+  /** Oldest first. For listings and persistence, never on the connection path. */
+  values(): IterableIterator<ClientEntry>;
+}
+
+export class ClientTable implements ClientTracker {
   readonly #entries = new Map<string, ClientEntry>();
   #capacity: number;
   #expiryMs: number;
@@ -80,6 +108,19 @@ export class ClientTable {
     e.connects++;
     this.#entries.set(key, e);
     return e;
+  }
+
+  remember(entry: ClientEntry, server: number): void {
+    entry.server = server;
+  }
+
+  addBytes(entry: ClientEntry, fromClient: number, toClient: number): void {
+    entry.bytesFromClient += fromClient;
+    entry.bytesToClient += toClient;
+  }
+
+  remapServers(map: (server: number) => number): void {
+    for (const e of this.#entries.values()) e.server = e.server >= 0 ? map(e.server) : -1;
   }
 
   /** Inserts an entry as loaded from a saved table, keeping recency order of the calls. */

@@ -54,6 +54,7 @@ export function recordFailure(state: OutlierState, settings: OutlierSettings, no
 
 /** A success on real traffic: the failure streak ends; long enough in rotation, the ejections are forgotten. */
 export function recordSuccess(state: OutlierState, nowMs: number): void {
-  state.consecutiveFailures = 0;
+  // Written only when set: with workers the field is shared memory every worker reads.
+  if (state.consecutiveFailures !== 0) state.consecutiveFailures = 0;
   if (state.ejections > 0 && nowMs >= state.blacklistedUntilMs + state.lastEjectionMs) state.ejections = 0;
 }

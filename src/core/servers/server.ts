@@ -150,6 +150,34 @@ export class Server implements OutlierState {
     return !returningClient || active >= Math.max(this.hardLimit, this.maxConnections);
   }
 
+  /**
+   * Takes a connect slot for a client if the limit allows (pen's limit rule, see isFull): counts
+   * it as pending and returns true, or returns false and changes nothing. One step, so that a
+   * server shared by worker processes (shared-server.ts) can check and count atomically.
+   */
+  reserve(returningClient: boolean): boolean {
+    if (this.isFull(returningClient)) return false;
+    this.pending++;
+    return true;
+  }
+
+  /** A reserved connect ended without a connection (failed, timed out, abandoned). */
+  unreserve(): void {
+    if (this.pending > 0) this.pending--;
+  }
+
+  /** A reserved connect succeeded: it is now an open connection. */
+  connectedNow(): void {
+    this.pending--;
+    this.connections++;
+    this.totalConnections++;
+  }
+
+  /** An open connection ended. */
+  release(): void {
+    if (this.connections > 0) this.connections--;
+  }
+
   /** Starts a slow-start ramp (the server just returned to rotation). */
   startRamp(nowMs: number, slowStartMs: number): void {
     if (slowStartMs <= 0) return;
