@@ -4,7 +4,7 @@
  * Side it belongs to, so every event is one property read and one method call away from the
  * session logic.
  */
-import type { Socket, SocketHandler, SocketListener } from 'bun';
+import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';
 import type { Side } from './session.ts';
 
@@ -88,20 +88,33 @@ export interface ListenHandle {
   stop(): void;
 }
 
-export function listenTcp(address: Address, acceptor: AcceptHandler): ListenHandle {
+export interface ListenOptions {
+  /**
+   * Share the port with other processes that bind it the same way (SO_REUSEPORT), the kernel
+   * spreading connections among them: the workers of one Fulcrum. Without it the port is bound
+   * exclusively.
+   */
+  reusePort?: boolean;
+}
+
+export function listenTcp(address: Address, acceptor: AcceptHandler, options: ListenOptions = {}): ListenHandle {
   const data: ListenerData = { acceptor };
   if (address.kind === 'unix') {
     const l = Bun.listen<Side>({ unix: address.path, allowHalfOpen: true, socket: clientHandlers, data: data as unknown as Side });
     return { address, port: 0, stop: () => l.stop(false) };
   }
-  const l = Bun.listen<Side>({
+  const reusePort = options.reusePort === true;
+  // Bun 1.4 honours `reusePort` in Bun.listen, but its type declares it only for Bun.connect.
+  const listenOptions: TCPSocketListenOptions<Side> & { reusePort: boolean } = {
     hostname: address.host,
     port: address.port,
     allowHalfOpen: true,
-    exclusive: true,
+    exclusive: !reusePort,
+    reusePort,
     socket: clientHandlers,
     data: data as unknown as Side,
-  });
+  };
+  const l = Bun.listen<Side>(listenOptions);
   return { address, port: l.port, stop: () => l.stop(false) };
 }
 
