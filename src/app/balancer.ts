@@ -14,11 +14,12 @@ import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
-import { listenTcp } from '../dataplane/bun-tcp.ts';
+import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { runProbe } from '../dataplane/health-probes.ts';
 import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
-import { GroupRuntime, ListenerRuntime, makeServer, serverKey, serverLabel, type BalancerHooks } from './runtime.ts';
+import { GroupRuntime, ListenerRuntime, makeServer, serverKey, serverLabel, type BalancerHooks, type GroupSharedParts } from './runtime.ts';
+import type { SharedState } from './workers/shared-state.ts';
 
 export interface Diagnostics {
   info(msg: string): void;
@@ -39,6 +40,31 @@ export interface Totals {
   bytesToClients: number;
   ends: Partial<Record<TerminationReason, number>>;
 }
+
+/**
+ * How this process takes part (docs/workers.md): 'single' serves on its own (one worker, the
+ * default); with several workers, the 'primary' checks health, answers the control port and
+ * writes reports but binds nothing, and each 'worker' serves and never checks.
+ */
+export type BalancerMode = 'single' | 'primary' | 'worker';
+
+export interface BalancerOptions {
+  mode?: BalancerMode;
+  /** Shared memory (primary and workers). */
+  shared?: SharedState | null;
+}
+
+/** With workers, a listener must be a TCP port that several processes can share. */
+export function workerListenProblem(a: Address): string | null {
+  if (a.kind === 'unix') {
+    return `cannot share the Unix socket listener ${a.path} between workers (SO_REUSEPORT is for TCP ports): run one process (workers: 1) or listen on a TCP port`;
+  }
+  if (a.port === 0) return `cannot share listener ${formatAddress(a)} between workers: port 0 would give each worker another port`;
+  return null;
+}
+
+/** How often a worker with waiting clients looks whether another worker freed a slot. */
+const WAITER_POLL_MS = 20;
 
 /** Resolves host names to addresses (at start and on reload, never per connection). */
 export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
@@ -76,7 +102,14 @@ export class Balancer implements BalancerHooks {
   #waiting: Session[] = [];
   #waitingHead = 0;
   #pendingConnects = 0;
-  readonly totals: Totals = { accepted: 0, connected: 0, finished: 0, queued: 0, bytesFromClients: 0, bytesToClients: 0, ends: {} };
+  readonly totals: Totals;
+  readonly mode: BalancerMode;
+  /** Shared memory with the other processes (primary and workers), else null. */
+  readonly shared: SharedState | null;
+  /** Worker: a timer that serves waiting clients when another worker frees a slot. */
+  #pollTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Observers of servers going up or down (the primary tells the workers). */
+  readonly onServerChanged: ((group: GroupRuntime, server: Server, up: boolean) => void)[] = [];
   readonly startedMs = Date.now();
   #now = Date.now();
   #clockTimer: ReturnType<typeof setInterval> | null = null;
@@ -91,7 +124,11 @@ export class Balancer implements BalancerHooks {
   /** Active and agent checks of every group's servers (runs from start()). */
   readonly health: HealthChecker;
 
-  constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom) {
+  constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom, options: BalancerOptions = {}) {
+    this.mode = options.mode ?? 'single';
+    this.shared = options.shared ?? null;
+    if (this.mode !== 'single' && this.shared === null) throw new Error(`a ${this.mode} balancer needs shared memory`);
+    this.totals = this.shared?.totals() ?? { accepted: 0, connected: 0, finished: 0, queued: 0, bytesFromClients: 0, bytesToClients: 0, ends: {} };
     this.global = config.global;
     this.diag = diag;
     this.clock = clock;
@@ -140,11 +177,30 @@ export class Balancer implements BalancerHooks {
   coarseNow(): number {
     return this.#now;
   }
+  /** Admitted connections (in the primary: of all workers). */
   get activeCount(): number {
-    return this.sessions.size;
+    return this.mode === 'primary' ? this.shared!.activeTotal() : this.sessions.size;
   }
+  /** Clients waiting under -x (in the primary: in all workers). */
   get waitingCount(): number {
-    return this.#waiting.length - this.#waitingHead;
+    return this.mode === 'primary' ? this.shared!.waitingTotal() : this.#waiting.length - this.#waitingHead;
+  }
+
+  /** Makes a server of a group: with workers, bound to its slot in shared memory. */
+  createServer(index: number, c: ServerConfig, role: Server['role'] = 'regular'): Server {
+    const shared = this.shared;
+    if (shared === null) return makeServer(index, c, role);
+    // A worker's servers take their operator state from shared memory, where the primary keeps it.
+    const config = this.mode === 'worker' ? { ...c, state: undefined } : c;
+    return makeServer(index, config, role, (i, sc, r) => shared.createServer(i, sc, r));
+  }
+
+  groupShared(config: GroupConfig): GroupSharedParts | null {
+    return this.shared?.groupShared(config) ?? null;
+  }
+
+  serverStateChanged(group: GroupRuntime, server: Server, up: boolean): void {
+    for (const f of this.onServerChanged) f(group, server, up);
   }
 
   /** Binds every listener; throws (before anything else starts) if one cannot bind. */
@@ -155,17 +211,32 @@ export class Balancer implements BalancerHooks {
     this.#clockTimer.unref?.();
     for (const l of this.listeners) this.#bind(l);
     this.#started = true;
-    this.health.sync(this.groups.values());
+    if (this.mode !== 'worker') this.health.sync(this.groups.values());
   }
 
   /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
   serversChanged(): void {
-    if (this.#started && !this.stopping) this.health.sync(this.groups.values());
+    if (this.#started && !this.stopping && this.mode !== 'worker') this.health.sync(this.groups.values());
+  }
+
+  /**
+   * Binds a listener. A worker shares the port with the other workers (SO_REUSEPORT); the
+   * primary only checks that the address can be bound that way and lets it go at once (holding
+   * it would make the kernel hand it connections that nobody accepts).
+   */
+  #listen(address: Address, l: ListenerRuntime): ListenHandle {
+    if (this.mode === 'single') return listenTcp(address, l);
+    const problem = workerListenProblem(address);
+    if (problem !== null) throw new Error(problem);
+    const handle = listenTcp(address, l, { reusePort: true });
+    if (this.mode === 'worker') return handle;
+    handle.stop();
+    return { address, port: handle.port, stop: () => undefined };
   }
 
   #bind(l: ListenerRuntime): void {
     try {
-      l.handle = listenTcp(l.config.address, l);
+      l.handle = this.#listen(l.config.address, l);
     } catch (e) {
       throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
@@ -183,7 +254,7 @@ export class Balancer implements BalancerHooks {
     const oldConfig = l.config;
     const bindAt = (a: Address, s: string | undefined): void => {
       l.config = { ...oldConfig, address: a, spec: s };
-      l.handle = listenTcp(a, l);
+      l.handle = this.#listen(a, l);
     };
     try {
       bindAt(address, spec);
@@ -217,19 +288,25 @@ export class Balancer implements BalancerHooks {
       session.close('shutdown', false);
       return;
     }
-    if (this.#hasRoom()) {
+    if (this.#reserve()) {
       this.#admit(session);
-    } else if (this.waitingCount < this.global.backlog) {
+    } else if (this.#waiting.length - this.#waitingHead < this.global.backlog) {
       // pen stops accepting at -x and lets the kernel backlog hold clients; the runtime accepts
       // for us, so we hold them here instead, unread, and serve them in order as slots free.
       this.totals.queued++;
       this.#waiting.push(session);
+      this.#waitingChanged();
     } else {
       session.close('queue-full', false);
     }
   }
 
-  #hasRoom(): boolean {
+  /**
+   * Room under -x and pending_max for one more session. With workers the limits are global:
+   * the shared counters are checked and taken in one atomic step (so #admit must follow).
+   */
+  #reserve(): boolean {
+    if (this.shared !== null) return this.shared.reserveAdmission(this.global.maxConnections, this.global.pendingMax);
     return this.sessions.size < this.global.maxConnections && this.#pendingConnects < this.global.pendingMax;
   }
 
@@ -240,8 +317,10 @@ export class Balancer implements BalancerHooks {
   }
 
   #admitWaiting(): void {
-    while (this.#waitingHead < this.#waiting.length && this.#hasRoom()) {
+    const before = this.#waitingHead;
+    while (this.#waitingHead < this.#waiting.length) {
       const s = this.#waiting[this.#waitingHead]!;
+      if (!s.finished && !this.#reserve()) break;
       this.#waiting[this.#waitingHead++] = undefined as unknown as Session;
       if (!s.finished) this.#admit(s);
     }
@@ -249,11 +328,40 @@ export class Balancer implements BalancerHooks {
       this.#waiting = this.#waiting.slice(this.#waitingHead);
       this.#waitingHead = 0;
     }
+    if (this.#waitingHead !== before) this.#waitingChanged();
+  }
+
+  /**
+   * Worker: publishes the number of waiting clients, and while some wait (here, or in a group
+   * queue) looks every WAITER_POLL_MS whether another worker freed a slot: slots free in other
+   * processes without an event here. Costs nothing while nobody waits.
+   */
+  #waitingChanged(): void {
+    if (this.shared === null) return;
+    this.shared.setWaiting(this.#waiting.length - this.#waitingHead);
+    this.#armPoll();
+  }
+
+  #armPoll(): void {
+    if (this.#pollTimer !== null || this.stopping || this.mode !== 'worker') return;
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = null;
+      if (this.stopping) return;
+      this.#admitWaiting();
+      let queued = false;
+      for (const g of this.groups.values()) {
+        if (g.queueLength === 0) continue;
+        g.serveQueue();
+        queued ||= g.queueLength > 0;
+      }
+      if (queued || this.#waitingHead < this.#waiting.length) this.#armPoll();
+    }, WAITER_POLL_MS);
   }
 
   sessionConnected(session: Session): void {
     this.totals.connected++;
     this.#pendingConnects--;
+    this.shared?.pendingDelta(-1);
     if (this.global.debug >= 2) {
       this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
     }
@@ -263,11 +371,14 @@ export class Balancer implements BalancerHooks {
   sessionQueued(): void {
     // A client waiting in a group queue holds no connect slot; it takes one again when served.
     this.#pendingConnects--;
+    this.shared?.pendingDelta(-1);
+    this.#armPoll();
     this.#admitWaiting();
   }
 
   sessionDequeued(): void {
     this.#pendingConnects++;
+    this.shared?.pendingDelta(1);
   }
 
   /** pen's communication dump: hex by default, ASCII with -a. */
@@ -282,17 +393,18 @@ export class Balancer implements BalancerHooks {
 
   sessionEnded(session: Session): void {
     const admitted = this.sessions.delete(session.id);
-    if (admitted && session.connectedMs === 0) this.#pendingConnects--;
+    if (admitted && session.connectedMs === 0) {
+      this.#pendingConnects--;
+      this.shared?.pendingDelta(-1);
+    }
+    if (admitted) this.shared?.released();
     this.totals.finished++;
     this.totals.bytesFromClients += session.client.bytesRead;
     this.totals.bytesToClients += session.server.bytesRead;
     const reason = session.reason ?? 'client-closed';
     this.totals.ends[reason] = (this.totals.ends[reason] ?? 0) + 1;
     const client = session.selection.client;
-    if (client !== null) {
-      client.bytesFromClient += session.client.bytesRead;
-      client.bytesToClient += session.server.bytesRead;
-    }
+    if (client !== null) (session.owner as GroupRuntime).clients.addBytes(client, session.client.bytesRead, session.server.bytesRead);
     if (this.log !== null) this.log.write(formatLogLine(session));
     for (const f of this.onSessionEnd) f(session);
     if (admitted) this.#admitWaiting();
@@ -305,6 +417,7 @@ export class Balancer implements BalancerHooks {
     for (const s of [...this.sessions.values()]) s.close('shutdown', false);
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
     if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
+    if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
     this.health.stop();
     for (const g of this.groups.values()) g.stop();
     await this.log?.close();
@@ -331,7 +444,8 @@ export class Balancer implements BalancerHooks {
   }
 
   #applyState(g: GroupRuntime, s: Server, state: AdminState, reason: string): void {
-    if (s.admin === state) return;
+    // With workers, operator state is the primary's to set (it is shared); workers hear of it.
+    if (s.admin === state || this.mode === 'worker') return;
     const before = s.admin;
     const wasOut = s.isOut;
     s.admin = state;
@@ -356,6 +470,8 @@ export class Balancer implements BalancerHooks {
     const bound: ListenerRuntime[] = [];
     for (const lc of next.listeners) {
       if (!next.groups.some((g) => g.name === lc.group)) throw new Error(`listener ${lc.name} refers to unknown group "${lc.group}"`);
+      const problem = this.mode === 'single' ? null : workerListenProblem(lc.address);
+      if (problem !== null) throw new Error(problem);
     }
     // 2. Groups: keep runtime (client table, counters) by name; servers by address.
     const groupsBefore = new Map(this.groups);
@@ -409,14 +525,16 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    // What only the command line sets (-F, --config, -C, -X) survives a reload of the file.
+    // What only the command line sets (-F, --config, -C, -X) survives a reload of the file, and
+    // so does the number of workers (processes are started once).
     const g = this.global;
-    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, control: g.control, controlExit: g.controlExit };
+    if (next.global.workers !== g.workers) changes.push(`workers ${g.workers} -> ${next.global.workers}: takes effect on restart`);
+    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, control: g.control, controlExit: g.controlExit, workers: g.workers };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
     }
-    this.health.sync(this.groups.values());
+    if (this.mode !== 'worker') this.health.sync(this.groups.values());
     for (const g of this.groups.values()) g.serveQueue();
     this.#admitWaiting();
     return changes;
@@ -448,15 +566,19 @@ export class Balancer implements BalancerHooks {
         const now = sc.state ?? 'enabled';
         if (now !== was) this.#applyState(g, old, now, 'config reload');
       } else {
-        list.push(makeServer(i, sc, backup ? 'backup' : 'regular'));
+        list.push(this.createServer(i, sc, backup ? 'backup' : 'regular'));
         changes.push(`${key} added to ${gc.name}`);
       }
     }
     for (const key of byKey.keys()) changes.push(`${key} removed from ${gc.name} (its connections continue)`);
-    for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
+    g.clients.remapServers((s) => remap.get(s) ?? -1);
     const sel = g.selector;
     sel.servers = servers;
     sel.backups = backups;
+    const sameOrNew = (old: Server | null, c: ServerConfig, role: Server['role']): Server => {
+      if (old !== null && serverKey(old) === serverKey(c)) return updateServer(old, old.index, c, []);
+      return this.createServer(role === 'emergency' ? -1 : -2, c, role);
+    };
     sel.emergency = gc.emergency === null ? null : sameOrNew(sel.emergency, gc.emergency, 'emergency');
     sel.abuse = gc.abuse === null ? null : sameOrNew(sel.abuse, gc.abuse, 'abuse');
     const algorithmChanged = g.config.algorithm !== gc.algorithm;
@@ -470,11 +592,6 @@ export class Balancer implements BalancerHooks {
     }
     return changes;
   }
-}
-
-function sameOrNew(old: Server | null, c: ServerConfig, role: Server['role']): Server {
-  if (old !== null && serverKey(old) === serverKey(c)) return updateServer(old, old.index, c, []);
-  return makeServer(role === 'emergency' ? -1 : -2, c, role);
 }
 
 function updateServer(s: Server, index: number, c: ServerConfig, changes: string[]): Server {

@@ -14,6 +14,8 @@ export interface ControlHooks {
   exit(): void;
   /** `reload`: what SIGHUP does; resolves to the reply. */
   reload(): Promise<string>;
+  /** After each command (with workers: the primary sends them what it changed). */
+  afterCommand?(): void;
 }
 
 /**
@@ -40,13 +42,18 @@ export function createControlPort(b: Balancer, commands: PenCommands, hooks: Con
     log: (level, message) => b.diag.debug(level, message),
     run: async (line) => {
       let exitRequested = false;
-      const reply = await commands.execute(line, {
-        allowExit: b.global.controlExit,
-        exit: () => {
-          exitRequested = true;
-        },
-        reload: hooks.reload,
-      });
+      let reply: string;
+      try {
+        reply = await commands.execute(line, {
+          allowExit: b.global.controlExit,
+          exit: () => {
+            exitRequested = true;
+          },
+          reload: hooks.reload,
+        });
+      } finally {
+        hooks.afterCommand?.();
+      }
       return exitRequested ? { reply, after: hooks.exit } : { reply };
     },
     ...tuning,

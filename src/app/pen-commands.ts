@@ -17,7 +17,6 @@ import type { Balancer } from './balancer.ts';
 import { LogFile } from './log-file.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
 import type { GroupRuntime } from './runtime.ts';
-import { makeServer } from './runtime.ts';
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -440,7 +439,7 @@ export class PenCommands {
     // pen grows its server table on demand; new slots stay out of rotation until they have
     // both an address and a port.
     while (servers.length <= n) {
-      const s = makeServer(servers.length, { address: { kind: 'tcp', host: '0.0.0.0', port: 0 }, maxConnections: 0, hardLimit: 0, weight: 0, priority: 0, acl: 0 });
+      const s = this.#b.createServer(servers.length, { address: { kind: 'tcp', host: '0.0.0.0', port: 0 }, maxConnections: 0, hardLimit: 0, weight: 0, priority: 0, acl: 0 });
       s.admin = 'maintenance';
       s.downReason = 'unconfigured';
       servers.push(s);

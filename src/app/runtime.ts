@@ -16,7 +16,7 @@ import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
 import { formatAddress } from '../core/address.ts';
 import { balancers } from '../core/balancing/registry.ts';
-import { ClientTable } from '../core/clients/client-table.ts';
+import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { TimerHeap } from '../core/health/timer-heap.ts';
 import { TokenBucket } from '../core/health/token-bucket.ts';
@@ -44,10 +44,28 @@ export interface BalancerHooks {
   /** One line for the operator's log (state changes). */
   logEvent(message: string): void;
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
+  /** Makes the Server objects of a group (with workers: bound to shared memory); default makeServer's. */
+  createServer?(index: number, c: ServerConfig, role: Server['role']): Server;
+  /** A group's client table and counters in shared memory (with workers); null = the group's own. */
+  groupShared?(config: GroupConfig): GroupSharedParts | null;
+  /** A server went up or down (checks, agent, operator), after the group has acted on it. */
+  serverStateChanged?(group: GroupRuntime, server: Server, up: boolean): void;
 }
 
-export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular'): Server {
-  const s = new Server(index, { ...c }, role);
+/** What a group keeps in shared memory when workers share it (app/workers/shared-state.ts). */
+export interface GroupSharedParts {
+  clients: ClientTracker;
+  stats: GroupStats;
+  /** Publishes this worker's queue length; the sum over the workers (primary). */
+  setQueueLength(n: number): void;
+  queueLength(): number;
+}
+
+type ServerFactory = (index: number, settings: ServerConfig, role: Server['role']) => Server;
+const plainServer: ServerFactory = (index, settings, role) => new Server(index, settings, role);
+
+export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular', create: ServerFactory = plainServer): Server {
+  const s = create(index, { ...c }, role);
   s.checkPort = c.checkPort ?? null;
   s.checkAddress = c.checkAddress ?? null;
   if (c.state !== undefined && c.state !== 'enabled') s.admin = c.state;
@@ -101,9 +119,11 @@ export interface GroupStats {
 export class GroupRuntime implements SessionOwner {
   config: GroupConfig;
   readonly selector: Selector;
-  readonly clients: ClientTable;
-  readonly stats: GroupStats = { queued: 0, queueServed: 0, queueTimeouts: 0, queueFull: 0, allFull: 0, maxAgeClosed: 0, closedOnDown: 0 };
+  readonly clients: ClientTracker;
+  readonly stats: GroupStats;
   readonly #hooks: BalancerHooks;
+  /** With workers: the shared parts (queue length published for the primary's reports). */
+  readonly #shared: GroupSharedParts | null;
   readonly #clock: Clock;
   readonly #random: Random;
   /** Queue of clients waiting for a full server: FIFO with a head index; finished ones are skipped. */
@@ -128,7 +148,9 @@ export class GroupRuntime implements SessionOwner {
     this.#hooks = hooks;
     this.#clock = clock;
     this.#random = random;
-    this.clients = new ClientTable(config.clientsMax, config.trackingMs);
+    this.#shared = hooks.groupShared?.(config) ?? null;
+    this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
+    this.stats = this.#shared?.stats ?? { queued: 0, queueServed: 0, queueTimeouts: 0, queueFull: 0, allFull: 0, maxAgeClosed: 0, closedOnDown: 0 };
     const kind = balancers[config.algorithm];
     this.selector = new Selector({
       servers: [],
@@ -150,10 +172,11 @@ export class GroupRuntime implements SessionOwner {
   setServers(config: GroupConfig): void {
     const primaries = config.servers.filter((s) => s.backup !== true);
     const backups = config.servers.filter((s) => s.backup === true);
-    this.selector.servers = primaries.map((s, i) => makeServer(i, s));
-    this.selector.backups = backups.map((s, i) => makeServer(i, s, 'backup'));
-    this.selector.emergency = config.emergency === null ? null : makeServer(-1, config.emergency, 'emergency');
-    this.selector.abuse = config.abuse === null ? null : makeServer(-2, config.abuse, 'abuse');
+    const make = (i: number, c: ServerConfig, role: Server['role']): Server => this.#hooks.createServer?.(i, c, role) ?? makeServer(i, c, role);
+    this.selector.servers = primaries.map((s, i) => make(i, s, 'regular'));
+    this.selector.backups = backups.map((s, i) => make(i, s, 'backup'));
+    this.selector.emergency = config.emergency === null ? null : make(-1, config.emergency, 'emergency');
+    this.selector.abuse = config.abuse === null ? null : make(-2, config.abuse, 'abuse');
     this.selector.serversChanged();
   }
 
@@ -178,9 +201,14 @@ export class GroupRuntime implements SessionOwner {
   get fastClose(): 'off' | 'up' | 'down' | 'both' {
     return this.#hooks.fastClose;
   }
-  /** Clients waiting in this group's queue. */
+  /** Clients waiting in this group's queue (with workers, in the primary: in all workers). */
   get queueLength(): number {
-    return this.#queueLength;
+    return this.#shared === null ? this.#queueLength : this.#shared.queueLength();
+  }
+
+  #queueChanged(delta: number): void {
+    this.#queueLength += delta;
+    this.#shared?.setQueueLength(this.#queueLength);
   }
 
   connect(address: Address, side: Side): void {
@@ -216,7 +244,7 @@ export class GroupRuntime implements SessionOwner {
       // Closed while waiting (client left, queue timeout, shutdown): it takes its connect slot
       // back first, so that the balancer's accounting of ended sessions stays uniform.
       session.inGroupQueue = false;
-      this.#queueLength--;
+      this.#queueChanged(-1);
       this.#hooks.sessionDequeued(session);
     }
     // A slot may have freed: waiting clients go first, before the balancer admits new ones.
@@ -232,7 +260,7 @@ export class GroupRuntime implements SessionOwner {
     if (session === this.#retrying) {
       // Still no slot for the head of the queue: it keeps its place.
       session.inGroupQueue = true;
-      this.#queueLength++;
+      this.#queueChanged(1);
       this.#hooks.sessionQueued(session);
       return true;
     }
@@ -250,7 +278,7 @@ export class GroupRuntime implements SessionOwner {
     session.inGroupQueue = true;
     session.queuedMs = this.#clock.now();
     this.#queue.push(session);
-    this.#queueLength++;
+    this.#queueChanged(1);
     this.#hooks.sessionQueued(session);
     this.#armQueue();
     return true;
@@ -265,7 +293,7 @@ export class GroupRuntime implements SessionOwner {
         continue;
       }
       s.inGroupQueue = false;
-      this.#queueLength--;
+      this.#queueChanged(-1);
       this.#hooks.sessionDequeued(s);
       this.#retrying = s;
       s.begin();
@@ -367,6 +395,11 @@ export class GroupRuntime implements SessionOwner {
 
   /** A server changed state: serve waiting clients if it came up; close its connections if asked. */
   serverChanged(server: Server, up: boolean): void {
+    this.#serverChanged(server, up);
+    this.#hooks.serverStateChanged?.(this, server, up);
+  }
+
+  #serverChanged(server: Server, up: boolean): void {
     if (up) {
       this.serveQueue();
       return;

@@ -25,6 +25,11 @@ export interface ServerConfig {
   checkAddress?: string;
   /** Operator state from the config file (applied at start, and on reload when it changed). */
   state?: AdminState;
+  /**
+   * With workers: the server's slot in shared memory, which the primary assigns and writes into
+   * the configuration it sends to the workers (docs/workers.md). Never in a config file.
+   */
+  sharedSlot?: number;
 }
 
 /** Passive health: how failures on real traffic eject a server (see core/health/outlier.ts). */
@@ -121,6 +126,11 @@ export interface GlobalConfig {
   commandFile: string | null;
   /** The YAML config file, re-read on SIGHUP. */
   configFile: string | null;
+  /**
+   * Processes that serve traffic, sharing the listening ports (docs/workers.md); 'auto' = one per
+   * CPU. 1 = no separate workers: the process serves itself. Read at start only.
+   */
+  workers: number | 'auto';
 }
 
 export interface FulcrumConfig {
@@ -129,6 +139,9 @@ export interface FulcrumConfig {
   groups: GroupConfig[];
   listeners: ListenerConfig[];
 }
+
+/** The most workers: each is a process with its own memory, and more would be a typing mistake. */
+export const MAX_WORKERS = 256;
 
 /** pen's defaults (pen -h, checked against pen 0.34.1). */
 export const PEN_DEFAULTS = {
@@ -163,6 +176,7 @@ export function defaultGlobal(): GlobalConfig {
     foreground: false,
     commandFile: null,
     configFile: null,
+    workers: 1,
   };
 }
 

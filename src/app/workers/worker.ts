@@ -1,0 +1,114 @@
+/**
+ * A worker process (docs/workers.md): started by the primary with the same command line and
+ * FULCRUM_WORKER set, it maps the shared memory, waits for the running configuration over IPC,
+ * binds the listeners with SO_REUSEPORT and serves. It never checks health, never opens the
+ * control port and never writes reports: the primary does, once. Configuration changes arrive
+ * as whole snapshots and are applied as reloads; server state changes arrive as events.
+ *
+ * It stops on SIGTERM from the primary, and also when the primary is gone (the IPC channel
+ * closes), so that a killed primary never leaves orphans holding the port. Other signals are the
+ * primary's to handle (a terminal's Ctrl-C reaches the whole process group).
+ */
+import { Balancer, systemClock, systemRandom, type Diagnostics } from '../balancer.ts';
+import { SharedState } from './shared-state.ts';
+import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
+
+export interface WorkerDeps {
+  makeDiagnostics(name: string, getDebug: () => number): Diagnostics;
+  /** -u: drop privileges once the listeners are bound. */
+  switchUser(user: string): Promise<void>;
+}
+
+/** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
+const CONFIG_WAIT_MS = 30_000;
+
+export function isWorkerProcess(): boolean {
+  return process.env[WORKER_ENV] !== undefined;
+}
+
+export async function runWorker(deps: WorkerDeps): Promise<void> {
+  const worker = Number(process.env[WORKER_ENV]);
+  const workers = Number(process.env[WORKER_COUNT_ENV]);
+  const shm = process.env[WORKER_SHM_ENV] ?? '';
+  const epochMs = Number(process.env[WORKER_EPOCH_ENV]);
+  const send = (m: FromWorker): void => {
+    process.send?.(m);
+  };
+  if (process.send === undefined || !Number.isInteger(worker) || !Number.isInteger(workers) || shm === '') {
+    process.stderr.write(`fulcrum: ${WORKER_ENV} is set, but this process was not started by a Fulcrum primary\n`);
+    process.exit(2);
+  }
+  const slash = shm.lastIndexOf('/');
+  const shared = SharedState.open({ dir: shm.slice(0, slash), prefix: shm.slice(slash + 1), workers, worker, epochMs });
+  let balancer: Balancer | null = null;
+  const diag = deps.makeDiagnostics(`fulcrum worker ${worker}`, () => balancer?.global.debug ?? 0);
+
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await balancer?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => undefined);
+
+  const handle = async (m: ToWorker): Promise<void> => {
+    if (stopping) return;
+    switch (m.t) {
+      case 'config': {
+        shared.useDirectory(m.directory);
+        if (balancer === null) {
+          try {
+            balancer = new Balancer(m.config, diag, systemClock, systemRandom, { mode: 'worker', shared });
+            balancer.start();
+            if (m.config.global.user !== null) await deps.switchUser(m.config.global.user);
+          } catch (e) {
+            send({ t: 'failed', seq: 0, error: (e as Error).message });
+            await balancer?.stop();
+            process.exit(1);
+          }
+          diag.debug(1, `serving (pid ${process.pid})`);
+          send({ t: 'ready' });
+          return;
+        }
+        try {
+          const changes = balancer.reload(m.config);
+          diag.debug(1, `configuration ${m.seq} applied${changes.length > 0 ? `: ${changes.join('; ')}` : ''}`);
+          send({ t: 'applied', seq: m.seq, changes });
+        } catch (e) {
+          diag.error(`configuration ${m.seq} not applied: ${(e as Error).message}`);
+          send({ t: 'failed', seq: m.seq, error: (e as Error).message });
+        }
+        return;
+      }
+      case 'server': {
+        const g = balancer?.groups.get(m.group);
+        if (g === undefined) return;
+        for (const s of g.selector.allServers()) {
+          if ((s as { slot?: number }).slot === m.slot) {
+            g.serverChanged(s, m.up);
+            return;
+          }
+        }
+        return;
+      }
+      case 'reopen':
+        balancer?.log?.reopen();
+        return;
+    }
+  };
+  // One message at a time, in order (a configuration may wait for -u's user lookup).
+  let queue = Promise.resolve();
+  process.on('message', (m: ToWorker) => {
+    queue = queue.then(() => handle(m)).catch((e: unknown) => diag.error(`IPC: ${(e as Error).message}`));
+  });
+  setTimeout(() => {
+    if (balancer === null && !stopping) {
+      diag.error(`no configuration from the primary after ${CONFIG_WAIT_MS} ms; exiting`);
+      process.exit(1);
+    }
+  }, CONFIG_WAIT_MS).unref();
+  send({ t: 'hello' });
+}
