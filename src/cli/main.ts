@@ -7,16 +7,21 @@
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
-import { Balancer, resolveConfig, type Diagnostics } from '../app/balancer.ts';
+import { Balancer, resolveConfig, systemClock, systemRandom, workerListenProblem, type Diagnostics } from '../app/balancer.ts';
 import { controlRootRefusal, createControlPort } from '../app/control-service.ts';
 import { CommandError, PenCommands } from '../app/pen-commands.ts';
 import { penStatusHtml } from '../app/pen-reports.ts';
 import { formatReload, loadYamlConfig, reloadConfiguration } from '../app/reload.ts';
 import { statsText } from '../app/status.ts';
+import { WorkerPool } from '../app/workers/primary.ts';
+import { SharedState } from '../app/workers/shared-state.ts';
+import { isWorkerProcess, runWorker } from '../app/workers/worker.ts';
 import type { ControlPort } from '../control/control-port.ts';
 import { parsePenArgs, UsageError } from '../config/pen-args.ts';
 import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
 import { ctl } from './ctl.ts';
 import { HELP } from './help.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -39,15 +44,27 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-function makeDiagnostics(getDebug: () => number): Diagnostics {
+function makeDiagnostics(getDebug: () => number, name = 'fulcrum'): Diagnostics {
   const stamp = (): string => new Date().toISOString();
   return {
-    info: (m) => process.stderr.write(`${stamp()} fulcrum: ${m}\n`),
-    error: (m) => process.stderr.write(`${stamp()} fulcrum: error: ${m}\n`),
+    info: (m) => process.stderr.write(`${stamp()} ${name}: ${m}\n`),
+    error: (m) => process.stderr.write(`${stamp()} ${name}: error: ${m}\n`),
     debug: (level, m) => {
-      if (getDebug() >= level) process.stderr.write(`${stamp()} fulcrum[debug${level}]: ${m}\n`);
+      if (getDebug() >= level) process.stderr.write(`${stamp()} ${name}[debug${level}]: ${m}\n`);
     },
   };
+}
+
+/** The environment of workers: the primary's, without what concerns only the primary. */
+function workerEnv(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  delete env[DAEMON_ENV];
+  return env;
+}
+
+/** --workers auto: one per CPU this process may use. */
+function workerCount(w: number | 'auto'): number {
+  return w === 'auto' ? Math.max(1, availableParallelism()) : w;
 }
 
 async function check(files: string[]): Promise<number> {
@@ -105,6 +122,17 @@ async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (isWorkerProcess()) {
+    await runWorker({
+      makeDiagnostics: (name, getDebug) => makeDiagnostics(getDebug, name),
+      switchUser: async (user) => {
+        const { uid, gid } = await lookupUser(user);
+        process.setgid?.(gid);
+        process.setuid?.(uid);
+      },
+    });
+    return;
+  }
   if (argv[0] === 'check') process.exit(await check(argv.slice(1)));
   if (argv[0] === 'ctl') process.exit(await ctl(argv.slice(1)));
 
@@ -135,15 +163,35 @@ async function main(argv: string[]): Promise<void> {
     // The control port is given on the command line in both modes.
     config.global.control = parsed.config.global.control;
     config.global.controlExit = parsed.config.global.controlExit;
+    if (parsed.long.workers !== null) config.global.workers = parsed.long.workers;
   }
   const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
   if (refusal !== null) fail(refusal, 2);
   for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
+  const workers = workerCount(config.global.workers);
+  if (workers > 1) {
+    for (const l of config.listeners) {
+      const problem = workerListenProblem(l.address);
+      if (problem !== null) fail(`--workers ${workers}: ${problem}`, 2);
+    }
+  }
   if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
 
+  // With workers, this process is the primary: it checks, reports and answers the control port,
+  // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
+  let shared: SharedState | null = null;
+  if (workers > 1) {
+    try {
+      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: Date.now() });
+    } catch (e) {
+      fail(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`);
+    }
+    process.on('exit', () => shared?.remove());
+  }
   let balancer: Balancer;
   try {
-    balancer = new Balancer(await resolveConfig(config), makeDiagnostics(() => balancer?.global.debug ?? config.global.debug));
+    const diag = makeDiagnostics(() => balancer?.global.debug ?? config.global.debug);
+    balancer = new Balancer(await resolveConfig(config), diag, systemClock, systemRandom, shared === null ? {} : { mode: 'primary', shared });
   } catch (e) {
     fail((e as Error).message);
   }
@@ -162,39 +210,65 @@ async function main(argv: string[]): Promise<void> {
   const pidFile = config.global.pidFile;
   let stopping = false;
   let control: ControlPort | null = null;
+  let pool: WorkerPool | null = null;
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     balancer.diag.debug(1, `${why}: stopping`);
     control?.stop();
+    await pool?.stop();
     await balancer.stop();
     if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
     process.exit(0);
   };
   /** SIGHUP and the control port's `reload`: the report, or an Error saying why nothing changed. */
   const reload = async (): Promise<string> => {
+    pool?.reopenLogs();
     try {
       return formatReload(await reloadConfiguration(balancer, commands), balancer.global.configFile !== null);
     } catch (e) {
       throw new CommandError(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+    } finally {
+      pool?.configChanged();
     }
   };
 
   try {
     balancer.start();
-    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload });
+    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
     control?.start();
   } catch (e) {
     await balancer.stop();
     fail(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
   }
+  if (shared !== null) {
+    pool = new WorkerPool({
+      count: workers,
+      shared,
+      balancer,
+      command: [process.execPath, ...process.argv.slice(1)],
+      env: workerEnv(),
+      diag: balancer.diag,
+    });
+    try {
+      await pool.start();
+    } catch (e) {
+      control?.stop();
+      await balancer.stop();
+      fail((e as Error).message);
+    }
+    balancer.diag.debug(1, `${workers} workers ready (pids ${pool.pids.join(', ')})`);
+  }
   if (config.global.user !== null) {
     try {
       const { uid, gid } = await lookupUser(config.global.user);
+      // Replacement workers are started by this process after it has dropped privileges.
+      if (shared !== null) chownBlocks(shared.paths, uid, gid);
       process.setgid?.(gid);
       process.setuid?.(uid);
     } catch (e) {
       control?.stop();
+      await pool?.stop();
       await balancer.stop();
       fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
     }
@@ -206,6 +280,7 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGUSR1', () => {
     process.stderr.write(statsText(balancer));
+    if (pool !== null) process.stderr.write(pool.statsLines().join('\n') + '\n');
     if (control !== null) process.stderr.write(`  ${control.statsLine()}\n`);
     const file = balancer.global.statusFile;
     if (file !== null) writeFile(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));

@@ -6,7 +6,7 @@
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -45,6 +45,16 @@ export interface LongOptions {
   checkTimeoutMs: number | null;
   rise: number | null;
   fall: number | null;
+  /** --workers N|auto: serving processes sharing the ports (docs/workers.md). */
+  workers: number | 'auto' | null;
+}
+
+/** `--workers` / `workers:`: a count from 1, or `auto` (one per CPU). */
+export function parseWorkers(text: string): number | 'auto' | null {
+  if (text === 'auto') return 'auto';
+  if (!/^\d+$/.test(text)) return null;
+  const n = Number(text);
+  return n >= 1 && n <= MAX_WORKERS ? n : null;
 }
 
 /**
@@ -102,7 +112,7 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null };
+  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null, workers: null };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -194,6 +204,14 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;
         case 'rise': long.rise = intValue('-rise', takeValue(), 1); break;
         case 'fall': long.fall = intValue('-fall', takeValue(), 1); break;
+        case 'workers': {
+          const v = takeValue();
+          const w = parseWorkers(v);
+          if (w === null) throw new UsageError(`--workers: "${v}" is not a number of processes (1-${MAX_WORKERS}) or auto`);
+          long.workers = w;
+          global.workers = w;
+          break;
+        }
         default: throw new UsageError(`--${name} is not a known option (see fulcrum --help)`);
       }
       continue;

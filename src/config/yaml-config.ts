@@ -17,7 +17,7 @@ import type { AclEntry } from '../core/acl/acl.ts';
 import { algorithmNames } from '../core/balancing/registry.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges } from '../core/health/check-spec.ts';
 import type { CheckKind, CheckSpec, ScriptStep } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, serverConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig } from './model.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
 
 export interface ConfigIssue {
@@ -319,6 +319,7 @@ const globalShape = {
   user: z.string({ error: expecting('a user name') }).min(1, { error: expecting('a user name') }).nullable().optional(),
   debug: int(0, MAX_INT).optional(),
   ascii_dumps: bool.optional(),
+  workers: z.union([z.literal('auto'), int(1, MAX_WORKERS)], { error: expecting(`a number of processes 1-${MAX_WORKERS}, or auto`) }).optional(),
 };
 
 /** A string leaf checked by a function that returns what is wrong with it, if anything. */
@@ -728,6 +729,7 @@ function build(p: ParsedFile): FulcrumConfig {
     user: g.user ?? d.user,
     debug: g.debug ?? d.debug,
     asciiDumps: g.ascii_dumps ?? d.asciiDumps,
+    workers: g.workers ?? d.workers,
   };
 
   const acls = Object.entries(p.acls ?? {})
