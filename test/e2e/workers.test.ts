@@ -1,0 +1,292 @@
+/**
+ * --workers (docs/workers.md): the real CLI with two worker processes sharing the port, checked
+ * for what makes them one balancer — tracking and hashing agree whichever worker accepts, limits
+ * hold across workers, health is checked once, stats show the sum, a killed worker is replaced
+ * without touching the other's connections, reloads reach every worker, and a stop leaves
+ * nothing behind. Every scenario first proves that both workers accepted connections (their
+ * counters in SIGUSR1's stats), so that a pass cannot come from one worker doing all the work.
+ */
+import { describe, expect, setDefaultTimeout, test } from 'bun:test';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { penHashValue, parseClientIp } from '../../src/core/ip.ts';
+import { freePort, payload, pidAlive, sha256, useHarness, waitFor, whoServes, type Client, type RunningProcess } from '../harness/index.ts';
+
+setDefaultTimeout(60_000);
+const h = useHarness();
+const dir = mkdtempSync(join(tmpdir(), 'fulcrum-workers-'));
+
+interface WorkerStats {
+  pid: number;
+  accepted: number;
+  connections: number;
+  waiting: number;
+}
+
+interface Stats {
+  text: string;
+  connections: number;
+  waiting: number;
+  accepted: number;
+  workers: WorkerStats[];
+}
+
+/** Sends SIGUSR1 and parses the block it prints (totals, and one entry per worker). */
+async function stats(p: RunningProcess): Promise<Stats> {
+  const from = p.lines().length;
+  p.kill('SIGUSR1');
+  const block = await waitFor(
+    () => {
+      const lines = p.lines().slice(from).map((l) => l.text);
+      const start = lines.findIndex((l) => /^fulcrum \d+: up/.test(l));
+      const end = lines.findIndex((l, i) => i > start && l.includes('workers:'));
+      return start >= 0 && end > start ? lines.slice(start, end + 1).join('\n') : null;
+    },
+    { what: 'the SIGUSR1 stats', details: () => p.describe() },
+  );
+  const head = /: up \d+ s, (\d+) connections \((\d+) waiting\), (\d+) accepted/.exec(block)!;
+  const workers = [...block.matchAll(/worker \d+ \(pid (\d+)(?: starting)?\): (\d+) accepted, (\d+) connections, (\d+) waiting/g)].map((m) => ({
+    pid: Number(m[1]),
+    accepted: Number(m[2]),
+    connections: Number(m[3]),
+    waiting: Number(m[4]),
+  }));
+  return { text: block, connections: Number(head[1]), waiting: Number(head[2]), accepted: Number(head[3]), workers };
+}
+
+/** Starts fulcrum with two workers (-d for the readiness line) on a fresh port. */
+async function startWorkers(args: string[], port = freePort()): Promise<{ p: RunningProcess; port: number }> {
+  const p = await h.startFulcrum(['-d', '--workers=2', ...args.map((a) => (a === 'PORT' ? `127.0.0.1:${port}` : a))], { port, readyLine: /2 workers ready/ });
+  return { p, port };
+}
+
+/** Until both workers have accepted at least once: more connections from `source` (whoServes). */
+async function expectBothWorkersAccepted(p: RunningProcess): Promise<Stats> {
+  const s = await stats(p);
+  expect(s.workers.length).toBe(2);
+  expect(s.workers.every((w) => w.accepted > 0)).toBe(true);
+  expect(s.accepted).toBe(s.workers[0]!.accepted + s.workers[1]!.accepted);
+  return s;
+}
+
+function shmFiles(pid: number): string[] {
+  return readdirSync('/dev/shm').filter((n) => n.startsWith(`fulcrum-${pid}-`));
+}
+
+describe('fulcrum --workers 2', () => {
+  test('client tracking: every connection of a source address reaches the same server, whichever worker accepts it', async () => {
+    const a = h.identify('a');
+    const b = h.identify('b');
+    const { p, port } = await startWorkers(['PORT', a.address, b.address]);
+    const seen = new Map<string, Set<string>>();
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
+      const names = new Set<string>();
+      for (let i = 0; i < 12; i++) names.add(await whoServes(port, { sourceIp: ip }));
+      seen.set(ip, names);
+    }
+    for (const [ip, names] of seen) expect([ip, names.size]).toEqual([ip, 1]);
+    // Both servers are used (round robin per worker for new clients), and both workers accepted.
+    expect(new Set([...seen.values()].flatMap((s) => [...s])).size).toBe(2);
+    const s = await expectBothWorkersAccepted(p);
+    expect(s.accepted).toBe(48);
+  });
+
+  test('-N hashing sends each address where pen would, in every worker', async () => {
+    const a = h.identify('a');
+    const b = h.identify('b');
+    const c = h.identify('c');
+    const { p, port } = await startWorkers(['-N', 'PORT', a.address, b.address, c.address]);
+    const names = ['a', 'b', 'c'];
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7']) {
+      const expected = names[penHashValue(parseClientIp(ip)) % 3];
+      for (let i = 0; i < 6; i++) expect([ip, await whoServes(port, { sourceIp: ip })]).toEqual([ip, expected!]);
+    }
+    await expectBothWorkersAccepted(p);
+  });
+
+  test("a server's maxc holds across workers", async () => {
+    const a = h.hold();
+    const b = h.hold();
+    const { p, port } = await startWorkers(['-r', 'PORT', `${a.address}:2`, `${b.address}:2`]);
+    const clients: Client[] = [];
+    for (let i = 0; i < 12; i++) clients.push(await h.connect(port));
+    // Every client is either forwarded (held open) or refused (closed) once all are settled.
+    await waitFor(() => a.active + b.active + clients.filter((c) => c.closeKind !== undefined).length === 12, {
+      what: 'every client forwarded or refused',
+      details: () => `a ${a.active}, b ${b.active}, closed ${clients.filter((c) => c.closeKind !== undefined).length}\n${p.describe()}`,
+    });
+    expect([a.connections, b.connections]).toEqual([2, 2]);
+    await expectBothWorkersAccepted(p);
+    const s = await stats(p);
+    expect(s.text).toMatch(/server 0 127\.0\.0\.1:\d+: up, 2 connections/);
+    expect(s.text).toMatch(/server 1 127\.0\.0\.1:\d+: up, 2 connections/);
+  });
+
+  test('-x holds across workers; a client waiting in one worker is served when a slot frees in either', async () => {
+    const a = h.hold();
+    const { p, port } = await startWorkers(['-x', '4', 'PORT', a.address]);
+    const clients: Client[] = [];
+    for (let i = 0; i < 10; i++) clients.push(await h.connect(port));
+    // All ten accounted for: four admitted, six waiting (unread, not refused), in both workers.
+    const settled = await waitFor(
+      async () => {
+        const s = await stats(p);
+        return s.connections === 4 && s.waiting === 6 ? s : null;
+      },
+      { what: '4 connections and 6 waiting', details: () => p.describe() },
+    );
+    expect(settled.workers.every((w) => w.accepted > 0)).toBe(true);
+    expect(a.connections).toBe(4);
+    // Free slots one by one: each lets exactly one waiting client through, in whichever worker.
+    for (let freed = 1; freed <= 3; freed++) {
+      [...a.conns][0]!.reset(); // a reset ends the whole session (a FIN would only half-close it)
+      await waitFor(() => a.connections === 4 + freed, { what: `client ${4 + freed} admitted`, details: () => p.describe() });
+      await waitFor(
+        async () => {
+          const s = await stats(p);
+          return s.connections === 4 && s.waiting === 6 - freed;
+        },
+        { what: `4 connections, ${6 - freed} waiting` },
+      );
+    }
+    expect(a.active).toBe(4);
+  });
+
+  test('health is checked once, by the primary, and its verdict reaches every worker', async () => {
+    const a = h.identify('a');
+    const b = h.identify('b');
+    const { p, port } = await startWorkers(['-r', '--check', 'tcp', '--check-interval', '100', '--rise', '1', '--fall', '1', 'PORT', a.address, b.address]);
+    // Without traffic, every connection a server sees is a check: exactly the primary's count
+    // (or one more, in flight). A checker in each worker would make it about three times as many.
+    const checked = await waitFor(
+      async () => {
+        const s = await stats(p);
+        const m = /server 0 127\.0\.0\.1:\d+: up, .* checks (\d+) passed/.exec(s.text);
+        return m !== null && Number(m[1]) >= 10 ? Number(m[1]) : null;
+      },
+      { what: '10 checks of server 0', details: () => p.describe() },
+    );
+    expect(a.connections - checked).toBeGreaterThanOrEqual(0);
+    expect(a.connections - checked).toBeLessThanOrEqual(2);
+    // Server 0 goes down: the primary sees it, every worker stops using it.
+    await a.close();
+    await p.waitForLine(/server 0 .* is DOWN: tcp check/, 10_000);
+    const names = new Set<string>();
+    for (let i = 0; i < 16; i++) names.add(await whoServes(port));
+    expect([...names]).toEqual(['b']);
+    await expectBothWorkersAccepted(p);
+  });
+
+  test('kill -9 of a worker: it is replaced, its connections are lost, the other worker’s transfer goes on', async () => {
+    const e = h.echo();
+    const { p, port } = await startWorkers(['PORT', e.address]);
+    // Open connections until each worker holds one; the stats say which worker took each.
+    const owner = new Map<Client, number>();
+    let before = [0, 0];
+    for (let i = 0; i < 40 && new Set(owner.values()).size < 2; i++) {
+      const c = await h.connect(port);
+      await c.write('x');
+      expect((await c.readExactly(1)).toString()).toBe('x');
+      const now = await stats(p);
+      owner.set(c, now.workers.findIndex((w, k) => w.connections > before[k]!));
+      before = now.workers.map((w) => w.connections);
+    }
+    expect(new Set(owner.values())).toEqual(new Set([0, 1]));
+    const s = await stats(p);
+    const transferClient = [...owner.keys()][0]!;
+    const survivor = owner.get(transferClient)!;
+    const victim = s.workers[1 - survivor]!;
+    const data = payload(4 << 20, 9);
+    const reading = transferClient.readAll(30_000);
+    await transferClient.write(data.subarray(0, 1 << 20));
+    process.kill(victim.pid, 'SIGKILL');
+    await p.waitForLine(new RegExp(`worker \\d \\(pid ${victim.pid}\\) killed by SIGKILL; \\d+ connection\\(s\\) lost; starting a replacement`), 10_000);
+    // The victim's connections are gone; the survivor's others still answer.
+    for (const [c, w] of owner) {
+      if (w !== survivor) {
+        await c.waitClosed(10_000);
+      } else if (c !== transferClient) {
+        await c.write('again');
+        expect((await c.readExactly(5)).toString()).toBe('again');
+      }
+    }
+    await transferClient.write(data.subarray(1 << 20));
+    await transferClient.end();
+    const back = Buffer.from(await reading);
+    expect(back.length).toBe(data.length);
+    expect(sha256(back)).toBe(sha256(data));
+    // Replaced: a new pid serves, the totals counted only the survivor's connection meanwhile.
+    await waitFor(
+      async () => {
+        const now = await stats(p);
+        return now.workers.length === 2 && now.workers.every((w) => w.pid !== victim.pid && pidAlive(w.pid)) && now.text.includes('1 replaced');
+      },
+      { what: 'a replacement worker', details: () => p.describe() },
+    );
+    await waitFor(() => p.lines().some((l) => /2 workers ready|worker \d serving/.test(l.text)), { what: 'the replacement serving' });
+    for (let i = 0; i < 8; i++) {
+      const c = await h.connect(port);
+      await c.write('y');
+      expect((await c.readExactly(1)).toString()).toBe('y');
+      await c.close();
+    }
+    for (const c of owner.keys()) await c.close();
+    await waitFor(async () => (await stats(p)).connections === 0, { what: 'no connections left', details: () => p.describe() });
+  });
+
+  test('SIGHUP reloads the config file in every worker', async () => {
+    const a = h.identify('a');
+    const b = h.identify('b');
+    const port = freePort();
+    const file = join(dir, `reload-${port}.yaml`);
+    const config = (server: string): string => `
+global:
+  debug: 1
+  workers: 2
+groups:
+  app:
+    tracking: false
+    servers: ["${server}"]
+listeners:
+  - listen: 127.0.0.1:${port}
+    group: app
+`;
+    writeFileSync(file, config(a.address));
+    const p = await h.startFulcrum(['--config', file], { port, readyLine: /2 workers ready/ });
+    for (let i = 0; i < 6; i++) expect(await whoServes(port)).toBe('a');
+    writeFileSync(file, config(b.address));
+    p.kill('SIGHUP');
+    await p.waitForLine(/fulcrum worker 0\[debug1\]: configuration 1 applied: server 127\.0\.0\.1:\d+ added/, 10_000);
+    await p.waitForLine(/fulcrum worker 1\[debug1\]: configuration 1 applied: server 127\.0\.0\.1:\d+ added/, 10_000);
+    for (let i = 0; i < 16; i++) expect(await whoServes(port)).toBe('b');
+    await expectBothWorkersAccepted(p);
+  });
+
+  test('SIGTERM stops the workers and removes the shared memory and the pid file', async () => {
+    const e = h.echo();
+    const pidFile = join(dir, `fulcrum-${process.pid}-${Date.now()}.pid`);
+    const { p, port } = await startWorkers(['-p', pidFile, 'PORT', e.address]);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(p.pid));
+    expect(shmFiles(p.pid).length).toBeGreaterThanOrEqual(3);
+    const workers = (await stats(p)).workers.map((w) => w.pid);
+    const c = await h.connect(port);
+    await c.write('z');
+    expect((await c.readExactly(1)).toString()).toBe('z');
+    p.kill('SIGTERM');
+    expect(await p.waitForExit(15_000)).toBe(0);
+    await c.waitClosed(5_000);
+    expect(existsSync(pidFile)).toBe(false);
+    expect(shmFiles(p.pid)).toEqual([]);
+    await waitFor(() => workers.every((pid) => !pidAlive(pid)), { what: 'the workers gone' });
+  });
+
+  test('a Unix socket listener is refused with --workers', async () => {
+    const e = h.echo();
+    const path = h.socketPath('w');
+    const proc = Bun.spawn(['./node_modules/.bin/bun', 'src/cli/main.ts', '-f', '--workers', '2', path, e.address], { stdout: 'pipe', stderr: 'pipe' });
+    const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(code).toBe(2);
+    expect(err).toContain('cannot share the Unix socket listener');
+  });
+});
