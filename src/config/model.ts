@@ -44,6 +44,23 @@ export interface ListenerConfig {
   group: string;
 }
 
+/** The HTTP admin listener (admin API, /metrics, dashboard); off unless configured. */
+export interface AdminConfig {
+  /** Loopback `host:port` or a Unix socket path. */
+  address: Address;
+  /** File holding the bearer token that state-changing requests need; null = read-only API. */
+  tokenFile: string | null;
+  /** Allow a non-loopback TCP address (refused otherwise). */
+  allowRemote: boolean;
+}
+
+/** The access log: one line per finished connection (docs/logging.md). */
+export interface AccessLogConfig {
+  /** File path, or "-" for standard output. */
+  path: string;
+  format: 'json' | 'text';
+}
+
 export interface GlobalConfig {
   /** -x: simultaneous connections; beyond it new clients wait (bounded by backlog). */
   maxConnections: number;
@@ -69,6 +86,12 @@ export interface GlobalConfig {
   commandFile: string | null;
   /** The YAML config file, re-read on SIGHUP. */
   configFile: string | null;
+  /** Admin listener; start-time setting (a reload keeps the running one). */
+  admin: AdminConfig | null;
+  /** Access log; start-time setting (SIGHUP reopens the file). */
+  accessLog: AccessLogConfig | null;
+  /** Client tracking tables are saved here on stop and loaded on start. */
+  stateFile: string | null;
 }
 
 export interface FulcrumConfig {
@@ -109,6 +132,9 @@ export function defaultGlobal(): GlobalConfig {
     foreground: false,
     commandFile: null,
     configFile: null,
+    admin: null,
+    accessLog: null,
+    stateFile: null,
   };
 }
 
