@@ -38,19 +38,21 @@ export interface Totals {
   ends: Partial<Record<TerminationReason, number>>;
 }
 
+/** Resolves a server's host name to an address (at start, on reload and on an API add). */
+export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
+  if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+  const name = s.hostname ?? s.address.host;
+  let found: { address: string };
+  try {
+    found = await lookup(name);
+  } catch (e) {
+    throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+  }
+  return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
+}
+
 /** Resolves host names to addresses (at start and on reload, never per connection). */
 export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
-  const resolveServer = async (s: ServerConfig): Promise<ServerConfig> => {
-    if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
-    const name = s.hostname ?? s.address.host;
-    let found: { address: string };
-    try {
-      found = await lookup(name);
-    } catch (e) {
-      throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
-    }
-    return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
-  };
   const groups: GroupConfig[] = [];
   for (const g of config.groups) {
     groups.push({
@@ -150,6 +152,8 @@ export class Balancer implements BalancerHooks {
   accept(listener: ListenerRuntime, socket: Socket<Side>): void {
     this.totals.accepted++;
     const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
+    session.listener = listener;
+    listener.active++;
     if (this.stopping) {
       session.close('shutdown', false);
       return;
@@ -201,6 +205,12 @@ export class Balancer implements BalancerHooks {
     this.totals.finished++;
     this.totals.bytesFromClients += session.client.bytesRead;
     this.totals.bytesToClients += session.server.bytesRead;
+    const l = session.listener;
+    if (l !== null) {
+      l.active--;
+      l.bytesFromClients += session.client.bytesRead;
+      l.bytesToClients += session.server.bytesRead;
+    }
     const reason = session.reason ?? 'client-closed';
     this.totals.ends[reason] = (this.totals.ends[reason] ?? 0) + 1;
     const client = session.selection.client;
@@ -297,13 +307,75 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    this.global = { ...next.global, configFile: this.global.configFile, commandFile: this.global.commandFile };
+    // How the process was started (files, admin listener, access log, state file) is kept.
+    const g = this.global;
+    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, admin: g.admin, accessLog: g.accessLog, stateFile: g.stateFile };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
     }
     this.#admitWaiting();
     return changes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operator changes (admin API). Callers validate first; each change is one synchronous step,
+  // and established connections keep the Server objects they started with.
+
+  /** A regular server of a group by index or by address (as formatted by formatAddress). */
+  findServer(group: GroupRuntime, id: string): Server | undefined {
+    if (/^\d+$/.test(id)) return group.servers[Number(id)];
+    return group.servers.find((s) => serverKey(s) === id);
+  }
+
+  /** Drain (no new clients, established ones finish), maintenance, or back in rotation. O(1) + the algorithm's rebuild. */
+  setServerAdmin(group: GroupRuntime, server: Server, state: Server['admin']): void {
+    server.admin = state;
+    group.selector.serversChanged();
+  }
+
+  /** Changes limits, weight, priority or ACL of a server; returns what changed. */
+  updateServerSettings(group: GroupRuntime, server: Server, patch: Partial<Omit<ServerConfig, 'address' | 'hostname'>>): string[] {
+    const changes: string[] = [];
+    const key = serverKey(server);
+    const set = <K extends 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>(k: K, label: string): void => {
+      const v = patch[k];
+      if (v === undefined || v === server[k]) return;
+      changes.push(`server ${key} ${label} ${server[k]} -> ${v}`);
+      server[k] = v;
+    };
+    set('maxConnections', 'max_connections');
+    set('hardLimit', 'hard_limit');
+    set('weight', 'weight');
+    set('priority', 'priority');
+    set('acl', 'acl');
+    const gc = group.config.servers.find((c) => serverKey(c) === key);
+    if (gc !== undefined) Object.assign(gc, serverConfigOf(server));
+    if (changes.length > 0) group.selector.serversChanged();
+    return changes;
+  }
+
+  /** Appends a server to a group (O(servers): no client is renumbered). */
+  addServer(group: GroupRuntime, sc: ServerConfig): Server {
+    const key = serverKey(sc);
+    if (group.servers.some((s) => serverKey(s) === key)) throw new Error(`server ${key} is already in group ${group.name}`);
+    const server = makeServer(group.servers.length, sc);
+    group.servers.push(server);
+    group.config.servers.push({ ...sc });
+    group.selector.serversChanged();
+    return server;
+  }
+
+  /**
+   * Removes a server from its group through the same path as a reload: later servers move up
+   * one index and the client table follows them (O(servers + clients), like a reload). Its
+   * established connections continue to their end.
+   */
+  removeServer(group: GroupRuntime, server: Server): string[] {
+    const remaining = group.servers.filter((s) => s !== server);
+    if (remaining.length === group.servers.length) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
+    if (remaining.length === 0) throw new Error('a group needs at least one server');
+    return this.#updateGroup(group, { ...group.config, servers: remaining.map(serverConfigOf) });
   }
 
   #updateGroup(g: GroupRuntime, gc: GroupConfig): string[] {
@@ -357,6 +429,13 @@ function updateServer(s: Server, index: number, c: ServerConfig, changes: string
   s.acl = c.acl;
   s.hostname = c.hostname;
   return s;
+}
+
+/** The settings of a running server as a ServerConfig (pen commands change Server objects directly). */
+export function serverConfigOf(s: Server): ServerConfig {
+  const c: ServerConfig = { address: s.address, maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority, acl: s.acl };
+  if (s.hostname !== undefined) c.hostname = s.hostname;
+  return c;
 }
 
 function structuredCloneConfig(g: GroupConfig): GroupConfig {

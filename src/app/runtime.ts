@@ -13,7 +13,7 @@ import { Server } from '../core/servers/server.ts';
 import type { GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import type { Address } from '../core/address.ts';
-import type { Session, SessionOwner, Side } from '../dataplane/session.ts';
+import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
 
 /** What groups and listeners need from the balancer that owns them. */
 export interface BalancerHooks {
@@ -117,17 +117,29 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export class ListenerRuntime implements AcceptHandler {
+export class ListenerRuntime implements AcceptHandler, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
   handle: ListenHandle | null = null;
+  /** Counters, O(1) per connection, read by reports and metrics. */
   accepted = 0;
+  /** Accepted connections not yet finished (waiting, connecting or established). */
+  active = 0;
+  /** Bytes of finished connections, counted when each ends. */
+  bytesFromClients = 0;
+  bytesToClients = 0;
+  /** TLS handshakes that failed (stays 0 on plain TCP listeners). */
+  handshakeFailures = 0;
   readonly #hooks: BalancerHooks;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: BalancerHooks) {
     this.config = config;
     this.group = group;
     this.#hooks = hooks;
+  }
+
+  get name(): string {
+    return this.config.name;
   }
 
   accept(socket: Socket<Side>): void {

@@ -16,20 +16,23 @@ import type { Server } from '../core/servers/server.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
-export type TerminationReason =
-  | 'client-closed'
-  | 'server-closed'
-  | 'client-reset'
-  | 'server-reset'
-  | 'idle-timeout'
-  | 'connect-timeout'
-  | 'connect-failed'
-  | 'no-server'
-  | 'acl-denied'
-  | 'stubborn'
-  | 'queue-full'
-  | 'closed-by-operator'
-  | 'shutdown';
+export const TERMINATION_REASONS = [
+  'client-closed',
+  'server-closed',
+  'client-reset',
+  'server-reset',
+  'idle-timeout',
+  'connect-timeout',
+  'connect-failed',
+  'no-server',
+  'acl-denied',
+  'stubborn',
+  'queue-full',
+  'closed-by-operator',
+  'shutdown',
+] as const;
+
+export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
 /** What a session needs from the balancer that owns it. */
 export interface SessionOwner {
@@ -45,6 +48,17 @@ export interface SessionOwner {
   coarseNow(): number;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+}
+
+/**
+ * What a session knows of the listener that accepted it: a name for the access log and O(1)
+ * counters the balancer updates at accept and at the end (read by metrics at scrape time).
+ */
+export interface SessionListener {
+  readonly name: string;
+  active: number;
+  bytesFromClients: number;
+  bytesToClients: number;
 }
 
 export class Side {
@@ -191,6 +205,10 @@ export class Session {
   connecting = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
+  /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
+  failedServers: Server[] | null = null;
+  /** The listener that accepted the client (set by the balancer). */
+  listener: SessionListener | null = null;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
@@ -275,6 +293,7 @@ export class Session {
     this.#clearConnectTimer();
     this.connecting = false;
     (this.connectErrors ??= []).push(why);
+    if (this.selection.server !== null) (this.failedServers ??= []).push(this.selection.server);
     const next = this.owner.selector.connectFailed(this.selection, timedOut);
     if (next === null) {
       const refusal = this.selection.refusal;
