@@ -8,12 +8,17 @@ import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Balancer, resolveConfig, type Diagnostics } from '../app/balancer.ts';
+import { Balancer, resolveConfig, resolveServer, type Diagnostics } from '../app/balancer.ts';
 import { CommandError, PenCommands } from '../app/pen-commands.ts';
+import { formatReloadIssue, Reloader } from '../app/reload.ts';
+import { loadState, saveState } from '../app/state-file.ts';
 import { statsText, statusHtml } from '../app/status.ts';
 import type { FulcrumConfig } from '../config/model.ts';
-import { parsePenArgs, UsageError } from '../config/pen-args.ts';
+import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
 import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { AccessLog } from '../control/access-log.ts';
+import { AdminServer } from '../control/admin-server.ts';
+import { Metrics } from '../control/metrics.ts';
 import { HELP } from './help.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -119,6 +124,12 @@ async function main(argv: string[]): Promise<void> {
     }
     config.global.foreground = true; // a config file is for supervised, modern use
   }
+  try {
+    applyLongOptions(config, parsed.long);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message, 2);
+    throw e;
+  }
   for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
   if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
 
@@ -140,10 +151,49 @@ async function main(argv: string[]): Promise<void> {
   }
   if (balancer.defaultGroup.servers.length === 0) fail('no servers configured');
 
+  const stateFile = config.global.stateFile;
+  if (stateFile !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, stateFile);
+      balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
+    }
+  }
+  let accessLog: AccessLog | null = null;
+  if (config.global.accessLog !== null) {
+    try {
+      accessLog = new AccessLog(config.global.accessLog);
+    } catch (e) {
+      fail(`cannot open the access log ${config.global.accessLog.path}: ${(e as Error).message}`);
+    }
+    balancer.onSessionEnd.push(accessLog.onSessionEnd);
+  }
+  const reloader = new Reloader(balancer, commands);
+
   try {
     balancer.start();
   } catch (e) {
     fail((e as Error).message);
+  }
+  let admin: AdminServer | null = null;
+  if (config.global.admin !== null) {
+    try {
+      admin = AdminServer.start({
+        config: config.global.admin,
+        balancer,
+        metrics: new Metrics(balancer, { version: pkg.version, reloads: reloader }),
+        reload: () => reloader.reload(),
+        reloadSource: () => reloader.source,
+        resolveServer,
+        version: pkg.version,
+        diag: balancer.diag,
+      });
+    } catch (e) {
+      await balancer.stop();
+      fail((e as Error).message);
+    }
+    balancer.diag.debug(1, `admin API on ${admin.url ?? admin.address}${admin.readOnly ? ' (read-only: no token file)' : ''}`);
   }
   if (config.global.user !== null) {
     try {
@@ -164,7 +214,17 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     balancer.diag.debug(1, `${signal}: stopping`);
+    await admin?.stop();
     await balancer.stop();
+    if (stateFile !== null) {
+      try {
+        const n = await saveState(balancer, stateFile);
+        balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
+      } catch (e) {
+        balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
+      }
+    }
+    await accessLog?.close();
     if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
     process.exit(0);
   };
@@ -178,17 +238,14 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => {
     void (async () => {
       balancer.log?.reopen();
-      try {
-        if (balancer.global.configFile !== null) {
-          const next = await resolveConfig(await loadYaml(balancer.global.configFile));
-          const changes = balancer.reload(next);
-          balancer.diag.info(`SIGHUP: reloaded ${balancer.global.configFile}${changes.length > 0 ? ': ' + changes.join('; ') : ' (no changes)'}`);
-        } else if (balancer.global.commandFile !== null) {
-          await commands.runFile(balancer.global.commandFile, { baseDir: dirname(balancer.global.commandFile) });
-          balancer.diag.info(`SIGHUP: re-read ${balancer.global.commandFile}`);
-        }
-      } catch (e) {
-        balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${(e as Error).message}`);
+      accessLog?.reopen();
+      admin?.reloadToken();
+      if (reloader.source === null) return;
+      const r = await reloader.reload();
+      if (r.ok) {
+        balancer.diag.info(`SIGHUP: reloaded ${r.source}${r.changes.length > 0 ? ': ' + r.changes.join('; ') : ' (no changes)'}`);
+      } else {
+        balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${r.message}\n` + r.issues.map((i) => '  ' + formatReloadIssue(i)).join('\n'));
       }
     })();
   });
