@@ -152,7 +152,9 @@ export class Side {
       return;
     }
     s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    this.eof = true; // a close is a FIN for what the peer still has to deliver
+    // A clean close is a FIN: Bun reports the peer's FIN on a socket that already sent its own
+    // as `close` without `end`, and the peer must still get what it is owed, then a FIN.
+    this.eof = true;
     const peer = this.peer;
     if (!peer.gone && peer.socket !== null) {
       // Deliver what the peer still owes this side's data, then close it gracefully.
@@ -218,9 +220,9 @@ export class Session {
     this.server = new Side(this, false);
     this.client.peer = this.server;
     this.server.peer = this.client;
-    this.selection = newSelectionState(clientKey);
     this.clientAddress = clientSocket.remoteAddress ?? '';
     this.clientPort = clientSocket.remotePort ?? 0;
+    this.selection = newSelectionState(clientKey, this.clientPort);
     this.startMs = Date.now();
     this.lastActivityMs = owner.coarseNow();
   }

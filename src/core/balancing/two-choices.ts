@@ -29,6 +29,7 @@ class TwoChoices implements Balancer {
   }
 
   pick(servers: readonly Server[], input: PickInput): number {
+    if (servers.length === 0) return -1;
     const a = this.#draw(servers, input.nowMs, -1);
     if (a === -1) return -1;
     const b = this.#draw(servers, input.nowMs, a);

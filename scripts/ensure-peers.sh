@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the real peers that comparison tests and benchmarks run against (pen, penctl,
+# HAProxy, nginx), from Debian's packages, when they are missing. Tests that need a peer skip
+# with a message when it cannot be had (not root, no apt), so this never fails the suite.
+set -u
+want=()
+command -v pen >/dev/null 2>&1 || want+=(pen)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
+if [ "${1:-}" = "--bench" ]; then
+  [ -x /usr/sbin/nginx ] || want+=(nginx-light)
+  command -v taskset >/dev/null 2>&1 || want+=(util-linux)
+fi
+[ ${#want[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-peers: cannot install ${want[*]} (need root and apt-get); the tests that use them will skip" >&2
+  exit 0
+fi
+echo "ensure-peers: installing ${want[*]} from Debian" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${want[@]}" >/tmp/fulcrum-apt.log 2>&1; then
+  apt-get update >>/tmp/fulcrum-apt.log 2>&1
+  apt-get install -y --no-install-recommends "${want[@]}" >>/tmp/fulcrum-apt.log 2>&1 || \
+    echo "ensure-peers: install failed (see /tmp/fulcrum-apt.log); the tests that use them will skip" >&2
+fi
+# Debian starts the services it installs; the tests run their own instances on other ports.
+for svc in haproxy nginx; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+  if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
+done
+exit 0

@@ -1,0 +1,68 @@
+import { expect, test } from 'bun:test';
+import { parsePenArgs, UsageError } from '../../../src/config/pen-args.ts';
+
+test("pen's defaults", () => {
+  const { config } = parsePenArgs(['8080', 'a:1', 'b:2']);
+  const g = config.groups[0]!;
+  expect(g.algorithm).toBe('roundrobin');
+  expect(g.tracking).toBe(true);
+  expect(g.clientsMax).toBe(2048);
+  expect(g.blacklistMs).toBe(30_000);
+  expect(g.connectTimeoutMs).toBe(3_000);
+  expect(config.global.maxConnections).toBe(500);
+  expect(config.global.foreground).toBe(false);
+  expect(config.listeners[0]!.address).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 8080 });
+  expect(g.servers.map((s) => s.address)).toEqual([
+    { kind: 'tcp', host: 'a', port: 1 },
+    { kind: 'tcp', host: 'b', port: 2 },
+  ]);
+});
+
+test('getopt style: bundled flags, attached values, options after positionals', () => {
+  const { config } = parsePenArgs(['-fdr', '-x50', '127.0.0.1:8080', 'a:1', '-b', '5', '-T', '60', '-c', '10']);
+  const g = config.groups[0]!;
+  expect(config.global.foreground).toBe(true);
+  expect(config.global.debug).toBe(1);
+  expect(g.tracking).toBe(false);
+  expect(config.global.maxConnections).toBe(50);
+  expect(g.blacklistMs).toBe(5_000);
+  expect(g.trackingMs).toBe(60_000);
+  expect(g.clientsMax).toBe(10);
+});
+
+test('algorithm flags follow pen: -W weight, -h hash, -N hash without saving, -s stubborn', () => {
+  expect(parsePenArgs(['-W', '80', 'a']).config.groups[0]!.algorithm).toBe('weight');
+  expect(parsePenArgs(['-h', '80', 'a']).config.groups[0]!.algorithm).toBe('hash');
+  expect(parsePenArgs(['-W', '-h', '80', 'a']).config.groups[0]!.algorithm).toBe('weight');
+  const n = parsePenArgs(['-N', '80', 'a']).config.groups[0]!;
+  expect([n.algorithm, n.tracking, n.saveTracking]).toEqual(['hash', false, false]);
+  expect(parsePenArgs(['-s', '80', 'a']).config.groups[0]!.stubborn).toBe(true);
+  expect(parsePenArgs(['--algorithm', 'maglev', '80', 'a']).config.groups[0]!.algorithm).toBe('maglev');
+  // A prio field alone does not select priority (pen 0.34.1 behaviour).
+  expect(parsePenArgs(['80', 'a:1:0:0:0:5']).config.groups[0]!.algorithm).toBe('roundrobin');
+});
+
+test('emergency and abuse servers; -o commands; -F file', () => {
+  const p = parsePenArgs(['-e', 'em:9', '-B', 'ab', '-o', 'prio', '-O', 'hash', '-F', '/etc/pen.cfg', '80', 'a']);
+  expect(p.config.groups[0]!.emergency?.address).toEqual({ kind: 'tcp', host: 'em', port: 9 });
+  expect(p.config.groups[0]!.abuse?.address).toEqual({ kind: 'tcp', host: 'ab', port: 80 });
+  expect(p.commands).toEqual(['prio', 'hash']);
+  expect(p.config.global.commandFile).toBe('/etc/pen.cfg');
+});
+
+test('-P and -Q are accepted and noted; -j and not-yet features are refused clearly', () => {
+  expect(parsePenArgs(['-P', '-Q', '80', 'a']).notes.length).toBe(2);
+  expect(() => parsePenArgs(['-j', '/var/empty', '80', 'a'])).toThrow(/chroot/);
+  expect(() => parsePenArgs(['-U', '53', 'a'])).toThrow(UsageError);
+  expect(() => parsePenArgs(['-Z', '80', 'a'])).toThrow(/TLS/);
+});
+
+test('mistakes are usage errors with a reason', () => {
+  expect(() => parsePenArgs([])).toThrow(/missing the listen address/);
+  expect(() => parsePenArgs(['80'])).toThrow(/no servers/);
+  expect(() => parsePenArgs(['-x', 'many', '80', 'a'])).toThrow(/not an integer/);
+  expect(() => parsePenArgs(['-k', '80', 'a'])).toThrow(/not a known option/);
+  expect(() => parsePenArgs(['80', 'a:http:x'])).toThrow(/maxc/);
+  expect(() => parsePenArgs(['--algorithm', 'magic', '80', 'a'])).toThrow(/maglev/);
+  expect(() => parsePenArgs(['--config', 'x.yaml', '80', 'a'])).toThrow(/either/);
+});

@@ -1,0 +1,48 @@
+import { expect, test } from 'bun:test';
+import { ClientTable } from '../../../src/core/clients/client-table.ts';
+
+test('touch counts connects and refreshes recency; capacity evicts the least recent', () => {
+  const t = new ClientTable(3, 0);
+  t.touch('a', 1);
+  t.touch('b', 2);
+  t.touch('c', 3);
+  expect(t.touch('a', 4).connects).toBe(2);
+  t.touch('d', 5); // evicts b, the least recently seen
+  expect([...t.values()].map((e) => e.key)).toEqual(['c', 'a', 'd']);
+  expect(t.peek('b', 6)).toBeUndefined();
+});
+
+test('expiry: an entry older than the tracking time is invisible and resets on touch', () => {
+  const t = new ClientTable(10, 1000);
+  const e = t.touch('a', 0);
+  e.server = 2;
+  expect(t.peek('a', 1000)?.server).toBe(2);
+  expect(t.peek('a', 1001)).toBeUndefined();
+  const again = t.touch('a', 1001);
+  expect(again.server).toBe(-1);
+  expect(again.connects).toBe(1);
+});
+
+test('tracking 0 never expires', () => {
+  const t = new ClientTable(10, 0);
+  t.touch('a', 0).server = 1;
+  expect(t.peek('a', Number.MAX_SAFE_INTEGER)?.server).toBe(1);
+});
+
+test('shrinking evicts the oldest; restore keeps order; forgetServer clears references', () => {
+  const t = new ClientTable(5, 0);
+  for (const k of ['a', 'b', 'c', 'd']) t.touch(k, 1).server = 1;
+  t.setCapacity(2);
+  expect([...t.values()].map((e) => e.key)).toEqual(['c', 'd']);
+  t.restore('z', 0, 5);
+  expect(t.size).toBe(2);
+  t.forgetServer(1);
+  expect(t.peek('d', 6)?.server).toBe(-1);
+  expect(t.peek('z', 6)?.server).toBe(0);
+});
+
+test('operations stay O(1): 200k distinct clients through a 2048-slot table', () => {
+  const t = new ClientTable(2048, 0);
+  for (let i = 0; i < 200_000; i++) t.touch(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, i);
+  expect(t.size).toBe(2048);
+});
