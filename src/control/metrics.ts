@@ -127,9 +127,12 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** The exposition text. */
-  scrape(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The exposition text. prom-client writes a NaN (the event-loop figures of an interval with no
+   * samples, e.g. two scrapes in a row) as `Nan`; the format's spelling is `NaN`.
+   */
+  async scrape(): Promise<string> {
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
   }
 }
 
