@@ -36,22 +36,32 @@ function el(tag, attrs = {}, text) {
   return e;
 }
 
-/** A small line graph of the values (newest last), scaled to its own maximum. */
-function sparkline(values, width = 120, height = 24) {
+/**
+ * A small area graph of the values (newest at the right), scaled to its own maximum. The time
+ * axis spans at least one minute and grows to five as history accumulates.
+ */
+function sparkline(values, width = 120, height = 26) {
   const svg = document.createElementNS(SVG_NS, 'svg');
   svg.setAttribute('width', String(width));
   svg.setAttribute('height', String(height));
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const span = Math.max(60, values.length);
   const max = Math.max(1e-9, ...values);
-  const step = width / (HISTORY_SECONDS - 1);
-  const offset = HISTORY_SECONDS - values.length;
-  const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`);
-  const line = document.createElementNS(SVG_NS, 'polyline');
-  line.setAttribute('points', points.join(' '));
-  line.setAttribute('fill', 'none');
-  line.setAttribute('stroke', '#2f6fb0');
-  line.setAttribute('stroke-width', '1.5');
-  svg.appendChild(line);
+  const step = width / (span - 1);
+  const offset = span - values.length;
+  const xy = values.map((v, i) => [((offset + i) * step).toFixed(1), (height - 1 - (v / max) * (height - 3)).toFixed(1)]);
+  const line = xy.map(([x, y]) => `${x},${y}`).join(' ');
+  const area = document.createElementNS(SVG_NS, 'polygon');
+  area.setAttribute('points', `${xy[0][0]},${height} ${line} ${xy[xy.length - 1][0]},${height}`);
+  area.setAttribute('fill', '#d6e4f3');
+  const stroke = document.createElementNS(SVG_NS, 'polyline');
+  stroke.setAttribute('points', line);
+  stroke.setAttribute('fill', 'none');
+  stroke.setAttribute('stroke', '#2f6fb0');
+  stroke.setAttribute('stroke-width', '1.5');
+  const base = document.createElementNS(SVG_NS, 'line');
+  for (const [k, v] of [['x1', '0'], ['x2', String(width)], ['y1', String(height - 0.5)], ['y2', String(height - 0.5)], ['stroke', '#dcdcd8']]) base.setAttribute(k, v);
+  svg.append(base, area, stroke);
   return svg;
 }
 
@@ -165,7 +175,10 @@ function updateRow(r, s, dt) {
 }
 
 function drawGraph(cell, history, label) {
-  cell.replaceChildren(sparkline(history), el('span', { class: 'rate' }, label(history[history.length - 1] ?? 0)));
+  const peak = Math.max(0, ...history);
+  const graph = sparkline(history);
+  graph.setAttribute('aria-label', `last ${history.length} s, peak ${label(peak)}`);
+  cell.replaceChildren(graph, el('span', { class: 'rate' }, `${label(history[history.length - 1] ?? 0)} (peak ${label(peak)})`));
 }
 
 function renderListeners(listeners) {
