@@ -199,6 +199,17 @@ describe('metrics at scale', () => {
     }
   });
 
+  test('label values are escaped (a socket path with a quote, a backslash and a line break)', async () => {
+    const path = '/tmp/we"ird\\so\nck';
+    const b = new Balancer(
+      { global: defaultGlobal(), acls: [], groups: [{ ...defaultGroup('g'), servers: [serverConfig({ kind: 'unix', path })] }], listeners: [] },
+      { info() {}, error() {}, debug() {} },
+    );
+    const m = parsePrometheusText(await new Metrics(b, { version: 'test', defaultMetrics: false }).scrape());
+    expect(m.get('fulcrum_server_weight')!.samples[0]!.labels.server).toBe(path);
+    expect(sampleValue(m, 'fulcrum_server_admin_state', { server: path, state: 'enabled' })).toBe(1);
+  });
+
   test('every termination code is documented', () => {
     const doc = readFileSync(join(repoRoot, 'docs/termination-codes.md'), 'utf8');
     for (const code of TERMINATION_REASONS) expect(doc).toContain(`\`${code}\``);
