@@ -40,9 +40,16 @@ pen options:
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
   --algorithm NAME   ${algorithmNames.join(', ')}
+  --admin ADDR       HTTP admin API, /metrics and dashboard on a loopback host:port or a Unix
+                     socket path (see docs/admin-api.md); read-only without a token file
+  --admin-token-file FILE   bearer token that admin changes need
+  --admin-allow-remote      allow a non-loopback --admin address
+  --access-log FILE|-       one line per finished connection (docs/logging.md)
+  --access-log-format json|text   [json]
+  --state-file FILE  save client tracking tables on stop, load them at start
   --help, --version
 
-signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
+signals: TERM stops, HUP reopens the logs and re-reads -F / --config, USR1 prints statistics.
 
 example:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002
