@@ -154,6 +154,7 @@ export class Balancer implements BalancerHooks {
     const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
     session.listener = listener;
     listener.active++;
+    session.dump = this.global.debug >= 2;
     if (this.stopping) {
       session.close('shutdown', false);
       return;
@@ -195,8 +196,20 @@ export class Balancer implements BalancerHooks {
   sessionConnected(session: Session): void {
     this.totals.connected++;
     this.#pendingConnects--;
-    this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    if (this.global.debug >= 2) {
+      this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    }
     this.#admitWaiting();
+  }
+
+  /** pen's communication dump: hex by default, ASCII with -a. */
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
+    const dir = fromClient ? 'client -> server' : 'server -> client';
+    const shown = chunk.subarray(0, 512);
+    const body = this.global.asciiDumps
+      ? Buffer.from(shown).toString('latin1').replace(/[^\x20-\x7e\n]/g, '.')
+      : Buffer.from(shown).toString('hex').replace(/(.{2})/g, '$1 ').trim();
+    this.diag.debug(2, `connection ${session.id} ${dir} ${chunk.length} bytes${chunk.length > 512 ? ' (first 512)' : ''}:\n${body}`);
   }
 
   sessionEnded(session: Session): void {

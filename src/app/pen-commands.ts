@@ -5,7 +5,9 @@
  * line, a setter answers nothing; unlike pen, a bad command answers an "error:" line and
  * changes nothing.
  */
+import { lookup } from 'node:dns/promises';
 import { readFile, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
 import { AddressError, formatAddress, parsePort } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
@@ -258,7 +260,7 @@ export class PenCommands {
         return this.runFile(path, ctx);
       }
       case 'server':
-        return this.#server(args);
+        return this.#server(await this.#resolveServerAddress(args));
       case 'servers':
         return this.#servers();
       case 'mode':
@@ -291,6 +293,21 @@ export class PenCommands {
       throw new CommandError(`${what}: ${(e as Error).message}`);
     }
     return n;
+  }
+
+  /** Host names in `server N address NAME` are resolved when the command runs, as pen does. */
+  async #resolveServerAddress(args: string[]): Promise<string[]> {
+    const i = args.indexOf('address');
+    const name = i > 0 && i % 2 === 1 ? args[i + 1] : undefined;
+    if (name === undefined || isIP(name.replace(/^\[|\]$/g, '')) !== 0) return args;
+    try {
+      const found = await lookup(name);
+      const out = [...args];
+      out[i + 1] = found.address;
+      return out;
+    } catch (e) {
+      throw new CommandError(`server address: cannot resolve "${name}": ${(e as Error).message}`);
+    }
   }
 
   /** `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]` */

@@ -24,6 +24,7 @@ export interface BalancerHooks {
   accept(listener: ListenerRuntime, socket: Socket<Side>): void;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
 }
 
 export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular'): Server {
@@ -95,6 +96,9 @@ export class GroupRuntime implements SessionOwner {
   }
   sessionEnded(session: Session): void {
     this.#hooks.sessionEnded(session);
+  }
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
+    this.#hooks.dumpChunk(session, fromClient, chunk);
   }
 
   /** Applies a changed algorithm or selection flags (pen commands, reload). */

@@ -48,6 +48,8 @@ export interface SessionOwner {
   coarseNow(): number;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /** pen's -dd communication dumps: called per chunk only for sessions with `dump` set. */
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
 }
 
 /**
@@ -86,6 +88,7 @@ export class Side {
     const n = chunk.length;
     this.bytesRead += n;
     this.session.lastActivityMs = this.session.owner.coarseNow();
+    if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
     const server = this.session.selection.server;
     if (server !== null) {
       if (this.isClient) server.bytesToServer += n;
@@ -205,6 +208,8 @@ export class Session {
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
   finished = false;
   connecting = false;
+  /** Dump every chunk (pen's -dd); decided once per connection so the data path pays one check. */
+  dump = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
   /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */

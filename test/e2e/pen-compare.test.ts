@@ -14,6 +14,8 @@ interface Scenario {
   serverFields?: string[];
   /** Source addresses of successive clients. */
   clients: string[];
+  /** Keep each client connected until the end, so that connection counts build up (-W). */
+  holdOpen?: boolean;
 }
 
 const sources = (ids: number[]): string[] => ids.map((i) => `127.0.0.${i}`);
@@ -25,7 +27,7 @@ const scenarios: Scenario[] = [
   { name: '-h -r: hash, no tracking', options: ['-h', '-r'], clients: sources([9, 8, 7, 6, 5, 4, 3, 2]) },
   { name: 'prio (via -o prio)', options: ['-o', 'prio'], serverFields: [':0:0:0:5', ':0:0:0:7', ':0:0:0:1'], clients: sources([1, 2, 3, 1]) },
   { name: 'a prio field alone changes nothing', options: [], serverFields: [':0:0:0:5', ':0:0:0:7', ':0:0:0:1'], clients: sources([1, 2, 3, 1]) },
-  { name: '-W with short connections: lowest index among equal loads', options: ['-W', '-r'], serverFields: [':0:0:2', ':0:0:1', ':0:0:0'], clients: sources([1, 2, 3, 1]) },
+  { name: '-W: weighted least connections, weight 0 excluded', options: ['-W'], serverFields: [':0:0:2', ':0:0:1', ':0:0:0'], clients: sources([1, 2, 3, 4, 5, 6, 7]), holdOpen: true },
   { name: 'client ACL denies one address', options: ['-o', 'acl 1 deny 127.0.0.3', '-o', 'client_acl 1'], clients: sources([1, 2, 3, 4, 3]) },
 ];
 
@@ -39,7 +41,13 @@ async function route(hh: Harness, program: 'pen' | 'fulcrum', s: Scenario, backe
   const seen: string[] = [];
   // Fixed source ports too: with -h -r pen mixes the client's port into the hash.
   for (const [i, ip] of s.clients.entries()) {
-    seen.push(await whoServes(port, { sourceIp: ip, localPort: 42000 + scenarioIndex(s) * 50 + i, timeoutMs: 3000 }).catch(() => '-'));
+    const opts = { localAddress: ip, localPort: 42000 + scenarioIndex(s) * 50 + i, timeoutMs: 3000 };
+    if (s.holdOpen === true) {
+      const c = await hh.connect(port, opts); // closed with the harness
+      seen.push(await c.readLine().catch(() => '-'));
+    } else {
+      seen.push(await whoServes(port, opts).catch(() => '-'));
+    }
   }
   await proc.close();
   return seen;
@@ -48,7 +56,7 @@ async function route(hh: Harness, program: 'pen' | 'fulcrum', s: Scenario, backe
 describe.skipIf(!penAvailable())('same routing as pen 0.34.1', () => {
   for (const s of scenarios) {
     test(s.name, async () => {
-      const backends = ['A', 'B', 'C'].map((n) => h.identify(n, { keepOpen: false }).port);
+      const backends = ['A', 'B', 'C'].map((n) => h.identify(n, { keepOpen: s.holdOpen === true }).port);
       const penRoute = await route(h, 'pen', s, backends);
       const fulcrumRoute = await route(h, 'fulcrum', s, backends);
       expect(fulcrumRoute).toEqual(penRoute);
