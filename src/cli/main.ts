@@ -260,7 +260,9 @@ async function main(argv: string[]): Promise<void> {
       admin?.reloadToken();
       if (reloader.source === null) return;
       const r = await reloader.reload();
-      if (r.ok) {
+      if (r.ok && r.source === balancer.global.commandFile) {
+        balancer.diag.info(`SIGHUP: re-read ${r.source}`);
+      } else if (r.ok) {
         balancer.diag.info(`SIGHUP: reloaded ${r.source}${r.changes.length > 0 ? ': ' + r.changes.join('; ') : ' (no changes)'}`);
       } else {
         balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${r.message}\n` + r.issues.map((i) => '  ' + formatReloadIssue(i)).join('\n'));
