@@ -17,7 +17,7 @@ import type { FulcrumConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
 import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
 import { AccessLog } from '../control/access-log.ts';
-import { AdminServer } from '../control/admin-server.ts';
+import { AdminServer, readTokenFile } from '../control/admin-server.ts';
 import { Metrics } from '../control/metrics.ts';
 import { HELP } from './help.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -188,6 +188,15 @@ async function main(argv: string[]): Promise<void> {
     balancer.onSessionEnd.push(accessLog.onSessionEnd);
   }
   const reloader = new Reloader(balancer, commands);
+  const adminConfig = config.global.admin;
+  if (adminConfig?.tokenFile != null) {
+    // A bad token file stops the start before any listener is bound.
+    try {
+      readTokenFile(adminConfig.tokenFile);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
 
   try {
     balancer.start();

@@ -296,13 +296,15 @@ describe('admin listener from the command line', () => {
     expect(await c.closed).toBe('fin'); // no server left
   });
 
-  test('refused at start: a non-loopback address, a short or missing token, options without --admin', () => {
+  test('refused at start: a non-loopback address, an address in use, a short or missing token, options without --admin', () => {
     const dir = tempDir(h);
+    const busy = h.echo();
     const short = join(dir, 'short');
     writeFileSync(short, 'abc\n');
     const cases: [string[], number, RegExp][] = [
       [['--admin', '0.0.0.0:9', '9', '127.0.0.1:1'], 2, /--admin: admin address 0\.0\.0\.0:9 is not a loopback address/],
       [['--admin', '9', '9', '127.0.0.1:1'], 2, /a bare port means every address; write 127\.0\.0\.1:9/],
+      [['--admin', busy.address, `127.0.0.1:${freePort()}`, '127.0.0.1:1'], 1, new RegExp(`cannot listen on ${busy.address} for the admin API`)],
       [['--admin', '127.0.0.1:9', '--admin-token-file', short, '9', '127.0.0.1:1'], 1, /the admin token in .* is too short: use at least 16 characters/],
       [['--admin', '127.0.0.1:9', '--admin-token-file', join(dir, 'missing'), '9', '127.0.0.1:1'], 1, /cannot read the admin token file/],
       [['--admin-token-file', short, '9', '127.0.0.1:1'], 2, /--admin-token-file needs --admin ADDR/],
