@@ -149,6 +149,43 @@ export class Balancer implements BalancerHooks {
     this.diag.debug(1, `listening on ${formatAddress(l.config.address)} for group ${l.group.name}`);
   }
 
+  /**
+   * Moves a listener to another address (pen's `listen`). The new socket is bound before the
+   * old one closes, so a bad address leaves the listener as it was; if the new address overlaps
+   * the old one (same port), the old socket is closed first and restored if the bind fails.
+   * Established connections do not belong to the listening socket and are not touched.
+   */
+  rebind(l: ListenerRuntime, address: Address, spec?: string): void {
+    const old = l.handle;
+    const oldConfig = l.config;
+    const bindAt = (a: Address, s: string | undefined): void => {
+      l.config = { ...oldConfig, address: a, spec: s };
+      l.handle = listenTcp(a, l);
+    };
+    try {
+      bindAt(address, spec);
+    } catch {
+      old?.stop();
+      l.handle = null;
+      try {
+        bindAt(address, spec);
+      } catch (e) {
+        let restored = '';
+        try {
+          bindAt(oldConfig.address, oldConfig.spec);
+        } catch (e2) {
+          l.config = oldConfig;
+          restored = `; the old address ${formatAddress(oldConfig.address)} could not be bound again either (${(e2 as Error).message}), so nothing is listening`;
+        }
+        throw new Error(`cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
+      }
+      this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
+      return;
+    }
+    old?.stop();
+    this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
+  }
+
   accept(listener: ListenerRuntime, socket: Socket<Side>): void {
     this.totals.accepted++;
     const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
@@ -320,9 +357,19 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    // How the process was started (files, admin listener, access log, state file) is kept.
+    // What only the command line sets (-F, --config, -C, -X), and what is read at start (admin
+    // listener, access log, state file), survives a reload of the file.
     const g = this.global;
-    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, admin: g.admin, accessLog: g.accessLog, stateFile: g.stateFile };
+    this.global = {
+      ...next.global,
+      configFile: g.configFile,
+      commandFile: g.commandFile,
+      control: g.control,
+      controlExit: g.controlExit,
+      admin: g.admin,
+      accessLog: g.accessLog,
+      stateFile: g.stateFile,
+    };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);

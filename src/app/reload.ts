@@ -1,14 +1,60 @@
 /**
- * Re-reading the configuration (SIGHUP and the admin API's POST /api/v1/reload) as one
- * transaction: the file is read, checked and resolved completely before anything changes, and
- * Balancer.reload applies it in one synchronous step (or, if a new listener cannot bind, not at
- * all). A broken file is rejected whole with every error, and the running config stays.
- * Reloads are serialised, so a SIGHUP arriving during an API reload waits its turn.
+ * Re-reading the configuration, shared by SIGHUP, the control port's `reload` and the admin API's
+ * POST /api/v1/reload: the YAML file (--config) is loaded, validated and resolved completely
+ * before Balancer.reload applies it as one transaction (or, if a new listener cannot bind, not at
+ * all), so a broken file changes nothing and is reported with every error; pen's -F command file
+ * is re-run as pen does. The Reloader serialises reloads, so a SIGHUP arriving during an API
+ * reload waits its turn.
  */
 import { dirname } from 'node:path';
+import type { FulcrumConfig } from '../config/model.ts';
 import { formatIssue, loadConfigFile, type ConfigIssue } from '../config/yaml-config.ts';
 import { resolveConfig, type Balancer } from './balancer.ts';
 import type { PenCommands } from './pen-commands.ts';
+
+/** Loads and validates a YAML config file; every problem is listed in the error's message. */
+export async function loadYamlConfig(path: string): Promise<FulcrumConfig> {
+  const result = await loadConfigFile(path);
+  if ('errors' in result) {
+    throw new Error(`${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
+  }
+  result.config.global.configFile = path;
+  return result.config;
+}
+
+export interface ReloadResult {
+  /** The file that was re-read, or null when Fulcrum runs without --config and -F. */
+  file: string | null;
+  /** What changed (YAML only; a command file's effects are its commands). */
+  changes: string[];
+}
+
+/** Reopens the log and re-reads --config or -F; throws (with nothing changed, for YAML) on errors. Not serialised: the Reloader below is. */
+export async function reloadConfiguration(b: Balancer, commands: PenCommands): Promise<ReloadResult> {
+  b.log?.reopen();
+  const configFile = b.global.configFile;
+  if (configFile !== null) {
+    const next = await resolveConfig(await loadYamlConfig(configFile));
+    return { file: configFile, changes: b.reload(next) };
+  }
+  const commandFile = b.global.commandFile;
+  if (commandFile !== null) {
+    await commands.runFile(commandFile, { baseDir: dirname(commandFile) });
+    return { file: commandFile, changes: [] };
+  }
+  return { file: null, changes: [] };
+}
+
+/** The control port's reply to `reload`. */
+export function formatReload(r: ReloadResult, yaml: boolean): string {
+  if (r.file === null) return 'log reopened; no --config or -F file to re-read\n';
+  if (!yaml) return `re-read ${r.file}\n`;
+  if (r.changes.length === 0) return `reloaded ${r.file} (no changes)\n`;
+  return `reloaded ${r.file}\n` + r.changes.map((c) => c + '\n').join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structured and serialised: what SIGHUP, the control port and the admin API use.
 
 /** One reason a reload was refused; file positions when the config file itself is wrong. */
 export interface ReloadIssue {
@@ -19,7 +65,7 @@ export interface ReloadIssue {
   message: string;
 }
 
-export type ReloadResult =
+export type ReloadOutcome =
   | { ok: true; source: string; changes: string[] }
   | { ok: false; source: string | null; message: string; issues: ReloadIssue[] };
 
@@ -44,7 +90,7 @@ export class Reloader {
   readonly counts = { ok: 0, failed: 0 };
   lastSuccessMs = 0;
   lastFailureMs = 0;
-  lastResult: ReloadResult | null = null;
+  lastResult: ReloadOutcome | null = null;
 
   constructor(balancer: Balancer, commands: PenCommands) {
     this.#b = balancer;
@@ -57,13 +103,13 @@ export class Reloader {
   }
 
   /** Re-reads the config file (or pen's -F file) after any reload in progress has finished. */
-  reload(): Promise<ReloadResult> {
+  reload(): Promise<ReloadOutcome> {
     const run = this.#chain.then(() => this.#reload());
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #reload(): Promise<ReloadResult> {
+  async #reload(): Promise<ReloadOutcome> {
     const result = await this.#attempt();
     this.lastResult = result;
     if (result.ok) {
@@ -76,13 +122,13 @@ export class Reloader {
     return result;
   }
 
-  async #attempt(): Promise<ReloadResult> {
+  async #attempt(): Promise<ReloadOutcome> {
     const b = this.#b;
     const configFile = b.global.configFile;
     if (configFile !== null) {
       const loaded = await loadConfigFile(configFile);
       if ('errors' in loaded) {
-        return { ok: false, source: configFile, message: `${configFile} has ${loaded.errors.length} error(s); the running configuration is kept`, issues: loaded.errors.map(fromConfigIssue) };
+        return { ok: false, source: configFile, message: `${configFile} has ${loaded.errors.length} error(s)`, issues: loaded.errors.map(fromConfigIssue) };
       }
       loaded.config.global.configFile = configFile;
       try {
@@ -91,7 +137,7 @@ export class Reloader {
         return { ok: true, source: configFile, changes };
       } catch (e) {
         const message = (e as Error).message;
-        return { ok: false, source: configFile, message: `${configFile} could not be applied; the running configuration is kept`, issues: [plainIssue(message, configFile)] };
+        return { ok: false, source: configFile, message: `${configFile} could not be applied`, issues: [plainIssue(message, configFile)] };
       }
     }
     const commandFile = b.global.commandFile;
@@ -106,4 +152,11 @@ export class Reloader {
     }
     return { ok: false, source: null, message: 'nothing to reload: Fulcrum was started without --config or -F', issues: [] };
   }
+}
+
+/** The control port's reply for an outcome (pen's text), or a CommandError-worthy message. */
+export function outcomeReply(r: ReloadOutcome, yaml: boolean): { reply: string } | { error: string } {
+  if (r.ok) return { reply: formatReload({ file: r.source, changes: r.changes }, yaml) };
+  if (r.source === null) return { reply: formatReload({ file: null, changes: [] }, yaml) };
+  return { error: `reload failed, keeping the running configuration: ${r.message}` + r.issues.map((i) => '\n  ' + formatReloadIssue(i)).join('') };
 }

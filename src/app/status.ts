@@ -1,7 +1,8 @@
 /**
- * Statistics for SIGUSR1 (text, as pen prints on stderr) and pen's HTML status page (-w file,
- * penctl `status`). Both read counters that are kept up to date in O(1) per event; building a
- * report walks the servers once, which is fine for an on-demand report.
+ * Statistics for SIGUSR1 (text, as pen prints on stderr) and Fulcrum's own HTML overview of
+ * every group. pen's status page (-w file, penctl `status`) is in pen-reports.ts, in pen's
+ * format. Both read counters that are kept up to date in O(1) per event; building a report
+ * walks the servers once, which is fine for an on-demand report.
  */
 import { formatAddress } from '../core/address.ts';
 import type { Balancer } from './balancer.ts';
@@ -35,6 +36,7 @@ export function statsText(b: Balancer): string {
   return lines.join('\n') + '\n';
 }
 
+/** All groups, servers and clients in one page (not pen's layout; see pen-reports.ts for that). */
 export function statusHtml(b: Balancer): string {
   const t = b.totals;
   const rows: string[] = [];

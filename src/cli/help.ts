@@ -5,6 +5,7 @@ export const HELP = `usage:
   fulcrum [options] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...] ...
   fulcrum --config fulcrum.yaml
   fulcrum check fulcrum.yaml
+  fulcrum ctl host:port|/path/to/socket command [args...]
 
 Fulcrum is a TCP load balancer that takes pen's command line and pen's control commands.
 
@@ -34,7 +35,11 @@ pen options:
   -x N          max simultaneous connections [500]
   -P, -Q        accepted and ignored (Fulcrum always uses epoll)
   -j dir        refused: the runtime has no chroot
-  -C -X -E -K -G -A -R -L -Z -U -H
+  -C port|addr:port|/path
+                control port for penctl(1) and \`fulcrum ctl\` (see docs/penctl.md); as root
+                a network control port needs -u, as in pen
+  -X            allow the control port's exit command
+  -E -K -G -A -R -L -Z -U -H
                 not available in this version (refused with a message)
 
 Fulcrum options:
@@ -50,6 +55,7 @@ Fulcrum options:
   --help, --version
 
 signals: TERM stops, HUP reopens the logs and re-reads -F / --config, USR1 prints statistics.
+control: \`fulcrum ctl ADDR reload\` does what HUP does and answers what changed.
 
 example:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002

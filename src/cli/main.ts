@@ -9,16 +9,19 @@ import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Balancer, resolveConfig, resolveServer, type Diagnostics } from '../app/balancer.ts';
+import { controlRootRefusal, createControlPort } from '../app/control-service.ts';
 import { CommandError, PenCommands } from '../app/pen-commands.ts';
-import { formatReloadIssue, Reloader } from '../app/reload.ts';
+import { penStatusHtml } from '../app/pen-reports.ts';
+import { loadYamlConfig, outcomeReply, Reloader, type ReloadOutcome } from '../app/reload.ts';
 import { loadState, saveState } from '../app/state-file.ts';
-import { statsText, statusHtml } from '../app/status.ts';
-import type { FulcrumConfig } from '../config/model.ts';
-import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
-import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { statsText } from '../app/status.ts';
 import { AccessLog } from '../control/access-log.ts';
 import { AdminServer, readTokenFile } from '../control/admin-server.ts';
+import type { ControlPort } from '../control/control-port.ts';
 import { Metrics } from '../control/metrics.ts';
+import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
+import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { ctl } from './ctl.ts';
 import { HELP } from './help.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -49,15 +52,6 @@ function makeDiagnostics(getDebug: () => number): Diagnostics {
       if (getDebug() >= level) process.stderr.write(`${stamp()} fulcrum[debug${level}]: ${m}\n`);
     },
   };
-}
-
-async function loadYaml(path: string): Promise<FulcrumConfig> {
-  const result = await loadConfigFile(path);
-  if ('errors' in result) {
-    throw new UsageError(`${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
-  }
-  result.config.global.configFile = path;
-  return result.config;
 }
 
 async function check(files: string[]): Promise<number> {
@@ -116,6 +110,7 @@ async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'check') process.exit(await check(argv.slice(1)));
+  if (argv[0] === 'ctl') process.exit(await ctl(argv.slice(1)));
 
   let parsed;
   try {
@@ -136,11 +131,14 @@ async function main(argv: string[]): Promise<void> {
   const yamlMode = parsed.long.configFile !== null;
   if (yamlMode) {
     try {
-      config = await loadYaml(parsed.long.configFile!);
+      config = await loadYamlConfig(parsed.long.configFile!);
     } catch (e) {
       fail((e as Error).message);
     }
     config.global.foreground = true; // a config file is for supervised, modern use
+    // The control port is given on the command line in both modes.
+    config.global.control = parsed.config.global.control;
+    config.global.controlExit = parsed.config.global.controlExit;
   }
   try {
     applyLongOptions(config, parsed.long);
@@ -148,6 +146,8 @@ async function main(argv: string[]): Promise<void> {
     if (e instanceof UsageError) fail(e.message, 2);
     throw e;
   }
+  const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
+  if (refusal !== null) fail(refusal, 2);
   for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
   if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
 
@@ -187,7 +187,6 @@ async function main(argv: string[]): Promise<void> {
     }
     balancer.onSessionEnd.push(accessLog.onSessionEnd);
   }
-  const reloader = new Reloader(balancer, commands);
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
     // A bad token file stops the start before any listener is bound.
@@ -198,49 +197,15 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  try {
-    balancer.start();
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  let admin: AdminServer | null = null;
-  if (config.global.admin !== null) {
-    try {
-      admin = AdminServer.start({
-        config: config.global.admin,
-        balancer,
-        metrics: new Metrics(balancer, { version: pkg.version, reloads: reloader }),
-        reload: () => reloader.reload(),
-        reloadSource: () => reloader.source,
-        resolveServer,
-        version: pkg.version,
-        diag: balancer.diag,
-      });
-    } catch (e) {
-      await balancer.stop();
-      fail((e as Error).message);
-    }
-    balancer.diag.debug(1, `admin API on ${admin.url ?? admin.address}${admin.readOnly ? ' (read-only: no token file)' : ''}`);
-  }
-  if (config.global.user !== null) {
-    try {
-      const { uid, gid } = await lookupUser(config.global.user);
-      process.setgid?.(gid);
-      process.setuid?.(uid);
-    } catch (e) {
-      await balancer.stop();
-      fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
-    }
-  }
   const pidFile = config.global.pidFile;
-  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
-  balancer.diag.debug(1, `fulcrum ${pkg.version} started, pid ${process.pid}`);
-
   let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
+  let control: ControlPort | null = null;
+  let admin: AdminServer | null = null;
+  const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    balancer.diag.debug(1, `${signal}: stopping`);
+    balancer.diag.debug(1, `${why}: stopping`);
+    control?.stop();
     await admin?.stop();
     await balancer.stop();
     if (stateFile !== null) {
@@ -255,28 +220,79 @@ async function main(argv: string[]): Promise<void> {
     if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
     process.exit(0);
   };
+  /**
+   * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
+   * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
+   */
+  const reloader = new Reloader(balancer, commands);
+  const reloadOutcome = (): Promise<ReloadOutcome> => {
+    balancer.log?.reopen();
+    accessLog?.reopen();
+    admin?.reloadToken();
+    return reloader.reload();
+  };
+  /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
+  const reload = async (): Promise<string> => {
+    const r = outcomeReply(await reloadOutcome(), balancer.global.configFile !== null);
+    if ('error' in r) throw new CommandError(r.error);
+    return r.reply;
+  };
+
+  try {
+    balancer.start();
+    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload });
+    control?.start();
+  } catch (e) {
+    await balancer.stop();
+    fail(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
+  }
+  if (adminConfig !== null) {
+    try {
+      admin = AdminServer.start({
+        config: adminConfig,
+        balancer,
+        metrics: new Metrics(balancer, { version: pkg.version, reloads: reloader }),
+        reload: reloadOutcome,
+        reloadSource: () => reloader.source,
+        resolveServer,
+        version: pkg.version,
+        diag: balancer.diag,
+      });
+    } catch (e) {
+      control?.stop();
+      await balancer.stop();
+      fail((e as Error).message);
+    }
+    balancer.diag.debug(1, `admin API on ${admin.url ?? admin.address}${admin.readOnly ? ' (read-only: no token file)' : ''}`);
+  }
+  if (config.global.user !== null) {
+    try {
+      const { uid, gid } = await lookupUser(config.global.user);
+      process.setgid?.(gid);
+      process.setuid?.(uid);
+    } catch (e) {
+      control?.stop();
+      await admin?.stop();
+      await balancer.stop();
+      fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
+    }
+  }
+  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
+  balancer.diag.debug(1, `fulcrum ${pkg.version} started, pid ${process.pid}`);
+
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGUSR1', () => {
     process.stderr.write(statsText(balancer));
+    if (control !== null) process.stderr.write(`  ${control.statsLine()}\n`);
     const file = balancer.global.statusFile;
-    if (file !== null) writeFile(file, statusHtml(balancer)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+    if (file !== null) writeFile(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
   });
   process.on('SIGHUP', () => {
-    void (async () => {
-      balancer.log?.reopen();
-      accessLog?.reopen();
-      admin?.reloadToken();
-      if (reloader.source === null) return;
-      const r = await reloader.reload();
-      if (r.ok && r.source === balancer.global.commandFile) {
-        balancer.diag.info(`SIGHUP: re-read ${r.source}`);
-      } else if (r.ok) {
-        balancer.diag.info(`SIGHUP: reloaded ${r.source}${r.changes.length > 0 ? ': ' + r.changes.join('; ') : ' (no changes)'}`);
-      } else {
-        balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${r.message}\n` + r.issues.map((i) => '  ' + formatReloadIssue(i)).join('\n'));
-      }
-    })();
+    reload().then(
+      (report) => balancer.diag.info(`SIGHUP: ${report.trimEnd().split('\n').join('; ')}`),
+      (e: Error) => balancer.diag.error(`SIGHUP: ${e.message}`),
+    );
   });
   if (tellParent('ready\n')) closeSync(3);
 }

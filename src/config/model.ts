@@ -43,6 +43,8 @@ export interface GroupConfig {
 export interface ListenerConfig {
   name: string;
   address: Address;
+  /** The address as the user wrote it (pen's `listen` command answers with this text). */
+  spec?: string;
   group: string;
 }
 
@@ -77,6 +79,10 @@ export interface GlobalConfig {
   /** pen's tcp_fastclose: 'off' passes half-closes on; otherwise close both sides at the first FIN. */
   tcpFastClose: 'off' | 'up' | 'down' | 'both';
   controlAcl: number;
+  /** pen's -C: the control port or socket path as written (`control` answers with it); null = none. */
+  control: string | null;
+  /** pen's -X: the control port accepts `exit`. */
+  controlExit: boolean;
   logFile: string | null;
   pidFile: string | null;
   statusFile: string | null;
@@ -125,6 +131,8 @@ export function defaultGlobal(): GlobalConfig {
     tcpNoDelay: false,
     tcpFastClose: 'off',
     controlAcl: 0,
+    control: null,
+    controlExit: false,
     logFile: null,
     pidFile: null,
     statusFile: null,

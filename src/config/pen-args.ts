@@ -19,8 +19,6 @@ const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
 /** Options that belong to features not built yet: refused clearly rather than ignored. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  C: 'the control port (-C) is not available in this version',
-  X: 'the control port exit command (-X) is not available in this version',
   E: 'TLS termination (-E) is not available in this version',
   K: 'TLS termination (-K) is not available in this version',
   G: 'TLS client certificates (-G) are not available in this version',
@@ -144,6 +142,14 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'x': global.maxConnections = intValue(opt, value, 1); break;
       case 'T': group.trackingMs = intValue(opt, value) * 1000; break;
       case 'F': global.commandFile = value; break;
+      case 'C':
+        try {
+          parseListenAddress(value);
+        } catch (e) {
+          throw new UsageError(`-C: ${(e as AddressError).message}`);
+        }
+        global.control = value;
+        break;
       case 'l': global.logFile = value; break;
       case 'p': global.pidFile = value; break;
       case 'w': global.statusFile = value; break;
@@ -161,6 +167,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'd': global.debug++; break;
       case 'a': global.asciiDumps = true; break;
       case 'f': global.foreground = true; break;
+      case 'X': global.controlExit = true; break;
       case 'h': flags.hash = true; break;
       case 'N': flags.hashNoSave = true; break;
       case 'r': flags.roundrobin = true; break;
@@ -273,6 +280,6 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
   group.hashSourcePort = flags.roundrobin;
-  config.listeners.push({ name: 'default', address: listen, group: group.name });
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
   return { config, commands, long, notes };
 }

@@ -24,7 +24,7 @@ import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
 import { checkServerPatch, checkServerValue, type FieldIssue } from '../config/yaml-config.ts';
 import type { Balancer, Diagnostics } from '../app/balancer.ts';
-import type { ReloadResult } from '../app/reload.ts';
+import type { ReloadOutcome } from '../app/reload.ts';
 import type { GroupRuntime } from '../app/runtime.ts';
 import type { Metrics } from './metrics.ts';
 import { clientView, connectionView, groupServers, groupView, listenerView, serverView, snapshot } from './views.ts';
@@ -34,7 +34,7 @@ export interface AdminOptions {
   balancer: Balancer;
   metrics: Metrics;
   /** Re-reads the config file as one transaction (the same path as SIGHUP). */
-  reload: () => Promise<ReloadResult>;
+  reload: () => Promise<ReloadOutcome>;
   /** What a reload re-reads, or null. */
   reloadSource: () => string | null;
   /** Resolves a server's host name (DNS) before it is added. */
@@ -459,7 +459,8 @@ export class AdminServer {
       return json({ reloaded: r.source, changes: r.changes });
     }
     this.#o.diag.error(`admin API: reload refused: ${r.message}` + r.issues.map((i) => `\n  ${i.file === null ? '' : `${i.file}:${i.line}:${i.column}: `}${i.path === '' ? '' : `${i.path}: `}${i.message}`).join(''));
-    return new Response(JSON.stringify({ error: { code: 'reload_failed', message: r.message, source: r.source, issues: r.issues } }, null, 2) + '\n', {
+    const message = `${r.message}; the running configuration is kept`;
+    return new Response(JSON.stringify({ error: { code: 'reload_failed', message, source: r.source, issues: r.issues } }, null, 2) + '\n', {
       status: 422,
       headers: JSON_HEADERS,
     });
