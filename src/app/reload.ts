@@ -29,22 +29,6 @@ export interface ReloadResult {
   changes: string[];
 }
 
-/** Reopens the log and re-reads --config or -F; throws (with nothing changed, for YAML) on errors. Not serialised: the Reloader below is. */
-export async function reloadConfiguration(b: Balancer, commands: PenCommands): Promise<ReloadResult> {
-  b.log?.reopen();
-  const configFile = b.global.configFile;
-  if (configFile !== null) {
-    const next = await resolveConfig(await loadYamlConfig(configFile));
-    return { file: configFile, changes: b.reload(next) };
-  }
-  const commandFile = b.global.commandFile;
-  if (commandFile !== null) {
-    await commands.runFile(commandFile, { baseDir: dirname(commandFile) });
-    return { file: commandFile, changes: [] };
-  }
-  return { file: null, changes: [] };
-}
-
 /** The control port's reply to `reload`. */
 export function formatReload(r: ReloadResult, yaml: boolean): string {
   if (r.file === null) return 'log reopened; no --config or -F file to re-read\n';
