@@ -157,6 +157,9 @@ export class AdminServer {
         this.url = null;
       } else {
         this.#server = Bun.serve({ ...common, hostname: a.host, port: a.port, idleTimeout: 30 });
+        if (!isLoopbackHost(a.host)) {
+          o.diag.info(`warning: the admin API on ${formatAddress(a)} is reachable from the network; reading it needs no token, so firewall it`);
+        }
         this.address = formatAddress({ kind: 'tcp', host: a.host, port: this.#server.port ?? a.port });
         this.url = `http://${this.address}`;
       }

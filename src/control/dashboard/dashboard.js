@@ -37,32 +37,44 @@ function el(tag, attrs = {}, text) {
 }
 
 /**
- * A small area graph of the values (newest at the right), scaled to its own maximum. The time
- * axis spans at least one minute and grows to five as history accumulates.
+ * A small area graph (newest value at the right), scaled to its own maximum. The time axis spans
+ * at least one minute and grows to five as history accumulates. Made once per cell; each update
+ * only changes two attributes, so a page with many servers stays light.
  */
-function sparkline(values, width = 120, height = 26) {
+const GRAPH_W = 120;
+const GRAPH_H = 26;
+
+function makeGraph(cell) {
   const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('width', String(width));
-  svg.setAttribute('height', String(height));
-  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  const span = Math.max(60, values.length);
-  const max = Math.max(1e-9, ...values);
-  const step = width / (span - 1);
-  const offset = span - values.length;
-  const xy = values.map((v, i) => [((offset + i) * step).toFixed(1), (height - 1 - (v / max) * (height - 3)).toFixed(1)]);
-  const line = xy.map(([x, y]) => `${x},${y}`).join(' ');
+  svg.setAttribute('width', String(GRAPH_W));
+  svg.setAttribute('height', String(GRAPH_H));
+  svg.setAttribute('viewBox', `0 0 ${GRAPH_W} ${GRAPH_H}`);
+  const base = document.createElementNS(SVG_NS, 'line');
+  for (const [k, v] of [['x1', '0'], ['x2', String(GRAPH_W)], ['y1', String(GRAPH_H - 0.5)], ['y2', String(GRAPH_H - 0.5)], ['stroke', '#dcdcd8']]) base.setAttribute(k, v);
   const area = document.createElementNS(SVG_NS, 'polygon');
-  area.setAttribute('points', `${xy[0][0]},${height} ${line} ${xy[xy.length - 1][0]},${height}`);
   area.setAttribute('fill', '#d6e4f3');
   const stroke = document.createElementNS(SVG_NS, 'polyline');
-  stroke.setAttribute('points', line);
   stroke.setAttribute('fill', 'none');
   stroke.setAttribute('stroke', '#2f6fb0');
   stroke.setAttribute('stroke-width', '1.5');
-  const base = document.createElementNS(SVG_NS, 'line');
-  for (const [k, v] of [['x1', '0'], ['x2', String(width)], ['y1', String(height - 0.5)], ['y2', String(height - 0.5)], ['stroke', '#dcdcd8']]) base.setAttribute(k, v);
   svg.append(base, area, stroke);
-  return svg;
+  const text = el('span', { class: 'rate' });
+  cell.replaceChildren(svg, text);
+  return { svg, area, stroke, text };
+}
+
+function drawGraph(graph, values, label) {
+  const span = Math.max(60, values.length);
+  const max = Math.max(1e-9, ...values);
+  const step = GRAPH_W / (span - 1);
+  const offset = span - values.length;
+  const xy = values.map((v, i) => [((offset + i) * step).toFixed(1), (GRAPH_H - 1 - (v / max) * (GRAPH_H - 3)).toFixed(1)]);
+  const line = xy.map(([x, y]) => `${x},${y}`).join(' ');
+  graph.stroke.setAttribute('points', line);
+  graph.area.setAttribute('points', `${xy[0][0]},${GRAPH_H} ${line} ${xy[xy.length - 1][0]},${GRAPH_H}`);
+  const peak = Math.max(0, ...values);
+  graph.svg.setAttribute('aria-label', `last ${values.length} s, peak ${label(peak)}`);
+  graph.text.textContent = `${label(values[values.length - 1] ?? 0)} (peak ${label(peak)})`;
 }
 
 function push(history, value) {
@@ -130,7 +142,7 @@ function rowFor(s) {
     ['enable', 'POST', '/enable'],
     ['disable', 'POST', '/disable'],
   ];
-  r = { tr, cells, weight, last: s, cps: [], bps: [] };
+  r = { tr, cells, weight, last: s, cps: [], bps: [], graphs: null };
   for (const [name, method, path] of actions) {
     const b = el('button', { type: 'button', 'data-action': name }, name);
     b.addEventListener('click', () => act(r.last, method, path));
@@ -169,17 +181,12 @@ function updateRow(r, s, dt) {
     push(r.cps, Math.max(0, (s.total_connections - prev.total_connections) / dt));
     const bytes = s.bytes_to_server + s.bytes_from_server - prev.bytes_to_server - prev.bytes_from_server;
     push(r.bps, Math.max(0, bytes / dt));
-    drawGraph(c.cps, r.cps, (v) => `${formatRate(v)}/s`);
-    drawGraph(c.bps, r.bps, (v) => `${formatBytes(v)}/s`);
+    r.graphs ??= { cps: makeGraph(c.cps), bps: makeGraph(c.bps) };
+    drawGraph(r.graphs.cps, r.cps, (v) => `${formatRate(v)}/s`);
+    drawGraph(r.graphs.bps, r.bps, (v) => `${formatBytes(v)}/s`);
   }
 }
 
-function drawGraph(cell, history, label) {
-  const peak = Math.max(0, ...history);
-  const graph = sparkline(history);
-  graph.setAttribute('aria-label', `last ${history.length} s, peak ${label(peak)}`);
-  cell.replaceChildren(graph, el('span', { class: 'rate' }, `${label(history[history.length - 1] ?? 0)} (peak ${label(peak)})`));
-}
 
 function renderListeners(listeners) {
   const body = $('listeners').tBodies[0];
