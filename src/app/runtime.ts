@@ -81,6 +81,9 @@ export class GroupRuntime implements SessionOwner {
   get tcpNoDelay(): boolean {
     return this.#hooks.tcpNoDelay;
   }
+  get sendProxy(): 'off' | 'v1' | 'v2' {
+    return this.config.sendProxy;
+  }
   get fastClose(): 'off' | 'up' | 'down' | 'both' {
     return this.#hooks.fastClose;
   }

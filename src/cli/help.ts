@@ -44,6 +44,7 @@ pen options:
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
+  --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
   --admin ADDR       HTTP admin API, /metrics and dashboard on a loopback host:port or a Unix
                      socket path (see docs/admin-api.md); read-only without a token file

@@ -28,6 +28,8 @@ export interface GroupConfig {
   stubborn: boolean;
   /** pen's `-h -r`: mix the client's source port into the hash (pen PR #18). */
   hashSourcePort: boolean;
+  /** Start each server connection with a PROXY protocol header (v1 text or v2 binary). */
+  sendProxy: 'off' | 'v1' | 'v2';
   /** Client table slots (-c). */
   clientsMax: number;
   /** Client table expiry (-T), 0 = never. */
@@ -156,6 +158,7 @@ export function defaultGroup(name: string): GroupConfig {
     saveTracking: true,
     stubborn: false,
     hashSourcePort: false,
+    sendProxy: 'off',
     clientsMax: PEN_DEFAULTS.clientsMax,
     trackingMs: PEN_DEFAULTS.trackingMs,
     blacklistMs: PEN_DEFAULTS.blacklistMs,

@@ -47,6 +47,8 @@ export interface LongOptions {
   accessLogFormat: 'json' | 'text' | null;
   /** --state-file FILE: client tracking tables saved on stop, loaded on start. */
   stateFile: string | null;
+  /** --send-proxy v1|v2 */
+  sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
 }
@@ -122,6 +124,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     accessLog: null,
     accessLogFormat: null,
     stateFile: null,
+    sendProxy: 'off',
     help: false,
     version: false,
   };
@@ -199,6 +202,12 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'help': long.help = true; break;
         case 'version': long.version = true; break;
         case 'config': long.configFile = takeValue(); break;
+        case 'send-proxy': {
+          const v = takeValue();
+          if (v !== 'v1' && v !== 'v2' && v !== 'off') throw new UsageError(`--send-proxy: "${v}" is not v1, v2 or off`);
+          long.sendProxy = v;
+          break;
+        }
         case 'algorithm': {
           const v = takeValue();
           if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
@@ -280,6 +289,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
   group.hashSourcePort = flags.roundrobin;
+  group.sendProxy = long.sendProxy;
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
   return { config, commands, long, notes };
 }

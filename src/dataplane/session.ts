@@ -13,6 +13,7 @@
 import type { Address } from '../core/address.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
+import { encodeProxyV1, encodeProxyV2 } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
@@ -40,6 +41,8 @@ export interface SessionOwner {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly tcpNoDelay: boolean;
+  /** PROXY protocol header to send to servers first, if any. */
+  readonly sendProxy: 'off' | 'v1' | 'v2';
   /** pen's tcp_fastclose: which side's FIN closes the whole connection. */
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
   /** Start a connect; the adapter calls side.connected(socket) or side.connectFailed(). */
@@ -280,8 +283,31 @@ export class Session {
       this.client.socket?.timeout(idleS);
     }
     this.owner.sessionConnected(this);
+    if (this.owner.sendProxy !== 'off') {
+      // The header goes before anything the client has sent.
+      const header = this.#proxyHeader(this.owner.sendProxy);
+      side.pending = side.pending === null ? header : concat(header, side.pending);
+    }
     side.onDrain(); // flush anything buffered, pass on an early FIN, and resume the client
     if (!this.client.eof) this.client.socket?.resume();
+  }
+
+  #proxyHeader(version: 'v1' | 'v2'): Uint8Array {
+    const c = this.client.socket;
+    const family = this.clientAddress.includes(':') && !this.clientAddress.startsWith('::ffff:') ? 'tcp6' : this.clientAddress === '' ? 'unknown' : 'tcp4';
+    const strip = (a: string): string => (a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a);
+    const local = (c as { localAddress?: string } | null)?.localAddress ?? '';
+    const a = {
+      family: family as 'tcp4' | 'tcp6' | 'unknown',
+      sourceAddress: strip(this.clientAddress),
+      sourcePort: this.clientPort,
+      destinationAddress: strip(local),
+      destinationPort: (c as { localPort?: number } | null)?.localPort ?? 0,
+    };
+    // A v4 client on a v6 listener address (or the reverse) cannot be expressed: say UNKNOWN.
+    const consistent = family === 'unknown' || (family === 'tcp6') === (a.destinationAddress.includes(':'));
+    const header = consistent ? a : { ...a, family: 'unknown' as const };
+    return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }
 
   /** Adapter callback: the connect failed (refused, unreachable, reset during connect). */

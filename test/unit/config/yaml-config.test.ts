@@ -128,6 +128,7 @@ test('a full config maps to the expected FulcrumConfig', () => {
         saveTracking: false,
         stubborn: true,
         hashSourcePort: false,
+        sendProxy: 'off',
         clientsMax: 4096,
         trackingMs: 3_600_000,
         blacklistMs: 250,
