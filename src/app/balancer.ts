@@ -11,12 +11,14 @@ import { AclTable } from '../core/acl/acl.ts';
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { clientKey } from '../core/ip.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+import { HealthChecker } from '../control/health-checker.ts';
 import { listenTcp } from '../dataplane/bun-tcp.ts';
+import { runProbe } from '../dataplane/health-probes.ts';
 import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
-import { GroupRuntime, ListenerRuntime, makeServer, serverKey, type BalancerHooks } from './runtime.ts';
+import { GroupRuntime, ListenerRuntime, makeServer, serverKey, serverLabel, type BalancerHooks } from './runtime.ts';
 
 export interface Diagnostics {
   info(msg: string): void;
@@ -80,6 +82,7 @@ export class Balancer implements BalancerHooks {
   readonly startedMs = Date.now();
   #now = Date.now();
   #clockTimer: ReturnType<typeof setInterval> | null = null;
+  #started = false;
   log: LogFile | null = null;
   readonly diag: Diagnostics;
   readonly clock: Clock;
@@ -87,6 +90,8 @@ export class Balancer implements BalancerHooks {
   /** Observers of finished sessions (access log, metrics); called once per connection. */
   readonly onSessionEnd: ((s: Session) => void)[] = [];
   stopping = false;
+  /** Active and agent checks of every group's servers (runs from start()). */
+  readonly health: HealthChecker;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom) {
     this.global = config.global;
@@ -97,6 +102,19 @@ export class Balancer implements BalancerHooks {
     for (const g of config.groups) this.groups.set(g.name, new GroupRuntime(structuredCloneConfig(g), this.acls, this, clock, random));
     this.listeners = config.listeners.map((l) => new ListenerRuntime(l, this.#group(l.group), this));
     if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
+    this.health = new HealthChecker({
+      clock,
+      random,
+      probe: runProbe,
+      log: (m) => this.logEvent(m),
+      debug: (m) => this.diag.debug(1, m),
+      label: serverLabel,
+    });
+  }
+
+  /** One line per server state change (health checks, ejections, operator actions). */
+  logEvent(message: string): void {
+    this.diag.info(message);
   }
 
   #group(name: string): GroupRuntime {
@@ -138,6 +156,13 @@ export class Balancer implements BalancerHooks {
     }, 200);
     this.#clockTimer.unref?.();
     for (const l of this.listeners) this.#bind(l);
+    this.#started = true;
+    this.health.sync(this.groups.values());
+  }
+
+  /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
+  serversChanged(): void {
+    if (this.#started && !this.stopping) this.health.sync(this.groups.values());
   }
 
   #bind(l: ListenerRuntime): void {
@@ -239,6 +264,16 @@ export class Balancer implements BalancerHooks {
     this.#admitWaiting();
   }
 
+  sessionQueued(): void {
+    // A client waiting in a group queue holds no connect slot; it takes one again when served.
+    this.#pendingConnects--;
+    this.#admitWaiting();
+  }
+
+  sessionDequeued(): void {
+    this.#pendingConnects++;
+  }
+
   /** pen's communication dump: hex by default, ASCII with -a. */
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
     const dir = fromClient ? 'client -> server' : 'server -> client';
@@ -280,15 +315,42 @@ export class Balancer implements BalancerHooks {
     for (const s of [...this.sessions.values()]) s.close('shutdown', false);
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
     if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
+    this.health.stop();
+    for (const g of this.groups.values()) g.stop();
     await this.log?.close();
   }
 
   /** Every server of every group with its group, for listings. */
   *allServers(): Generator<{ group: GroupRuntime; server: Server }> {
     for (const group of this.groups.values()) {
-      for (const server of group.servers) yield { group, server };
-      if (group.selector.emergency !== null) yield { group, server: group.selector.emergency };
-      if (group.selector.abuse !== null) yield { group, server: group.selector.abuse };
+      for (const server of group.selector.allServers()) yield { group, server };
+    }
+  }
+
+  /**
+   * Sets a server's operator state (drain, maintenance, enabled), logged with its reason.
+   * `index` numbers the group's primaries; backups are addressed with `backup: true`.
+   * Draining keeps established connections; returning to 'enabled' starts slow start.
+   */
+  setServerState(groupName: string, index: number, state: AdminState, reason = 'operator', backup = false): void {
+    const g = this.groups.get(groupName);
+    if (g === undefined) throw new Error(`no group "${groupName}"`);
+    const s = (backup ? g.selector.backups : g.selector.servers)[index];
+    if (s === undefined) throw new Error(`group ${groupName} has no ${backup ? 'backup' : 'server'} ${index}`);
+    this.#applyState(g, s, state, reason);
+  }
+
+  #applyState(g: GroupRuntime, s: Server, state: AdminState, reason: string): void {
+    if (s.admin === state) return;
+    const before = s.admin;
+    const wasOut = s.isOut;
+    s.admin = state;
+    const now = this.clock.now();
+    s.lastChangeMs = now;
+    this.logEvent(`${serverLabel(g.name, s)}: ${before} -> ${state} (${reason})`);
+    if (wasOut && !s.isOut) {
+      s.startRamp(now, g.config.slowStartMs);
+      g.serverChanged(s, true);
     }
   }
 
@@ -374,6 +436,8 @@ export class Balancer implements BalancerHooks {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
     }
+    this.health.sync(this.groups.values());
+    for (const g of this.groups.values()) g.serveQueue();
     this.#admitWaiting();
     return changes;
   }
@@ -382,20 +446,22 @@ export class Balancer implements BalancerHooks {
   // Operator changes (admin API). Callers validate first; each change is one synchronous step,
   // and established connections keep the Server objects they started with.
 
-  /** A regular server of a group by index or by address (as formatted by formatAddress). */
+  /** A primary server by index, or a primary or backup server by address (as formatted by formatAddress). */
   findServer(group: GroupRuntime, id: string): Server | undefined {
     if (/^\d+$/.test(id)) return group.servers[Number(id)];
-    return group.servers.find((s) => serverKey(s) === id);
+    return group.servers.find((s) => serverKey(s) === id) ?? group.selector.backups.find((s) => serverKey(s) === id);
   }
 
-  /** Drain (no new clients, established ones finish), maintenance, or back in rotation. O(1) + the algorithm's rebuild. */
-  setServerAdmin(group: GroupRuntime, server: Server, state: Server['admin']): void {
-    server.admin = state;
-    group.selector.serversChanged();
+  /**
+   * Drain (no new clients, established ones finish), maintenance, or back in rotation, through
+   * the same path as pen's `server N state` (logged; a return to rotation starts slow start).
+   */
+  setServerAdmin(group: GroupRuntime, server: Server, state: AdminState, reason = 'admin API'): void {
+    this.#applyState(group, server, state, reason);
   }
 
-  /** Changes limits, weight, priority or ACL of a server; returns what changed. */
-  updateServerSettings(group: GroupRuntime, server: Server, patch: Partial<Omit<ServerConfig, 'address' | 'hostname'>>): string[] {
+  /** Changes limits, weight, priority or ACL of a server; returns what changed. O(servers). */
+  updateServerSettings(group: GroupRuntime, server: Server, patch: Partial<Pick<ServerConfig, 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>>): string[] {
     const changes: string[] = [];
     const key = serverKey(server);
     const set = <K extends 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>(k: K, label: string): void => {
@@ -409,21 +475,36 @@ export class Balancer implements BalancerHooks {
     set('weight', 'weight');
     set('priority', 'priority');
     set('acl', 'acl');
-    const gc = group.config.servers.find((c) => serverKey(c) === key);
-    if (gc !== undefined) Object.assign(gc, serverConfigOf(server));
-    if (changes.length > 0) group.selector.serversChanged();
+    const backup = server.role === 'backup';
+    const gc = group.config.servers.find((c) => serverKey(c) === key && (c.backup === true) === backup);
+    if (gc !== undefined) Object.assign(gc, serverConfigOf(server, gc));
+    if (changes.length > 0) {
+      group.selector.serversChanged();
+      group.serveQueue(); // a raised limit may let waiting clients in
+    }
     return changes;
   }
 
-  /** Appends a server to a group (O(servers): no client is renumbered). */
+  /** The group's servers (primaries, then backups) as configs, keeping each one's file-only fields. */
+  #currentServerConfigs(group: GroupRuntime): ServerConfig[] {
+    const byKey = new Map(group.config.servers.map((c) => [`${c.backup === true} ${serverKey(c)}`, c]));
+    return [...group.servers, ...group.selector.backups].map((s) => serverConfigOf(s, byKey.get(`${s.role === 'backup'} ${serverKey(s)}`)));
+  }
+
+  /**
+   * Adds a server to a group through the same path as a reload (it gets the next index of its
+   * list; nobody is renumbered, so the client table is not walked), then health checks pick it up.
+   * O(servers).
+   */
   addServer(group: GroupRuntime, sc: ServerConfig): Server {
     const key = serverKey(sc);
-    if (group.servers.some((s) => serverKey(s) === key)) throw new Error(`server ${key} is already in group ${group.name}`);
-    const server = makeServer(group.servers.length, sc);
-    group.servers.push(server);
-    group.config.servers.push({ ...sc });
-    group.selector.serversChanged();
-    return server;
+    const backup = sc.backup === true;
+    const list = backup ? group.selector.backups : group.servers;
+    if (list.some((s) => serverKey(s) === key)) throw new Error(`${backup ? 'backup' : 'server'} ${key} is already in group ${group.name}`);
+    this.#updateGroup(group, { ...group.config, servers: [...this.#currentServerConfigs(group), { ...sc }] });
+    this.serversChanged();
+    group.serveQueue();
+    return (backup ? group.selector.backups : group.servers).find((s) => serverKey(s) === key)!;
   }
 
   /**
@@ -432,33 +513,53 @@ export class Balancer implements BalancerHooks {
    * established connections continue to their end.
    */
   removeServer(group: GroupRuntime, server: Server): string[] {
-    const remaining = group.servers.filter((s) => s !== server);
-    if (remaining.length === group.servers.length) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
-    if (remaining.length === 0) throw new Error('a group needs at least one server');
-    return this.#updateGroup(group, { ...group.config, servers: remaining.map(serverConfigOf) });
+    const all = [...group.servers, ...group.selector.backups];
+    if (!all.includes(server)) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
+    if (server.role === 'regular' && group.servers.length === 1) throw new Error('a group needs at least one server');
+    const configs = this.#currentServerConfigs(group).filter((_, i) => all[i] !== server);
+    const changes = this.#updateGroup(group, { ...group.config, servers: configs });
+    this.serversChanged();
+    return changes;
   }
 
   #updateGroup(g: GroupRuntime, gc: GroupConfig): string[] {
     const changes: string[] = [];
-    const byKey = new Map(g.servers.map((s) => [serverKey(s), s]));
+    // Servers are kept by role and address, with their counters and observed health.
+    const roleKey = (backup: boolean, key: string): string => `${backup ? 'backup' : 'server'} ${key}`;
+    const byKey = new Map<string, Server>();
+    for (const s of g.servers) byKey.set(roleKey(false, serverKey(s)), s);
+    for (const s of g.selector.backups) byKey.set(roleKey(true, serverKey(s)), s);
+    const oldConfigs = new Map(g.config.servers.map((c) => [roleKey(c.backup === true, serverKey(c)), c]));
     const servers: Server[] = [];
+    const backups: Server[] = [];
     const remap = new Map<number, number>();
-    gc.servers.forEach((sc, i) => {
-      const key = serverKey(sc);
+    for (const sc of gc.servers) {
+      const backup = sc.backup === true;
+      const list = backup ? backups : servers;
+      const i = list.length;
+      const key = roleKey(backup, serverKey(sc));
       const old = byKey.get(key);
       if (old !== undefined) {
         byKey.delete(key);
-        remap.set(old.index, i);
-        servers.push(updateServer(old, i, sc, changes));
+        if (!backup) remap.set(old.index, i);
+        list.push(updateServer(old, i, sc, changes));
+        // The file's state applies when it changed in the file (an operator's runtime drain survives a reload otherwise).
+        const was = oldConfigs.get(key)?.state ?? 'enabled';
+        const now = sc.state ?? 'enabled';
+        if (now !== was) this.#applyState(g, old, now, 'config reload');
       } else {
-        servers.push(makeServer(i, sc));
-        changes.push(`server ${key} added to ${gc.name}`);
+        list.push(makeServer(i, sc, backup ? 'backup' : 'regular'));
+        changes.push(`${key} added to ${gc.name}`);
       }
-    });
-    for (const key of byKey.keys()) changes.push(`server ${key} removed from ${gc.name} (its connections continue)`);
-    for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
+    }
+    for (const key of byKey.keys()) changes.push(`${key} removed from ${gc.name} (its connections continue)`);
+    // The client table follows renumbered primaries (O(clients)); skipped when nobody moved.
+    let renumbered = [...byKey.keys()].some((k) => k.startsWith('server '));
+    for (const [from, to] of remap) if (from !== to) renumbered = true;
+    if (renumbered) for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
     const sel = g.selector;
     sel.servers = servers;
+    sel.backups = backups;
     sel.emergency = gc.emergency === null ? null : sameOrNew(sel.emergency, gc.emergency, 'emergency');
     sel.abuse = gc.abuse === null ? null : sameOrNew(sel.abuse, gc.abuse, 'abuse');
     const algorithmChanged = g.config.algorithm !== gc.algorithm;
@@ -488,13 +589,21 @@ function updateServer(s: Server, index: number, c: ServerConfig, changes: string
   s.priority = c.priority;
   s.acl = c.acl;
   s.hostname = c.hostname;
+  s.checkPort = c.checkPort ?? null;
+  s.checkAddress = c.checkAddress ?? null;
   return s;
 }
 
-/** The settings of a running server as a ServerConfig (pen commands change Server objects directly). */
-export function serverConfigOf(s: Server): ServerConfig {
-  const c: ServerConfig = { address: s.address, maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority, acl: s.acl };
+/**
+ * The settings of a running server as a ServerConfig (pen commands change Server objects
+ * directly), keeping what only the config knows (its file `state`) from `old`.
+ */
+export function serverConfigOf(s: Server, old?: ServerConfig): ServerConfig {
+  const c: ServerConfig = { ...old, address: s.address, maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority, acl: s.acl };
   if (s.hostname !== undefined) c.hostname = s.hostname;
+  if (s.role === 'backup') c.backup = true;
+  if (s.checkPort !== null) c.checkPort = s.checkPort;
+  if (s.checkAddress !== null) c.checkAddress = s.checkAddress;
   return c;
 }
 

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
 import { AddressError, formatAddress, parseListenAddress, parsePort } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
 import type { Balancer } from './balancer.ts';
 import { LogFile } from './log-file.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
@@ -375,13 +375,14 @@ export class PenCommands {
     const n = int(args[0], 'server');
     if (n > 4096) throw new CommandError(`server: index ${n} is too large`);
     if (args.length < 3 || args.length % 2 === 0) {
-      throw new CommandError('server N acl A | address A | port P | max M | hard H | blacklist T | weight W | prio P ...');
+      throw new CommandError('server N acl A | address A | port P | max M | hard H | blacklist T | weight W | prio P | state enabled|drain|maintenance ...');
     }
     const servers = g.selector.servers;
     // Validate everything first, so that a bad pair changes nothing.
     const updates: ((s: Server) => void)[] = [];
     let address: string | undefined;
     let port: number | undefined;
+    let state: AdminState | undefined;
     for (let i = 1; i < args.length; i += 2) {
       const key = args[i]!;
       const value = args[i + 1]!;
@@ -427,8 +428,13 @@ export class PenCommands {
           updates.push((s) => (s.blacklistedUntilMs = this.#b.clock.now() + v * 1000));
           break;
         }
+        case 'state':
+          // Fulcrum's addition: drain (no new clients, established ones continue), maintenance, enabled.
+          if (value !== 'enabled' && value !== 'drain' && value !== 'maintenance') throw new CommandError(`server state: "${value}" is not enabled, drain or maintenance`);
+          state = value;
+          break;
         default:
-          throw new CommandError(`server: unknown field "${key}" (acl, address, port, max, hard, blacklist, weight, prio)`);
+          throw new CommandError(`server: unknown field "${key}" (acl, address, port, max, hard, blacklist, weight, prio, state)`);
       }
     }
     // pen grows its server table on demand; new slots stay out of rotation until they have
@@ -451,7 +457,9 @@ export class PenCommands {
       }
     }
     for (const u of updates) u(s);
+    if (state !== undefined && s.downReason !== 'unconfigured') this.#b.setServerState(g.name, n, state, 'server command');
     g.selector.serversChanged();
+    this.#b.serversChanged();
     return '';
   }
 

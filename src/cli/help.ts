@@ -53,6 +53,12 @@ Fulcrum options:
   --access-log FILE|-       one line per finished connection (docs/logging.md)
   --access-log-format json|text   [json]
   --state-file FILE  save client tracking tables on stop, load them at start
+  --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
+                     http:/path:200 (or :2xx, :200-204); see docs/health.md
+  --check-interval MS   time between checks of a server [2000]
+  --check-timeout MS    time a check may take [min(1000, interval)]
+  --rise N           passed checks in a row that bring a server back [2]
+  --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
 signals: TERM stops, HUP reopens the logs and re-reads -F / --config, USR1 prints statistics.

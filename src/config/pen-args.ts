@@ -6,6 +6,7 @@
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
 import { parseAdminAddress } from './admin-address.ts';
+import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
 
 export class UsageError extends Error {
@@ -51,6 +52,38 @@ export interface LongOptions {
   sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
+  /** --check KIND and its timing, for every server on the command line. */
+  check: string | null;
+  checkIntervalMs: number | null;
+  checkTimeoutMs: number | null;
+  rise: number | null;
+  fall: number | null;
+}
+
+/**
+ * `--check tcp`, `--check tls`, `--check http:/path` (2xx/3xx expected) or
+ * `--check http:/path:200` (also `:2xx`, `:200-204`, or a comma list).
+ */
+export function parseCheckOption(text: string, timing: { intervalMs: number | null; timeoutMs: number | null; rise: number | null; fall: number | null }): CheckSpec {
+  const intervalMs = timing.intervalMs ?? CHECK_DEFAULTS.intervalMs;
+  const fields = {
+    intervalMs,
+    downIntervalMs: intervalMs,
+    timeoutMs: timing.timeoutMs ?? Math.min(CHECK_DEFAULTS.timeoutMs, intervalMs),
+    rise: timing.rise ?? CHECK_DEFAULTS.rise,
+    fall: timing.fall ?? CHECK_DEFAULTS.fall,
+  };
+  if (text === 'tcp' || text === 'tls') return checkSpec('cli', text, fields);
+  const m = /^https?:(\/\S*?)(?::([0-9x,-]+))?$/i.exec(text);
+  if (m === null) throw new UsageError(`--check: "${text}" is not tcp, tls, http:/path or http:/path:STATUS`);
+  let expectStatus = DEFAULT_HTTP_STATUS;
+  if (m[2] !== undefined) {
+    const r = parseStatusRanges(m[2].split(','));
+    if (r === null) throw new UsageError(`--check: "${m[2]}" is not a status such as 200, 2xx or 200-299`);
+    expectStatus = r;
+  }
+  const tls = text.toLowerCase().startsWith('https:') ? { serverName: null, verify: false, caFile: null } : null;
+  return checkSpec('cli', 'http', { ...fields, http: { method: 'GET', path: m[1]!, host: null, expectStatus, expectBody: null }, tls });
 }
 
 export interface ParsedCommandLine {
@@ -127,6 +160,11 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     sendProxy: 'off',
     help: false,
     version: false,
+    check: null,
+    checkIntervalMs: null,
+    checkTimeoutMs: null,
+    rise: null,
+    fall: null,
   };
   const commands: string[] = [];
   const notes: string[] = [];
@@ -225,6 +263,11 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
           break;
         }
         case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;
+        case 'check': long.check = takeValue(); break;
+        case 'check-interval': long.checkIntervalMs = intValue('-check-interval', takeValue(), 1); break;
+        case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;
+        case 'rise': long.rise = intValue('-rise', takeValue(), 1); break;
+        case 'fall': long.fall = intValue('-fall', takeValue(), 1); break;
         default: throw new UsageError(`--${name} is not a known option (see fulcrum --help)`);
       }
       continue;
@@ -288,6 +331,9 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.tracking = !flags.roundrobin && !flags.hashNoSave;
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
+  const timing = { intervalMs: long.checkIntervalMs, timeoutMs: long.checkTimeoutMs, rise: long.rise, fall: long.fall };
+  if (long.check !== null) group.check = parseCheckOption(long.check, timing);
+  else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
   group.sendProxy = long.sendProxy;
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });

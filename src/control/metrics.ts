@@ -99,7 +99,13 @@ export class Metrics {
     // Groups
     const perGroup = (value: (g: GroupRuntime) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));
     add('group_tracked_clients', 'Entries in the group\'s client tracking table.', 'gauge', perGroup((g) => g.clients.size));
-    add('group_servers', 'Regular servers configured in the group.', 'gauge', perGroup((g) => g.servers.length));
+    add('group_servers', 'Primary servers configured in the group (backups not counted).', 'gauge', perGroup((g) => g.servers.length));
+    add('group_queue_length', 'Clients waiting in the group\'s queue because every eligible server is full.', 'gauge', perGroup((g) => g.queueLength));
+    add('group_queued_total', 'Clients that waited in the group\'s queue.', 'counter', perGroup((g) => g.stats.queued));
+    add('group_queue_timeouts_total', 'Clients closed after waiting queue_timeout in the group\'s queue.', 'counter', perGroup((g) => g.stats.queueTimeouts));
+    add('group_queue_full_total', 'Clients refused because the group\'s queue was full.', 'counter', perGroup((g) => g.stats.queueFull));
+    add('group_max_age_closed_total', 'Connections closed for their age (max_connection_age).', 'counter', perGroup((g) => g.stats.maxAgeClosed));
+    add('group_closed_on_down_total', 'Connections closed because their server went down (on_server_down: close).', 'counter', perGroup((g) => g.stats.closedOnDown));
 
     // Servers: one line per server, label sets formatted once per scrape.
     const perServer = (name: string, help: string, type: Family['type'], value: (s: Server, now: number) => number): void => {
@@ -110,7 +116,7 @@ export class Metrics {
     };
     perServer('server_up', '1 when the server takes new connections (enabled, healthy, not blacklisted), else 0.', 'gauge', (s, now) => (s.isUnavailable(now) ? 0 : 1));
     perServer('server_healthy', 'Health as observed by checks: 1 healthy, 0 down.', 'gauge', (s) => (s.healthy ? 1 : 0));
-    perServer('server_blacklisted', '1 while the server is blacklisted after a failed connect.', 'gauge', (s, now) => (s.isBlacklisted(now) ? 1 : 0));
+    perServer('server_blacklisted', '1 while the server is blacklisted after a failed connect or ejected by outlier detection.', 'gauge', (s, now) => (s.isBlacklisted(now) ? 1 : 0));
     family('server_admin_state', 'Operator state: 1 for the current one of enabled, drain, maintenance.', 'gauge', (out, sc) => {
       for (const e of sc.servers) {
         for (const state of ADMIN_STATES) out.push(`fulcrum_server_admin_state{${e.inner},state="${state}"} ${e.server.admin === state ? 1 : 0}`);
@@ -125,6 +131,12 @@ export class Metrics {
     perServer('server_bytes_from_server_total', 'Bytes received from the server (server to client direction).', 'counter', (s) => s.bytesFromServer);
     perServer('server_connect_failures_total', 'Connects to the server that failed (refused, unreachable, reset).', 'counter', (s) => s.connectFailures);
     perServer('server_connect_timeouts_total', 'Connects to the server that timed out.', 'counter', (s) => s.connectTimeouts);
+    perServer('server_early_resets_total', 'Connections the server reset or closed before its first byte (when outlier detection watches them).', 'counter', (s) => s.earlyResets);
+    perServer('server_ejections_total', 'Times outlier detection ejected the server.', 'counter', (s) => s.ejections);
+    perServer('server_checks_passed_total', 'Active health checks that passed.', 'counter', (s) => s.checksPassed);
+    perServer('server_checks_failed_total', 'Active health checks that failed.', 'counter', (s) => s.checksFailed);
+    perServer('server_down_transitions_total', 'Times the server went down (checks or agent).', 'counter', (s) => s.downTransitions);
+    perServer('server_weight_scale', 'Weight multiplier now: slow start times the agent\'s percentage (1 = full weight).', 'gauge', (s, now) => s.weightScale(now));
 
     if (opts.reloads !== undefined) {
       const r = opts.reloads;

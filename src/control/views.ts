@@ -4,25 +4,21 @@
  */
 import { formatAddress } from '../core/address.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { Server, ServerStatus } from '../core/servers/server.ts';
 import type { Session } from '../dataplane/session.ts';
 import type { Balancer } from '../app/balancer.ts';
 import type { GroupRuntime, ListenerRuntime } from '../app/runtime.ts';
 
-/** One word for the dashboard and listings; the fields below it say the same in detail. */
-export type ServerStateWord = 'up' | 'draining' | 'maintenance' | 'down' | 'blacklisted';
-
-export function serverState(s: Server, nowMs: number): ServerStateWord {
-  if (s.admin === 'maintenance') return 'maintenance';
-  if (s.admin === 'drain') return 'draining';
-  if (!s.healthy) return 'down';
-  if (s.isBlacklisted(nowMs)) return 'blacklisted';
-  return 'up';
-}
+/**
+ * One word for the dashboard and listings (Server.status): `up`, `starting` (slow start),
+ * `drain`, `maintenance` (operator or agent), `down` (health checks or agent), `ejected`
+ * (blacklisted after failed connects, or ejected by outlier detection).
+ */
+export type ServerStateWord = ServerStatus;
 
 export interface ServerView {
   group: string;
-  /** Position in the group (pen's server number); -1 emergency, -2 abuse. Changes when servers are removed. */
+  /** Position in its list (pen's server number; backups are numbered apart); -1 emergency, -2 abuse. Changes when servers are removed. */
   index: number;
   role: Server['role'];
   /** The stable identity of a server in its group. */
@@ -31,10 +27,15 @@ export interface ServerView {
   state: ServerStateWord;
   admin: Server['admin'];
   healthy: boolean;
+  /** What the server's agent reported last (`up` when it has said nothing against it). */
+  agent: string;
   down_reason: string;
+  /** Blacklisted after failed connects, or ejected by outlier detection, for `blacklisted_for_ms` more. */
   blacklisted: boolean;
   blacklisted_for_ms: number;
   weight: number;
+  /** Weight multiplier now: slow start times the agent's percentage (1 = full weight). */
+  weight_scale: number;
   priority: number;
   max_connections: number;
   hard_limit: number;
@@ -46,6 +47,14 @@ export interface ServerView {
   bytes_from_server: number;
   connect_failures: number;
   connect_timeouts: number;
+  early_resets: number;
+  ejections: number;
+  checks_passed: number;
+  checks_failed: number;
+  down_transitions: number;
+  up_transitions: number;
+  /** Time of the last state change, or null. */
+  last_change: string | null;
 }
 
 export function serverView(group: GroupRuntime, s: Server, nowMs: number): ServerView {
@@ -56,13 +65,15 @@ export function serverView(group: GroupRuntime, s: Server, nowMs: number): Serve
     role: s.role,
     address: formatAddress(s.address),
     hostname: s.hostname ?? null,
-    state: serverState(s, nowMs),
+    state: s.status(nowMs),
     admin: s.admin,
     healthy: s.healthy,
+    agent: s.agent,
     down_reason: s.downReason,
     blacklisted,
     blacklisted_for_ms: blacklisted ? s.blacklistedUntilMs - nowMs : 0,
     weight: s.weight,
+    weight_scale: Math.round(s.weightScale(nowMs) * 1000) / 1000,
     priority: s.priority,
     max_connections: s.maxConnections,
     hard_limit: s.hardLimit,
@@ -74,15 +85,19 @@ export function serverView(group: GroupRuntime, s: Server, nowMs: number): Serve
     bytes_from_server: s.bytesFromServer,
     connect_failures: s.connectFailures,
     connect_timeouts: s.connectTimeouts,
+    early_resets: s.earlyResets,
+    ejections: s.ejections,
+    checks_passed: s.checksPassed,
+    checks_failed: s.checksFailed,
+    down_transitions: s.downTransitions,
+    up_transitions: s.upTransitions,
+    last_change: s.lastChangeMs > 0 ? new Date(s.lastChangeMs).toISOString() : null,
   };
 }
 
 export function groupServers(b: Balancer, group: GroupRuntime): ServerView[] {
   const now = b.clock.now();
-  const out = group.servers.map((s) => serverView(group, s, now));
-  if (group.selector.emergency !== null) out.push(serverView(group, group.selector.emergency, now));
-  if (group.selector.abuse !== null) out.push(serverView(group, group.selector.abuse, now));
-  return out;
+  return [...group.selector.allServers()].map((s) => serverView(group, s, now));
 }
 
 export function allServers(b: Balancer): ServerView[] {

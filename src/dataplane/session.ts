@@ -26,9 +26,13 @@ export const TERMINATION_REASONS = [
   'connect-timeout',
   'connect-failed',
   'no-server',
+  'all-full',
   'acl-denied',
   'stubborn',
   'queue-full',
+  'queue-timeout',
+  'max-age',
+  'server-down',
   'closed-by-operator',
   'shutdown',
 ] as const;
@@ -51,6 +55,12 @@ export interface SessionOwner {
   coarseNow(): number;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /**
+   * Every eligible server is full: hold the session (unread) until a slot frees or its queue
+   * time is up. False when it cannot wait (no queue, or the queue is full); the session then
+   * closes with the refusal.
+   */
+  enqueue?(session: Session): boolean;
   /** pen's -dd communication dumps: called per chunk only for sessions with `dump` set. */
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
 }
@@ -133,6 +143,7 @@ export class Side {
   /** FIN from this socket: pass it on once the peer has everything before it. */
   onEnd(): void {
     this.eof = true;
+    if (!this.isClient) this.session.serverEnded();
     const fc = this.session.owner.fastClose;
     if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
       this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
@@ -153,6 +164,7 @@ export class Side {
     if (this.gone) return;
     this.gone = true;
     const s = this.session;
+    if (!this.isClient) s.serverEnded();
     if (error !== undefined && !(this.eof && this.shut)) {
       s.close(this.isClient ? 'client-reset' : 'server-reset', true);
       return;
@@ -209,6 +221,7 @@ export class Session {
   endMs = 0;
   reason: TerminationReason | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #serverJudged = false;
   finished = false;
   connecting = false;
   /** Dump every chunk (pen's -dd); decided once per connection so the data path pays one check. */
@@ -219,6 +232,13 @@ export class Session {
   failedServers: Server[] | null = null;
   /** The listener that accepted the client (set by the balancer). */
   listener: SessionListener | null = null;
+  /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
+  inGroupQueue = false;
+  /** When it started waiting there (0 = never queued). */
+  queuedMs = 0;
+  /** Connection age limit: due time and position in the group's age heap (TimerHeap entry). */
+  dueMs = 0;
+  heapIndex = -1;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
@@ -240,7 +260,9 @@ export class Session {
   begin(): void {
     const server = this.owner.selector.begin(this.selection);
     if (server === null) {
-      this.close(this.selection.refusal ?? 'no-server', false);
+      const refusal = this.selection.refusal ?? 'no-server';
+      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) return;
+      this.close(refusal, false);
       return;
     }
     this.#connectTo(server);
@@ -377,6 +399,22 @@ export class Session {
     this.#finish();
   }
 
+  /**
+   * The server side ended (FIN, reset or close), or the session ended first: tells the selector
+   * once whether the server dropped the connection early — before sending a byte, soon after the
+   * connect (within the connect timeout), while the client was still there — for outlier detection.
+   */
+  serverEnded(): void {
+    if (this.#serverJudged || this.connectedMs === 0) return;
+    this.#serverJudged = true;
+    const early =
+      !this.finished &&
+      this.server.bytesRead === 0 &&
+      !this.client.eof &&
+      Date.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+    this.owner.selector.serverEnded(this.selection, early);
+  }
+
   #finish(): void {
     if (this.finished) return;
     this.finished = true;
@@ -388,6 +426,7 @@ export class Session {
       this.connecting = false;
       sel.abandoned(this.selection);
     } else if (this.server.socket !== null) {
+      this.serverEnded();
       sel.released(this.selection);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).

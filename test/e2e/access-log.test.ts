@@ -276,3 +276,69 @@ describe('access log (text)', () => {
     expect(idle!.time).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 });
+
+describe('access log: endings from the server lifecycle (queue, age, health)', () => {
+  const h = new Harness();
+  afterAll(() => h.close());
+
+  test('all-full, queue-timeout, max-age and server-down', async () => {
+    const [busy, busyQueued, downed] = [h.hold(), h.hold(), h.hold()];
+    const echo = h.echo();
+    const checkTarget = h.echo(); // the health endpoint of `downed` (its check_port)
+    const names = ['full', 'queued', 'aged', 'downed'] as const;
+    const ports = Object.fromEntries(names.map((n) => [n, freePort()])) as Record<(typeof names)[number], number>;
+    const dir = tempDir(h);
+    const log = join(dir, 'access.log');
+    await startWithAdmin(h, {
+      dir,
+      ports: Object.values(ports),
+      config: {
+        groups: {
+          full: { servers: [{ address: busy.address, max_connections: 1 }] },
+          queued: { servers: [{ address: busyQueued.address, max_connections: 1 }], queue: { max: 5, timeout: '300ms' } },
+          aged: { servers: [echo.address], max_connection_age: '500ms', max_connection_age_jitter: 0 },
+          downed: {
+            servers: [{ address: downed.address, check_port: checkTarget.port }],
+            check: { type: 'tcp', interval: '200ms', timeout: '150ms', rise: 1, fall: 1 },
+            on_server_down: 'close',
+          },
+        },
+        listeners: names.map((n) => ({ name: n, listen: `127.0.0.1:${ports[n]}`, group: n })),
+        access_log: { file: log, format: 'json' },
+      },
+    });
+    const line = (listener: string, end: string) => waitForLogLine(log, (r) => r.listener === listener && r.end === end, `listener ${listener}, end ${end}`);
+
+    // all-full: the only server is at max_connections and the group has no queue.
+    const holder = await h.connect(ports.full);
+    await holder.write('x');
+    await busy.waitForConnections(1);
+    const refused = await h.connect(ports.full);
+    expect(await refused.closed).toBe('fin');
+    expect(await line('full', 'all-full')).toMatchObject({ server: null, why: null, bytes_from_client: 0 });
+
+    // queue-timeout: the client waits in the group's queue, and no slot frees in time.
+    const holder2 = await h.connect(ports.queued);
+    await holder2.write('x');
+    await busyQueued.waitForConnections(1);
+    const waiter = await h.connect(ports.queued);
+    expect(await waiter.waitClosed(10_000)).toBe('fin');
+    const timedOut = await line('queued', 'queue-timeout');
+    expect(timedOut.duration_ms).toBeGreaterThanOrEqual(250);
+
+    // max-age: an established connection is closed gracefully at its age limit.
+    const old = await h.connect(ports.aged);
+    await old.write('age');
+    expect((await old.readExactly(3)).toString()).toBe('age');
+    expect(await old.waitClosed(10_000)).toBe('fin');
+    expect(await line('aged', 'max-age')).toMatchObject({ server: echo.address, bytes_from_client: 3, bytes_to_client: 3 });
+
+    // server-down: the server's health endpoint stops answering; its connections are closed.
+    const victim = await h.connect(ports.downed);
+    await victim.write('x');
+    await downed.waitForConnections(1);
+    await checkTarget.close();
+    expect(await victim.waitClosed(10_000)).toBe('fin');
+    expect(await line('downed', 'server-down')).toMatchObject({ server: downed.address, why: 'algorithm' });
+  });
+});

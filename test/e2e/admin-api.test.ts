@@ -78,7 +78,7 @@ describe('admin API', () => {
     test('the right token changes state (the scheme is case-insensitive)', async () => {
       const r = await api(f.base, drainA(), { method: 'POST', headers: { authorization: `bearer ${TOKEN}` } });
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ address: a.address, admin: 'drain', state: 'draining' });
+      expect(r.body).toMatchObject({ address: a.address, admin: 'drain', state: 'drain' });
       expect((await change(f.base, 'POST', `/api/v1/groups/app/servers/${a.address}/enable`)).body.state).toBe('up');
     });
 
@@ -164,7 +164,7 @@ describe('admin API', () => {
       const srv = first === 'A' ? a : b;
       const other = first === 'A' ? 'B' : 'A';
       const d = await change(f.base, 'POST', `/api/v1/groups/app/servers/${srv.address}/drain`);
-      expect(d.body.state).toBe('draining');
+      expect(d.body.state).toBe('drain');
       expect(await sequence(web, 4)).toEqual([other, other, other, other]);
       await c.write('still here');
       expect((await c.readExactly(10)).toString()).toBe('still here');
@@ -233,6 +233,20 @@ describe('admin API', () => {
       await held.write('after removal');
       expect((await held.readExactly(13)).toString()).toBe('after removal');
       await held.close();
+    });
+
+    test('a backup server can be added, listed and removed by address', async () => {
+      const spare = h.identify('S');
+      const added = await change(f.base, 'POST', '/api/v1/groups/app/servers', { address: spare.address, backup: true });
+      expect(added.status).toBe(201);
+      expect(added.body).toMatchObject({ role: 'backup', index: 0, address: spare.address, state: 'up' });
+      const listed = await api(f.base, '/api/v1/groups/app/servers');
+      expect(listed.body.servers.map((s: { role: string }) => s.role)).toEqual(['regular', 'regular', 'backup']);
+      expect(tally(await sequence(web, 4))).toEqual({ A: 2, B: 2 }); // primaries are up: the backup waits
+      expect((await api(f.base, `/api/v1/groups/app/servers/${spare.address}`)).body.role).toBe('backup');
+      const removed = await change(f.base, 'DELETE', `/api/v1/groups/app/servers/${spare.address}`);
+      expect(removed.body.changes).toEqual([`backup ${spare.address} removed from app (its connections continue)`]);
+      expect((await api(f.base, '/api/v1/groups/app/servers')).body.servers).toHaveLength(2);
     });
 
     test('the last server cannot be removed', async () => {

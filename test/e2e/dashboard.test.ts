@@ -1,7 +1,7 @@
 /**
  * The live dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core;
  * nothing is downloaded): the page loads and lists the servers, shows a server going down when
- * its backend stops, and a drain clicked with the token takes effect.
+ * its backend stops (a TCP health check notices), and a drain clicked with the token takes effect.
  *
  * scripts/ensure-chromium.sh installs Chromium when it is missing (CI starts from a fresh
  * machine); when it cannot be had, the tests are skipped and say why.
@@ -65,7 +65,7 @@ describe.skipIf(unavailable !== null)(`dashboard in headless Chromium${unavailab
     f = await startWithAdmin(h, {
       ports: [web],
       config: {
-        groups: { app: { tracking: false, servers: [a.address, b.address, c.address] } },
+        groups: { app: { tracking: false, check: { type: 'tcp', interval: '200ms', timeout: '150ms', rise: 1, fall: 1 }, servers: [a.address, b.address, c.address] } },
         listeners: [{ name: 'web', listen: `127.0.0.1:${web}`, group: 'app' }],
       },
     });
@@ -106,15 +106,13 @@ describe.skipIf(unavailable !== null)(`dashboard in headless Chromium${unavailab
     await page.waitForFunction((sel) => Number(document.querySelector(sel)?.textContent) >= 1, `${row(a)} td.total`);
   });
 
-  test('a backend that stops shows as down', async () => {
+  test('a backend that stops shows as down (its health check fails)', async () => {
     await c.close();
-    // Today a server is seen down when a connect to it fails (it is blacklisted); the clients
-    // still get served by failover.
-    const got = await sequence(web, 3);
-    expect(got.every((n) => n === 'A' || n === 'B')).toBe(true);
-    await waitState(c, ['blacklisted', 'down']);
-    expect(await page.textContent(`${row(c)} td.state`)).toMatch(/^(blacklisted|down)$/);
+    await waitState(c, ['down']);
+    expect(await page.getAttribute(`${row(c)} td.state`, 'title')).toMatch(/tcp check/);
     expect(await stateOf(a)).toBe('up');
+    const got = await sequence(web, 4);
+    expect(got.every((n) => n === 'A' || n === 'B')).toBe(true);
   });
 
   test('drain needs the token; with it the server shows draining and new connections avoid it', async () => {
@@ -127,12 +125,12 @@ describe.skipIf(unavailable !== null)(`dashboard in headless Chromium${unavailab
 
     await page.fill('#token', TOKEN);
     await page.click(`${row(a)} button[data-action="drain"]`);
-    await waitState(a, ['draining']);
+    await waitState(a, ['drain']);
     expect((await api(f.base, `/api/v1/groups/app/servers/${a.address}`)).body.admin).toBe('drain');
     expect(await sequence(web, 4)).toEqual(['B', 'B', 'B', 'B']);
     // Still draining after the next snapshots.
     await page.waitForFunction((t) => Number(document.body.dataset.updated) > t, Date.now());
-    expect(await stateOf(a)).toBe('draining');
+    expect(await stateOf(a)).toBe('drain');
   });
 
   test('weight and enable from the page', async () => {

@@ -166,11 +166,12 @@ function updateRow(r, s, dt) {
   r.last = s;
   const c = r.cells;
   c.group.textContent = s.group;
-  c.index.textContent = s.role === 'regular' ? String(s.index) : s.role;
+  c.index.textContent = s.role === 'regular' ? String(s.index) : s.role === 'backup' ? `backup ${s.index}` : s.role;
   c.address.textContent = s.address;
   c.state.textContent = s.state;
   c.state.className = `state state-${s.state}`;
-  c.state.title = s.state === 'down' && s.down_reason ? s.down_reason : s.state === 'blacklisted' ? `for ${Math.ceil(s.blacklisted_for_ms / 1000)} s more` : '';
+  c.state.title =
+    s.state === 'down' ? s.down_reason || `agent: ${s.agent}` : s.state === 'ejected' ? `for ${Math.ceil(s.blacklisted_for_ms / 1000)} s more` : s.state === 'starting' ? `slow start: weight × ${s.weight_scale}` : '';
   r.tr.dataset.state = s.state;
   if (document.activeElement !== r.weight) r.weight.value = String(s.weight);
   c.connections.textContent = String(s.connections);

@@ -122,6 +122,7 @@ test('a full config maps to the expected FulcrumConfig', () => {
     ],
     groups: [
       {
+        ...defaultGroup('app'),
         name: 'app',
         algorithm: 'leastconn',
         tracking: false,
