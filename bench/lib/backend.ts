@@ -8,7 +8,7 @@
  * connection or per chunk): the backend has to stay cheaper than any balancer in front of it.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from 'bun';
-import { BULK_CHUNK, BULK_MAX_BYTES, MODE_BULK, MODE_CLOSE, MODE_IDLE, MODE_KEEPALIVE, REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
+import { BULK_CHUNK, BULK_MAX_BYTES, IDLE_ACK, MODE_BULK, MODE_CLOSE, MODE_IDLE, MODE_KEEPALIVE, REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
 
 /** Enough responses for a generous pipeline in one write. */
 const RESPONSES = new Uint8Array(RESPONSE_SIZE * 256).fill(0x72); // 'r'
@@ -62,6 +62,7 @@ const handlers: SocketHandler<Conn> = {
       if (c.mode === MODE_IDLE) {
         c.idle = true;
         c.backend.idleConnections++;
+        socket.write(IDLE_ACK); // lets the holder pace itself on connections that arrived
         return;
       }
       if (c.mode === MODE_BULK) {

@@ -12,7 +12,10 @@ export const RESPONSE_SIZE = 64;
 export const MODE_KEEPALIVE = 0x4b; // 'K': a response per request, for as long as the client likes
 export const MODE_CLOSE = 0x43; // 'C': one response, then the backend closes (HTTP/1.0 style)
 export const MODE_BULK = 0x42; // 'B': the backend streams until the client goes away
-export const MODE_IDLE = 0x49; // 'I': counted and held; nothing is ever sent back
+export const MODE_IDLE = 0x49; // 'I': acknowledged with one byte, then held; nothing more is sent
+
+/** The backend's one-byte answer to an idle connection: it has arrived end to end. */
+export const IDLE_ACK = new Uint8Array([0x69]); // 'i'
 
 /** A request of the given mode: the mode byte, then filler. */
 export function request(mode: number): Uint8Array {
