@@ -21,6 +21,8 @@ import { toCsv, type Row } from './lib/results.ts';
 import { runPeer } from './lib/suite.ts';
 import { scalingSvg } from './lib/svg.ts';
 
+/** A 1-minute load average above this at the start means something else is using the cores. */
+const QUIET_LOAD = 0.5;
 /** Open files a balancer needs per proxied connection (client side and server side). */
 const FILES_PER_CONNECTION = 2;
 
@@ -63,6 +65,7 @@ async function main(o: Options): Promise<number> {
   const preamble = [
     o.quick ? 'Fulcrum bench — SMOKE RUN (--quick): these numbers only show that the machinery works; do not publish them' : 'Fulcrum bench',
     ...machineLines(machine),
+    ...(machine.loadAverage > QUIET_LOAD ? [`WARNING     the machine was not quiet when the run began (load ${machine.loadAverage.toFixed(2)}): do not publish these figures`] : []),
     ...o.peers.map((p) => `${p.padEnd(11)} ${PEERS[p].version()} — ${PEERS[p].describe}`),
     `method      ${pinned ? `balancer pinned to CPU ${o.balancerCpu}; generator, backend and idle holders pinned to CPU ${o.loadCpu}` : 'NOT PINNED'};` +
       ` ${o.repeats} run(s) of ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s warm-up each; median [min–max]; latency from a ~1% probe beside the load`,

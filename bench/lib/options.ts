@@ -140,7 +140,7 @@ export function maxIdle(o: Options): number {
 
 /** A rough duration of the whole run, printed before it starts. */
 export function estimateSeconds(o: Options): number {
-  const run = (o.warmupMs + o.durationMs) / 1000 + 0.5;
+  const run = (o.warmupMs + o.durationMs) / 1000 + 0.3;
   let perPeer = 2; // start and stop
   const steps = o.ladder.length;
   const idleOn = o.only.has('idle');
@@ -149,6 +149,6 @@ export function estimateSeconds(o: Options): number {
   }
   if (idleOn) perPeer += (o.ladder[steps - 1] ?? 0) / 2000; // opening idle connections
   if (o.only.has('bulk')) perPeer += o.bulkStreams.length * o.repeats * run;
-  if (o.only.has('memory')) perPeer += o.repeats * (6 + o.memoryIdle / 2000);
+  if (o.only.has('memory')) perPeer += o.repeats * (4 + o.memoryIdle / 3000);
   return Math.round(perPeer * o.peers.length);
 }

@@ -108,7 +108,7 @@ export function scalingSvg(input: ChartInput): string {
   const height = PANEL_H + LEGEND_H + 10;
   const shown = input.peers.filter((p) => ka.some((s) => s.peer === p) || cr.some((s) => s.peer === p));
   const legend = shown.map((p, i) => {
-    const x = 70 + i * 140;
+    const x = 40 + i * 140;
     const y = PANEL_H + 20;
     const dash = p === 'direct' ? ' stroke-dasharray="6 4"' : '';
     return `<line x1="${x}" x2="${x + 28}" y1="${y}" y2="${y}" stroke="${COLORS[p]}" stroke-width="3"${dash}/><text x="${x + 34}" y="${y + 4}">${escape(p === 'direct' ? 'direct (ceiling)' : p)}</text>`;
