@@ -11,12 +11,14 @@ import { AclTable } from '../core/acl/acl.ts';
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { clientKey } from '../core/ip.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+import { HealthChecker } from '../control/health-checker.ts';
 import { listenTcp } from '../dataplane/bun-tcp.ts';
+import { runProbe } from '../dataplane/health-probes.ts';
 import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
-import { GroupRuntime, ListenerRuntime, makeServer, serverKey, type BalancerHooks } from './runtime.ts';
+import { GroupRuntime, ListenerRuntime, makeServer, serverKey, serverLabel, type BalancerHooks } from './runtime.ts';
 
 export interface Diagnostics {
   info(msg: string): void;
@@ -78,6 +80,7 @@ export class Balancer implements BalancerHooks {
   readonly startedMs = Date.now();
   #now = Date.now();
   #clockTimer: ReturnType<typeof setInterval> | null = null;
+  #started = false;
   log: LogFile | null = null;
   readonly diag: Diagnostics;
   readonly clock: Clock;
@@ -85,6 +88,8 @@ export class Balancer implements BalancerHooks {
   /** Observers of finished sessions (access log, metrics); called once per connection. */
   readonly onSessionEnd: ((s: Session) => void)[] = [];
   stopping = false;
+  /** Active and agent checks of every group's servers (runs from start()). */
+  readonly health: HealthChecker;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom) {
     this.global = config.global;
@@ -95,6 +100,19 @@ export class Balancer implements BalancerHooks {
     for (const g of config.groups) this.groups.set(g.name, new GroupRuntime(structuredCloneConfig(g), this.acls, this, clock, random));
     this.listeners = config.listeners.map((l) => new ListenerRuntime(l, this.#group(l.group), this));
     if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
+    this.health = new HealthChecker({
+      clock,
+      random,
+      probe: runProbe,
+      log: (m) => this.logEvent(m),
+      debug: (m) => this.diag.debug(1, m),
+      label: serverLabel,
+    });
+  }
+
+  /** One line per server state change (health checks, ejections, operator actions). */
+  logEvent(message: string): void {
+    this.diag.info(message);
   }
 
   #group(name: string): GroupRuntime {
@@ -136,6 +154,13 @@ export class Balancer implements BalancerHooks {
     }, 200);
     this.#clockTimer.unref?.();
     for (const l of this.listeners) this.#bind(l);
+    this.#started = true;
+    this.health.sync(this.groups.values());
+  }
+
+  /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
+  serversChanged(): void {
+    if (this.#started && !this.stopping) this.health.sync(this.groups.values());
   }
 
   #bind(l: ListenerRuntime): void {
@@ -145,6 +170,43 @@ export class Balancer implements BalancerHooks {
       throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
     this.diag.debug(1, `listening on ${formatAddress(l.config.address)} for group ${l.group.name}`);
+  }
+
+  /**
+   * Moves a listener to another address (pen's `listen`). The new socket is bound before the
+   * old one closes, so a bad address leaves the listener as it was; if the new address overlaps
+   * the old one (same port), the old socket is closed first and restored if the bind fails.
+   * Established connections do not belong to the listening socket and are not touched.
+   */
+  rebind(l: ListenerRuntime, address: Address, spec?: string): void {
+    const old = l.handle;
+    const oldConfig = l.config;
+    const bindAt = (a: Address, s: string | undefined): void => {
+      l.config = { ...oldConfig, address: a, spec: s };
+      l.handle = listenTcp(a, l);
+    };
+    try {
+      bindAt(address, spec);
+    } catch {
+      old?.stop();
+      l.handle = null;
+      try {
+        bindAt(address, spec);
+      } catch (e) {
+        let restored = '';
+        try {
+          bindAt(oldConfig.address, oldConfig.spec);
+        } catch (e2) {
+          l.config = oldConfig;
+          restored = `; the old address ${formatAddress(oldConfig.address)} could not be bound again either (${(e2 as Error).message}), so nothing is listening`;
+        }
+        throw new Error(`cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
+      }
+      this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
+      return;
+    }
+    old?.stop();
+    this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
   }
 
   accept(listener: ListenerRuntime, socket: Socket<Side>): void {
@@ -198,6 +260,16 @@ export class Balancer implements BalancerHooks {
     this.#admitWaiting();
   }
 
+  sessionQueued(): void {
+    // A client waiting in a group queue holds no connect slot; it takes one again when served.
+    this.#pendingConnects--;
+    this.#admitWaiting();
+  }
+
+  sessionDequeued(): void {
+    this.#pendingConnects++;
+  }
+
   /** pen's communication dump: hex by default, ASCII with -a. */
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
     const dir = fromClient ? 'client -> server' : 'server -> client';
@@ -233,15 +305,42 @@ export class Balancer implements BalancerHooks {
     for (const s of [...this.sessions.values()]) s.close('shutdown', false);
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
     if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
+    this.health.stop();
+    for (const g of this.groups.values()) g.stop();
     await this.log?.close();
   }
 
   /** Every server of every group with its group, for listings. */
   *allServers(): Generator<{ group: GroupRuntime; server: Server }> {
     for (const group of this.groups.values()) {
-      for (const server of group.servers) yield { group, server };
-      if (group.selector.emergency !== null) yield { group, server: group.selector.emergency };
-      if (group.selector.abuse !== null) yield { group, server: group.selector.abuse };
+      for (const server of group.selector.allServers()) yield { group, server };
+    }
+  }
+
+  /**
+   * Sets a server's operator state (drain, maintenance, enabled), logged with its reason.
+   * `index` numbers the group's primaries; backups are addressed with `backup: true`.
+   * Draining keeps established connections; returning to 'enabled' starts slow start.
+   */
+  setServerState(groupName: string, index: number, state: AdminState, reason = 'operator', backup = false): void {
+    const g = this.groups.get(groupName);
+    if (g === undefined) throw new Error(`no group "${groupName}"`);
+    const s = (backup ? g.selector.backups : g.selector.servers)[index];
+    if (s === undefined) throw new Error(`group ${groupName} has no ${backup ? 'backup' : 'server'} ${index}`);
+    this.#applyState(g, s, state, reason);
+  }
+
+  #applyState(g: GroupRuntime, s: Server, state: AdminState, reason: string): void {
+    if (s.admin === state) return;
+    const before = s.admin;
+    const wasOut = s.isOut;
+    s.admin = state;
+    const now = this.clock.now();
+    s.lastChangeMs = now;
+    this.logEvent(`${serverLabel(g.name, s)}: ${before} -> ${state} (${reason})`);
+    if (wasOut && !s.isOut) {
+      s.startRamp(now, g.config.slowStartMs);
+      g.serverChanged(s, true);
     }
   }
 
@@ -310,36 +409,54 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    this.global = { ...next.global, configFile: this.global.configFile, commandFile: this.global.commandFile };
+    // What only the command line sets (-F, --config, -C, -X) survives a reload of the file.
+    const g = this.global;
+    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, control: g.control, controlExit: g.controlExit };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
     }
+    this.health.sync(this.groups.values());
+    for (const g of this.groups.values()) g.serveQueue();
     this.#admitWaiting();
     return changes;
   }
 
   #updateGroup(g: GroupRuntime, gc: GroupConfig): string[] {
     const changes: string[] = [];
-    const byKey = new Map(g.servers.map((s) => [serverKey(s), s]));
+    // Servers are kept by role and address, with their counters and observed health.
+    const roleKey = (backup: boolean, key: string): string => `${backup ? 'backup' : 'server'} ${key}`;
+    const byKey = new Map<string, Server>();
+    for (const s of g.servers) byKey.set(roleKey(false, serverKey(s)), s);
+    for (const s of g.selector.backups) byKey.set(roleKey(true, serverKey(s)), s);
+    const oldConfigs = new Map(g.config.servers.map((c) => [roleKey(c.backup === true, serverKey(c)), c]));
     const servers: Server[] = [];
+    const backups: Server[] = [];
     const remap = new Map<number, number>();
-    gc.servers.forEach((sc, i) => {
-      const key = serverKey(sc);
+    for (const sc of gc.servers) {
+      const backup = sc.backup === true;
+      const list = backup ? backups : servers;
+      const i = list.length;
+      const key = roleKey(backup, serverKey(sc));
       const old = byKey.get(key);
       if (old !== undefined) {
         byKey.delete(key);
-        remap.set(old.index, i);
-        servers.push(updateServer(old, i, sc, changes));
+        if (!backup) remap.set(old.index, i);
+        list.push(updateServer(old, i, sc, changes));
+        // The file's state applies when it changed in the file (an operator's runtime drain survives a reload otherwise).
+        const was = oldConfigs.get(key)?.state ?? 'enabled';
+        const now = sc.state ?? 'enabled';
+        if (now !== was) this.#applyState(g, old, now, 'config reload');
       } else {
-        servers.push(makeServer(i, sc));
-        changes.push(`server ${key} added to ${gc.name}`);
+        list.push(makeServer(i, sc, backup ? 'backup' : 'regular'));
+        changes.push(`${key} added to ${gc.name}`);
       }
-    });
-    for (const key of byKey.keys()) changes.push(`server ${key} removed from ${gc.name} (its connections continue)`);
+    }
+    for (const key of byKey.keys()) changes.push(`${key} removed from ${gc.name} (its connections continue)`);
     for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
     const sel = g.selector;
     sel.servers = servers;
+    sel.backups = backups;
     sel.emergency = gc.emergency === null ? null : sameOrNew(sel.emergency, gc.emergency, 'emergency');
     sel.abuse = gc.abuse === null ? null : sameOrNew(sel.abuse, gc.abuse, 'abuse');
     const algorithmChanged = g.config.algorithm !== gc.algorithm;
@@ -369,6 +486,8 @@ function updateServer(s: Server, index: number, c: ServerConfig, changes: string
   s.priority = c.priority;
   s.acl = c.acl;
   s.hostname = c.hostname;
+  s.checkPort = c.checkPort ?? null;
+  s.checkAddress = c.checkAddress ?? null;
   return s;
 }
 

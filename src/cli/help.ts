@@ -5,6 +5,7 @@ export const HELP = `usage:
   fulcrum [options] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...] ...
   fulcrum --config fulcrum.yaml
   fulcrum check fulcrum.yaml
+  fulcrum ctl host:port|/path/to/socket command [args...]
 
 Fulcrum is a TCP load balancer that takes pen's command line and pen's control commands.
 
@@ -34,15 +35,27 @@ pen options:
   -x N          max simultaneous connections [500]
   -P, -Q        accepted and ignored (Fulcrum always uses epoll)
   -j dir        refused: the runtime has no chroot
-  -C -X -E -K -G -A -R -L -Z -U -H
+  -C port|addr:port|/path
+                control port for penctl(1) and \`fulcrum ctl\` (see docs/penctl.md); as root
+                a network control port needs -u, as in pen
+  -X            allow the control port's exit command
+  -E -K -G -A -R -L -Z -U -H
                 not available in this version (refused with a message)
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
+  --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
+  --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
+                     http:/path:200 (or :2xx, :200-204); see docs/health.md
+  --check-interval MS   time between checks of a server [2000]
+  --check-timeout MS    time a check may take [min(1000, interval)]
+  --rise N           passed checks in a row that bring a server back [2]
+  --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
 signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
+control: \`fulcrum ctl ADDR reload\` does what HUP does and answers what changed.
 
 example:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002

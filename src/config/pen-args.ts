@@ -5,6 +5,7 @@
  */
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
+import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
 
 export class UsageError extends Error {
@@ -18,8 +19,6 @@ const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
 /** Options that belong to features not built yet: refused clearly rather than ignored. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  C: 'the control port (-C) is not available in this version',
-  X: 'the control port exit command (-X) is not available in this version',
   E: 'TLS termination (-E) is not available in this version',
   K: 'TLS termination (-K) is not available in this version',
   G: 'TLS client certificates (-G) are not available in this version',
@@ -36,8 +35,42 @@ export interface LongOptions {
   configFile: string | null;
   /** --algorithm NAME: any algorithm from the registry. */
   algorithm: AlgorithmName | null;
+  /** --send-proxy v1|v2 */
+  sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
+  /** --check KIND and its timing, for every server on the command line. */
+  check: string | null;
+  checkIntervalMs: number | null;
+  checkTimeoutMs: number | null;
+  rise: number | null;
+  fall: number | null;
+}
+
+/**
+ * `--check tcp`, `--check tls`, `--check http:/path` (2xx/3xx expected) or
+ * `--check http:/path:200` (also `:2xx`, `:200-204`, or a comma list).
+ */
+export function parseCheckOption(text: string, timing: { intervalMs: number | null; timeoutMs: number | null; rise: number | null; fall: number | null }): CheckSpec {
+  const intervalMs = timing.intervalMs ?? CHECK_DEFAULTS.intervalMs;
+  const fields = {
+    intervalMs,
+    downIntervalMs: intervalMs,
+    timeoutMs: timing.timeoutMs ?? Math.min(CHECK_DEFAULTS.timeoutMs, intervalMs),
+    rise: timing.rise ?? CHECK_DEFAULTS.rise,
+    fall: timing.fall ?? CHECK_DEFAULTS.fall,
+  };
+  if (text === 'tcp' || text === 'tls') return checkSpec('cli', text, fields);
+  const m = /^https?:(\/\S*?)(?::([0-9x,-]+))?$/i.exec(text);
+  if (m === null) throw new UsageError(`--check: "${text}" is not tcp, tls, http:/path or http:/path:STATUS`);
+  let expectStatus = DEFAULT_HTTP_STATUS;
+  if (m[2] !== undefined) {
+    const r = parseStatusRanges(m[2].split(','));
+    if (r === null) throw new UsageError(`--check: "${m[2]}" is not a status such as 200, 2xx or 200-299`);
+    expectStatus = r;
+  }
+  const tls = text.toLowerCase().startsWith('https:') ? { serverName: null, verify: false, caFile: null } : null;
+  return checkSpec('cli', 'http', { ...fields, http: { method: 'GET', path: m[1]!, host: null, expectStatus, expectBody: null }, tls });
 }
 
 export interface ParsedCommandLine {
@@ -69,7 +102,7 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, help: false, version: false };
+  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -87,6 +120,14 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'x': global.maxConnections = intValue(opt, value, 1); break;
       case 'T': group.trackingMs = intValue(opt, value) * 1000; break;
       case 'F': global.commandFile = value; break;
+      case 'C':
+        try {
+          parseListenAddress(value);
+        } catch (e) {
+          throw new UsageError(`-C: ${(e as AddressError).message}`);
+        }
+        global.control = value;
+        break;
       case 'l': global.logFile = value; break;
       case 'p': global.pidFile = value; break;
       case 'w': global.statusFile = value; break;
@@ -104,6 +145,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'd': global.debug++; break;
       case 'a': global.asciiDumps = true; break;
       case 'f': global.foreground = true; break;
+      case 'X': global.controlExit = true; break;
       case 'h': flags.hash = true; break;
       case 'N': flags.hashNoSave = true; break;
       case 'r': flags.roundrobin = true; break;
@@ -135,12 +177,23 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'help': long.help = true; break;
         case 'version': long.version = true; break;
         case 'config': long.configFile = takeValue(); break;
+        case 'send-proxy': {
+          const v = takeValue();
+          if (v !== 'v1' && v !== 'v2' && v !== 'off') throw new UsageError(`--send-proxy: "${v}" is not v1, v2 or off`);
+          long.sendProxy = v;
+          break;
+        }
         case 'algorithm': {
           const v = takeValue();
           if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
           long.algorithm = v;
           break;
         }
+        case 'check': long.check = takeValue(); break;
+        case 'check-interval': long.checkIntervalMs = intValue('-check-interval', takeValue(), 1); break;
+        case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;
+        case 'rise': long.rise = intValue('-rise', takeValue(), 1); break;
+        case 'fall': long.fall = intValue('-fall', takeValue(), 1); break;
         default: throw new UsageError(`--${name} is not a known option (see fulcrum --help)`);
       }
       continue;
@@ -204,7 +257,11 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.tracking = !flags.roundrobin && !flags.hashNoSave;
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
+  const timing = { intervalMs: long.checkIntervalMs, timeoutMs: long.checkTimeoutMs, rise: long.rise, fall: long.fall };
+  if (long.check !== null) group.check = parseCheckOption(long.check, timing);
+  else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
-  config.listeners.push({ name: 'default', address: listen, group: group.name });
+  group.sendProxy = long.sendProxy;
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
   return { config, commands, long, notes };
 }

@@ -15,6 +15,8 @@ import type { Address } from '../core/address.ts';
 import { AclError, parseAclEntry } from '../core/acl/acl.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import { algorithmNames } from '../core/balancing/registry.ts';
+import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges } from '../core/health/check-spec.ts';
+import type { CheckKind, CheckSpec, ScriptStep } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, serverConfig } from './model.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
 
@@ -164,6 +166,8 @@ function int(lo: number, hi: number, what = hi >= MAX_INT ? `an integer ${lo} or
 }
 
 const bool = z.boolean({ error: expecting('true or false') });
+const fraction = z.number({ error: expecting('a number 0-1') }).min(0, { error: expecting('a number 0-1') }).max(1, { error: expecting('a number 0-1') });
+const portNumber = int(1, 65535, 'a port 1-65535');
 const aclNumber = int(0, 9, 'an ACL number 0-9');
 const filePath = z.string({ error: expecting('a file path') }).min(1, { error: expecting('a file path') });
 
@@ -317,6 +321,16 @@ const globalShape = {
   ascii_dumps: bool.optional(),
 };
 
+/** A string leaf checked by a function that returns what is wrong with it, if anything. */
+function checkedText(what: string, problem: (text: string) => string | undefined) {
+  return z.string({ error: expecting(what) }).superRefine((text, ctx) => {
+    const p = problem(text);
+    if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
+  });
+}
+
+const hostText = checkedText('a host name or IP address', hostProblem);
+
 const serverShape = {
   address: parsed('a server address: host:port, [ipv6]:port or a Unix socket path', parseServerAddress),
   max_connections: int(0, MAX_INT).optional(),
@@ -324,6 +338,10 @@ const serverShape = {
   weight: int(0, 65535).optional(),
   priority: int(0, 65535).optional(),
   acl: aclNumber.optional(),
+  backup: bool.optional(),
+  check_port: portNumber.optional(),
+  check_address: hostText.optional(),
+  state: oneOf(['enabled', 'drain', 'maintenance']).optional(),
 };
 
 const SERVER_TEXT = 'a server: "host:port[:maxc[:hard[:weight[:prio]]]]", a Unix socket path, or a mapping with an address';
@@ -335,8 +353,155 @@ const longServer = mapping('a mapping', serverShape).transform((s) =>
     weight: s.weight ?? 0,
     priority: s.priority ?? 0,
     acl: s.acl ?? 0,
+    ...(s.backup !== undefined ? { backup: s.backup } : {}),
+    ...(s.check_port !== undefined ? { checkPort: s.check_port } : {}),
+    ...(s.check_address !== undefined ? { checkAddress: s.check_address } : {}),
+    ...(s.state !== undefined ? { state: s.state } : {}),
   }),
 );
+
+// ---------------------------------------------------------------------------------------------
+// Health checks
+
+const CHECK_KINDS = ['tcp', 'http', 'tls', 'script', 'agent'] as const;
+
+function regexProblem(source: string): string | undefined {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (e) {
+    return `not a valid regular expression: ${(e as Error).message}`;
+  }
+}
+
+const regexText = checkedText('a regular expression', regexProblem);
+const hexBytes = parsed('bytes in hex, e.g. "0d0a"', (t) => {
+  const clean = t.replace(/\s+/g, '');
+  return /^([0-9a-fA-F]{2})+$/.test(clean) ? Uint8Array.from(Buffer.from(clean, 'hex')) : `"${t}" is not an even number of hex digits`;
+});
+const nonEmpty = (what: string) => z.string({ error: expecting(what) }).min(1, { error: expecting(what) });
+
+const scriptStepShape = {
+  send: z.string({ error: expecting('text to send') }).optional(),
+  send_hex: hexBytes.optional(),
+  expect: nonEmpty('text the answer contains').optional(),
+  expect_regex: regexText.optional(),
+  expect_hex: hexBytes.optional(),
+};
+
+const scriptStep = mapping('a step: one of send, send_hex, expect, expect_regex, expect_hex', scriptStepShape).transform((st, ctx): ScriptStep => {
+  const keys = Object.keys(st);
+  if (keys.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: `a step has exactly one of send, send_hex, expect, expect_regex, expect_hex${keys.length > 1 ? `, got ${keys.join(' and ')}` : ''}` });
+    return z.NEVER;
+  }
+  if (st.send !== undefined) return { kind: 'send', data: new TextEncoder().encode(st.send) };
+  if (st.send_hex !== undefined) return { kind: 'send', data: st.send_hex };
+  if (st.expect !== undefined) return { kind: 'expect', match: { kind: 'string', text: st.expect } };
+  if (st.expect_regex !== undefined) return { kind: 'expect', match: { kind: 'regex', source: st.expect_regex } };
+  return { kind: 'expect', match: { kind: 'bytes', data: st.expect_hex! } };
+});
+
+const tlsShape = {
+  server_name: hostText.optional(),
+  verify: bool.optional(),
+  ca_file: filePath.optional(),
+};
+
+const statusItem = z.union([z.int(), z.string()], { error: expecting('a status such as 200, "2xx" or "200-299"') });
+
+const checkShape = {
+  type: oneOf(CHECK_KINDS),
+  interval: duration.optional(),
+  down_interval: duration.optional(),
+  timeout: duration.optional(),
+  rise: int(1, 1000).optional(),
+  fall: int(1, 1000).optional(),
+  jitter: fraction.optional(),
+  port: portNumber.optional(),
+  address: hostText.optional(),
+  method: z.string({ error: expecting('an HTTP method') }).regex(/^[A-Z]+$/, { error: expecting('an HTTP method such as GET or HEAD') }).optional(),
+  path: z.string({ error: expecting('a path starting with "/"') }).regex(/^\/\S*$/, { error: expecting('a path starting with "/", without spaces') }).optional(),
+  host: hostText.optional(),
+  expect_status: z
+    .union([statusItem, z.array(statusItem)], { error: expecting('a status or a list of statuses such as [200, "3xx"]') })
+    .transform((v, ctx) => {
+      const r = parseStatusRanges(Array.isArray(v) ? v : [v]);
+      if (r !== null) return r;
+      ctx.addIssue({ code: 'custom', message: `expected statuses such as 200, "2xx" or "200-299" (100-599), got ${describe(v)}` });
+      return z.NEVER;
+    })
+    .optional(),
+  expect_body: regexText.optional(),
+  tls: z.union([bool, mapping('a mapping with server_name, verify, ca_file', tlsShape)], { error: expecting('true, false or a mapping with server_name, verify, ca_file') }).optional(),
+  script: z.array(scriptStep, { error: expecting('a list of steps') }).min(1, { error: 'a script needs at least one step' }).optional(),
+  send: z.string({ error: expecting('text to send to the agent') }).optional(),
+};
+
+/** Which fields each kind of check accepts, beyond the common timing fields. */
+const CHECK_FIELDS: Readonly<Record<CheckKind, readonly string[]>> = {
+  tcp: [],
+  tls: ['tls'],
+  http: ['method', 'path', 'host', 'expect_status', 'expect_body', 'tls'],
+  script: ['script', 'tls'],
+  agent: ['send'],
+};
+const COMMON_CHECK_FIELDS = ['type', 'interval', 'down_interval', 'timeout', 'rise', 'fall', 'jitter', 'port', 'address'];
+
+type ParsedCheck = z.output<typeof checkDef>;
+
+const checkDef = mapping('a check: a mapping with a type', checkShape);
+
+/** Fields that do not belong to the check's type (checked on the raw data, so it runs even when other fields are wrong). */
+function checkFieldsFit(def: unknown, path: Path): Found[] {
+  if (!isRecord(def) || typeof def.type !== 'string' || !Object.hasOwn(CHECK_FIELDS, def.type)) return [];
+  const type = def.type as CheckKind;
+  const out: Found[] = [];
+  for (const k of Object.keys(def)) {
+    if (COMMON_CHECK_FIELDS.includes(k) || CHECK_FIELDS[type].includes(k) || !Object.hasOwn(checkShape, k)) continue;
+    const owners = (Object.keys(CHECK_FIELDS) as CheckKind[]).filter((kind) => CHECK_FIELDS[kind].includes(k));
+    out.push({ path: [...path, k], message: `'${k}' does not apply to ${type} checks (only to ${owners.join(', ')})`, atKey: true });
+  }
+  if (type === 'script' && def.script === undefined) out.push({ path: [...path, 'type'], message: 'a script check needs a script: a list of send/expect steps' });
+  return out;
+}
+
+function buildCheck(name: string, c: ParsedCheck): CheckSpec {
+  const intervalMs = Math.max(1, c.interval ?? CHECK_DEFAULTS.intervalMs);
+  const tlsOn = c.type === 'tls' || (c.tls !== undefined && c.tls !== false);
+  const t = typeof c.tls === 'object' ? c.tls : {};
+  return checkSpec(name, c.type, {
+    intervalMs,
+    downIntervalMs: Math.max(1, c.down_interval ?? intervalMs),
+    timeoutMs: Math.max(1, c.timeout ?? Math.min(CHECK_DEFAULTS.timeoutMs, intervalMs)),
+    rise: c.rise ?? CHECK_DEFAULTS.rise,
+    fall: c.fall ?? CHECK_DEFAULTS.fall,
+    jitter: c.jitter ?? CHECK_DEFAULTS.jitter,
+    port: c.port ?? null,
+    address: c.address ?? null,
+    http:
+      c.type === 'http'
+        ? { method: c.method ?? 'GET', path: c.path ?? '/', host: c.host ?? null, expectStatus: c.expect_status ?? DEFAULT_HTTP_STATUS, expectBody: c.expect_body ?? null }
+        : null,
+    tls: tlsOn ? { serverName: t.server_name ?? null, verify: t.verify ?? false, caFile: t.ca_file ?? null } : null,
+    script: c.script ?? null,
+    agentSend: c.send ?? null,
+  });
+}
+
+/** A group's `check:` or `agent_check:`: the name of a definition in `checks`, or one written in place. */
+const checkRef = z.union([nameText('the name of a check'), checkDef], { error: expecting('the name of a check in `checks`, or a check mapping') });
+
+const queueShape = {
+  max: int(1, MAX_INT),
+  timeout: duration,
+};
+
+const outlierShape = {
+  consecutive_failures: int(1, 1000).optional(),
+  max_ejection: duration.optional(),
+  early_resets: bool.optional(),
+};
 
 const server = z.union([parsed(SERVER_TEXT, parseShortServer), longServer], { error: expecting(SERVER_TEXT) });
 
@@ -346,6 +511,7 @@ const groupShape = {
   save_tracking: bool.optional(),
   stubborn: bool.optional(),
   hash_source_port: bool.optional(),
+  send_proxy: z.enum(['off', 'v1', 'v2']).optional(),
   clients_max: int(1, MAX_INT).optional(),
   tracking_expiry: duration.optional(),
   blacklist: duration.optional(),
@@ -354,6 +520,17 @@ const groupShape = {
   servers: z.array(server, { error: expecting('a list of servers') }).min(1, { error: 'a group needs at least one server' }),
   emergency: server.nullable().optional(),
   abuse: server.nullable().optional(),
+  check: checkRef.nullable().optional(),
+  agent_check: checkRef.nullable().optional(),
+  outlier: mapping('a mapping with consecutive_failures, max_ejection, early_resets', outlierShape).optional(),
+  slow_start: duration.optional(),
+  retries: int(0, 1000).optional(),
+  queue: mapping('a mapping with max and timeout', queueShape).nullable().optional(),
+  max_connection_age: duration.optional(),
+  max_connection_age_jitter: fraction.optional(),
+  drain_budget: int(0, MAX_INT).optional(),
+  on_server_down: oneOf(['keep', 'close']).optional(),
+  backup_balance: oneOf(['first', 'roundrobin']).optional(),
 };
 
 const listenerShape = {
@@ -372,6 +549,7 @@ const topShape = {
       { error: expecting('a mapping from ACL numbers 0-9 to lists of rules') },
     )
     .nullish(),
+  checks: z.record(nameText('a check name'), checkDef, { error: expecting('a mapping of check definitions by name') }).nullish(),
   groups: z.record(nameText('a group name'), mapping('a mapping of group settings', groupShape), { error: expecting('a mapping of groups by name') }).nullish(),
   listeners: z.array(mapping('a mapping with listen and group', listenerShape), { error: expecting('a list of listeners') }).min(1, { error: 'at least one listener is needed' }),
 };
@@ -390,6 +568,12 @@ function fieldsAt(path: Path): readonly string[] {
     return Object.keys(serverShape);
   }
   if (p[0] === 'listeners' && p.length === 2) return Object.keys(listenerShape);
+  if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
+  const last = p[p.length - 1];
+  if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);
+  if (p[0] === 'checks' && p[p.length - 2] === 'script') return Object.keys(scriptStepShape);
+  if (p[0] === 'groups' && p.length === 3 && last === 'queue') return Object.keys(queueShape);
+  if (p[0] === 'groups' && p.length === 3 && last === 'outlier') return Object.keys(outlierShape);
   return [];
 }
 
@@ -423,7 +607,35 @@ function addressKey(a: Address): string {
   return a.kind === 'unix' ? `unix:${a.path}` : formatAddress({ ...a, host: a.host.toLowerCase() });
 }
 
+/** `check:` / `agent_check:` names must name a definition of the right kind. */
+function checkCheckReferences(raw: Record<string, unknown>): Found[] {
+  const out: Found[] = [];
+  const defs = isRecord(raw.checks) ? raw.checks : {};
+  const names = Object.keys(defs);
+  for (const [name, def] of Object.entries(defs)) out.push(...checkFieldsFit(def, ['checks', name]));
+  if (!isRecord(raw.groups)) return out;
+  for (const [gname, g] of Object.entries(raw.groups)) {
+    if (!isRecord(g)) continue;
+    for (const field of ['check', 'agent_check'] as const) {
+      const ref = g[field];
+      if (isRecord(ref)) out.push(...checkFieldsFit(ref, ['groups', gname, field]));
+      if (typeof ref !== 'string') continue;
+      const def = defs[ref];
+      if (!isRecord(def)) {
+        const known = names.length === 0 ? ' (no checks are defined under `checks`)' : didYouMean(ref, names) || ` (defined: ${names.join(', ')})`;
+        out.push({ path: ['groups', gname, field], message: `unknown check '${ref}'${known}` });
+        continue;
+      }
+      const isAgent = def.type === 'agent';
+      if (field === 'check' && isAgent) out.push({ path: ['groups', gname, field], message: `'${ref}' is an agent check; use it as agent_check` });
+      if (field === 'agent_check' && !isAgent && typeof def.type === 'string') out.push({ path: ['groups', gname, field], message: `'${ref}' is a ${def.type} check, not an agent check; use it as check` });
+    }
+  }
+  return out;
+}
+
 function checkReferences(raw: unknown): Found[] {
+  if (isRecord(raw) && !Array.isArray(raw.listeners)) return checkCheckReferences(raw);
   if (!isRecord(raw) || !Array.isArray(raw.listeners)) return [];
   const groups = isRecord(raw.groups) ? Object.keys(raw.groups) : [];
   const out: Found[] = [];
@@ -451,6 +663,7 @@ function checkReferences(raw: unknown): Found[] {
       else out.push({ path: l.name === undefined ? ['listeners', i] : ['listeners', i, 'name'], message: `listener name '${name}' is already used by listeners[${first}]` });
     }
   });
+  out.push(...checkCheckReferences(raw));
   return out;
 }
 
@@ -521,6 +734,13 @@ function build(p: ParsedFile): FulcrumConfig {
     .sort(([a], [b]) => Number(a) - Number(b))
     .flatMap(([list, rules]) => rules.map((entry) => ({ list: Number(list), entry })));
 
+  const checks = new Map(Object.entries(p.checks ?? {}).map(([name, c]) => [name, buildCheck(name, c)]));
+  const resolveCheck = (group: string, field: string, ref: string | ParsedCheck | null | undefined): CheckSpec | null => {
+    if (ref === undefined || ref === null) return null;
+    if (typeof ref === 'string') return checks.get(ref)!; // references were checked
+    return buildCheck(`${group}.${field}`, ref);
+  };
+
   const groups = Object.entries(p.groups ?? {}).map(([name, s]): GroupConfig => {
     const dg = defaultGroup(name);
     return {
@@ -530,6 +750,7 @@ function build(p: ParsedFile): FulcrumConfig {
       saveTracking: s.save_tracking ?? dg.saveTracking,
       stubborn: s.stubborn ?? dg.stubborn,
       hashSourcePort: s.hash_source_port ?? dg.hashSourcePort,
+      sendProxy: s.send_proxy ?? dg.sendProxy,
       clientsMax: s.clients_max ?? dg.clientsMax,
       trackingMs: s.tracking_expiry ?? dg.trackingMs,
       blacklistMs: s.blacklist ?? dg.blacklistMs,
@@ -538,6 +759,23 @@ function build(p: ParsedFile): FulcrumConfig {
       servers: s.servers,
       emergency: s.emergency ?? null,
       abuse: s.abuse ?? null,
+      check: resolveCheck(name, 'check', s.check),
+      agentCheck: resolveCheck(name, 'agent_check', s.agent_check),
+      outlier: {
+        consecutiveFailures: s.outlier?.consecutive_failures ?? dg.outlier.consecutiveFailures,
+        maxEjectionMs: s.outlier?.max_ejection ?? dg.outlier.maxEjectionMs,
+        // Watching early resets is what the outlier section is for; pen's -b alone does not.
+        earlyResets: s.outlier === undefined ? false : (s.outlier.early_resets ?? true),
+      },
+      slowStartMs: s.slow_start ?? dg.slowStartMs,
+      retries: s.retries ?? dg.retries,
+      queueMax: s.queue?.max ?? 0,
+      queueTimeoutMs: s.queue?.timeout ?? 0,
+      maxConnectionAgeMs: s.max_connection_age ?? dg.maxConnectionAgeMs,
+      maxConnectionAgeJitter: s.max_connection_age_jitter ?? dg.maxConnectionAgeJitter,
+      drainBudget: s.drain_budget ?? dg.drainBudget,
+      onServerDown: s.on_server_down ?? dg.onServerDown,
+      backupBalance: s.backup_balance ?? dg.backupBalance,
     };
   });
 

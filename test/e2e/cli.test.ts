@@ -27,7 +27,7 @@ describe('command line', () => {
     for (const [args, msg] of [
       [[], /missing the listen address/],
       [['-x', 'lots', '8080', 'a:1'], /-x: "lots" is not an integer/],
-      [['-C', '9000', '8080', 'a:1'], /control port/],
+      [['-C', 'host:port', '8080', 'a:1'], /-C: listen address "host:port"/],
       [['-E', 'c.pem', '443', 'a:80'], /TLS/],
       [['-j', '/var/empty', '8080', 'a:1'], /chroot/],
     ] as const) {
@@ -61,7 +61,8 @@ describe('signals and files', () => {
     p.kill('SIGUSR1');
     await p.waitForLine(/1 accepted/, 5000);
     await waitFor(() => existsSync(statusFile), { what: 'the status file' });
-    expect(readFileSync(statusFile, 'utf8')).toContain(a.address);
+    // pen's status page: the address and the port in cells of their own.
+    expect(readFileSync(statusFile, 'utf8')).toContain(`<td>127.0.0.1</td>\n<td>0</td>\n<td>${a.port}</td>\n`);
     const open = await h.connect(port);
     expect(await open.readLine()).toBe('A');
     p.kill('SIGTERM');

@@ -40,15 +40,20 @@ async function route(hh: Harness, program: 'pen' | 'fulcrum', s: Scenario, backe
   const proc = program === 'pen' ? await hh.startPen(args) : await hh.startFulcrum(args);
   const seen: string[] = [];
   // Fixed source ports too: with -h -r pen mixes the client's port into the hash.
+  const held: { close(): Promise<void> }[] = [];
   for (const [i, ip] of s.clients.entries()) {
-    const opts = { localAddress: ip, localPort: 42000 + scenarioIndex(s) * 50 + i, timeoutMs: 3000 };
+    // Held connections still own their source port during the other program's run: offset it.
+    const portOffset = s.holdOpen === true && program === 'fulcrum' ? 25 : 0;
+    const opts = { localAddress: ip, localPort: 42000 + scenarioIndex(s) * 50 + portOffset + i, timeoutMs: 3000 };
     if (s.holdOpen === true) {
-      const c = await hh.connect(port, opts); // closed with the harness
+      const c = await hh.connect(port, opts);
+      held.push(c);
       seen.push(await c.readLine().catch(() => '-'));
     } else {
       seen.push(await whoServes(port, opts).catch(() => '-'));
     }
   }
+  for (const c of held) await c.close();
   await proc.close();
   return seen;
 }
