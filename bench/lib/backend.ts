@@ -34,8 +34,6 @@ export class Backend {
   readonly port: number;
   /** Connections currently held in idle mode: how the bench knows idle connections arrived. */
   idleConnections = 0;
-  /** Socket errors seen (resets by a balancer, say); reported, never expected. */
-  errors = 0;
   readonly #listener: TCPSocketListener<Conn>;
 
   constructor(host: string, port = 0) {
@@ -94,9 +92,6 @@ const handlers: SocketHandler<Conn> = {
       c.idle = false;
       c.backend.idleConnections--;
     }
-  },
-  error(socket) {
-    socket.data.backend.errors++;
   },
 };
 

@@ -50,10 +50,11 @@ const PHASE_STOP = 2;
 const MAX_CONNECTIONS_PER_RUN = 20_000_000;
 /** How long a stopping run waits for its sockets to close. */
 const STOP_GRACE_MS = 5_000;
+/** Extra wait for connects still in flight at the stop (a SYN dropped by a full backlog is retried after 1 s, 3 s, ...). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** The clock of a run: phase changes and the measured window's edges. */
-class Clock {
+class RunClock {
   phase = PHASE_WARMUP;
   windowStart = 0;
   windowEnd = 0;
@@ -115,7 +116,7 @@ async function until(done: () => boolean, ms: number): Promise<boolean> {
 // ---------------------------------------------------------------- keep-alive
 
 interface KeepAliveRun {
-  clock: Clock;
+  clock: RunClock;
   completed: number;
   errors: number;
   closed: number;
@@ -153,10 +154,10 @@ const keepAliveHandlers: SocketHandler<KeepAliveConn> = {
     sendOwed(socket, socket.data);
   },
   close(socket) {
-    socket.data.run.closed++;
-  },
-  error(socket) {
-    if (socket.data.run.clock.phase !== PHASE_STOP) socket.data.run.errors++;
+    const run = socket.data.run;
+    run.closed++;
+    // A connection the balancer dropped before the end is a failure even if it closed cleanly.
+    if (run.clock.phase !== PHASE_STOP) run.errors++;
   },
   connectError(socket) {
     socket.data.run.closed++;
@@ -184,7 +185,7 @@ class Probe {
   partial = 0;
   inFlight = false;
   constructor(
-    readonly clock: Clock,
+    readonly clock: RunClock,
     readonly samples: Samples,
     readonly message: Uint8Array,
   ) {}
@@ -224,7 +225,7 @@ export interface KeepAliveOptions extends Window {
 
 /** Many small requests over persistent connections, closed loop. */
 export async function keepAlive(target: Target, o: KeepAliveOptions): Promise<RateResult> {
-  const clock = new Clock();
+  const clock = new RunClock();
   const run: KeepAliveRun = { clock, completed: 0, errors: 0, closed: 0, requests: repeat(request(MODE_KEEPALIVE), Math.max(o.depth, 64)) };
   const samples = new Samples(Math.ceil(o.durationMs / o.probeIntervalMs) + 16);
   const probe = new Probe(clock, samples, request(MODE_KEEPALIVE));
@@ -268,7 +269,7 @@ function repeat(message: Uint8Array, times: number): Uint8Array {
 // ---------------------------------------------------------------- connection rate
 
 interface RateRun {
-  clock: Clock;
+  clock: RunClock;
   target: Target;
   completed: number;
   errors: number;
@@ -354,7 +355,7 @@ export interface ConnectionRateOptions extends Window {
 
 /** A new TCP connection per request; the backend answers and closes (its FIN first). */
 export async function connectionRate(target: Target, o: ConnectionRateOptions): Promise<RateResult> {
-  const clock = new Clock();
+  const clock = new RunClock();
   const run: RateRun = {
     clock,
     target,
@@ -393,7 +394,7 @@ export async function connectionRate(target: Target, o: ConnectionRateOptions): 
 // ---------------------------------------------------------------- bulk
 
 interface BulkRun {
-  clock: Clock;
+  clock: RunClock;
   bytes: number;
   errors: number;
   closed: number;
@@ -422,7 +423,7 @@ export interface BulkOptions extends Window {
 
 /** `streams` concurrent downloads from the backend, as fast as they go. */
 export async function bulk(target: Target, o: BulkOptions): Promise<BulkResult> {
-  const clock = new Clock();
+  const clock = new RunClock();
   const run: BulkRun = { clock, bytes: 0, errors: 0, closed: 0 };
   const sockets: Socket<BulkRun>[] = [];
   try {

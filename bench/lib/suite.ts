@@ -204,7 +204,7 @@ async function memory(peer: Peer, ctx: SuiteContext, dir: string, out: Collector
     } catch (err) {
       base.push(NaN);
       perConn.push(NaN);
-      ctx.log(`[${peer.name}] memory run ${i + 1} failed: ${errorMessage(err).split('\n')[0]}`);
+      ctx.log(`[${peer.name}] memory run ${i + 1} failed: ${errorMessage(err)}`);
     }
   }
   out.add('memory', 0, 0, 'rss_base_kib', base);
