@@ -129,7 +129,11 @@ function headroomSection(input: ReportInput): string[] {
     const share = best.value / direct;
     lines.push(
       `  ${label}: the fastest balancer (${best.peer}) reached ${(share * 100).toFixed(0)}% of the direct path` +
-        (share >= NEAR_CEILING ? ' — near the ceiling: the load core may be the limit, not the balancer' : ''),
+        (share >= 1
+          ? ' — at or above the ceiling: the load core was the limit (or the direct run was disturbed)'
+          : share >= NEAR_CEILING
+            ? ' — near the ceiling: the load core may be the limit, not the balancer'
+            : ''),
     );
   }
   return lines.length === 0 ? [] : ['Generator headroom (direct path = what the load core can drive)', ...lines, ''];
