@@ -98,10 +98,14 @@ const fulcrum: Peer = {
 };
 
 // HOOK(issue 6, workers): idle connections beyond 9,000 need several Fulcrum workers (each
-// proxied connection costs a process 2 of its 20,000 files). When Fulcrum has workers, add a
-// `fulcrum-workers` peer here that starts them on their own cores, and raise the ladder in
-// run.ts (BEYOND_ONE_PROCESS); the backend then needs more than this process's files too (run
-// several backends and list them all on the balancer's command line).
+// proxied connection costs a process 2 of its 20,000 files). When Fulcrum has workers:
+// - add a `fulcrum-workers` peer here that starts them (and set this flag, which today makes the
+//   report print the row as skipped);
+// - let run.ts's open-files check count files per worker instead of per process, and add the
+//   steps beyond 9,000 to the ladder for that peer (options.ts);
+// - the backend, in the bench's own process, can hold only ~19,000 connections: run several
+//   backends (bench/lib/backend.ts takes a port) and list them all on the balancer's command line.
+// Holders already split themselves, 9,000 connections per process (idle.ts).
 export const FULCRUM_WORKERS_AVAILABLE = false;
 
 function penPeer(name: 'pen' | 'pen-poll'): Peer {
