@@ -13,7 +13,7 @@ import { repoRoot } from '../test/harness/process.ts';
 import { errorMessage } from '../test/harness/util.ts';
 import { Backend } from './lib/backend.ts';
 import { describeMachine, machineLines } from './lib/machine.ts';
-import { estimateSeconds, maxIdle, OptionsError, parseOptions, USAGE, type Options } from './lib/options.ts';
+import { connectionLimit, estimateSeconds, maxIdle, OptionsError, parseOptions, USAGE, type Options } from './lib/options.ts';
 import { FULCRUM_WORKERS_AVAILABLE, PEERS } from './lib/peers.ts';
 import { loadAverage } from './lib/proc.ts';
 import { formatReport } from './lib/report.ts';
@@ -45,7 +45,7 @@ async function main(o: Options): Promise<number> {
   const machine = describeMachine();
 
   // Each proxied connection costs a balancer two files: refuse a ladder no single process can hold.
-  const limit = maxIdle(o) + 2 * o.connections + 200;
+  const limit = connectionLimit(o);
   if (FILES_PER_CONNECTION * limit + 100 > machine.openFiles) {
     throw new OptionsError(
       `${maxIdle(o)} idle connections need ${FILES_PER_CONNECTION * limit + 100} files in one balancer process; the limit here is ${machine.openFiles}.` +

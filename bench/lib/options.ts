@@ -138,6 +138,11 @@ export function maxIdle(o: Options): number {
   return Math.max(o.ladder[o.ladder.length - 1] ?? 0, o.only.has('memory') ? o.memoryIdle : 0);
 }
 
+/** Connections every peer is configured for: idle ones, the load's, the probe, and some still closing. */
+export function connectionLimit(o: Options): number {
+  return maxIdle(o) + 2 * o.connections + 200;
+}
+
 /** A rough duration of the whole run, printed before it starts. */
 export function estimateSeconds(o: Options): number {
   const run = (o.warmupMs + o.durationMs) / 1000 + 0.3;

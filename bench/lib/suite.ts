@@ -12,7 +12,7 @@ import { errorMessage, freePort } from '../../test/harness/util.ts';
 import type { Backend } from './backend.ts';
 import { bulk, connectionRate, keepAlive, type RateResult } from './generator.ts';
 import { IdlePool } from './idle.ts';
-import { maxIdle, type Options } from './options.ts';
+import { connectionLimit, type Options } from './options.ts';
 import type { Peer, RunningPeer } from './peers.ts';
 import { rssKiB } from './proc.ts';
 import type { Metric, Row, Scenario } from './results.ts';
@@ -73,8 +73,7 @@ async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (runni
     backend: { host: '127.0.0.1', port: ctx.backend.port },
     cpu: ctx.balancerCpu,
     dir,
-    // Idle connections, the load's connections, the probe, and connections still closing.
-    maxConnections: maxIdle(ctx.options) + 2 * ctx.options.connections + 200,
+    maxConnections: connectionLimit(ctx.options),
   });
   try {
     await body(running);
