@@ -208,8 +208,10 @@ export class GroupRuntime implements SessionOwner {
   sessionEnded(session: Session): void {
     const server = session.selection.server;
     if (server !== null) {
+      // Empty sets of current servers are kept: deleting them would allocate a new Set per
+      // connection whenever a server goes idle. A removed server's set goes with its last one.
       const set = this.#byServer.get(server);
-      if (set !== undefined && set.delete(session) && set.size === 0) this.#byServer.delete(server);
+      if (set !== undefined && set.delete(session) && set.size === 0 && !this.#isCurrent(server)) this.#byServer.delete(server);
     }
     this.#ages.remove(session);
     if (session.inGroupQueue) {
@@ -366,6 +368,20 @@ export class GroupRuntime implements SessionOwner {
   // Server state changes (health checker, operator)
 
   /** A server changed state: serve waiting clients if it came up; close its connections if asked. */
+  #isCurrent(server: Server): boolean {
+    const sel = this.selector;
+    switch (server.role) {
+      case 'regular':
+        return sel.servers[server.index] === server;
+      case 'backup':
+        return sel.backups[server.index] === server;
+      case 'emergency':
+        return sel.emergency === server;
+      case 'abuse':
+        return sel.abuse === server;
+    }
+  }
+
   serverChanged(server: Server, up: boolean): void {
     if (up) {
       this.serveQueue();

@@ -24,7 +24,7 @@ pen options:
   -m N          accepts per event (accepted; the runtime batches accepts itself)
   -o command    run a penctl command at start (also -O)
   -p file       write the process id to file
-  -q N          clients that may wait for a free slot when -x is reached [511]
+  -q N          clients that may wait for a slot (under -x or pending connects) [4096]
   -r            round robin without client tracking
   -s            stubborn: if the first choice is unavailable, close the client
   -T sec        forget clients after sec seconds (0 = never) [0]

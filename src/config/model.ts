@@ -161,7 +161,7 @@ export const PEN_DEFAULTS = {
   connectTimeoutMs: 3_000,
   trackingMs: 0,
   pendingMax: 100,
-  backlog: 511,
+  backlog: 4096,
   multiAccept: 100,
 } as const;
 
