@@ -12,7 +12,7 @@ import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
-import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { runProbe } from '../dataplane/health-probes.ts';
@@ -66,19 +66,21 @@ export function workerListenProblem(a: Address): string | null {
 /** How often a worker with waiting clients looks whether another worker freed a slot. */
 const WAITER_POLL_MS = 20;
 
+/** Resolves a server's host name to an address (at start, on reload and on an API add). */
+export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
+  if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+  const name = s.hostname ?? s.address.host;
+  let found: { address: string };
+  try {
+    found = await lookup(name);
+  } catch (e) {
+    throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+  }
+  return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
+}
+
 /** Resolves host names to addresses (at start and on reload, never per connection). */
 export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
-  const resolveServer = async (s: ServerConfig): Promise<ServerConfig> => {
-    if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
-    const name = s.hostname ?? s.address.host;
-    let found: { address: string };
-    try {
-      found = await lookup(name);
-    } catch (e) {
-      throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
-    }
-    return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
-  };
   const groups: GroupConfig[] = [];
   for (const g of config.groups) {
     groups.push({
@@ -135,7 +137,7 @@ export class Balancer implements BalancerHooks {
     this.random = random;
     for (const { list, entry } of config.acls) this.acls.add(list, entry);
     for (const g of config.groups) this.groups.set(g.name, new GroupRuntime(structuredCloneConfig(g), this.acls, this, clock, random));
-    this.listeners = config.listeners.map((l) => new ListenerRuntime(l, this.#group(l.group), this));
+    this.listeners = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
     if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
     this.health = new HealthChecker({
       clock,
@@ -184,6 +186,13 @@ export class Balancer implements BalancerHooks {
   /** Clients waiting under -x (in the primary: in all workers). */
   get waitingCount(): number {
     return this.mode === 'primary' ? this.shared!.waitingTotal() : this.#waiting.length - this.#waitingHead;
+  }
+
+  /** A listener; with workers, its counters are shared (the primary reports their sums). */
+  #newListener(c: ListenerConfig, group: GroupRuntime): ListenerRuntime {
+    const l = new ListenerRuntime(c, group, this);
+    this.shared?.bindListener(c.name, l);
+    return l;
   }
 
   /** Makes a server of a group: with workers, bound to its slot in shared memory. */
@@ -283,6 +292,8 @@ export class Balancer implements BalancerHooks {
   accept(listener: ListenerRuntime, socket: Socket<Side>): void {
     this.totals.accepted++;
     const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
+    session.listener = listener;
+    listener.active++;
     session.dump = this.global.debug >= 2;
     if (this.stopping) {
       session.close('shutdown', false);
@@ -401,6 +412,12 @@ export class Balancer implements BalancerHooks {
     this.totals.finished++;
     this.totals.bytesFromClients += session.client.bytesRead;
     this.totals.bytesToClients += session.server.bytesRead;
+    const l = session.listener;
+    if (l !== null) {
+      l.active--;
+      l.bytesFromClients += session.client.bytesRead;
+      l.bytesToClients += session.server.bytesRead;
+    }
     const reason = session.reason ?? 'client-closed';
     this.totals.ends[reason] = (this.totals.ends[reason] ?? 0) + 1;
     const client = session.selection.client;
@@ -493,7 +510,7 @@ export class Balancer implements BalancerHooks {
         keepListeners.delete(key);
         continue;
       }
-      const l = new ListenerRuntime(lc, staged.get(lc.group)!, this);
+      const l = this.#newListener(lc, staged.get(lc.group)!);
       try {
         this.#bind(l);
       } catch (e) {
@@ -525,11 +542,21 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    // What only the command line sets (-F, --config, -C, -X) survives a reload of the file, and
-    // so does the number of workers (processes are started once).
+    // What only the command line sets (-F, --config, -C, -X), and what is read at start (admin
+    // listener, access log, state file, the number of workers), survives a reload of the file.
     const g = this.global;
     if (next.global.workers !== g.workers) changes.push(`workers ${g.workers} -> ${next.global.workers}: takes effect on restart`);
-    this.global = { ...next.global, configFile: g.configFile, commandFile: g.commandFile, control: g.control, controlExit: g.controlExit, workers: g.workers };
+    this.global = {
+      ...next.global,
+      configFile: g.configFile,
+      commandFile: g.commandFile,
+      control: g.control,
+      controlExit: g.controlExit,
+      admin: g.admin,
+      accessLog: g.accessLog,
+      stateFile: g.stateFile,
+      workers: g.workers,
+    };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
@@ -537,6 +564,86 @@ export class Balancer implements BalancerHooks {
     if (this.mode !== 'worker') this.health.sync(this.groups.values());
     for (const g of this.groups.values()) g.serveQueue();
     this.#admitWaiting();
+    return changes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operator changes (admin API). Callers validate first; each change is one synchronous step,
+  // and established connections keep the Server objects they started with.
+
+  /** A primary server by index, or a primary or backup server by address (as formatted by formatAddress). */
+  findServer(group: GroupRuntime, id: string): Server | undefined {
+    if (/^\d+$/.test(id)) return group.servers[Number(id)];
+    return group.servers.find((s) => serverKey(s) === id) ?? group.selector.backups.find((s) => serverKey(s) === id);
+  }
+
+  /**
+   * Drain (no new clients, established ones finish), maintenance, or back in rotation, through
+   * the same path as pen's `server N state` (logged; a return to rotation starts slow start).
+   */
+  setServerAdmin(group: GroupRuntime, server: Server, state: AdminState, reason = 'admin API'): void {
+    this.#applyState(group, server, state, reason);
+  }
+
+  /** Changes limits, weight, priority or ACL of a server; returns what changed. O(servers). */
+  updateServerSettings(group: GroupRuntime, server: Server, patch: Partial<Pick<ServerConfig, 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>>): string[] {
+    const changes: string[] = [];
+    const key = serverKey(server);
+    const set = <K extends 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>(k: K, label: string): void => {
+      const v = patch[k];
+      if (v === undefined || v === server[k]) return;
+      changes.push(`server ${key} ${label} ${server[k]} -> ${v}`);
+      server[k] = v;
+    };
+    set('maxConnections', 'max_connections');
+    set('hardLimit', 'hard_limit');
+    set('weight', 'weight');
+    set('priority', 'priority');
+    set('acl', 'acl');
+    const backup = server.role === 'backup';
+    const gc = group.config.servers.find((c) => serverKey(c) === key && (c.backup === true) === backup);
+    if (gc !== undefined) Object.assign(gc, serverConfigOf(server, gc));
+    if (changes.length > 0) {
+      group.selector.serversChanged();
+      group.serveQueue(); // a raised limit may let waiting clients in
+    }
+    return changes;
+  }
+
+  /** The group's servers (primaries, then backups) as configs, keeping each one's file-only fields. */
+  #currentServerConfigs(group: GroupRuntime): ServerConfig[] {
+    const byKey = new Map(group.config.servers.map((c) => [`${c.backup === true} ${serverKey(c)}`, c]));
+    return [...group.servers, ...group.selector.backups].map((s) => serverConfigOf(s, byKey.get(`${s.role === 'backup'} ${serverKey(s)}`)));
+  }
+
+  /**
+   * Adds a server to a group through the same path as a reload (it gets the next index of its
+   * list; nobody is renumbered, so the client table is not walked), then health checks pick it up.
+   * O(servers).
+   */
+  addServer(group: GroupRuntime, sc: ServerConfig): Server {
+    const key = serverKey(sc);
+    const backup = sc.backup === true;
+    const list = backup ? group.selector.backups : group.servers;
+    if (list.some((s) => serverKey(s) === key)) throw new Error(`${backup ? 'backup' : 'server'} ${key} is already in group ${group.name}`);
+    this.#updateGroup(group, { ...group.config, servers: [...this.#currentServerConfigs(group), { ...sc }] });
+    this.serversChanged();
+    group.serveQueue();
+    return (backup ? group.selector.backups : group.servers).find((s) => serverKey(s) === key)!;
+  }
+
+  /**
+   * Removes a server from its group through the same path as a reload: later servers move up
+   * one index and the client table follows them (O(servers + clients), like a reload). Its
+   * established connections continue to their end.
+   */
+  removeServer(group: GroupRuntime, server: Server): string[] {
+    const all = [...group.servers, ...group.selector.backups];
+    if (!all.includes(server)) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
+    if (server.role === 'regular' && group.servers.length === 1) throw new Error('a group needs at least one server');
+    const configs = this.#currentServerConfigs(group).filter((_, i) => all[i] !== server);
+    const changes = this.#updateGroup(group, { ...group.config, servers: configs });
+    this.serversChanged();
     return changes;
   }
 
@@ -571,7 +678,10 @@ export class Balancer implements BalancerHooks {
       }
     }
     for (const key of byKey.keys()) changes.push(`${key} removed from ${gc.name} (its connections continue)`);
-    g.clients.remapServers((s) => remap.get(s) ?? -1);
+    // The client table follows renumbered primaries (O(clients)); skipped when nobody moved.
+    let renumbered = [...byKey.keys()].some((k) => k.startsWith('server '));
+    for (const [from, to] of remap) if (from !== to) renumbered = true;
+    if (renumbered) g.clients.remapServers((s) => remap.get(s) ?? -1);
     const sel = g.selector;
     sel.servers = servers;
     sel.backups = backups;
@@ -606,6 +716,19 @@ function updateServer(s: Server, index: number, c: ServerConfig, changes: string
   s.checkPort = c.checkPort ?? null;
   s.checkAddress = c.checkAddress ?? null;
   return s;
+}
+
+/**
+ * The settings of a running server as a ServerConfig (pen commands change Server objects
+ * directly), keeping what only the config knows (its file `state`) from `old`.
+ */
+export function serverConfigOf(s: Server, old?: ServerConfig): ServerConfig {
+  const c: ServerConfig = { ...old, address: s.address, maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority, acl: s.acl };
+  if (s.hostname !== undefined) c.hostname = s.hostname;
+  if (s.role === 'backup') c.backup = true;
+  if (s.checkPort !== null) c.checkPort = s.checkPort;
+  if (s.checkAddress !== null) c.checkAddress = s.checkAddress;
+  return c;
 }
 
 function structuredCloneConfig(g: GroupConfig): GroupConfig {

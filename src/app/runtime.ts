@@ -25,7 +25,7 @@ import { Server } from '../core/servers/server.ts';
 import type { GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import type { Address } from '../core/address.ts';
-import type { Session, SessionOwner, Side } from '../dataplane/session.ts';
+import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
 
 /** What groups and listeners need from the balancer that owns them. */
 export interface BalancerHooks {
@@ -236,8 +236,10 @@ export class GroupRuntime implements SessionOwner {
   sessionEnded(session: Session): void {
     const server = session.selection.server;
     if (server !== null) {
+      // Empty sets of current servers are kept: deleting them would allocate a new Set per
+      // connection whenever a server goes idle. A removed server's set goes with its last one.
       const set = this.#byServer.get(server);
-      if (set !== undefined && set.delete(session) && set.size === 0) this.#byServer.delete(server);
+      if (set !== undefined && set.delete(session) && set.size === 0 && !this.#isCurrent(server)) this.#byServer.delete(server);
     }
     this.#ages.remove(session);
     if (session.inGroupQueue) {
@@ -394,6 +396,20 @@ export class GroupRuntime implements SessionOwner {
   // Server state changes (health checker, operator)
 
   /** A server changed state: serve waiting clients if it came up; close its connections if asked. */
+  #isCurrent(server: Server): boolean {
+    const sel = this.selector;
+    switch (server.role) {
+      case 'regular':
+        return sel.servers[server.index] === server;
+      case 'backup':
+        return sel.backups[server.index] === server;
+      case 'emergency':
+        return sel.emergency === server;
+      case 'abuse':
+        return sel.abuse === server;
+    }
+  }
+
   serverChanged(server: Server, up: boolean): void {
     this.#serverChanged(server, up);
     this.#hooks.serverStateChanged?.(this, server, up);
@@ -448,17 +464,29 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export class ListenerRuntime implements AcceptHandler {
+export class ListenerRuntime implements AcceptHandler, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
   handle: ListenHandle | null = null;
+  /** Counters, O(1) per connection, read by reports and metrics. */
   accepted = 0;
+  /** Accepted connections not yet finished (waiting, connecting or established). */
+  active = 0;
+  /** Bytes of finished connections, counted when each ends. */
+  bytesFromClients = 0;
+  bytesToClients = 0;
+  /** TLS handshakes that failed (stays 0 on plain TCP listeners). */
+  handshakeFailures = 0;
   readonly #hooks: BalancerHooks;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: BalancerHooks) {
     this.config = config;
     this.group = group;
     this.#hooks = hooks;
+  }
+
+  get name(): string {
+    return this.config.name;
   }
 
   accept(socket: Socket<Side>): void {

@@ -24,7 +24,7 @@ pen options:
   -m N          accepts per event (accepted; the runtime batches accepts itself)
   -o command    run a penctl command at start (also -O)
   -p file       write the process id to file
-  -q N          clients that may wait for a free slot when -x is reached [511]
+  -q N          clients that may wait for a slot (under -x or pending connects) [4096]
   -r            round robin without client tracking
   -s            stubborn: if the first choice is unavailable, close the client
   -T sec        forget clients after sec seconds (0 = never) [0]
@@ -46,6 +46,13 @@ Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
   --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
+  --admin ADDR       HTTP admin API, /metrics and dashboard on a loopback host:port or a Unix
+                     socket path (see docs/admin-api.md); read-only without a token file
+  --admin-token-file FILE   bearer token that admin changes need
+  --admin-allow-remote      allow a non-loopback --admin address
+  --access-log FILE|-       one line per finished connection (docs/logging.md)
+  --access-log-format json|text   [json]
+  --state-file FILE  save client tracking tables on stop, load them at start
   --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
                      http:/path:200 (or :2xx, :200-204); see docs/health.md
   --check-interval MS   time between checks of a server [2000]
@@ -54,7 +61,7 @@ Fulcrum options:
   --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
-signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
+signals: TERM stops, HUP reopens the logs and re-reads -F / --config, USR1 prints statistics.
 control: \`fulcrum ctl ADDR reload\` does what HUP does and answers what changed.
 
 example:

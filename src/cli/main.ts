@@ -9,17 +9,21 @@ import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
-import { Balancer, resolveConfig, systemClock, systemRandom, workerListenProblem, type Diagnostics } from '../app/balancer.ts';
+import { Balancer, resolveConfig, resolveServer, systemClock, systemRandom, workerListenProblem, type Diagnostics } from '../app/balancer.ts';
 import { controlRootRefusal, createControlPort } from '../app/control-service.ts';
 import { CommandError, PenCommands } from '../app/pen-commands.ts';
 import { penStatusHtml } from '../app/pen-reports.ts';
-import { formatReload, loadYamlConfig, reloadConfiguration } from '../app/reload.ts';
+import { loadYamlConfig, outcomeReply, Reloader, type ReloadOutcome } from '../app/reload.ts';
+import { loadState, saveState } from '../app/state-file.ts';
 import { statsText } from '../app/status.ts';
 import { WorkerPool } from '../app/workers/primary.ts';
 import { SharedState } from '../app/workers/shared-state.ts';
 import { isWorkerProcess, runWorker } from '../app/workers/worker.ts';
+import { AccessLog } from '../control/access-log.ts';
+import { AdminServer, readTokenFile } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
-import { parsePenArgs, UsageError } from '../config/pen-args.ts';
+import { Metrics } from '../control/metrics.ts';
+import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
 import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
 import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
 import { ctl } from './ctl.ts';
@@ -163,7 +167,12 @@ async function main(argv: string[]): Promise<void> {
     // The control port is given on the command line in both modes.
     config.global.control = parsed.config.global.control;
     config.global.controlExit = parsed.config.global.controlExit;
-    if (parsed.long.workers !== null) config.global.workers = parsed.long.workers;
+  }
+  try {
+    applyLongOptions(config, parsed.long);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message, 2);
+    throw e;
   }
   const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
   if (refusal !== null) fail(refusal, 2);
@@ -207,30 +216,81 @@ async function main(argv: string[]): Promise<void> {
   }
   if (balancer.defaultGroup.servers.length === 0) fail('no servers configured');
 
+  const stateFile = config.global.stateFile;
+  if (stateFile !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, stateFile);
+      balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
+    }
+  }
+  let accessLog: AccessLog | null = null;
+  if (config.global.accessLog !== null) {
+    try {
+      accessLog = new AccessLog(config.global.accessLog);
+    } catch (e) {
+      fail(`cannot open the access log ${config.global.accessLog.path}: ${(e as Error).message}`);
+    }
+    balancer.onSessionEnd.push(accessLog.onSessionEnd);
+  }
+  const adminConfig = config.global.admin;
+  if (adminConfig?.tokenFile != null) {
+    // A bad token file stops the start before any listener is bound.
+    try {
+      readTokenFile(adminConfig.tokenFile);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
+
   const pidFile = config.global.pidFile;
   let stopping = false;
   let control: ControlPort | null = null;
   let pool: WorkerPool | null = null;
+  let admin: AdminServer | null = null;
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     balancer.diag.debug(1, `${why}: stopping`);
     control?.stop();
+    await admin?.stop();
     await pool?.stop();
     await balancer.stop();
+    if (stateFile !== null) {
+      try {
+        const n = await saveState(balancer, stateFile);
+        balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
+      } catch (e) {
+        balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
+      }
+    }
+    await accessLog?.close();
     if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
     process.exit(0);
   };
-  /** SIGHUP and the control port's `reload`: the report, or an Error saying why nothing changed. */
-  const reload = async (): Promise<string> => {
+  /**
+   * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
+   * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
+   */
+  const reloader = new Reloader(balancer, commands);
+  const reloadOutcome = async (): Promise<ReloadOutcome> => {
+    balancer.log?.reopen();
+    accessLog?.reopen();
+    admin?.reloadToken();
     pool?.reopenLogs();
     try {
-      return formatReload(await reloadConfiguration(balancer, commands), balancer.global.configFile !== null);
-    } catch (e) {
-      throw new CommandError(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+      return await reloader.reload();
     } finally {
+      // With workers: they get what changed (nothing is sent when nothing did).
       pool?.configChanged();
     }
+  };
+  /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
+  const reload = async (): Promise<string> => {
+    const r = outcomeReply(await reloadOutcome(), balancer.global.configFile !== null);
+    if ('error' in r) throw new CommandError(r.error);
+    return r.reply;
   };
 
   try {
@@ -240,6 +300,26 @@ async function main(argv: string[]): Promise<void> {
   } catch (e) {
     await balancer.stop();
     fail(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
+  }
+  if (adminConfig !== null) {
+    try {
+      admin = AdminServer.start({
+        config: adminConfig,
+        balancer,
+        metrics: new Metrics(balancer, { version: pkg.version, reloads: reloader }),
+        reload: reloadOutcome,
+        reloadSource: () => reloader.source,
+        resolveServer,
+        version: pkg.version,
+        diag: balancer.diag,
+        changed: () => pool?.configChanged(),
+      });
+    } catch (e) {
+      control?.stop();
+      await balancer.stop();
+      fail((e as Error).message);
+    }
+    balancer.diag.debug(1, `admin API on ${admin.url ?? admin.address}${admin.readOnly ? ' (read-only: no token file)' : ''}`);
   }
   if (shared !== null) {
     pool = new WorkerPool({
@@ -254,6 +334,7 @@ async function main(argv: string[]): Promise<void> {
       await pool.start();
     } catch (e) {
       control?.stop();
+      await admin?.stop();
       await balancer.stop();
       fail((e as Error).message);
     }
@@ -268,6 +349,7 @@ async function main(argv: string[]): Promise<void> {
       process.setuid?.(uid);
     } catch (e) {
       control?.stop();
+      await admin?.stop();
       await pool?.stop();
       await balancer.stop();
       fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);

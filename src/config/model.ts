@@ -97,6 +97,23 @@ export interface ListenerConfig {
   group: string;
 }
 
+/** The HTTP admin listener (admin API, /metrics, dashboard); off unless configured. */
+export interface AdminConfig {
+  /** Loopback `host:port` or a Unix socket path. */
+  address: Address;
+  /** File holding the bearer token that state-changing requests need; null = read-only API. */
+  tokenFile: string | null;
+  /** Allow a non-loopback TCP address (refused otherwise). */
+  allowRemote: boolean;
+}
+
+/** The access log: one line per finished connection (docs/logging.md). */
+export interface AccessLogConfig {
+  /** File path, or "-" for standard output. */
+  path: string;
+  format: 'json' | 'text';
+}
+
 export interface GlobalConfig {
   /** -x: simultaneous connections; beyond it new clients wait (bounded by backlog). */
   maxConnections: number;
@@ -131,6 +148,12 @@ export interface GlobalConfig {
    * CPU. 1 = no separate workers: the process serves itself. Read at start only.
    */
   workers: number | 'auto';
+  /** Admin listener; start-time setting (a reload keeps the running one). */
+  admin: AdminConfig | null;
+  /** Access log; start-time setting (SIGHUP reopens the file). */
+  accessLog: AccessLogConfig | null;
+  /** Client tracking tables are saved here on stop and loaded on start. */
+  stateFile: string | null;
 }
 
 export interface FulcrumConfig {
@@ -151,7 +174,7 @@ export const PEN_DEFAULTS = {
   connectTimeoutMs: 3_000,
   trackingMs: 0,
   pendingMax: 100,
-  backlog: 511,
+  backlog: 4096,
   multiAccept: 100,
 } as const;
 
@@ -177,6 +200,9 @@ export function defaultGlobal(): GlobalConfig {
     commandFile: null,
     configFile: null,
     workers: 1,
+    admin: null,
+    accessLog: null,
+    stateFile: null,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
+import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
 
@@ -35,6 +36,18 @@ export interface LongOptions {
   configFile: string | null;
   /** --algorithm NAME: any algorithm from the registry. */
   algorithm: AlgorithmName | null;
+  /** --admin ADDR: the admin HTTP listener (loopback host:port or a Unix socket path). */
+  admin: string | null;
+  /** --admin-token-file FILE: bearer token for state-changing admin requests. */
+  adminTokenFile: string | null;
+  /** --admin-allow-remote: permit a non-loopback admin address. */
+  adminAllowRemote: boolean;
+  /** --access-log FILE|-: one line per finished connection. */
+  accessLog: string | null;
+  /** --access-log-format json|text. */
+  accessLogFormat: 'json' | 'text' | null;
+  /** --state-file FILE: client tracking tables saved on stop, loaded on start. */
+  stateFile: string | null;
   /** --send-proxy v1|v2 */
   sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
@@ -109,10 +122,62 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
   }
 }
 
+function nonEmpty(name: string, value: string): string {
+  if (value === '') throw new UsageError(`--${name} needs a value`);
+  return value;
+}
+
+/**
+ * Applies the admin, access log and state file options to a config (from the command line or
+ * the config file; the command line wins) and checks that they make sense together.
+ */
+export function applyLongOptions(config: FulcrumConfig, long: LongOptions): void {
+  const g = config.global;
+  if (long.admin !== null) {
+    const allowRemote = long.adminAllowRemote || (g.admin?.allowRemote ?? false);
+    const a = parseAdminAddress(long.admin, allowRemote);
+    if (typeof a === 'string') throw new UsageError(`--admin: ${a}`);
+    g.admin = { address: a, tokenFile: g.admin?.tokenFile ?? null, allowRemote };
+  } else if (long.adminAllowRemote && g.admin !== null) {
+    g.admin.allowRemote = true;
+  }
+  if (long.adminTokenFile !== null) {
+    if (g.admin === null) throw new UsageError('--admin-token-file needs --admin ADDR (or an admin: section in the config file)');
+    g.admin.tokenFile = long.adminTokenFile;
+  }
+  if (long.adminAllowRemote && g.admin === null) throw new UsageError('--admin-allow-remote needs --admin ADDR');
+  if (long.accessLog !== null) {
+    g.accessLog = { path: long.accessLog, format: long.accessLogFormat ?? g.accessLog?.format ?? 'json' };
+  } else if (long.accessLogFormat !== null) {
+    if (g.accessLog === null) throw new UsageError('--access-log-format needs --access-log FILE|- (or an access_log: section in the config file)');
+    g.accessLog.format = long.accessLogFormat;
+  }
+  if (long.stateFile !== null) g.stateFile = long.stateFile;
+  if (long.workers !== null) g.workers = long.workers;
+}
+
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, sendProxy: 'off', help: false, version: false, check: null, checkIntervalMs: null, checkTimeoutMs: null, rise: null, fall: null, workers: null };
+  const long: LongOptions = {
+    configFile: null,
+    algorithm: null,
+    admin: null,
+    adminTokenFile: null,
+    adminAllowRemote: false,
+    accessLog: null,
+    accessLogFormat: null,
+    stateFile: null,
+    sendProxy: 'off',
+    help: false,
+    version: false,
+    check: null,
+    checkIntervalMs: null,
+    checkTimeoutMs: null,
+    rise: null,
+    fall: null,
+    workers: null,
+  };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -199,6 +264,17 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
           long.algorithm = v;
           break;
         }
+        case 'admin': long.admin = nonEmpty(name, takeValue()); break;
+        case 'admin-token-file': long.adminTokenFile = nonEmpty(name, takeValue()); break;
+        case 'admin-allow-remote': long.adminAllowRemote = true; break;
+        case 'access-log': long.accessLog = nonEmpty(name, takeValue()); break;
+        case 'access-log-format': {
+          const v = takeValue();
+          if (v !== 'json' && v !== 'text') throw new UsageError(`--access-log-format: "${v}" is not one of json, text`);
+          long.accessLogFormat = v;
+          break;
+        }
+        case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;
         case 'check': long.check = takeValue(); break;
         case 'check-interval': long.checkIntervalMs = intValue('-check-interval', takeValue(), 1); break;
         case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;

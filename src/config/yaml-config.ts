@@ -15,10 +15,11 @@ import type { Address } from '../core/address.ts';
 import { AclError, parseAclEntry } from '../core/acl/acl.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import { algorithmNames } from '../core/balancing/registry.ts';
+import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges } from '../core/health/check-spec.ts';
 import type { CheckKind, CheckSpec, ScriptStep } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig } from './model.ts';
-import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
+import type { AdminConfig, FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
 
 export interface ConfigIssue {
   file: string;
@@ -320,6 +321,7 @@ const globalShape = {
   debug: int(0, MAX_INT).optional(),
   ascii_dumps: bool.optional(),
   workers: z.union([z.literal('auto'), int(1, MAX_WORKERS)], { error: expecting(`a number of processes 1-${MAX_WORKERS}, or auto`) }).optional(),
+  state_file: filePath.nullable().optional(),
 };
 
 /** A string leaf checked by a function that returns what is wrong with it, if anything. */
@@ -541,8 +543,32 @@ const listenerShape = {
   group: z.string({ error: expecting('the name of a group') }),
 };
 
+const ADMIN_TEXT = 'an admin address: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path';
+
+const adminShape = {
+  listen: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string({ error: expecting(ADMIN_TEXT) })),
+  token_file: filePath.nullable().optional(),
+  allow_remote: bool.optional(),
+};
+
+const adminSection = mapping('a mapping with listen, token_file and allow_remote', adminShape).transform((a, ctx): AdminConfig => {
+  const address = parseAdminAddress(a.listen, a.allow_remote ?? false);
+  if (typeof address === 'string') {
+    ctx.addIssue({ code: 'custom', path: ['listen'], message: address });
+    return z.NEVER;
+  }
+  return { address, tokenFile: a.token_file ?? null, allowRemote: a.allow_remote ?? false };
+});
+
+const accessLogShape = {
+  file: z.string({ error: expecting('a file path, or "-" for standard output') }).min(1, { error: expecting('a file path, or "-" for standard output') }),
+  format: oneOf(['json', 'text']).optional(),
+};
+
 const topShape = {
   global: mapping('a mapping of global settings', globalShape).nullish(),
+  admin: adminSection.nullish(),
+  access_log: mapping('a mapping with file and format', accessLogShape).nullish(),
   acls: z
     .record(
       z.string().regex(/^[0-9]$/, { error: (iss) => `ACL numbers are 0-9, got ${describe(iss.input)}` }),
@@ -564,6 +590,8 @@ function fieldsAt(path: Path): readonly string[] {
   const p = path.map((s) => (typeof s === 'number' ? s : String(s)));
   if (p.length === 0) return Object.keys(topShape);
   if (p[0] === 'global' && p.length === 1) return Object.keys(globalShape);
+  if (p[0] === 'admin' && p.length === 1) return Object.keys(adminShape);
+  if (p[0] === 'access_log' && p.length === 1) return Object.keys(accessLogShape);
   if (p[0] === 'groups' && p.length === 2) return Object.keys(groupShape);
   if (p[0] === 'groups' && ((p.length === 4 && p[2] === 'servers') || (p.length === 3 && (p[2] === 'emergency' || p[2] === 'abuse')))) {
     return Object.keys(serverShape);
@@ -579,17 +607,17 @@ function fieldsAt(path: Path): readonly string[] {
 }
 
 /** Turns zod's issues into ours: one per unknown key, and union failures narrowed to the branch meant. */
-function flatten(issue: z.core.$ZodIssue, base: Path): Found[] {
+function flatten(issue: z.core.$ZodIssue, base: Path, known: (path: Path) => readonly string[] = fieldsAt): Found[] {
   const path = [...base, ...issue.path];
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown field '${k}'${didYouMean(k, fieldsAt(path))}`, atKey: true }));
+      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown field '${k}'${didYouMean(k, known(path))}`, atKey: true }));
     case 'invalid_key':
       return issue.issues.map((i) => ({ path, message: i.message, atKey: true }));
     case 'invalid_union': {
       // A branch that failed only because the value had the other type (string vs mapping) is not the one meant.
       const meant = issue.errors.filter((b) => !(b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0));
-      if (meant.length === 1) return meant[0]!.flatMap((i) => flatten(i, path));
+      if (meant.length === 1) return meant[0]!.flatMap((i) => flatten(i, path, known));
       return [{ path, message: issue.message }];
     }
     default:
@@ -730,6 +758,9 @@ function build(p: ParsedFile): FulcrumConfig {
     debug: g.debug ?? d.debug,
     asciiDumps: g.ascii_dumps ?? d.asciiDumps,
     workers: g.workers ?? d.workers,
+    stateFile: g.state_file ?? d.stateFile,
+    admin: p.admin ?? null,
+    accessLog: p.access_log === null || p.access_log === undefined ? null : { path: p.access_log.file, format: p.access_log.format ?? 'json' },
   };
 
   const acls = Object.entries(p.acls ?? {})
@@ -784,4 +815,52 @@ function build(p: ParsedFile): FulcrumConfig {
   const listeners = p.listeners.map((l, i): ListenerConfig => ({ name: l.name ?? defaultListenerName(i), address: l.listen, group: l.group }));
 
   return { global, acls, groups, listeners };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces of the schema for the admin API, so that a change made through the API is checked
+// exactly like the same change written in the file (same rules, same messages).
+
+/** A problem with an admin API request body; `path` is relative to the body, e.g. `weight`. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export type Checked<T> = { value: T } | { issues: FieldIssue[] };
+
+function check<T>(schema: z.ZodType<T>, raw: unknown, fields: readonly string[]): Checked<T> {
+  const r = schema.safeParse(raw);
+  if (r.success) return { value: r.data };
+  const found = r.error.issues.flatMap((i) => flatten(i, [], (p) => (p.length === 0 ? fields : [])));
+  return { issues: found.map((f) => ({ path: formatPath(f.path), message: f.message })) };
+}
+
+/** A server as the config file writes it: pen's short form string, or the long-form mapping. */
+export function checkServerValue(raw: unknown): Checked<ServerConfig> {
+  return check(server, raw, Object.keys(serverShape));
+}
+
+/** What can be changed on a running server: its limits, weight, priority and ACL. */
+const serverSettingsShape = {
+  max_connections: serverShape.max_connections,
+  hard_limit: serverShape.hard_limit,
+  weight: serverShape.weight,
+  priority: serverShape.priority,
+  acl: serverShape.acl,
+};
+
+/** Settings of an existing server (no address): the long form's fields, all optional. */
+export interface ServerSettingsPatch {
+  max_connections?: number | undefined;
+  hard_limit?: number | undefined;
+  weight?: number | undefined;
+  priority?: number | undefined;
+  acl?: number | undefined;
+}
+
+const serverPatch = mapping('a mapping of server settings (max_connections, hard_limit, weight, priority, acl)', serverSettingsShape);
+
+export function checkServerPatch(raw: unknown): Checked<ServerSettingsPatch> {
+  return check(serverPatch, raw, Object.keys(serverSettingsShape));
 }

@@ -17,24 +17,27 @@ import { encodeProxyV1, encodeProxyV2 } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
-export type TerminationReason =
-  | 'client-closed'
-  | 'server-closed'
-  | 'client-reset'
-  | 'server-reset'
-  | 'idle-timeout'
-  | 'connect-timeout'
-  | 'connect-failed'
-  | 'no-server'
-  | 'all-full'
-  | 'acl-denied'
-  | 'stubborn'
-  | 'queue-full'
-  | 'queue-timeout'
-  | 'max-age'
-  | 'server-down'
-  | 'closed-by-operator'
-  | 'shutdown';
+export const TERMINATION_REASONS = [
+  'client-closed',
+  'server-closed',
+  'client-reset',
+  'server-reset',
+  'idle-timeout',
+  'connect-timeout',
+  'connect-failed',
+  'no-server',
+  'all-full',
+  'acl-denied',
+  'stubborn',
+  'queue-full',
+  'queue-timeout',
+  'max-age',
+  'server-down',
+  'closed-by-operator',
+  'shutdown',
+] as const;
+
+export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
 /** What a session needs from the balancer that owns it. */
 export interface SessionOwner {
@@ -60,6 +63,17 @@ export interface SessionOwner {
   enqueue?(session: Session): boolean;
   /** pen's -dd communication dumps: called per chunk only for sessions with `dump` set. */
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
+}
+
+/**
+ * What a session knows of the listener that accepted it: a name for the access log and O(1)
+ * counters the balancer updates at accept and at the end (read by metrics at scrape time).
+ */
+export interface SessionListener {
+  readonly name: string;
+  active: number;
+  bytesFromClients: number;
+  bytesToClients: number;
 }
 
 export class Side {
@@ -214,6 +228,10 @@ export class Session {
   dump = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
+  /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
+  failedServers: Server[] | null = null;
+  /** The listener that accepted the client (set by the balancer). */
+  listener: SessionListener | null = null;
   /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
   inGroupQueue = false;
   /** When it started waiting there (0 = never queued). */
@@ -330,6 +348,7 @@ export class Session {
     this.#clearConnectTimer();
     this.connecting = false;
     (this.connectErrors ??= []).push(why);
+    if (this.selection.server !== null) (this.failedServers ??= []).push(this.selection.server);
     const next = this.owner.selector.connectFailed(this.selection, timedOut);
     if (next === null) {
       const refusal = this.selection.refusal;

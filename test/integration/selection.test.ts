@@ -199,3 +199,19 @@ describe('pen commands', () => {
     expect(await whoServes(lb.port)).toBe('A');
   });
 });
+
+describe('bursts', () => {
+  test('800 clients arriving at once are all served with the defaults (none closed as queue-full)', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['-x', '5000', 'LISTEN', `127.0.0.1:${echo.port}`]);
+    const clients = await Promise.all(Array.from({ length: 800 }, () => connect(lb.port, { timeoutMs: 20_000 })));
+    try {
+      await Promise.all(clients.map((c, i) => c.write(`hello ${i}\n`)));
+      const lines = await Promise.all(clients.map((c) => c.readLine(20_000)));
+      expect(lines.every((l, i) => l === `hello ${i}`)).toBe(true);
+      expect(lb.balancer.totals.ends['queue-full'] ?? 0).toBe(0);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});

@@ -14,6 +14,8 @@ import {
   clientSlots,
   GROUP_COUNTERS,
   groupLayout,
+  LISTENER_COUNTERS,
+  listenerLayout,
   LAYOUT_MAGIC,
   LAYOUT_VERSION,
   MAIN,
@@ -27,32 +29,8 @@ import {
 } from '../../core/workers/layout.ts';
 import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
-import type { TerminationReason } from '../../dataplane/session.ts';
+import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../dataplane/session.ts';
 import type { GroupStats } from '../runtime.ts';
-
-/** Every way a connection ends, in a fixed order (one shared counter each). */
-export const REASONS = [
-  'client-closed',
-  'server-closed',
-  'client-reset',
-  'server-reset',
-  'idle-timeout',
-  'connect-timeout',
-  'connect-failed',
-  'no-server',
-  'all-full',
-  'acl-denied',
-  'stubborn',
-  'queue-full',
-  'queue-timeout',
-  'max-age',
-  'server-down',
-  'closed-by-operator',
-  'shutdown',
-] as const satisfies readonly TerminationReason[];
-// A reason added to TerminationReason but not above fails to compile here.
-const _allReasons: readonly (typeof REASONS)[number][] = [] as TerminationReason[];
-void _allReasons;
 
 /** What the balancer's counters are made of (plain objects without workers). */
 export interface TotalsShape {
@@ -92,6 +70,17 @@ export interface SharedDirectory {
   slots: number;
   /** Group name → its block number and table size. */
   groups: Record<string, { block: number; slots: number }>;
+  /** Listener name → its block number. */
+  listeners: Record<string, number>;
+}
+
+/** A listener's counters, as ListenerRuntime has them. */
+export interface ListenerCounters {
+  accepted: number;
+  active: number;
+  bytesFromClients: number;
+  bytesToClients: number;
+  handshakeFailures: number;
 }
 
 const defineCounter = (o: object, name: string, get: () => number, set: (v: number) => void): void => {
@@ -109,6 +98,10 @@ export class SharedState {
   #slots = 0;
   #nextGroupBlock = 0;
   readonly #groups = new Map<string, { block: number; slots: number }>();
+  #nextListenerBlock = 0;
+  readonly #listeners = new Map<string, number>();
+  readonly #listenerBlocks = new Map<number, MappedBlock>();
+  readonly #listenerLayout: ReturnType<typeof listenerLayout>;
   readonly #owner = { id: process.pid, isAlive: pidAlive };
 
   private constructor(setup: SharedSetup, main: MappedBlock) {
@@ -116,6 +109,7 @@ export class SharedState {
     this.main = main;
     this.mainLayout = mainLayout(setup.workers, REASONS.length);
     this.serverLayout = serverLayout(setup.workers);
+    this.#listenerLayout = listenerLayout(setup.workers);
   }
 
   /** Primary: creates the main block. */
@@ -146,7 +140,12 @@ export class SharedState {
 
   /** Every file of this Fulcrum's shared memory (for chown and tests). */
   get paths(): string[] {
-    return [this.main.path, ...this.#serverBlocks.filter((b) => b !== undefined).map((b) => b.path), ...[...this.#groupBlocks.values()].map((g) => g.block.path)];
+    return [
+      this.main.path,
+      ...this.#serverBlocks.filter((b) => b !== undefined).map((b) => b.path),
+      ...[...this.#groupBlocks.values()].map((g) => g.block.path),
+      ...[...this.#listenerBlocks.values()].map((b) => b.path),
+    ];
   }
 
   /** Removes every file (primary, at exit). */
@@ -158,13 +157,51 @@ export class SharedState {
   // Directory (primary → workers)
 
   directory(): SharedDirectory {
-    return { slots: this.#slots, groups: Object.fromEntries(this.#groups) };
+    return { slots: this.#slots, groups: Object.fromEntries(this.#groups), listeners: Object.fromEntries(this.#listeners) };
   }
 
   /** Worker: learns the blocks the primary made since the last configuration. */
   useDirectory(d: SharedDirectory): void {
     this.#slots = Math.max(this.#slots, d.slots);
     for (const [name, g] of Object.entries(d.groups)) this.#groups.set(name, g);
+    for (const [name, l] of Object.entries(d.listeners)) this.#listeners.set(name, l);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listeners
+
+  /**
+   * Makes a listener's counters shared: this worker's slots (worker), or sums over the workers
+   * (primary). A listener made again (reload) gets a new block in the primary, as groups do.
+   */
+  bindListener(name: string, counters: ListenerCounters): void {
+    let block = this.#listeners.get(name);
+    let mapped: MappedBlock;
+    const L = this.#listenerLayout;
+    if (this.isPrimary) {
+      block = this.#nextListenerBlock++;
+      this.#listeners.set(name, block);
+      mapped = createBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
+      this.#listenerBlocks.set(block, mapped);
+    } else {
+      if (block === undefined) throw new Error(`listener ${name} has no shared block (the primary assigns them)`);
+      mapped = this.#listenerBlocks.get(block) ?? openBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
+      this.#listenerBlocks.set(block, mapped);
+    }
+    const f64 = mapped.f64;
+    const w = this.setup.worker;
+    LISTENER_COUNTERS.forEach((name, c) => {
+      if (w >= 0) {
+        const at = L.counter(w, c);
+        defineCounter(counters, name, () => f64[at]!, (v) => (f64[at] = v));
+      } else {
+        defineCounter(counters, name, () => {
+          let n = 0;
+          for (let x = 0; x < this.setup.workers; x++) n += f64[L.counter(x, c)]!;
+          return n;
+        }, () => {});
+      }
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -419,6 +456,8 @@ export class SharedState {
     }
     const q = GROUP_COUNTERS.indexOf('queueLength');
     for (const { block, layout } of this.#groupBlocks.values()) block.f64[layout.counter(w, q)] = 0;
+    const active = LISTENER_COUNTERS.indexOf('active');
+    for (const block of this.#listenerBlocks.values()) block.f64[this.#listenerLayout.counter(w, active)] = 0;
     return n;
   }
 }

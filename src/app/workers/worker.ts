@@ -9,6 +9,7 @@
  * closes), so that a killed primary never leaves orphans holding the port. Other signals are the
  * primary's to handle (a terminal's Ctrl-C reaches the whole process group).
  */
+import { AccessLog } from '../../control/access-log.ts';
 import { Balancer, systemClock, systemRandom, type Diagnostics } from '../balancer.ts';
 import { SharedState } from './shared-state.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
@@ -41,6 +42,8 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
   const slash = shm.lastIndexOf('/');
   const shared = SharedState.open({ dir: shm.slice(0, slash), prefix: shm.slice(slash + 1), workers, worker, epochMs });
   let balancer: Balancer | null = null;
+  /** Each worker writes the access lines of its own connections (appending, like -l). */
+  let accessLog: AccessLog | null = null;
   const diag = deps.makeDiagnostics(`fulcrum worker ${worker}`, () => balancer?.global.debug ?? 0);
 
   let stopping = false;
@@ -48,6 +51,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
     if (stopping) return;
     stopping = true;
     await balancer?.stop();
+    await accessLog?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
@@ -62,6 +66,10 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
         if (balancer === null) {
           try {
             balancer = new Balancer(m.config, diag, systemClock, systemRandom, { mode: 'worker', shared });
+            if (m.config.global.accessLog !== null) {
+              accessLog = new AccessLog(m.config.global.accessLog);
+              balancer.onSessionEnd.push(accessLog.onSessionEnd);
+            }
             balancer.start();
             if (m.config.global.user !== null) await deps.switchUser(m.config.global.user);
           } catch (e) {
@@ -96,6 +104,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
       }
       case 'reopen':
         balancer?.log?.reopen();
+        accessLog?.reopen();
         return;
     }
   };

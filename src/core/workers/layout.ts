@@ -237,6 +237,25 @@ export function groupLayout(workers: number, slots: number): GroupLayout {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Listener blocks
+
+/** A listener's counters per worker (f64); `active` is a gauge (zeroed when its worker dies). */
+export const LISTENER_COUNTERS = ['accepted', 'active', 'bytesFromClients', 'bytesToClients', 'handshakeFailures'] as const;
+export type ListenerCounterName = (typeof LISTENER_COUNTERS)[number];
+
+export interface ListenerLayout {
+  readonly workers: number;
+  readonly bytes: number;
+  counter(worker: number, counter: number): number;
+}
+
+export function listenerLayout(workers: number): ListenerLayout {
+  checkCount('workers', workers);
+  const perWorker = LISTENER_COUNTERS.length;
+  return { workers, bytes: 8 * perWorker * workers, counter: (w, c) => w * perWorker + c };
+}
+
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
