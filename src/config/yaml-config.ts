@@ -320,7 +320,11 @@ const globalShape = {
   user: z.string({ error: expecting('a user name') }).min(1, { error: expecting('a user name') }).nullable().optional(),
   debug: int(0, MAX_INT).optional(),
   ascii_dumps: bool.optional(),
-  workers: z.union([z.literal('auto'), int(1, MAX_WORKERS)], { error: expecting(`a number of processes 1-${MAX_WORKERS}, or auto`) }).optional(),
+  workers: z
+    .custom<number | 'auto'>((v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_WORKERS), {
+      error: expecting(`a number of processes 1-${MAX_WORKERS}, or auto`),
+    })
+    .optional(),
   state_file: filePath.nullable().optional(),
 };
 
