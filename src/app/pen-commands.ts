@@ -284,8 +284,10 @@ export class PenCommands {
       case 'recent':
         return formatRecent(b, g, args[0] === undefined ? 300 : int(args[0], 'recent'));
       case 'connection':
+        this.#inWorkers(cmd);
         return formatConnection(b, int(args[0], 'connection'));
       case 'close': {
+        this.#inWorkers(cmd);
         const id = int(args[0], 'close');
         const session = b.sessions.get(id);
         if (session === undefined || session.finished) return `Connection ${id} out of range\n`;
@@ -322,6 +324,13 @@ export class PenCommands {
         return '';
       default:
         throw new CommandError(`unknown command "${cmd}"`);
+    }
+  }
+
+  /** With workers, connections live in the worker processes: the primary cannot show or close one. */
+  #inWorkers(cmd: string): void {
+    if (this.#b.mode === 'primary') {
+      throw new CommandError(`${cmd}: connections are held by the worker processes (--workers), not by the process answering here`);
     }
   }
 

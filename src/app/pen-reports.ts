@@ -155,7 +155,7 @@ export function penStatusHtml(b: Balancer, group: GroupRuntime, now: Date = new 
     out += row([i++, escapeHtml(c.key), age, c.server, c.connects, c.bytesToClient + (l?.sx ?? 0), c.bytesFromClient + (l?.rx ?? 0)]);
   }
   out += '</table>\n';
-  out += `<h2>Active connections</h2>Number of connections: ${b.global.maxConnections} max, ${sessions.length} used, ${newest?.id ?? 0} last<p><table bgcolor="#c0c0c0">\n`;
+  out += `<h2>Active connections</h2>Number of connections: ${b.global.maxConnections} max, ${b.mode === 'primary' ? b.activeCount : sessions.length} used, ${newest?.id ?? 0} last<p><table bgcolor="#c0c0c0">\n`;
   out += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
   for (const s of sessions) {
     out += row([s.id, -1, -1, s.client.pending?.length ?? 0, s.server.pending?.length ?? 0, indexes.get(s.selection.clientKey) ?? -1, s.selection.server?.index ?? -1]);

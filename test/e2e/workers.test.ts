@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { penHashValue, parseClientIp } from '../../src/core/ip.ts';
-import { freePort, payload, pidAlive, sha256, useHarness, waitFor, whoServes, type Client, type RunningProcess } from '../harness/index.ts';
+import { bunPath, freePort, payload, pidAlive, repoRoot, sha256, useHarness, waitFor, whoServes, type Client, type RunningProcess } from '../harness/index.ts';
 
 setDefaultTimeout(60_000);
 const h = useHarness();
@@ -261,6 +261,63 @@ listeners:
     await p.waitForLine(/fulcrum worker 1\[debug1\]: configuration 1 applied: server 127\.0\.0\.1:\d+ added/, 10_000);
     for (let i = 0; i < 16; i++) expect(await whoServes(port)).toBe('b');
     await expectBothWorkersAccepted(p);
+  });
+
+  test('the control port, status file and metrics show the sums; control commands reach every worker', async () => {
+    const a = h.hold();
+    const b = h.hold();
+    const ctlPort = freePort();
+    const adminPort = freePort();
+    const statusFile = join(dir, `status-${ctlPort}.html`);
+    const asRoot = process.getuid?.() === 0;
+    const { p, port } = await startWorkers([
+      ...(asRoot ? ['-u', 'root'] : []),
+      '-r',
+      '-C',
+      `127.0.0.1:${ctlPort}`,
+      '-w',
+      statusFile,
+      '--admin',
+      `127.0.0.1:${adminPort}`,
+      'PORT',
+      a.address,
+      b.address,
+    ]);
+    const ctl = async (...words: string[]): Promise<string> => {
+      const r = Bun.spawn([bunPath(), 'src/cli/main.ts', 'ctl', `127.0.0.1:${ctlPort}`, ...words], { cwd: repoRoot, stdout: 'pipe', stderr: 'pipe' });
+      const [out, err, code] = await Promise.all([new Response(r.stdout).text(), new Response(r.stderr).text(), r.exited]);
+      if (code !== 0) throw new Error(`ctl ${words.join(' ')}: ${code} ${out}${err}`);
+      return out;
+    };
+    for (let i = 0; i < 8; i++) await h.connect(port);
+    await waitFor(() => a.active + b.active === 8, { what: '8 connections held', details: () => p.describe() });
+    await expectBothWorkersAccepted(p);
+    // pen's `servers`: each server's connections, summed over the workers.
+    const servers = await ctl('servers');
+    const conns = [...servers.matchAll(/ conn (\d+) /g)].map((m) => Number(m[1]));
+    expect(conns).toEqual([a.active, b.active]);
+    // The -w status page (written on SIGUSR1) and /metrics count all workers' connections.
+    p.kill('SIGUSR1');
+    await waitFor(() => existsSync(statusFile) && readFileSync(statusFile, 'utf8').includes('500 max, 8 used'), { what: 'the status page with 8 connections' });
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(metrics).toMatch(/^fulcrum_connections_current 8$/m);
+    expect(metrics).toMatch(/^fulcrum_connections_accepted_total 8$/m);
+    expect(metrics).toMatch(/^fulcrum_listener_connections_current\{listener="default",[^}]*\} 8$/m);
+    const perServer = [...metrics.matchAll(/^fulcrum_server_connections_current\{[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(perServer).toEqual([a.active, b.active]);
+    // A client ACL set on the control port applies in every worker.
+    await ctl('acl', '1', 'deny', '127.0.0.9');
+    await ctl('client_acl', '1');
+    const before = a.connections + b.connections;
+    for (let i = 0; i < 10; i++) {
+      const c = await h.connect(port, { localAddress: '127.0.0.9' });
+      expect(await c.waitClosed(5_000)).toBe('fin');
+    }
+    expect(a.connections + b.connections).toBe(before);
+    const s = await stats(p);
+    expect(s.text).toMatch(/acl-denied=10/);
+    expect(s.workers.every((w) => w.accepted > 4)).toBe(true);
+    expect(await ctl('close', '1').catch((e: Error) => e.message)).toMatch(/connections are held by the worker processes/);
   });
 
   test('SIGTERM stops the workers and removes the shared memory and the pid file', async () => {
