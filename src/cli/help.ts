@@ -53,6 +53,8 @@ Fulcrum options:
   --access-log FILE|-       one line per finished connection (docs/logging.md)
   --access-log-format json|text   [json]
   --state-file FILE  save client tracking tables on stop, load them at start
+  --workers N|auto   N processes share the port as one balancer (auto = one per CPU);
+                     the started process checks and reports (docs/workers.md) [1]
   --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
                      http:/path:200 (or :2xx, :200-204); see docs/health.md
   --check-interval MS   time between checks of a server [2000]
