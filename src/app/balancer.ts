@@ -249,7 +249,8 @@ export class Balancer implements BalancerHooks {
     } catch (e) {
       throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
-    this.diag.debug(1, `listening on ${formatAddress(l.config.address)} for group ${l.group.name}`);
+    const where = formatAddress(l.config.address);
+    this.diag.debug(1, this.mode === 'primary' ? `${where} can be bound for group ${l.group.name} (the workers listen)` : `listening on ${where} for group ${l.group.name}`);
   }
 
   /**

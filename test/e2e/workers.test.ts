@@ -110,47 +110,78 @@ describe('fulcrum --workers 2', () => {
     const b = h.hold();
     const { p, port } = await startWorkers(['-r', 'PORT', `${a.address}:2`, `${b.address}:2`]);
     const clients: Client[] = [];
-    for (let i = 0; i < 12; i++) clients.push(await h.connect(port));
+    const accepted = async (): Promise<boolean> => (await stats(p)).workers.every((w) => w.accepted > 0);
+    while (clients.length < 12 || !(await accepted())) {
+      clients.push(await h.connect(port));
+      expect(clients.length).toBeLessThan(60);
+    }
     // Every client is either forwarded (held open) or refused (closed) once all are settled.
-    await waitFor(() => a.active + b.active + clients.filter((c) => c.closeKind !== undefined).length === 12, {
+    await waitFor(() => a.active + b.active + clients.filter((c) => c.closeKind !== undefined).length === clients.length, {
       what: 'every client forwarded or refused',
       details: () => `a ${a.active}, b ${b.active}, closed ${clients.filter((c) => c.closeKind !== undefined).length}\n${p.describe()}`,
     });
     expect([a.connections, b.connections]).toEqual([2, 2]);
     await expectBothWorkersAccepted(p);
-    const s = await stats(p);
-    expect(s.text).toMatch(/server 0 127\.0\.0\.1:\d+: up, 2 connections/);
-    expect(s.text).toMatch(/server 1 127\.0\.0\.1:\d+: up, 2 connections/);
+    // Fulcrum counts a connection when its connect completes, just after the backend did.
+    await waitFor(async () => /server 0 127\.0\.0\.1:\d+: up, 2 connections[^]*server 1 127\.0\.0\.1:\d+: up, 2 connections/.test((await stats(p)).text), {
+      what: 'both servers at 2 connections in the stats',
+    });
   });
 
-  test('-x holds across workers; a client waiting in one worker is served when a slot frees in either', async () => {
-    const a = h.hold();
+  test('-x holds across workers; a slot freed in one worker serves a client waiting in the other', async () => {
+    const a = h.identify('a', { after: 'hold' }); // an admitted client gets "a\n", a waiting one nothing
     const { p, port } = await startWorkers(['-x', '4', 'PORT', a.address]);
-    const clients: Client[] = [];
-    for (let i = 0; i < 10; i++) clients.push(await h.connect(port));
-    // All ten accounted for: four admitted, six waiting (unread, not refused), in both workers.
-    const settled = await waitFor(
-      async () => {
-        const s = await stats(p);
-        return s.connections === 4 && s.waiting === 6 ? s : null;
-      },
-      { what: '4 connections and 6 waiting', details: () => p.describe() },
-    );
-    expect(settled.workers.every((w) => w.accepted > 0)).toBe(true);
-    expect(a.connections).toBe(4);
-    // Free slots one by one: each lets exactly one waiting client through, in whichever worker.
-    for (let freed = 1; freed <= 3; freed++) {
-      [...a.conns][0]!.reset(); // a reset ends the whole session (a FIN would only half-close it)
-      await waitFor(() => a.connections === 4 + freed, { what: `client ${4 + freed} admitted`, details: () => p.describe() });
-      await waitFor(
+    // Open clients one at a time; the stats say which worker took each (its connections or its
+    // waiting count went up). Stop once some worker A holds an admitted client while the other
+    // worker B has one waiting.
+    const worker = new Map<Client, number>();
+    let before = [0, 0];
+    let pair: { A: number; B: number } | null = null;
+    for (let i = 0; i < 40 && (pair === null || worker.size < 10); i++) {
+      const c = await h.connect(port);
+      const now = await waitFor(
         async () => {
           const s = await stats(p);
-          return s.connections === 4 && s.waiting === 6 - freed;
+          return s.connections + s.waiting === worker.size + 1 ? s : null;
         },
-        { what: `4 connections, ${6 - freed} waiting` },
+        { what: `client ${worker.size + 1} admitted or waiting`, details: () => p.describe() },
       );
+      const counts = now.workers.map((w) => w.connections + w.waiting);
+      worker.set(c, counts.findIndex((n, k) => n > before[k]!));
+      before = counts;
+      const A = now.workers.findIndex((w) => w.connections > 0);
+      if (A >= 0 && now.workers[1 - A]!.waiting > 0) pair = { A, B: 1 - A };
+    }
+    expect(pair).not.toBeNull();
+    const { A, B } = pair!;
+    const admitted = (c: Client): boolean => c.bytesReceived > 0;
+    // Never more than 4 at the backend, whichever worker admitted them.
+    const total = worker.size;
+    await waitFor(() => [...worker.keys()].filter(admitted).length === 4, { what: '4 clients admitted' });
+    let s = await stats(p);
+    expect([s.connections, s.waiting, a.connections]).toEqual([4, total - 4, 4]);
+    // Free A's slots until A has nobody waiting (A's own waiters take them first), then once more:
+    // that slot can only go to B's waiting client, through the shared count.
+    const servedBefore = (): number => [...worker.keys()].filter(admitted).length;
+    for (;;) {
+      s = await stats(p);
+      const last = s.workers[A]!.waiting === 0;
+      const victim = [...worker].find(([c, w]) => w === A && admitted(c) && c.closeKind === undefined)?.[0];
+      expect(victim).toBeDefined();
+      const bWaiting = s.workers[B]!.waiting;
+      const served = servedBefore();
+      victim!.reset();
+      worker.delete(victim!);
+      await waitFor(() => servedBefore() === served, { what: 'a waiting client admitted', details: () => p.describe() });
+      if (last) {
+        s = await stats(p);
+        expect(s.workers[B]!.waiting).toBe(bWaiting - 1);
+        break;
+      }
     }
     expect(a.active).toBe(4);
+    s = await stats(p);
+    expect(s.connections).toBe(4);
   });
 
   test('health is checked once, by the primary, and its verdict reaches every worker', async () => {
@@ -292,15 +323,22 @@ listeners:
     for (let i = 0; i < 8; i++) await h.connect(port);
     await waitFor(() => a.active + b.active === 8, { what: '8 connections held', details: () => p.describe() });
     await expectBothWorkersAccepted(p);
-    // pen's `servers`: each server's connections, summed over the workers.
-    const servers = await ctl('servers');
-    const conns = [...servers.matchAll(/ conn (\d+) /g)].map((m) => Number(m[1]));
-    expect(conns).toEqual([a.active, b.active]);
+    // pen's `servers`: each server's connections, summed over the workers (counted by Fulcrum
+    // when the connect completes, just after the backend counts it).
+    await waitFor(
+      async () => {
+        const conns = [...(await ctl('servers')).matchAll(/ conn (\d+) /g)].map((m) => Number(m[1]));
+        return conns.length === 2 && conns[0] === a.active && conns[1] === b.active;
+      },
+      { what: "`servers` showing each server's connections" },
+    );
     // The -w status page (written on SIGUSR1) and /metrics count all workers' connections.
     p.kill('SIGUSR1');
     await waitFor(() => existsSync(statusFile) && readFileSync(statusFile, 'utf8').includes('500 max, 8 used'), { what: 'the status page with 8 connections' });
-    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-    expect(metrics).toMatch(/^fulcrum_connections_current 8$/m);
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      return /^fulcrum_connections_current 8$/m.test(text) ? text : null;
+    }, { what: '/metrics' });
     expect(metrics).toMatch(/^fulcrum_connections_accepted_total 8$/m);
     expect(metrics).toMatch(/^fulcrum_listener_connections_current\{listener="default",[^}]*\} 8$/m);
     const perServer = [...metrics.matchAll(/^fulcrum_server_connections_current\{[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]));
@@ -309,14 +347,24 @@ listeners:
     await ctl('acl', '1', 'deny', '127.0.0.9');
     await ctl('client_acl', '1');
     const before = a.connections + b.connections;
-    for (let i = 0; i < 10; i++) {
+    const acceptedBefore = (await stats(p)).workers.map((w) => w.accepted);
+    let denied = 0;
+    for (;;) {
       const c = await h.connect(port, { localAddress: '127.0.0.9' });
       expect(await c.waitClosed(5_000)).toBe('fin');
+      denied++;
+      // The worker counts the ending right after sending the FIN: wait for it.
+      const now = await waitFor(
+        async () => {
+          const st = await stats(p);
+          return st.text.includes(`acl-denied=${denied}`) ? st : null;
+        },
+        { what: `${denied} connections denied`, details: () => p.describe() },
+      );
+      if (denied >= 6 && now.workers.every((w, k) => w.accepted > acceptedBefore[k]!)) break;
+      expect(denied).toBeLessThan(40);
     }
     expect(a.connections + b.connections).toBe(before);
-    const s = await stats(p);
-    expect(s.text).toMatch(/acl-denied=10/);
-    expect(s.workers.every((w) => w.accepted > 4)).toBe(true);
     expect(await ctl('close', '1').catch((e: Error) => e.message)).toMatch(/connections are held by the worker processes/);
   });
 
