@@ -7,7 +7,7 @@
  * counters in SIGUSR1's stats), so that a pass cannot come from one worker doing all the work.
  */
 import { describe, expect, setDefaultTimeout, test } from 'bun:test';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { penHashValue, parseClientIp } from '../../src/core/ip.ts';
@@ -384,6 +384,19 @@ listeners:
     expect(existsSync(pidFile)).toBe(false);
     expect(shmFiles(p.pid)).toEqual([]);
     await waitFor(() => workers.every((pid) => !pidAlive(pid)), { what: 'the workers gone' });
+  });
+
+  test('a primary killed with SIGKILL leaves no worker behind', async () => {
+    const e = h.echo();
+    const { p } = await startWorkers(['PORT', e.address]);
+    const workers = (await stats(p)).workers.map((w) => w.pid);
+    h.defer(() => {
+      for (const f of shmFiles(p.pid)) rmSync(join('/dev/shm', f), { force: true });
+    });
+    p.kill('SIGKILL');
+    await p.waitForExit(10_000);
+    // Their IPC channel closes: each worker stops on its own.
+    await waitFor(() => workers.every((pid) => !pidAlive(pid)), { what: 'the workers of a killed primary to exit' });
   });
 
   test('a Unix socket listener is refused with --workers', async () => {
