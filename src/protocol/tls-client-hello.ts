@@ -183,7 +183,7 @@ function readClientHello(body: Uint8Array): Hello | string {
     seen.add(type);
     if (type === EXT_SERVER_NAME) {
       const name = readServerName(ext);
-      if (typeof name === 'object') return name.problem;
+      if (name !== null && typeof name === 'object') return name.problem;
       serverName = name;
     } else if (type === EXT_ALPN) {
       const list = readAlpn(ext);
