@@ -189,8 +189,9 @@ export class PenCommands {
         this.#setFlag('weight', !negate);
         return '';
       case 'roundrobin':
-        // pen: "roundrobin" = round robin without client tracking.
+        // pen: "roundrobin" = round robin without client tracking (and, with hash, port mixing).
         g.config.tracking = negate;
+        g.config.hashSourcePort = !negate;
         g.syncSettings();
         return '';
       case 'stubborn':

@@ -53,6 +53,7 @@ export class GroupRuntime implements SessionOwner {
         tracking: config.tracking,
         saveTracking: config.saveTracking,
         stubborn: config.stubborn,
+        hashSourcePort: config.hashSourcePort,
         blacklistMs: config.blacklistMs,
         clientAcl: config.clientAcl,
       },
@@ -110,6 +111,7 @@ export class GroupRuntime implements SessionOwner {
     s.tracking = this.config.tracking;
     s.saveTracking = this.config.saveTracking;
     s.stubborn = this.config.stubborn;
+    s.hashSourcePort = this.config.hashSourcePort;
     s.blacklistMs = this.config.blacklistMs;
     s.clientAcl = this.config.clientAcl;
     this.clients.setCapacity(this.config.clientsMax);

@@ -19,8 +19,19 @@ import pkg from '../../package.json' with { type: 'json' };
 
 const DAEMON_ENV = 'FULCRUM_DAEMON_CHILD';
 
+/** In a daemonised child, startup messages travel to the waiting parent over fd 3. */
+function tellParent(text: string): boolean {
+  if (process.env[DAEMON_ENV] === undefined) return false;
+  try {
+    writeSync(3, text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function fail(message: string, code = 1): never {
-  process.stderr.write(`fulcrum: ${message}\n`);
+  if (!tellParent(`error ${code} fulcrum: ${message}\n`)) process.stderr.write(`fulcrum: ${message}\n`);
   process.exit(code);
 }
 
@@ -59,24 +70,31 @@ async function check(files: string[]): Promise<number> {
   return bad === 0 ? 0 : 1;
 }
 
-/** pen detaches unless -f: re-run ourselves in the background and exit once it is serving. */
+/**
+ * pen detaches unless -f: re-run ourselves in the background, with no stdio (so that a caller
+ * waiting on our output is not held by the daemon), and exit once it is serving. Startup errors
+ * come back over a pipe and are printed here, with the child's exit code.
+ */
 async function daemonize(argv: string[]): Promise<never> {
   const child = spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DAEMON_ENV]: '1' },
   });
-  const ready = new Promise<boolean>((resolve) => {
+  let text = '';
+  const ok = await new Promise<boolean>((resolve) => {
     const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
-    let text = '';
     pipe?.on('data', (d: Buffer) => {
       text += d.toString();
-      if (text.includes('ready')) resolve(true);
+      if (text.includes('ready\n')) resolve(true);
     });
     child.on('exit', () => resolve(false));
   });
-  const ok = await ready;
-  if (!ok) process.exit(child.exitCode ?? 1);
+  if (!ok) {
+    const m = /^error (\d+) ([\s\S]*)$/m.exec(text);
+    process.stderr.write(m?.[2] ?? 'fulcrum: the background process exited during start-up\n');
+    process.exit(Number(m?.[1] ?? child.exitCode ?? 1));
+  }
   child.unref();
   process.exit(0);
 }
@@ -192,14 +210,7 @@ async function main(argv: string[]): Promise<void> {
       }
     })();
   });
-  if (process.env[DAEMON_ENV] !== undefined) {
-    try {
-      writeSync(3, 'ready\n');
-      closeSync(3);
-    } catch {
-      // started with the variable set but without the pipe: nothing to tell
-    }
-  }
+  if (tellParent('ready\n')) closeSync(3);
 }
 
 await main(process.argv.slice(2));

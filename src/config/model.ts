@@ -26,6 +26,8 @@ export interface GroupConfig {
   /** Save choices in the client table (off with -N). */
   saveTracking: boolean;
   stubborn: boolean;
+  /** pen's `-h -r`: mix the client's source port into the hash (pen PR #18). */
+  hashSourcePort: boolean;
   /** Client table slots (-c). */
   clientsMax: number;
   /** Client table expiry (-T), 0 = never. */
@@ -119,6 +121,7 @@ export function defaultGroup(name: string): GroupConfig {
     tracking: true,
     saveTracking: true,
     stubborn: false,
+    hashSourcePort: false,
     clientsMax: PEN_DEFAULTS.clientsMax,
     trackingMs: PEN_DEFAULTS.trackingMs,
     blacklistMs: PEN_DEFAULTS.blacklistMs,

@@ -204,6 +204,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.tracking = !flags.roundrobin && !flags.hashNoSave;
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
+  group.hashSourcePort = flags.roundrobin;
   config.listeners.push({ name: 'default', address: listen, group: group.name });
   return { config, commands, long, notes };
 }

@@ -31,6 +31,7 @@ export type RefusalReason = 'acl-denied' | 'no-server' | 'stubborn';
 export interface SelectionState {
   /** Client table key (normalised IP text, or "unix"). */
   clientKey: string;
+  clientPort: number;
   /** Parsed client address, filled in lazily when ACLs or hashing need it. */
   clientIp: ClientIp | null;
   client: ClientEntry | null;
@@ -43,8 +44,8 @@ export interface SelectionState {
   refusal: RefusalReason | null;
 }
 
-export function newSelectionState(clientKey: string): SelectionState {
-  return { clientKey, clientIp: null, client: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
+export function newSelectionState(clientKey: string, clientPort = 0): SelectionState {
+  return { clientKey, clientPort, clientIp: null, client: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
 }
 
 export interface SelectorSettings {
@@ -58,6 +59,8 @@ export interface SelectorSettings {
   blacklistMs: number;
   /** ACL list that clients must pass (pen's client_acl, default 0). */
   clientAcl: number;
+  /** pen's `-h -r`: XOR the client's source port (as pen reads it, network order) into the hash. */
+  hashSourcePort: boolean;
 }
 
 export class Selector {
@@ -133,7 +136,8 @@ export class Selector {
       initial = remembered;
       reason = 'tracked';
     } else {
-      const clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      if (this.settings.hashSourcePort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
       initial = this.balancer.pick(this.servers, { clientHash, nowMs });
     }
     st.initial = initial;

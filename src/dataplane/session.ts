@@ -202,9 +202,9 @@ export class Session {
     this.server = new Side(this, false);
     this.client.peer = this.server;
     this.server.peer = this.client;
-    this.selection = newSelectionState(clientKey);
     this.clientAddress = clientSocket.remoteAddress ?? '';
     this.clientPort = clientSocket.remotePort ?? 0;
+    this.selection = newSelectionState(clientKey, this.clientPort);
     this.startMs = Date.now();
     this.lastActivityMs = owner.coarseNow();
   }

@@ -127,6 +127,7 @@ test('a full config maps to the expected FulcrumConfig', () => {
         tracking: false,
         saveTracking: false,
         stubborn: true,
+        hashSourcePort: false,
         clientsMax: 4096,
         trackingMs: 3_600_000,
         blacklistMs: 250,

@@ -34,7 +34,7 @@ export function selectorFor(
     servers: list,
     balancer: kind.create(seededRandom(42)),
     needsClientHash: kind.hashesClient,
-    settings: { tracking: true, saveTracking: true, stubborn: false, blacklistMs: 30_000, clientAcl: 0, ...settings },
+    settings: { tracking: true, saveTracking: true, stubborn: false, blacklistMs: 30_000, clientAcl: 0, hashSourcePort: false, ...settings },
     acls,
     clients,
     clock,

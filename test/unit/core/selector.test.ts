@@ -208,3 +208,20 @@ describe('bookkeeping', () => {
     expect(clients.peek('127.0.0.1', Number.MAX_SAFE_INTEGER - 1)?.server ?? -1).toBe(-1);
   });
 });
+
+describe('pen -h -r: the source port is mixed into the hash', () => {
+  test('hash = (address as pen reads it XOR port in network order) modulo the server count', () => {
+    const { selector } = selectorFor(servers(3), 'hash', { tracking: false, hashSourcePort: true });
+    const pick = (port: number): number => {
+      const st = newSelectionState('127.0.0.9', port);
+      const s = selector.begin(st)!;
+      selector.abandoned(st);
+      return s.index;
+    };
+    // 127.0.0.9 read little-endian = 0x0900007f; port 0x1234 in network order reads as 0x3412.
+    for (const port of [0x1234, 40000, 51515, 1]) {
+      const swapped = ((port & 0xff) << 8) | (port >>> 8);
+      expect(pick(port)).toBe(((0x0900007f ^ swapped) >>> 0) % 3);
+    }
+  });
+});
