@@ -30,6 +30,18 @@ export function statsText(b: Balancer): string {
         `${s.bytesToServer} bytes sent, ${s.bytesFromServer} bytes received, ${s.connectFailures} connect failures, ${s.connectTimeouts} timeouts`,
     );
   }
+  for (const l of b.listeners) {
+    if (l.mode === 'plain') continue;
+    const h = l.handshakes;
+    const failures = Object.entries(h.failures).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(
+      `  listener ${l.config.name} ${formatAddress(l.config.address)} (${l.mode === 'terminate' ? 'TLS' : 'TLS passthrough'}): ` +
+        `${h.ok} ${l.mode === 'terminate' ? `handshakes (${h.resumed} resumed)` : 'ClientHellos routed'}, ${h.inProgress} in progress, failures: ${failures === '' ? 'none' : failures}`,
+    );
+    for (const c of l.tls?.certificates ?? []) {
+      lines.push(`    certificate ${c.subject} (${c.keyType}) for ${c.names.join(',') || '-'}${c.isDefault ? ' (default)' : ''}: valid until ${c.notAfter.toISOString()}`);
+    }
+  }
   const ends = Object.entries(t.ends).map(([k, v]) => `${k}=${v}`).join(' ');
   if (ends !== '') lines.push(`  endings: ${ends}`);
   return lines.join('\n') + '\n';

@@ -201,9 +201,12 @@ async function main(argv: string[]): Promise<void> {
           const next = await resolveConfig(await loadYaml(balancer.global.configFile));
           const changes = balancer.reload(next);
           balancer.diag.info(`SIGHUP: reloaded ${balancer.global.configFile}${changes.length > 0 ? ': ' + changes.join('; ') : ' (no changes)'}`);
-        } else if (balancer.global.commandFile !== null) {
-          await commands.runFile(balancer.global.commandFile, { baseDir: dirname(balancer.global.commandFile) });
-          balancer.diag.info(`SIGHUP: re-read ${balancer.global.commandFile}`);
+        } else {
+          if (balancer.global.commandFile !== null) {
+            await commands.runFile(balancer.global.commandFile, { baseDir: dirname(balancer.global.commandFile) });
+            balancer.diag.info(`SIGHUP: re-read ${balancer.global.commandFile}`);
+          }
+          balancer.reloadTls('SIGHUP'); // certificate and key files (pen needs a restart for that)
         }
       } catch (e) {
         balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${(e as Error).message}`);
