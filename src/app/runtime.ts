@@ -204,10 +204,11 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor {
     return true;
   }
 
-  gateFailed(reason: GateFailure): void {
+  gateFailed(reason: GateFailure, detail: string): void {
     const h = this.handshakes;
     h.inProgress--;
     h.failures[reason] = (h.failures[reason] ?? 0) + 1;
+    h.last = `${reason}: ${detail}`;
   }
 
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void {

@@ -36,7 +36,8 @@ export function statsText(b: Balancer): string {
     const failures = Object.entries(h.failures).map(([k, v]) => `${k}=${v}`).join(' ');
     lines.push(
       `  listener ${l.config.name} ${formatAddress(l.config.address)} (${l.mode === 'terminate' ? 'TLS' : 'TLS passthrough'}): ` +
-        `${h.ok} ${l.mode === 'terminate' ? `handshakes (${h.resumed} resumed)` : 'ClientHellos routed'}, ${h.inProgress} in progress, failures: ${failures === '' ? 'none' : failures}`,
+        `${h.ok} ${l.mode === 'terminate' ? `handshakes (${h.resumed} resumed)` : 'ClientHellos routed'}, ${h.inProgress} in progress, failures: ${failures === '' ? 'none' : failures}` +
+        (h.last === null ? '' : ` (last: ${h.last})`),
     );
     for (const c of l.tls?.certificates ?? []) {
       lines.push(`    certificate ${c.subject} (${c.keyType}) for ${c.names.join(',') || '-'}${c.isDefault ? ' (default)' : ''}: valid until ${c.notAfter.toISOString()}`);

@@ -196,10 +196,12 @@ export interface HandshakeStats {
   inProgress: number;
   /** Failures by reason. */
   failures: Record<string, number>;
+  /** The latest failure with its detail (for operators: "why do handshakes fail?"). */
+  last: string | null;
 }
 
 export function newHandshakeStats(): HandshakeStats {
-  return { ok: 0, resumed: 0, inProgress: 0, failures: {} };
+  return { ok: 0, resumed: 0, inProgress: 0, failures: {}, last: null };
 }
 
 interface Built {
@@ -353,6 +355,7 @@ export class ListenerTls {
         curves: c.curves,
         preferServerCiphers: c.preferServerCiphers,
         sessionTickets: c.sessionTickets,
+        clientAuth: c.clientAuth.mode,
       };
       const id = createHash('sha256').update(JSON.stringify(options)).digest('hex');
       let ctx = contexts.get(id) ?? previous.get(id);

@@ -39,6 +39,8 @@ export interface ServerContextOptions {
   curves: string | null;
   preferServerCiphers: boolean;
   sessionTickets: boolean;
+  /** Whether clients are asked for a certificate, and whether one that fails verification ends the handshake. */
+  clientAuth: ClientAuth;
 }
 
 /** SSL_OP_NO_TICKET */
@@ -56,7 +58,10 @@ export function createServerContext(o: ServerContextOptions): SecureContextHandl
     ...(o.curves !== null ? { ecdhCurve: o.curves } : {}),
     honorCipherOrder: o.preferServerCiphers,
     ...(o.sessionTickets ? {} : { secureOptions: NO_TICKET }),
-  });
+    // Bun keeps the verify mode in the native context (node:tls ignores these two here).
+    requestCert: o.clientAuth !== 'none',
+    rejectUnauthorized: o.clientAuth === 'required',
+  } as Parameters<typeof createSecureContext>[0]);
   return { native: (ctx as unknown as { context: unknown }).context };
 }
 

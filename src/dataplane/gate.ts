@@ -69,7 +69,7 @@ export interface TlsSocketInfo {
   getServername(): string | undefined;
   readonly alpnProtocol: string | false | null;
   readonly authorized: boolean;
-  getPeerCertificate(): { subject?: Record<string, string | string[]>; fingerprint256?: string } | null;
+  getPeerCertificate(): { subject?: Record<string, string | string[]>; fingerprint256?: string } | null | undefined;
   getTLSVersion(): string | null;
   getCipher(): { name?: string } | null;
   isSessionReused(): boolean;
@@ -133,7 +133,7 @@ export class Gate {
     let fingerprint: string | null = null;
     if (this.clientAuth !== 'none' && this.clientAuth !== null) {
       const cert = tls.getPeerCertificate();
-      const present = cert !== null && cert.fingerprint256 !== undefined;
+      const present = cert !== null && cert !== undefined && typeof cert.fingerprint256 === 'string';
       if (present && !tls.authorized) {
         this.fail('bad-client-cert', error?.message ?? 'the client certificate did not verify', true);
         return;
@@ -169,7 +169,7 @@ export class Gate {
   onClose(error: Error | undefined): void {
     if (this.done) return;
     // Bun reports a failed handshake as an error + close; classify what we can.
-    const reason = error === undefined ? 'client-closed' : this.clientAuth !== null && isTlsError(error) ? classifyHandshakeError(error) : 'client-reset';
+    const reason = error === undefined ? 'client-closed' : this.clientAuth !== null ? classifyHandshakeError(error) : 'client-reset';
     this.fail(reason, error?.message ?? 'closed', false);
   }
 
@@ -233,10 +233,6 @@ export function subjectIdentity(subject: Record<string, string | string[]> | und
   if (Array.isArray(cn) && cn.length > 0) return `CN=${cn[0]}`;
   const parts = Object.entries(subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`);
   return parts.length > 0 ? parts.join(',') : null;
-}
-
-function isTlsError(e: Error): boolean {
-  return /SSL|TLS|certificate|handshake|alert/i.test(`${(e as { code?: string }).code ?? ''} ${e.message}`);
 }
 
 /** Maps BoringSSL's error text (as Bun reports it) to a counter label. */

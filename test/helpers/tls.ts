@@ -297,8 +297,12 @@ export function sha256(parts: Buffer[]): string {
   return h.digest('hex');
 }
 
-/** Runs `openssl s_client` (bounded) with `input` on stdin; resolves with stdout + stderr. */
-export function sClient(args: string[], input = '', timeoutMs = TLS_TIMEOUT_MS): Promise<string> {
+/**
+ * Runs `openssl s_client` (bounded) with `input` on stdin; resolves with stdout + stderr. Stdin
+ * stays open until `untilOutput` appears in the output (or the bound), since s_client quits at
+ * its end of input, possibly before the reply (and a TLS 1.3 session ticket) arrived.
+ */
+export function sClient(args: string[], input = '', timeoutMs = TLS_TIMEOUT_MS, untilOutput?: string): Promise<string> {
   return new Promise((resolve) => {
     const p = spawn(OPENSSL, ['s_client', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -309,8 +313,21 @@ export function sClient(args: string[], input = '', timeoutMs = TLS_TIMEOUT_MS):
       clearTimeout(timer);
       resolve(out);
     });
-    // Give the handshake time before closing stdin (s_client quits at EOF on stdin).
-    setTimeout(() => p.stdin.end(input), 300);
+    // Give the handshake time before writing (s_client quits at EOF on stdin).
+    setTimeout(() => {
+      if (untilOutput === undefined) {
+        p.stdin.end(input);
+        return;
+      }
+      p.stdin.write(input);
+      const check = setInterval(() => {
+        if (out.includes(untilOutput)) {
+          clearInterval(check);
+          setTimeout(() => p.stdin.end(), 100);
+        }
+      }, 20);
+      p.on('close', () => clearInterval(check));
+    }, 300);
   });
 }
 
