@@ -240,57 +240,6 @@ export async function tap(h: Harness, targetPort: number): Promise<Tap> {
   return t;
 }
 
-/** A client over a recorded plain socket: what it wrote on the wire is in `sent`. */
-export async function recordedTlsConnect(o: TlsClientOptions): Promise<{ session: TlsSession; sent: Buffer[] }> {
-  const sent: Buffer[] = [];
-  const raw = net.connect({ port: o.port, host: o.host ?? '127.0.0.1' });
-  const write = raw.write.bind(raw) as (...a: unknown[]) => boolean;
-  (raw as unknown as { write: (...a: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
-    if (chunk instanceof Uint8Array) sent.push(Buffer.from(chunk));
-    else if (typeof chunk === 'string') sent.push(Buffer.from(chunk));
-    return write(chunk, ...rest);
-  };
-  const socket = tls.connect({
-    socket: raw,
-    ...(o.servername !== undefined ? { servername: o.servername } : {}),
-    ...(o.ca !== undefined ? { ca: readFileSync(o.ca) } : {}),
-    ...(o.alpn !== undefined ? { ALPNProtocols: o.alpn } : {}),
-    rejectUnauthorized: o.ca !== undefined,
-  });
-  const session = await new Promise<TlsSession>((resolve, reject) => {
-    let text = '';
-    const t = setTimeout(() => reject(new Error('recorded TLS handshake timed out')), o.timeoutMs ?? TLS_TIMEOUT_MS);
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    socket.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    socket.on('secureConnect', () => {
-      clearTimeout(t);
-      const cert = socket.getPeerCertificate();
-      resolve({
-        socket,
-        peer: { subjectCN: typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined, fingerprint256: cert.fingerprint256, keyType: undefined },
-        alpn: socket.alpnProtocol ?? null,
-        version: socket.getProtocol(),
-        authorized: socket.authorized,
-        received: () => text,
-        readUntil: async (want, ms = TLS_TIMEOUT_MS) => {
-          const deadline = performance.now() + ms;
-          while (!text.includes(want)) {
-            if (performance.now() > deadline) throw new Error(`timed out waiting for "${want}"`);
-            await Bun.sleep(10);
-          }
-          return text;
-        },
-        closed: new Promise((r) => socket.on('close', () => r('closed'))),
-        close: () => socket.destroy(),
-      });
-    });
-  });
-  return { session, sent };
-}
-
 export function sha256(parts: Buffer[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
