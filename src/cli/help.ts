@@ -34,16 +34,27 @@ pen options:
   -x N          max simultaneous connections [500]
   -P, -Q        accepted and ignored (Fulcrum always uses epoll)
   -j dir        refused: the runtime has no chroot
-  -C -X -E -K -G -A -R -L -Z -U -H
-                not available in this version (refused with a message)
+  -E certfile   terminate TLS with this certificate (PEM; may also hold the key)
+  -K keyfile    the certificate's private key (PEM) [the -E file]
+  -G cafile     CA certificates that verify client certificates (with -R)
+  -A cadir      a directory of CA certificates that verify client certificates (with -R)
+  -R            require a valid client certificate
+  -L protocol   ssl23 or tls1: TLS 1.2 and 1.3 [ssl23]; tls1.3: TLS 1.3 only; ssl2/ssl3 are refused
+  -Z            accepted and ignored (BoringSSL's workarounds are always on)
+  -C -X -U -H   not available in this version (refused with a message)
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
   --algorithm NAME   ${algorithmNames.join(', ')}
   --help, --version
 
-signals: TERM stops, HUP reopens the log and re-reads -F / --config, USR1 prints statistics.
+TLS commands (-o or -F): ssl_ciphers, ssl_option, ssl_sni_path, ssl_ocsp_response,
+ssl_client_renegotiation_interval (see docs/tls.md).
 
-example:
+signals: TERM stops, HUP reopens the log and re-reads -F / --config and certificate files,
+USR1 prints statistics.
+
+examples:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002
+  fulcrum -E cert.pem -K key.pem 443 app1:80 app2:80
 `;

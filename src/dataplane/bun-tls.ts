@@ -190,7 +190,8 @@ const rawTlsHandlers: SocketHandler<unknown> = {
       gate.fail('handshake-failed', (e as Error).message, true);
     }
   },
-  data: ignore,
+  // No `data` handler: the encrypted bytes go to the TLS socket only, and are not also copied
+  // into a JS buffer for a callback that would ignore them (Bun wants data or drain).
   drain: ignore,
   end: ignore,
   close: ignore,
