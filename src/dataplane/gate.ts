@@ -92,7 +92,10 @@ export class Gate {
     this.owner = owner;
     this.clientAuth = clientAuth;
     this.maxHelloBytes = maxHelloBytes;
-    if (timeoutMs > 0) this.#timer = setTimeout(onGateTimeout, timeoutMs, this);
+    if (timeoutMs > 0) {
+      this.#timer = setTimeout(onGateTimeout, timeoutMs, this);
+      this.#timer.unref?.(); // a half-open handshake does not keep a stopping process alive
+    }
   }
 
   /** Passthrough: bytes of the ClientHello (termination: early application data, kept for the session). */
