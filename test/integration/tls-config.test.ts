@@ -99,7 +99,7 @@ describe('ALPN and versions', () => {
   test("the server's ALPN preference wins among what the client offers; a client without ALPN gets none", async () => {
     const echo = h.echo();
     const port = freePort();
-    await startFromYaml(
+    const { balancer } = await startFromYaml(
       h,
       lines(
         ...groups(['web', echo.address]),
@@ -117,6 +117,9 @@ describe('ALPN and versions', () => {
     const none = await tlsConnect({ port, ca: pki.ca.cert, servername: 'example.test' });
     expect([both.alpn, h1.alpn, none.alpn]).toEqual(['h2', 'http/1.1', false]);
     for (const s of [both, h1, none]) s.close();
+    // Offering ALPN, but nothing the listener speaks: refused with no_application_protocol.
+    expect((await tlsEcho({ port, ca: pki.ca.cert, servername: 'example.test', alpn: ['spdy/3'] })).ok).toBe(false);
+    await waitFor(() => balancer.listeners[0]!.handshakes.failures['no-alpn-match'] === 1, { what: 'a no-alpn-match failure' });
     expect((await tlsEcho({ port, ca: pki.ca.cert, servername: 'example.test', maxVersion: 'TLSv1.2' })).ok).toBe(false);
   });
 });

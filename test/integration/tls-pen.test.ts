@@ -132,6 +132,22 @@ describe("pen's ssl_* commands", () => {
     for (const s of [fa, fb, fc]) s.close();
   });
 
+  test("ssl_sni_path: a name's domain.ca verifies client certificates on that name (with -R)", async () => {
+    const echo = h.echo();
+    const dir = pki.path(`sni-ca-${Date.now()}`);
+    mkdirSync(dir);
+    const a = pki.leaf('a.test');
+    copyFileSync(a.cert, join(dir, 'a.test.crt'));
+    copyFileSync(a.key, join(dir, 'a.test.key'));
+    copyFileSync(pki.otherCa.cert, join(dir, 'a.test.ca'));
+    const lb = await startInProcess(h, ['-R', '-G', pki.ca.cert, '-E', site.cert, '-K', site.key, '-o', `ssl_sni_path ${dir}`, 'LISTEN', echo.address]);
+    const ok = async (servername: string, c: CertFiles): Promise<boolean> => (await tlsEcho({ port: lb.port, servername, cert: c.cert, key: c.key })).ok;
+    expect(await ok('localhost', client)).toBe(true);
+    expect(await ok('localhost', strangerClient)).toBe(false);
+    expect(await ok('a.test', strangerClient)).toBe(true);
+    expect(await ok('a.test', client)).toBe(false);
+  });
+
   test('ssl_ocsp_response: read and checked, re-read when repeated, refused when broken; never stapled (Bun cannot)', async () => {
     const echo = h.echo();
     const lb = await startInProcess(h, ['-E', site.cert, '-K', site.key, 'LISTEN', echo.address]);
