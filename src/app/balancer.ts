@@ -11,14 +11,16 @@ import { AclTable } from '../core/acl/acl.ts';
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { clientKey } from '../core/ip.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ServerConfig } from '../config/model.ts';
-import { listenTcp } from '../dataplane/bun-tcp.ts';
+import { HealthChecker } from '../control/health-checker.ts';
+import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
+import { runProbe } from '../dataplane/health-probes.ts';
 import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
-import { GroupRuntime, ListenerRuntime, listenerMode, makeServer, serverKey, type BalancerHooks } from './runtime.ts';
+import { GroupRuntime, ListenerRuntime, listenerMode, makeServer, serverKey, serverLabel, type BalancerHooks } from './runtime.ts';
 import { GroupTls, type PreparedTls } from './tls.ts';
 
 export interface Diagnostics {
@@ -41,19 +43,21 @@ export interface Totals {
   ends: Partial<Record<TerminationReason, number>>;
 }
 
+/** Resolves a server's host name to an address (at start, on reload and on an API add). */
+export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
+  if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+  const name = s.hostname ?? s.address.host;
+  let found: { address: string };
+  try {
+    found = await lookup(name);
+  } catch (e) {
+    throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+  }
+  return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
+}
+
 /** Resolves host names to addresses (at start and on reload, never per connection). */
 export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
-  const resolveServer = async (s: ServerConfig): Promise<ServerConfig> => {
-    if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
-    const name = s.hostname ?? s.address.host;
-    let found: { address: string };
-    try {
-      found = await lookup(name);
-    } catch (e) {
-      throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
-    }
-    return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
-  };
   const groups: GroupConfig[] = [];
   for (const g of config.groups) {
     groups.push({
@@ -81,6 +85,7 @@ export class Balancer implements BalancerHooks {
   readonly startedMs = Date.now();
   #now = Date.now();
   #clockTimer: ReturnType<typeof setInterval> | null = null;
+  #started = false;
   log: LogFile | null = null;
   readonly diag: Diagnostics;
   readonly clock: Clock;
@@ -88,6 +93,8 @@ export class Balancer implements BalancerHooks {
   /** Observers of finished sessions (access log, metrics); called once per connection. */
   readonly onSessionEnd: ((s: Session) => void)[] = [];
   stopping = false;
+  /** Active and agent checks of every group's servers (runs from start()). */
+  readonly health: HealthChecker;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom) {
     this.global = config.global;
@@ -98,6 +105,19 @@ export class Balancer implements BalancerHooks {
     for (const g of config.groups) this.groups.set(g.name, this.#newGroup(g));
     this.listeners = config.listeners.map((l) => new ListenerRuntime(l, this.#group(l.group), this));
     if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
+    this.health = new HealthChecker({
+      clock,
+      random,
+      probe: runProbe,
+      log: (m) => this.logEvent(m),
+      debug: (m) => this.diag.debug(1, m),
+      label: serverLabel,
+    });
+  }
+
+  /** One line per server state change (health checks, ejections, operator actions). */
+  logEvent(message: string): void {
+    this.diag.info(message);
   }
 
   #newGroup(gc: GroupConfig): GroupRuntime {
@@ -156,6 +176,13 @@ export class Balancer implements BalancerHooks {
     for (const l of this.listeners) this.#loadTls(l);
     for (const l of this.listeners) this.#bind(l);
     this.#scheduleTlsChecks();
+    this.#started = true;
+    this.health.sync(this.groups.values());
+  }
+
+  /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
+  serversChanged(): void {
+    if (this.#started && !this.stopping) this.health.sync(this.groups.values());
   }
 
   /** Reads a TLS listener's certificates (before binding, so a bad one stops the start). */
@@ -173,10 +200,16 @@ export class Balancer implements BalancerHooks {
     }
   }
 
+  /** Binds a listener's socket on `address` for its mode (plain, TLS, passthrough). */
+  #listen(l: ListenerRuntime, address: Address): ListenHandle {
+    const mode = l.mode;
+    return mode === 'terminate' ? listenTls(address, l) : mode === 'passthrough' ? listenPreread(address, l) : listenTcp(address, l);
+  }
+
   #bind(l: ListenerRuntime): void {
     const mode = l.mode;
     try {
-      l.handle = mode === 'terminate' ? listenTls(l.config.address, l) : mode === 'passthrough' ? listenPreread(l.config.address, l) : listenTcp(l.config.address, l);
+      l.handle = this.#listen(l, l.config.address);
     } catch (e) {
       throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
@@ -199,31 +232,81 @@ export class Balancer implements BalancerHooks {
     this.#tlsTimer.unref?.();
   }
 
-  #reloadListenerTls(l: ListenerRuntime, why: string): void {
-    if (l.tls === null) return;
+  #reloadListenerTls(l: ListenerRuntime, why: string): string[] {
+    if (l.tls === null) return [];
     const messages = l.tls.reload();
     const errors = messages.filter((m) => m.startsWith('error:'));
     for (const m of errors) this.diag.error(`listener ${l.config.name}: ${why}: ${m.slice(7)}`);
     const rest = messages.filter((m) => !m.startsWith('error:'));
+    const line = `listener ${l.config.name}: TLS reloaded${rest.length > 0 ? ': ' + rest.join('; ') : ''}`;
     this.diag.info(`listener ${l.config.name}: ${why}: TLS reloaded${rest.length > 0 ? ': ' + rest.join('; ') : ''}`);
+    return [line, ...errors.map((m) => `listener ${l.config.name}: ${m}`)];
   }
 
-  /** Re-reads every certificate, key and CA file (SIGHUP); broken files keep the old ones in service. */
-  reloadTls(why = 'SIGHUP'): void {
-    for (const l of this.listeners) this.#reloadListenerTls(l, why);
+  /**
+   * Re-reads every certificate, key and CA file (SIGHUP with pen's command line); broken files
+   * keep the old ones in service. Returns what it did, for the reload report.
+   */
+  reloadTls(why = 'SIGHUP'): string[] {
+    const report: string[] = [];
+    for (const l of this.listeners) report.push(...this.#reloadListenerTls(l, why));
     for (const g of this.groups.values()) {
       if (g.tls === null) continue;
       try {
         g.tls = new GroupTls(g.tls.config);
+        report.push(`group ${g.name}: server TLS files re-read`);
       } catch (e) {
-        this.diag.error(`group ${g.name}: ${why}: ${(e as Error).message}; the previous server TLS settings stay in service`);
+        const m = `${(e as Error).message}; the previous server TLS settings stay in service`;
+        this.diag.error(`group ${g.name}: ${why}: ${m}`);
+        report.push(`group ${g.name}: error: ${m}`);
       }
     }
+    return report;
+  }
+
+  /**
+   * Moves a listener to another address (pen's `listen`). The new socket is bound before the
+   * old one closes, so a bad address leaves the listener as it was; if the new address overlaps
+   * the old one (same port), the old socket is closed first and restored if the bind fails.
+   * Established connections do not belong to the listening socket and are not touched.
+   */
+  rebind(l: ListenerRuntime, address: Address, spec?: string): void {
+    const old = l.handle;
+    const oldConfig = l.config;
+    const bindAt = (a: Address, s: string | undefined): void => {
+      l.config = { ...oldConfig, address: a, spec: s };
+      l.handle = this.#listen(l, a);
+    };
+    try {
+      bindAt(address, spec);
+    } catch {
+      old?.stop();
+      l.handle = null;
+      try {
+        bindAt(address, spec);
+      } catch (e) {
+        let restored = '';
+        try {
+          bindAt(oldConfig.address, oldConfig.spec);
+        } catch (e2) {
+          l.config = oldConfig;
+          restored = `; the old address ${formatAddress(oldConfig.address)} could not be bound again either (${(e2 as Error).message}), so nothing is listening`;
+        }
+        throw new Error(`cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
+      }
+      this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
+      return;
+    }
+    old?.stop();
+    this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
   }
 
   accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group): void {
     this.totals.accepted++;
     const session = new Session(group, socket, clientKey(socket.remoteAddress));
+    session.listener = listener;
+    listener.active++;
+    session.dump = this.global.debug >= 2;
     if (facts !== null) {
       session.facts = facts;
       if (facts.initial !== null) session.preload(facts.initial);
@@ -269,8 +352,30 @@ export class Balancer implements BalancerHooks {
   sessionConnected(session: Session): void {
     this.totals.connected++;
     this.#pendingConnects--;
-    this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    if (this.global.debug >= 2) {
+      this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+    }
     this.#admitWaiting();
+  }
+
+  sessionQueued(): void {
+    // A client waiting in a group queue holds no connect slot; it takes one again when served.
+    this.#pendingConnects--;
+    this.#admitWaiting();
+  }
+
+  sessionDequeued(): void {
+    this.#pendingConnects++;
+  }
+
+  /** pen's communication dump: hex by default, ASCII with -a. */
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
+    const dir = fromClient ? 'client -> server' : 'server -> client';
+    const shown = chunk.subarray(0, 512);
+    const body = this.global.asciiDumps
+      ? Buffer.from(shown).toString('latin1').replace(/[^\x20-\x7e\n]/g, '.')
+      : Buffer.from(shown).toString('hex').replace(/(.{2})/g, '$1 ').trim();
+    this.diag.debug(2, `connection ${session.id} ${dir} ${chunk.length} bytes${chunk.length > 512 ? ' (first 512)' : ''}:\n${body}`);
   }
 
   sessionEnded(session: Session): void {
@@ -279,6 +384,12 @@ export class Balancer implements BalancerHooks {
     this.totals.finished++;
     this.totals.bytesFromClients += session.client.bytesRead;
     this.totals.bytesToClients += session.server.bytesRead;
+    const l = session.listener;
+    if (l !== null) {
+      l.active--;
+      l.bytesFromClients += session.client.bytesRead;
+      l.bytesToClients += session.server.bytesRead;
+    }
     const reason = session.reason ?? 'client-closed';
     this.totals.ends[reason] = (this.totals.ends[reason] ?? 0) + 1;
     const client = session.selection.client;
@@ -299,15 +410,42 @@ export class Balancer implements BalancerHooks {
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
     if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
     if (this.#tlsTimer !== null) clearInterval(this.#tlsTimer);
+    this.health.stop();
+    for (const g of this.groups.values()) g.stop();
     await this.log?.close();
   }
 
   /** Every server of every group with its group, for listings. */
   *allServers(): Generator<{ group: GroupRuntime; server: Server }> {
     for (const group of this.groups.values()) {
-      for (const server of group.servers) yield { group, server };
-      if (group.selector.emergency !== null) yield { group, server: group.selector.emergency };
-      if (group.selector.abuse !== null) yield { group, server: group.selector.abuse };
+      for (const server of group.selector.allServers()) yield { group, server };
+    }
+  }
+
+  /**
+   * Sets a server's operator state (drain, maintenance, enabled), logged with its reason.
+   * `index` numbers the group's primaries; backups are addressed with `backup: true`.
+   * Draining keeps established connections; returning to 'enabled' starts slow start.
+   */
+  setServerState(groupName: string, index: number, state: AdminState, reason = 'operator', backup = false): void {
+    const g = this.groups.get(groupName);
+    if (g === undefined) throw new Error(`no group "${groupName}"`);
+    const s = (backup ? g.selector.backups : g.selector.servers)[index];
+    if (s === undefined) throw new Error(`group ${groupName} has no ${backup ? 'backup' : 'server'} ${index}`);
+    this.#applyState(g, s, state, reason);
+  }
+
+  #applyState(g: GroupRuntime, s: Server, state: AdminState, reason: string): void {
+    if (s.admin === state) return;
+    const before = s.admin;
+    const wasOut = s.isOut;
+    s.admin = state;
+    const now = this.clock.now();
+    s.lastChangeMs = now;
+    this.logEvent(`${serverLabel(g.name, s)}: ${before} -> ${state} (${reason})`);
+    if (wasOut && !s.isOut) {
+      s.startRamp(now, g.config.slowStartMs);
+      g.serverChanged(s, true);
     }
   }
 
@@ -429,36 +567,147 @@ export class Balancer implements BalancerHooks {
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
-    this.global = { ...next.global, configFile: this.global.configFile, commandFile: this.global.commandFile };
+    // What only the command line sets (-F, --config, -C, -X), and what is read at start (admin
+    // listener, access log, state file), survives a reload of the file.
+    const g = this.global;
+    this.global = {
+      ...next.global,
+      configFile: g.configFile,
+      commandFile: g.commandFile,
+      control: g.control,
+      controlExit: g.controlExit,
+      admin: g.admin,
+      accessLog: g.accessLog,
+      stateFile: g.stateFile,
+    };
     if (this.global.logFile !== oldLog) {
       void this.log?.close();
       this.log = this.global.logFile === null ? null : new LogFile(this.global.logFile);
     }
+    this.health.sync(this.groups.values());
+    for (const g of this.groups.values()) g.serveQueue();
     this.#admitWaiting();
+    return changes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operator changes (admin API). Callers validate first; each change is one synchronous step,
+  // and established connections keep the Server objects they started with.
+
+  /** A primary server by index, or a primary or backup server by address (as formatted by formatAddress). */
+  findServer(group: GroupRuntime, id: string): Server | undefined {
+    if (/^\d+$/.test(id)) return group.servers[Number(id)];
+    return group.servers.find((s) => serverKey(s) === id) ?? group.selector.backups.find((s) => serverKey(s) === id);
+  }
+
+  /**
+   * Drain (no new clients, established ones finish), maintenance, or back in rotation, through
+   * the same path as pen's `server N state` (logged; a return to rotation starts slow start).
+   */
+  setServerAdmin(group: GroupRuntime, server: Server, state: AdminState, reason = 'admin API'): void {
+    this.#applyState(group, server, state, reason);
+  }
+
+  /** Changes limits, weight, priority or ACL of a server; returns what changed. O(servers). */
+  updateServerSettings(group: GroupRuntime, server: Server, patch: Partial<Pick<ServerConfig, 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>>): string[] {
+    const changes: string[] = [];
+    const key = serverKey(server);
+    const set = <K extends 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>(k: K, label: string): void => {
+      const v = patch[k];
+      if (v === undefined || v === server[k]) return;
+      changes.push(`server ${key} ${label} ${server[k]} -> ${v}`);
+      server[k] = v;
+    };
+    set('maxConnections', 'max_connections');
+    set('hardLimit', 'hard_limit');
+    set('weight', 'weight');
+    set('priority', 'priority');
+    set('acl', 'acl');
+    const backup = server.role === 'backup';
+    const gc = group.config.servers.find((c) => serverKey(c) === key && (c.backup === true) === backup);
+    if (gc !== undefined) Object.assign(gc, serverConfigOf(server, gc));
+    if (changes.length > 0) {
+      group.selector.serversChanged();
+      group.serveQueue(); // a raised limit may let waiting clients in
+    }
+    return changes;
+  }
+
+  /** The group's servers (primaries, then backups) as configs, keeping each one's file-only fields. */
+  #currentServerConfigs(group: GroupRuntime): ServerConfig[] {
+    const byKey = new Map(group.config.servers.map((c) => [`${c.backup === true} ${serverKey(c)}`, c]));
+    return [...group.servers, ...group.selector.backups].map((s) => serverConfigOf(s, byKey.get(`${s.role === 'backup'} ${serverKey(s)}`)));
+  }
+
+  /**
+   * Adds a server to a group through the same path as a reload (it gets the next index of its
+   * list; nobody is renumbered, so the client table is not walked), then health checks pick it up.
+   * O(servers).
+   */
+  addServer(group: GroupRuntime, sc: ServerConfig): Server {
+    const key = serverKey(sc);
+    const backup = sc.backup === true;
+    const list = backup ? group.selector.backups : group.servers;
+    if (list.some((s) => serverKey(s) === key)) throw new Error(`${backup ? 'backup' : 'server'} ${key} is already in group ${group.name}`);
+    this.#updateGroup(group, { ...group.config, servers: [...this.#currentServerConfigs(group), { ...sc }] });
+    this.serversChanged();
+    group.serveQueue();
+    return (backup ? group.selector.backups : group.servers).find((s) => serverKey(s) === key)!;
+  }
+
+  /**
+   * Removes a server from its group through the same path as a reload: later servers move up
+   * one index and the client table follows them (O(servers + clients), like a reload). Its
+   * established connections continue to their end.
+   */
+  removeServer(group: GroupRuntime, server: Server): string[] {
+    const all = [...group.servers, ...group.selector.backups];
+    if (!all.includes(server)) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
+    if (server.role === 'regular' && group.servers.length === 1) throw new Error('a group needs at least one server');
+    const configs = this.#currentServerConfigs(group).filter((_, i) => all[i] !== server);
+    const changes = this.#updateGroup(group, { ...group.config, servers: configs });
+    this.serversChanged();
     return changes;
   }
 
   #updateGroup(g: GroupRuntime, gc: GroupConfig): string[] {
     const changes: string[] = [];
-    const byKey = new Map(g.servers.map((s) => [serverKey(s), s]));
+    // Servers are kept by role and address, with their counters and observed health.
+    const roleKey = (backup: boolean, key: string): string => `${backup ? 'backup' : 'server'} ${key}`;
+    const byKey = new Map<string, Server>();
+    for (const s of g.servers) byKey.set(roleKey(false, serverKey(s)), s);
+    for (const s of g.selector.backups) byKey.set(roleKey(true, serverKey(s)), s);
+    const oldConfigs = new Map(g.config.servers.map((c) => [roleKey(c.backup === true, serverKey(c)), c]));
     const servers: Server[] = [];
+    const backups: Server[] = [];
     const remap = new Map<number, number>();
-    gc.servers.forEach((sc, i) => {
-      const key = serverKey(sc);
+    for (const sc of gc.servers) {
+      const backup = sc.backup === true;
+      const list = backup ? backups : servers;
+      const i = list.length;
+      const key = roleKey(backup, serverKey(sc));
       const old = byKey.get(key);
       if (old !== undefined) {
         byKey.delete(key);
-        remap.set(old.index, i);
-        servers.push(updateServer(old, i, sc, changes));
+        if (!backup) remap.set(old.index, i);
+        list.push(updateServer(old, i, sc, changes));
+        // The file's state applies when it changed in the file (an operator's runtime drain survives a reload otherwise).
+        const was = oldConfigs.get(key)?.state ?? 'enabled';
+        const now = sc.state ?? 'enabled';
+        if (now !== was) this.#applyState(g, old, now, 'config reload');
       } else {
-        servers.push(makeServer(i, sc));
-        changes.push(`server ${key} added to ${gc.name}`);
+        list.push(makeServer(i, sc, backup ? 'backup' : 'regular'));
+        changes.push(`${key} added to ${gc.name}`);
       }
-    });
-    for (const key of byKey.keys()) changes.push(`server ${key} removed from ${gc.name} (its connections continue)`);
-    for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
+    }
+    for (const key of byKey.keys()) changes.push(`${key} removed from ${gc.name} (its connections continue)`);
+    // The client table follows renumbered primaries (O(clients)); skipped when nobody moved.
+    let renumbered = [...byKey.keys()].some((k) => k.startsWith('server '));
+    for (const [from, to] of remap) if (from !== to) renumbered = true;
+    if (renumbered) for (const c of g.clients.values()) c.server = c.server >= 0 ? (remap.get(c.server) ?? -1) : -1;
     const sel = g.selector;
     sel.servers = servers;
+    sel.backups = backups;
     sel.emergency = gc.emergency === null ? null : sameOrNew(sel.emergency, gc.emergency, 'emergency');
     sel.abuse = gc.abuse === null ? null : sameOrNew(sel.abuse, gc.abuse, 'abuse');
     const algorithmChanged = g.config.algorithm !== gc.algorithm;
@@ -488,7 +737,22 @@ function updateServer(s: Server, index: number, c: ServerConfig, changes: string
   s.priority = c.priority;
   s.acl = c.acl;
   s.hostname = c.hostname;
+  s.checkPort = c.checkPort ?? null;
+  s.checkAddress = c.checkAddress ?? null;
   return s;
+}
+
+/**
+ * The settings of a running server as a ServerConfig (pen commands change Server objects
+ * directly), keeping what only the config knows (its file `state`) from `old`.
+ */
+export function serverConfigOf(s: Server, old?: ServerConfig): ServerConfig {
+  const c: ServerConfig = { ...old, address: s.address, maxConnections: s.maxConnections, hardLimit: s.hardLimit, weight: s.weight, priority: s.priority, acl: s.acl };
+  if (s.hostname !== undefined) c.hostname = s.hostname;
+  if (s.role === 'backup') c.backup = true;
+  if (s.checkPort !== null) c.checkPort = s.checkPort;
+  if (s.checkAddress !== null) c.checkAddress = s.checkAddress;
+  return c;
 }
 
 function structuredCloneConfig(g: GroupConfig): GroupConfig {

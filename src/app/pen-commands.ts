@@ -1,17 +1,21 @@
 /**
  * pen's command language (penctl(1)), shared by the -F file, -o options, SIGHUP re-reads and
  * the control port. Commands act on the first server group, which is the only group when
- * Fulcrum runs from pen's command line. Replies follow pen: a getter answers its value on one
- * line, a setter answers nothing; unlike pen, a bad command answers an "error:" line and
- * changes nothing.
+ * Fulcrum runs from pen's command line. Replies are pen 0.34.1's, byte for byte where a script
+ * may parse them (see docs/penctl.md): a getter answers its value on one line, and answers the
+ * new value when given one; a setter answers nothing. Unlike pen, a bad command throws a
+ * CommandError (the control port answers it as an "error:" line) and changes nothing.
  */
+import { lookup } from 'node:dns/promises';
 import { readFile, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
-import { AddressError, formatAddress, parsePort } from '../core/address.ts';
+import { AddressError, formatAddress, parseListenAddress, parsePort } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
-import type { Server } from '../core/servers/server.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
 import type { Balancer } from './balancer.ts';
 import { LogFile } from './log-file.ts';
+import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
 import type { GroupRuntime } from './runtime.ts';
 import { makeServer, type ListenerRuntime } from './runtime.ts';
 import { applySslOption } from '../core/tls.ts';
@@ -65,6 +69,8 @@ export interface CommandContext {
   allowExit?: boolean;
   /** Called by `exit`. */
   exit?: () => void;
+  /** `reload` (control port only): re-reads --config or -F as SIGHUP does; resolves to the report. */
+  reload?: () => Promise<string>;
 }
 
 function int(text: string | undefined, what: string, min = 0): number {
@@ -153,17 +159,23 @@ export class PenCommands {
         b.global.asciiDumps = !negate;
         return '';
       case 'blacklist':
-        if (args[0] === undefined) return `${g.config.blacklistMs / 1000}\n`;
-        g.config.blacklistMs = int(args[0], 'blacklist') * 1000;
-        g.syncSettings();
-        return '';
+        if (args[0] !== undefined) {
+          g.config.blacklistMs = int(args[0], 'blacklist') * 1000;
+          g.syncSettings();
+        }
+        return `${g.config.blacklistMs / 1000}\n`;
       case 'client_acl':
-        g.config.clientAcl = this.#aclIndex(args[0], 'client_acl');
-        g.syncSettings();
-        return '';
+        if (args[0] !== undefined) {
+          g.config.clientAcl = this.#aclIndex(args[0], 'client_acl');
+          g.syncSettings();
+        }
+        return `${g.config.clientAcl}\n`;
       case 'control_acl':
-        b.global.controlAcl = this.#aclIndex(args[0], 'control_acl');
-        return '';
+        if (args[0] !== undefined) b.global.controlAcl = this.#aclIndex(args[0], 'control_acl');
+        return `${b.global.controlAcl}\n`;
+      case 'control':
+        if (b.global.control === null) throw new CommandError('control: no control port (start with -C)');
+        return `${b.global.control}\n`;
       case 'clients_max':
         if (args[0] !== undefined) {
           g.config.clientsMax = int(args[0], 'clients_max', 1);
@@ -178,9 +190,8 @@ export class PenCommands {
         b.global.pendingMax = int(args[0], 'pending_max', 1);
         return '';
       case 'debug':
-        if (args[0] === undefined) return `${b.global.debug}\n`;
-        b.global.debug = int(args[0], 'debug');
-        return '';
+        if (args[0] !== undefined) b.global.debug = int(args[0], 'debug');
+        return `${b.global.debug}\n`;
       case 'hash':
         this.#setFlag('hash', !negate);
         return '';
@@ -201,18 +212,17 @@ export class PenCommands {
         g.syncSettings();
         return '';
       case 'idle_timeout':
-        if (args[0] === undefined) return `${b.global.idleTimeoutMs / 1000}\n`;
-        b.global.idleTimeoutMs = int(args[0], 'idle_timeout') * 1000;
-        return '';
+        if (args[0] !== undefined) b.global.idleTimeoutMs = int(args[0], 'idle_timeout') * 1000;
+        return `Idle timeout: ${b.global.idleTimeoutMs / 1000} seconds\n`;
       case 'timeout':
-        if (args[0] === undefined) return `${g.config.connectTimeoutMs / 1000}\n`;
-        g.config.connectTimeoutMs = int(args[0], 'timeout', 1) * 1000;
-        return '';
+        if (args[0] !== undefined) g.config.connectTimeoutMs = int(args[0], 'timeout', 1) * 1000;
+        return `${g.config.connectTimeoutMs / 1000}\n`;
       case 'tracking':
-        if (args[0] === undefined) return `${g.config.trackingMs / 1000}\n`;
-        g.config.trackingMs = int(args[0], 'tracking') * 1000;
-        g.syncSettings();
-        return '';
+        if (args[0] !== undefined) {
+          g.config.trackingMs = int(args[0], 'tracking') * 1000;
+          g.syncSettings();
+        }
+        return `${g.config.trackingMs / 1000}\n`;
       case 'tcp_nodelay':
         b.global.tcpNoDelay = !negate;
         return '';
@@ -235,41 +245,74 @@ export class PenCommands {
           return '';
         }
         if (args[0] === undefined) return b.global.logFile === null ? '' : `${b.global.logFile}\n`;
-        await b.log?.close();
-        try {
-          b.log = new LogFile(args[0]);
-        } catch (e) {
-          b.log = null;
-          b.global.logFile = null;
-          throw new CommandError(`log: cannot open ${args[0]}: ${(e as Error).message}`);
+        if (args[0].includes(':') && !args[0].startsWith('/')) {
+          throw new CommandError(`log: "${args[0]}" looks like pen's host:port network log, which Fulcrum does not have; give a file path`);
+        }
+        {
+          // Open the new file first: if it fails, the old log stays.
+          let next: LogFile;
+          try {
+            next = new LogFile(args[0]);
+          } catch (e) {
+            throw new CommandError(`log: cannot open ${args[0]}: ${(e as Error).message}`);
+          }
+          await b.log?.close();
+          b.log = next;
         }
         b.global.logFile = args[0];
-        return '';
+        return `${args[0]}\n`;
       case 'web_stats':
         if (negate) {
           b.global.statusFile = null;
           return '';
         }
-        if (args[0] === undefined) return b.global.statusFile === null ? '' : `${b.global.statusFile}\n`;
-        b.global.statusFile = args[0];
-        return '';
+        if (args[0] !== undefined) b.global.statusFile = args[0];
+        return b.global.statusFile === null ? '' : `${b.global.statusFile}\n`;
       case 'include': {
         const file = args[0];
         if (file === undefined) throw new CommandError('include FILE');
         const path = file.startsWith('/') || ctx.baseDir === undefined ? file : `${ctx.baseDir}/${file}`;
-        return this.runFile(path, ctx);
+        // pen prints an included file's replies on its own stdout, not to the control client.
+        await this.runFile(path, ctx);
+        return '';
       }
       case 'server':
-        return this.#server(args);
+        return this.#server(await this.#resolveServerAddress(args));
       case 'servers':
-        return this.#servers();
+        return formatServers(g);
       case 'mode':
         return this.#mode();
       case 'pid':
         return `${process.pid}\n`;
+      case 'recent':
+        return formatRecent(b, g, args[0] === undefined ? 300 : int(args[0], 'recent'));
+      case 'connection':
+        return formatConnection(b, int(args[0], 'connection'));
+      case 'close': {
+        const id = int(args[0], 'close');
+        const session = b.sessions.get(id);
+        if (session === undefined || session.finished) return `Connection ${id} out of range\n`;
+        session.close('closed-by-operator', false);
+        return `Forcibly closing connection ${id}\n`;
+      }
+      case 'status': {
+        const html = penStatusHtml(b, g);
+        const file = b.global.statusFile;
+        if (file !== null) {
+          try {
+            await writeFile(file, html);
+          } catch (e) {
+            b.diag.error(`cannot write ${file}: ${(e as Error).message}`);
+          }
+        }
+        return html;
+      }
       case 'listen':
-        if (args[0] === undefined) return b.listeners.map((l) => formatAddress(l.config.address)).join('\n') + '\n';
-        throw new CommandError('listen ADDRESS: rebinding the listener is not available in this version');
+        if (args[0] !== undefined) this.#listen(args[0]);
+        return b.listeners.map((l) => l.config.spec ?? formatAddress(l.config.address)).join('\n') + '\n';
+      case 'reload':
+        if (ctx.reload === undefined) throw new CommandError('reload is a control port command (in a command file, it would re-read itself)');
+        return ctx.reload();
       case 'write': {
         const file = args[0] ?? b.global.commandFile;
         if (file === null || file === undefined) throw new CommandError('write: no file given and no -F file to write to');
@@ -277,7 +320,7 @@ export class PenCommands {
         return '';
       }
       case 'exit':
-        if (ctx.allowExit !== true || ctx.exit === undefined) throw new CommandError('exit is only available when started with -X');
+        if (ctx.allowExit !== true || ctx.exit === undefined) throw new CommandError('Exit is not enabled; restart with -X flag');
         ctx.exit();
         return '';
       default:
@@ -355,6 +398,24 @@ export class PenCommands {
     l.config = { ...l.config, tls: next };
   }
 
+  /** pen's `listen [addr:]port`: moves the (first) listener; established connections stay. */
+  #listen(spec: string): void {
+    const b = this.#b;
+    const l = b.listeners[0];
+    if (l === undefined) throw new CommandError('listen: there is no listener to move');
+    let address;
+    try {
+      address = parseListenAddress(spec);
+    } catch (e) {
+      throw new CommandError(`listen: ${(e as AddressError).message}`);
+    }
+    try {
+      b.rebind(l, address, spec);
+    } catch (e) {
+      throw new CommandError(`listen: ${(e as Error).message}`);
+    }
+  }
+
   #aclIndex(text: string | undefined, what: string): number {
     const n = int(text, what);
     try {
@@ -365,19 +426,35 @@ export class PenCommands {
     return n;
   }
 
+  /** Host names in `server N address NAME` are resolved when the command runs, as pen does. */
+  async #resolveServerAddress(args: string[]): Promise<string[]> {
+    const i = args.indexOf('address');
+    const name = i > 0 && i % 2 === 1 ? args[i + 1] : undefined;
+    if (name === undefined || isIP(name.replace(/^\[|\]$/g, '')) !== 0) return args;
+    try {
+      const found = await lookup(name);
+      const out = [...args];
+      out[i + 1] = found.address;
+      return out;
+    } catch (e) {
+      throw new CommandError(`server address: cannot resolve "${name}": ${(e as Error).message}`);
+    }
+  }
+
   /** `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]` */
   #server(args: string[]): string {
     const g = this.#group;
     const n = int(args[0], 'server');
     if (n > 4096) throw new CommandError(`server: index ${n} is too large`);
     if (args.length < 3 || args.length % 2 === 0) {
-      throw new CommandError('server N acl A | address A | port P | max M | hard H | blacklist T | weight W | prio P ...');
+      throw new CommandError('server N acl A | address A | port P | max M | hard H | blacklist T | weight W | prio P | state enabled|drain|maintenance ...');
     }
     const servers = g.selector.servers;
     // Validate everything first, so that a bad pair changes nothing.
     const updates: ((s: Server) => void)[] = [];
     let address: string | undefined;
     let port: number | undefined;
+    let state: AdminState | undefined;
     for (let i = 1; i < args.length; i += 2) {
       const key = args[i]!;
       const value = args[i + 1]!;
@@ -423,8 +500,13 @@ export class PenCommands {
           updates.push((s) => (s.blacklistedUntilMs = this.#b.clock.now() + v * 1000));
           break;
         }
+        case 'state':
+          // Fulcrum's addition: drain (no new clients, established ones continue), maintenance, enabled.
+          if (value !== 'enabled' && value !== 'drain' && value !== 'maintenance') throw new CommandError(`server state: "${value}" is not enabled, drain or maintenance`);
+          state = value;
+          break;
         default:
-          throw new CommandError(`server: unknown field "${key}" (acl, address, port, max, hard, blacklist, weight, prio)`);
+          throw new CommandError(`server: unknown field "${key}" (acl, address, port, max, hard, blacklist, weight, prio, state)`);
       }
     }
     // pen grows its server table on demand; new slots stay out of rotation until they have
@@ -447,31 +529,21 @@ export class PenCommands {
       }
     }
     for (const u of updates) u(s);
+    if (state !== undefined && s.downReason !== 'unconfigured') this.#b.setServerState(g.name, n, state, 'server command');
     g.selector.serversChanged();
+    this.#b.serversChanged();
     return '';
   }
 
-  #servers(): string {
-    const now = this.#b.clock.now();
-    return this.#group.selector.servers
-      .map((s) => {
-        const a = s.address;
-        const host = a.kind === 'tcp' ? a.host : a.path;
-        const port = a.kind === 'tcp' ? a.port : 0;
-        const status = s.isBlacklisted(now) ? Math.ceil((s.blacklistedUntilMs - now) / 1000) : 0;
-        return `${s.index} addr ${host} port ${port} conn ${s.connections} max ${s.maxConnections} hard ${s.hardLimit} weight ${s.weight} prio ${s.priority} sx ${s.bytesToServer} rx ${s.bytesFromServer} status ${status}`;
-      })
-      .join('\n') + '\n';
-  }
-
+  /** pen's order: hash, roundrobin, stubborn, weight, prio. */
   #mode(): string {
     const c = this.#group.config;
     const parts = [
-      c.tracking ? 'no roundrobin' : 'roundrobin',
       this.flags.hash ? 'hash' : 'no hash',
+      c.tracking ? 'no roundrobin' : 'roundrobin',
+      c.stubborn ? 'stubborn' : 'no stubborn',
       this.flags.weight ? 'weight' : 'no weight',
       this.flags.prio ? 'prio' : 'no prio',
-      c.stubborn ? 'stubborn' : 'no stubborn',
     ];
     return parts.join(' ') + '\n';
   }
@@ -481,7 +553,7 @@ export class PenCommands {
     const b = this.#b;
     const g = this.#group;
     const c = g.config;
-    const lines: string[] = [];
+    const lines: string[] = [`# Generated by fulcrum ${localTimestamp(new Date())}`];
     for (let list = 0; list < 10; list++) {
       lines.push(`no acl ${list}`);
       for (const e of b.acls.entries(list)) lines.push(formatAclEntry(list, e));

@@ -5,6 +5,7 @@ export const HELP = `usage:
   fulcrum [options] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...] ...
   fulcrum --config fulcrum.yaml
   fulcrum check fulcrum.yaml
+  fulcrum ctl host:port|/path/to/socket command [args...]
 
 Fulcrum is a TCP load balancer that takes pen's command line and pen's control commands.
 
@@ -23,7 +24,7 @@ pen options:
   -m N          accepts per event (accepted; the runtime batches accepts itself)
   -o command    run a penctl command at start (also -O)
   -p file       write the process id to file
-  -q N          clients that may wait for a free slot when -x is reached [511]
+  -q N          clients that may wait for a slot (under -x or pending connects) [4096]
   -r            round robin without client tracking
   -s            stubborn: if the first choice is unavailable, close the client
   -T sec        forget clients after sec seconds (0 = never) [0]
@@ -34,6 +35,10 @@ pen options:
   -x N          max simultaneous connections [500]
   -P, -Q        accepted and ignored (Fulcrum always uses epoll)
   -j dir        refused: the runtime has no chroot
+  -C port|addr:port|/path
+                control port for penctl(1) and \`fulcrum ctl\` (see docs/penctl.md); as root
+                a network control port needs -u, as in pen
+  -X            allow the control port's exit command
   -E certfile   terminate TLS with this certificate (PEM; may also hold the key)
   -K keyfile    the certificate's private key (PEM) [the -E file]
   -G cafile     CA certificates that verify client certificates (with -R)
@@ -41,18 +46,33 @@ pen options:
   -R            require a valid client certificate
   -L protocol   ssl23 or tls1: TLS 1.2 and 1.3 [ssl23]; tls1.3: TLS 1.3 only; ssl2/ssl3 are refused
   -Z            accepted and ignored (BoringSSL's workarounds are always on)
-  -C -X -U -H   not available in this version (refused with a message)
+  -U -H         not available in this version (refused with a message)
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
+  --send-proxy v1|v2 send the client's address to servers with the PROXY protocol
   --algorithm NAME   ${algorithmNames.join(', ')}
+  --admin ADDR       HTTP admin API, /metrics and dashboard on a loopback host:port or a Unix
+                     socket path (see docs/admin-api.md); read-only without a token file
+  --admin-token-file FILE   bearer token that admin changes need
+  --admin-allow-remote      allow a non-loopback --admin address
+  --access-log FILE|-       one line per finished connection (docs/logging.md)
+  --access-log-format json|text   [json]
+  --state-file FILE  save client tracking tables on stop, load them at start
+  --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),
+                     http:/path:200 (or :2xx, :200-204); see docs/health.md
+  --check-interval MS   time between checks of a server [2000]
+  --check-timeout MS    time a check may take [min(1000, interval)]
+  --rise N           passed checks in a row that bring a server back [2]
+  --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
 TLS commands (-o or -F): ssl_ciphers, ssl_option, ssl_sni_path, ssl_ocsp_response,
 ssl_client_renegotiation_interval (see docs/tls.md).
 
-signals: TERM stops, HUP reopens the log and re-reads -F / --config and certificate files,
+signals: TERM stops, HUP reopens the logs and re-reads -F / --config and certificate files,
 USR1 prints statistics.
+control: \`fulcrum ctl ADDR reload\` does what HUP does and answers what changed.
 
 examples:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002

@@ -8,12 +8,20 @@ import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Balancer, resolveConfig, type Diagnostics } from '../app/balancer.ts';
+import { Balancer, resolveConfig, resolveServer, type Diagnostics } from '../app/balancer.ts';
+import { controlRootRefusal, createControlPort } from '../app/control-service.ts';
 import { CommandError, PenCommands } from '../app/pen-commands.ts';
-import { statsText, statusHtml } from '../app/status.ts';
-import type { FulcrumConfig } from '../config/model.ts';
-import { parsePenArgs, UsageError } from '../config/pen-args.ts';
+import { penStatusHtml } from '../app/pen-reports.ts';
+import { loadYamlConfig, outcomeReply, Reloader, type ReloadOutcome } from '../app/reload.ts';
+import { loadState, saveState } from '../app/state-file.ts';
+import { statsText } from '../app/status.ts';
+import { AccessLog } from '../control/access-log.ts';
+import { AdminServer, readTokenFile } from '../control/admin-server.ts';
+import type { ControlPort } from '../control/control-port.ts';
+import { Metrics } from '../control/metrics.ts';
+import { applyLongOptions, parsePenArgs, UsageError } from '../config/pen-args.ts';
 import { formatIssue, loadConfigFile } from '../config/yaml-config.ts';
+import { ctl } from './ctl.ts';
 import { HELP } from './help.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -44,15 +52,6 @@ function makeDiagnostics(getDebug: () => number): Diagnostics {
       if (getDebug() >= level) process.stderr.write(`${stamp()} fulcrum[debug${level}]: ${m}\n`);
     },
   };
-}
-
-async function loadYaml(path: string): Promise<FulcrumConfig> {
-  const result = await loadConfigFile(path);
-  if ('errors' in result) {
-    throw new UsageError(`${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
-  }
-  result.config.global.configFile = path;
-  return result.config;
 }
 
 async function check(files: string[]): Promise<number> {
@@ -111,6 +110,7 @@ async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'check') process.exit(await check(argv.slice(1)));
+  if (argv[0] === 'ctl') process.exit(await ctl(argv.slice(1)));
 
   let parsed;
   try {
@@ -131,12 +131,23 @@ async function main(argv: string[]): Promise<void> {
   const yamlMode = parsed.long.configFile !== null;
   if (yamlMode) {
     try {
-      config = await loadYaml(parsed.long.configFile!);
+      config = await loadYamlConfig(parsed.long.configFile!);
     } catch (e) {
       fail((e as Error).message);
     }
     config.global.foreground = true; // a config file is for supervised, modern use
+    // The control port is given on the command line in both modes.
+    config.global.control = parsed.config.global.control;
+    config.global.controlExit = parsed.config.global.controlExit;
   }
+  try {
+    applyLongOptions(config, parsed.long);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message, 2);
+    throw e;
+  }
+  const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
+  if (refusal !== null) fail(refusal, 2);
   for (const n of parsed.notes) process.stderr.write(`fulcrum: note: ${n}\n`);
   if (!config.global.foreground && process.env[DAEMON_ENV] === undefined) await daemonize(argv);
 
@@ -158,10 +169,101 @@ async function main(argv: string[]): Promise<void> {
   }
   if (balancer.defaultGroup.servers.length === 0) fail('no servers configured');
 
+  const stateFile = config.global.stateFile;
+  if (stateFile !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, stateFile);
+      balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
+    }
+  }
+  let accessLog: AccessLog | null = null;
+  if (config.global.accessLog !== null) {
+    try {
+      accessLog = new AccessLog(config.global.accessLog);
+    } catch (e) {
+      fail(`cannot open the access log ${config.global.accessLog.path}: ${(e as Error).message}`);
+    }
+    balancer.onSessionEnd.push(accessLog.onSessionEnd);
+  }
+  const adminConfig = config.global.admin;
+  if (adminConfig?.tokenFile != null) {
+    // A bad token file stops the start before any listener is bound.
+    try {
+      readTokenFile(adminConfig.tokenFile);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
+
+  const pidFile = config.global.pidFile;
+  let stopping = false;
+  let control: ControlPort | null = null;
+  let admin: AdminServer | null = null;
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    balancer.diag.debug(1, `${why}: stopping`);
+    control?.stop();
+    await admin?.stop();
+    await balancer.stop();
+    if (stateFile !== null) {
+      try {
+        const n = await saveState(balancer, stateFile);
+        balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
+      } catch (e) {
+        balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
+      }
+    }
+    await accessLog?.close();
+    if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+    process.exit(0);
+  };
+  /**
+   * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
+   * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
+   */
+  const reloader = new Reloader(balancer, commands);
+  const reloadOutcome = (): Promise<ReloadOutcome> => {
+    balancer.log?.reopen();
+    accessLog?.reopen();
+    admin?.reloadToken();
+    return reloader.reload();
+  };
+  /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
+  const reload = async (): Promise<string> => {
+    const r = outcomeReply(await reloadOutcome(), balancer.global.configFile !== null);
+    if ('error' in r) throw new CommandError(r.error);
+    return r.reply;
+  };
+
   try {
     balancer.start();
+    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload });
+    control?.start();
   } catch (e) {
-    fail((e as Error).message);
+    await balancer.stop();
+    fail(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
+  }
+  if (adminConfig !== null) {
+    try {
+      admin = AdminServer.start({
+        config: adminConfig,
+        balancer,
+        metrics: new Metrics(balancer, { version: pkg.version, reloads: reloader }),
+        reload: reloadOutcome,
+        reloadSource: () => reloader.source,
+        resolveServer,
+        version: pkg.version,
+        diag: balancer.diag,
+      });
+    } catch (e) {
+      control?.stop();
+      await balancer.stop();
+      fail((e as Error).message);
+    }
+    balancer.diag.debug(1, `admin API on ${admin.url ?? admin.address}${admin.readOnly ? ' (read-only: no token file)' : ''}`);
   }
   if (config.global.user !== null) {
     try {
@@ -169,49 +271,28 @@ async function main(argv: string[]): Promise<void> {
       process.setgid?.(gid);
       process.setuid?.(uid);
     } catch (e) {
+      control?.stop();
+      await admin?.stop();
       await balancer.stop();
       fail(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
     }
   }
-  const pidFile = config.global.pidFile;
   if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
   balancer.diag.debug(1, `fulcrum ${pkg.version} started, pid ${process.pid}`);
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    balancer.diag.debug(1, `${signal}: stopping`);
-    await balancer.stop();
-    if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
-    process.exit(0);
-  };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGUSR1', () => {
     process.stderr.write(statsText(balancer));
+    if (control !== null) process.stderr.write(`  ${control.statsLine()}\n`);
     const file = balancer.global.statusFile;
-    if (file !== null) writeFile(file, statusHtml(balancer)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+    if (file !== null) writeFile(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
   });
   process.on('SIGHUP', () => {
-    void (async () => {
-      balancer.log?.reopen();
-      try {
-        if (balancer.global.configFile !== null) {
-          const next = await resolveConfig(await loadYaml(balancer.global.configFile));
-          const changes = balancer.reload(next);
-          balancer.diag.info(`SIGHUP: reloaded ${balancer.global.configFile}${changes.length > 0 ? ': ' + changes.join('; ') : ' (no changes)'}`);
-        } else {
-          if (balancer.global.commandFile !== null) {
-            await commands.runFile(balancer.global.commandFile, { baseDir: dirname(balancer.global.commandFile) });
-            balancer.diag.info(`SIGHUP: re-read ${balancer.global.commandFile}`);
-          }
-          balancer.reloadTls('SIGHUP'); // certificate and key files (pen needs a restart for that)
-        }
-      } catch (e) {
-        balancer.diag.error(`SIGHUP: reload failed, keeping the running configuration: ${(e as Error).message}`);
-      }
-    })();
+    reload().then(
+      (report) => balancer.diag.info(`SIGHUP: ${report.trimEnd().split('\n').join('; ')}`),
+      (e: Error) => balancer.diag.error(`SIGHUP: ${e.message}`),
+    );
   });
   if (tellParent('ready\n')) closeSync(3);
 }

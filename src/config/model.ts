@@ -7,6 +7,8 @@ import type { Address } from '../core/address.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
 import { DEFAULT_MAX_TLS_VERSION, DEFAULT_MIN_TLS_VERSION, type TlsVersion } from '../core/tls.ts';
+import type { CheckSpec } from '../core/health/check-spec.ts';
+import type { AdminState } from '../core/servers/server.ts';
 
 export interface ServerConfig {
   address: Address;
@@ -17,6 +19,23 @@ export interface ServerConfig {
   weight: number;
   priority: number;
   acl: number;
+  /** Used only when no primary server of the group is up. */
+  backup?: boolean;
+  /** Check this port / host instead of the server's own (a health endpoint). */
+  checkPort?: number;
+  checkAddress?: string;
+  /** Operator state from the config file (applied at start, and on reload when it changed). */
+  state?: AdminState;
+}
+
+/** Passive health: how failures on real traffic eject a server (see core/health/outlier.ts). */
+export interface OutlierConfig {
+  /** Failures in a row before ejection (pen: 1). The first ejection lasts `blacklistMs`. */
+  consecutiveFailures: number;
+  /** Bound of the doubling ejection time; 0 = fixed at blacklistMs (pen). */
+  maxEjectionMs: number;
+  /** Resets and closes before the server's first byte count as failures. */
+  earlyResets: boolean;
 }
 
 export interface GroupConfig {
@@ -29,6 +48,8 @@ export interface GroupConfig {
   stubborn: boolean;
   /** pen's `-h -r`: mix the client's source port into the hash (pen PR #18). */
   hashSourcePort: boolean;
+  /** Start each server connection with a PROXY protocol header (v1 text or v2 binary). */
+  sendProxy: 'off' | 'v1' | 'v2';
   /** Client table slots (-c). */
   clientsMax: number;
   /** Client table expiry (-T), 0 = never. */
@@ -41,11 +62,36 @@ export interface GroupConfig {
   abuse: ServerConfig | null;
   /** TLS toward the servers (re-encryption); absent or null = plain TCP. */
   tls?: GroupTlsConfig | null;
+  /** Active health check of every server (and backup) of the group; null = none. */
+  check: CheckSpec | null;
+  /** Agent check of every server; null = none. */
+  agentCheck: CheckSpec | null;
+  outlier: OutlierConfig;
+  /** A server returning to rotation ramps its weight up over this time; 0 = at once. */
+  slowStartMs: number;
+  /** Further connect attempts on other servers after a failure; -1 = each server once (pen). */
+  retries: number;
+  /** Clients waiting when every eligible server is full; 0 = no queue (refused at once). */
+  queueMax: number;
+  /** How long a client may wait in that queue. */
+  queueTimeoutMs: number;
+  /** Close connections older than this (gracefully), so that long-lived clients rebalance; 0 = never. */
+  maxConnectionAgeMs: number;
+  /** The age limit varies by up to this fraction per connection (0..1), so they do not expire together. */
+  maxConnectionAgeJitter: number;
+  /** At most this many connections closed per second for their age; 0 = no limit. */
+  drainBudget: number;
+  /** What happens to the connections of a server that goes down. */
+  onServerDown: 'keep' | 'close';
+  /** Backups: the first available in order, or in turn. */
+  backupBalance: 'first' | 'roundrobin';
 }
 
 export interface ListenerConfig {
   name: string;
   address: Address;
+  /** The address as the user wrote it (pen's `listen` command answers with this text). */
+  spec?: string;
   /** The group served when no route matches (the only group without routes). */
   group: string;
   /** TLS termination; absent or null = the bytes are forwarded as they are. */
@@ -135,6 +181,23 @@ export interface GroupTlsConfig {
   alpn: string[];
 }
 
+/** The HTTP admin listener (admin API, /metrics, dashboard); off unless configured. */
+export interface AdminConfig {
+  /** Loopback `host:port` or a Unix socket path. */
+  address: Address;
+  /** File holding the bearer token that state-changing requests need; null = read-only API. */
+  tokenFile: string | null;
+  /** Allow a non-loopback TCP address (refused otherwise). */
+  allowRemote: boolean;
+}
+
+/** The access log: one line per finished connection (docs/logging.md). */
+export interface AccessLogConfig {
+  /** File path, or "-" for standard output. */
+  path: string;
+  format: 'json' | 'text';
+}
+
 export interface GlobalConfig {
   /** -x: simultaneous connections; beyond it new clients wait (bounded by backlog). */
   maxConnections: number;
@@ -149,6 +212,10 @@ export interface GlobalConfig {
   /** pen's tcp_fastclose: 'off' passes half-closes on; otherwise close both sides at the first FIN. */
   tcpFastClose: 'off' | 'up' | 'down' | 'both';
   controlAcl: number;
+  /** pen's -C: the control port or socket path as written (`control` answers with it); null = none. */
+  control: string | null;
+  /** pen's -X: the control port accepts `exit`. */
+  controlExit: boolean;
   logFile: string | null;
   pidFile: string | null;
   statusFile: string | null;
@@ -160,6 +227,12 @@ export interface GlobalConfig {
   commandFile: string | null;
   /** The YAML config file, re-read on SIGHUP. */
   configFile: string | null;
+  /** Admin listener; start-time setting (a reload keeps the running one). */
+  admin: AdminConfig | null;
+  /** Access log; start-time setting (SIGHUP reopens the file). */
+  accessLog: AccessLogConfig | null;
+  /** Client tracking tables are saved here on stop and loaded on start. */
+  stateFile: string | null;
 }
 
 export interface FulcrumConfig {
@@ -177,7 +250,7 @@ export const PEN_DEFAULTS = {
   connectTimeoutMs: 3_000,
   trackingMs: 0,
   pendingMax: 100,
-  backlog: 511,
+  backlog: 4096,
   multiAccept: 100,
 } as const;
 
@@ -191,6 +264,8 @@ export function defaultGlobal(): GlobalConfig {
     tcpNoDelay: false,
     tcpFastClose: 'off',
     controlAcl: 0,
+    control: null,
+    controlExit: false,
     logFile: null,
     pidFile: null,
     statusFile: null,
@@ -200,6 +275,9 @@ export function defaultGlobal(): GlobalConfig {
     foreground: false,
     commandFile: null,
     configFile: null,
+    admin: null,
+    accessLog: null,
+    stateFile: null,
   };
 }
 
@@ -211,6 +289,7 @@ export function defaultGroup(name: string): GroupConfig {
     saveTracking: true,
     stubborn: false,
     hashSourcePort: false,
+    sendProxy: 'off',
     clientsMax: PEN_DEFAULTS.clientsMax,
     trackingMs: PEN_DEFAULTS.trackingMs,
     blacklistMs: PEN_DEFAULTS.blacklistMs,
@@ -219,6 +298,18 @@ export function defaultGroup(name: string): GroupConfig {
     servers: [],
     emergency: null,
     abuse: null,
+    check: null,
+    agentCheck: null,
+    outlier: { consecutiveFailures: 1, maxEjectionMs: 0, earlyResets: false },
+    slowStartMs: 0,
+    retries: -1,
+    queueMax: 0,
+    queueTimeoutMs: 0,
+    maxConnectionAgeMs: 0,
+    maxConnectionAgeJitter: 0,
+    drainBudget: 0,
+    onServerDown: 'keep',
+    backupBalance: 'first',
   };
 }
 

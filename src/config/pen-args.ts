@@ -6,6 +6,8 @@
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
 import { penProtocolMinimum, type TlsVersion } from '../core/tls.ts';
+import { parseAdminAddress } from './admin-address.ts';
+import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultListenerTls, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
 
 export class UsageError extends Error {
@@ -19,8 +21,6 @@ const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
 /** Options that belong to features not built yet: refused clearly rather than ignored. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  C: 'the control port (-C) is not available in this version',
-  X: 'the control port exit command (-X) is not available in this version',
   U: 'UDP load balancing (-U) is not available in this version',
   H: 'HTTP X-Forwarded-For insertion (-H) is not available in this version',
 };
@@ -30,8 +30,54 @@ export interface LongOptions {
   configFile: string | null;
   /** --algorithm NAME: any algorithm from the registry. */
   algorithm: AlgorithmName | null;
+  /** --admin ADDR: the admin HTTP listener (loopback host:port or a Unix socket path). */
+  admin: string | null;
+  /** --admin-token-file FILE: bearer token for state-changing admin requests. */
+  adminTokenFile: string | null;
+  /** --admin-allow-remote: permit a non-loopback admin address. */
+  adminAllowRemote: boolean;
+  /** --access-log FILE|-: one line per finished connection. */
+  accessLog: string | null;
+  /** --access-log-format json|text. */
+  accessLogFormat: 'json' | 'text' | null;
+  /** --state-file FILE: client tracking tables saved on stop, loaded on start. */
+  stateFile: string | null;
+  /** --send-proxy v1|v2 */
+  sendProxy: 'off' | 'v1' | 'v2';
   help: boolean;
   version: boolean;
+  /** --check KIND and its timing, for every server on the command line. */
+  check: string | null;
+  checkIntervalMs: number | null;
+  checkTimeoutMs: number | null;
+  rise: number | null;
+  fall: number | null;
+}
+
+/**
+ * `--check tcp`, `--check tls`, `--check http:/path` (2xx/3xx expected) or
+ * `--check http:/path:200` (also `:2xx`, `:200-204`, or a comma list).
+ */
+export function parseCheckOption(text: string, timing: { intervalMs: number | null; timeoutMs: number | null; rise: number | null; fall: number | null }): CheckSpec {
+  const intervalMs = timing.intervalMs ?? CHECK_DEFAULTS.intervalMs;
+  const fields = {
+    intervalMs,
+    downIntervalMs: intervalMs,
+    timeoutMs: timing.timeoutMs ?? Math.min(CHECK_DEFAULTS.timeoutMs, intervalMs),
+    rise: timing.rise ?? CHECK_DEFAULTS.rise,
+    fall: timing.fall ?? CHECK_DEFAULTS.fall,
+  };
+  if (text === 'tcp' || text === 'tls') return checkSpec('cli', text, fields);
+  const m = /^https?:(\/\S*?)(?::([0-9x,-]+))?$/i.exec(text);
+  if (m === null) throw new UsageError(`--check: "${text}" is not tcp, tls, http:/path or http:/path:STATUS`);
+  let expectStatus = DEFAULT_HTTP_STATUS;
+  if (m[2] !== undefined) {
+    const r = parseStatusRanges(m[2].split(','));
+    if (r === null) throw new UsageError(`--check: "${m[2]}" is not a status such as 200, 2xx or 200-299`);
+    expectStatus = r;
+  }
+  const tls = text.toLowerCase().startsWith('https:') ? { serverName: null, verify: false, caFile: null } : null;
+  return checkSpec('cli', 'http', { ...fields, http: { method: 'GET', path: m[1]!, host: null, expectStatus, expectBody: null }, tls });
 }
 
 export interface ParsedCommandLine {
@@ -60,10 +106,60 @@ function specialServer(opt: string, value: string, listen: Address | null): Serv
   }
 }
 
+function nonEmpty(name: string, value: string): string {
+  if (value === '') throw new UsageError(`--${name} needs a value`);
+  return value;
+}
+
+/**
+ * Applies the admin, access log and state file options to a config (from the command line or
+ * the config file; the command line wins) and checks that they make sense together.
+ */
+export function applyLongOptions(config: FulcrumConfig, long: LongOptions): void {
+  const g = config.global;
+  if (long.admin !== null) {
+    const allowRemote = long.adminAllowRemote || (g.admin?.allowRemote ?? false);
+    const a = parseAdminAddress(long.admin, allowRemote);
+    if (typeof a === 'string') throw new UsageError(`--admin: ${a}`);
+    g.admin = { address: a, tokenFile: g.admin?.tokenFile ?? null, allowRemote };
+  } else if (long.adminAllowRemote && g.admin !== null) {
+    g.admin.allowRemote = true;
+  }
+  if (long.adminTokenFile !== null) {
+    if (g.admin === null) throw new UsageError('--admin-token-file needs --admin ADDR (or an admin: section in the config file)');
+    g.admin.tokenFile = long.adminTokenFile;
+  }
+  if (long.adminAllowRemote && g.admin === null) throw new UsageError('--admin-allow-remote needs --admin ADDR');
+  if (long.accessLog !== null) {
+    g.accessLog = { path: long.accessLog, format: long.accessLogFormat ?? g.accessLog?.format ?? 'json' };
+  } else if (long.accessLogFormat !== null) {
+    if (g.accessLog === null) throw new UsageError('--access-log-format needs --access-log FILE|- (or an access_log: section in the config file)');
+    g.accessLog.format = long.accessLogFormat;
+  }
+  if (long.stateFile !== null) g.stateFile = long.stateFile;
+}
+
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const global = defaultGlobal();
   const group = defaultGroup('default');
-  const long: LongOptions = { configFile: null, algorithm: null, help: false, version: false };
+  const long: LongOptions = {
+    configFile: null,
+    algorithm: null,
+    admin: null,
+    adminTokenFile: null,
+    adminAllowRemote: false,
+    accessLog: null,
+    accessLogFormat: null,
+    stateFile: null,
+    sendProxy: 'off',
+    help: false,
+    version: false,
+    check: null,
+    checkIntervalMs: null,
+    checkTimeoutMs: null,
+    rise: null,
+    fall: null,
+  };
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
@@ -82,6 +178,14 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'x': global.maxConnections = intValue(opt, value, 1); break;
       case 'T': group.trackingMs = intValue(opt, value) * 1000; break;
       case 'F': global.commandFile = value; break;
+      case 'C':
+        try {
+          parseListenAddress(value);
+        } catch (e) {
+          throw new UsageError(`-C: ${(e as AddressError).message}`);
+        }
+        global.control = value;
+        break;
       case 'l': global.logFile = value; break;
       case 'p': global.pidFile = value; break;
       case 'w': global.statusFile = value; break;
@@ -110,6 +214,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'd': global.debug++; break;
       case 'a': global.asciiDumps = true; break;
       case 'f': global.foreground = true; break;
+      case 'X': global.controlExit = true; break;
       case 'h': flags.hash = true; break;
       case 'N': flags.hashNoSave = true; break;
       case 'r': flags.roundrobin = true; break;
@@ -143,12 +248,34 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         case 'help': long.help = true; break;
         case 'version': long.version = true; break;
         case 'config': long.configFile = takeValue(); break;
+        case 'send-proxy': {
+          const v = takeValue();
+          if (v !== 'v1' && v !== 'v2' && v !== 'off') throw new UsageError(`--send-proxy: "${v}" is not v1, v2 or off`);
+          long.sendProxy = v;
+          break;
+        }
         case 'algorithm': {
           const v = takeValue();
           if (!isAlgorithmName(v)) throw new UsageError(`--algorithm: "${v}" is not one of ${algorithmNames.join(', ')}`);
           long.algorithm = v;
           break;
         }
+        case 'admin': long.admin = nonEmpty(name, takeValue()); break;
+        case 'admin-token-file': long.adminTokenFile = nonEmpty(name, takeValue()); break;
+        case 'admin-allow-remote': long.adminAllowRemote = true; break;
+        case 'access-log': long.accessLog = nonEmpty(name, takeValue()); break;
+        case 'access-log-format': {
+          const v = takeValue();
+          if (v !== 'json' && v !== 'text') throw new UsageError(`--access-log-format: "${v}" is not one of json, text`);
+          long.accessLogFormat = v;
+          break;
+        }
+        case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;
+        case 'check': long.check = takeValue(); break;
+        case 'check-interval': long.checkIntervalMs = intValue('-check-interval', takeValue(), 1); break;
+        case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;
+        case 'rise': long.rise = intValue('-rise', takeValue(), 1); break;
+        case 'fall': long.fall = intValue('-fall', takeValue(), 1); break;
         default: throw new UsageError(`--${name} is not a known option (see fulcrum --help)`);
       }
       continue;
@@ -212,8 +339,12 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.tracking = !flags.roundrobin && !flags.hashNoSave;
   group.saveTracking = !flags.hashNoSave;
   group.stubborn = flags.stubborn;
+  const timing = { intervalMs: long.checkIntervalMs, timeoutMs: long.checkTimeoutMs, rise: long.rise, fall: long.fall };
+  if (long.check !== null) group.check = parseCheckOption(long.check, timing);
+  else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
-  config.listeners.push({ name: 'default', address: listen, group: group.name, tls: penTls(ssl, notes) });
+  group.sendProxy = long.sendProxy;
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls: penTls(ssl, notes) });
   return { config, commands, long, notes };
 }
 

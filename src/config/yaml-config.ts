@@ -16,8 +16,11 @@ import { AclError, parseAclEntry } from '../core/acl/acl.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import { algorithmNames } from '../core/balancing/registry.ts';
 import { isTlsVersion, serverNamePatternProblem, TLS_VERSIONS, versionRank, type TlsVersion } from '../core/tls.ts';
+import { parseAdminAddress } from './admin-address.ts';
+import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges } from '../core/health/check-spec.ts';
+import type { CheckKind, CheckSpec, ScriptStep } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultGroupTls, defaultListenerTls, serverConfig, TLS_DEFAULTS } from './model.ts';
-import type { FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, ServerConfig, SniRouteConfig } from './model.ts';
+import type { AdminConfig, FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, ServerConfig, SniRouteConfig } from './model.ts';
 
 export interface ConfigIssue {
   file: string;
@@ -165,6 +168,8 @@ function int(lo: number, hi: number, what = hi >= MAX_INT ? `an integer ${lo} or
 }
 
 const bool = z.boolean({ error: expecting('true or false') });
+const fraction = z.number({ error: expecting('a number 0-1') }).min(0, { error: expecting('a number 0-1') }).max(1, { error: expecting('a number 0-1') });
+const portNumber = int(1, 65535, 'a port 1-65535');
 const aclNumber = int(0, 9, 'an ACL number 0-9');
 const filePath = z.string({ error: expecting('a file path') }).min(1, { error: expecting('a file path') });
 
@@ -316,7 +321,18 @@ const globalShape = {
   user: z.string({ error: expecting('a user name') }).min(1, { error: expecting('a user name') }).nullable().optional(),
   debug: int(0, MAX_INT).optional(),
   ascii_dumps: bool.optional(),
+  state_file: filePath.nullable().optional(),
 };
+
+/** A string leaf checked by a function that returns what is wrong with it, if anything. */
+function checkedText(what: string, problem: (text: string) => string | undefined) {
+  return z.string({ error: expecting(what) }).superRefine((text, ctx) => {
+    const p = problem(text);
+    if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
+  });
+}
+
+const hostText = checkedText('a host name or IP address', hostProblem);
 
 const serverShape = {
   address: parsed('a server address: host:port, [ipv6]:port or a Unix socket path', parseServerAddress),
@@ -325,6 +341,10 @@ const serverShape = {
   weight: int(0, 65535).optional(),
   priority: int(0, 65535).optional(),
   acl: aclNumber.optional(),
+  backup: bool.optional(),
+  check_port: portNumber.optional(),
+  check_address: hostText.optional(),
+  state: oneOf(['enabled', 'drain', 'maintenance']).optional(),
 };
 
 const SERVER_TEXT = 'a server: "host:port[:maxc[:hard[:weight[:prio]]]]", a Unix socket path, or a mapping with an address';
@@ -336,8 +356,155 @@ const longServer = mapping('a mapping', serverShape).transform((s) =>
     weight: s.weight ?? 0,
     priority: s.priority ?? 0,
     acl: s.acl ?? 0,
+    ...(s.backup !== undefined ? { backup: s.backup } : {}),
+    ...(s.check_port !== undefined ? { checkPort: s.check_port } : {}),
+    ...(s.check_address !== undefined ? { checkAddress: s.check_address } : {}),
+    ...(s.state !== undefined ? { state: s.state } : {}),
   }),
 );
+
+// ---------------------------------------------------------------------------------------------
+// Health checks
+
+const CHECK_KINDS = ['tcp', 'http', 'tls', 'script', 'agent'] as const;
+
+function regexProblem(source: string): string | undefined {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (e) {
+    return `not a valid regular expression: ${(e as Error).message}`;
+  }
+}
+
+const regexText = checkedText('a regular expression', regexProblem);
+const hexBytes = parsed('bytes in hex, e.g. "0d0a"', (t) => {
+  const clean = t.replace(/\s+/g, '');
+  return /^([0-9a-fA-F]{2})+$/.test(clean) ? Uint8Array.from(Buffer.from(clean, 'hex')) : `"${t}" is not an even number of hex digits`;
+});
+const nonEmpty = (what: string) => z.string({ error: expecting(what) }).min(1, { error: expecting(what) });
+
+const scriptStepShape = {
+  send: z.string({ error: expecting('text to send') }).optional(),
+  send_hex: hexBytes.optional(),
+  expect: nonEmpty('text the answer contains').optional(),
+  expect_regex: regexText.optional(),
+  expect_hex: hexBytes.optional(),
+};
+
+const scriptStep = mapping('a step: one of send, send_hex, expect, expect_regex, expect_hex', scriptStepShape).transform((st, ctx): ScriptStep => {
+  const keys = Object.keys(st);
+  if (keys.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: `a step has exactly one of send, send_hex, expect, expect_regex, expect_hex${keys.length > 1 ? `, got ${keys.join(' and ')}` : ''}` });
+    return z.NEVER;
+  }
+  if (st.send !== undefined) return { kind: 'send', data: new TextEncoder().encode(st.send) };
+  if (st.send_hex !== undefined) return { kind: 'send', data: st.send_hex };
+  if (st.expect !== undefined) return { kind: 'expect', match: { kind: 'string', text: st.expect } };
+  if (st.expect_regex !== undefined) return { kind: 'expect', match: { kind: 'regex', source: st.expect_regex } };
+  return { kind: 'expect', match: { kind: 'bytes', data: st.expect_hex! } };
+});
+
+const tlsShape = {
+  server_name: hostText.optional(),
+  verify: bool.optional(),
+  ca_file: filePath.optional(),
+};
+
+const statusItem = z.union([z.int(), z.string()], { error: expecting('a status such as 200, "2xx" or "200-299"') });
+
+const checkShape = {
+  type: oneOf(CHECK_KINDS),
+  interval: duration.optional(),
+  down_interval: duration.optional(),
+  timeout: duration.optional(),
+  rise: int(1, 1000).optional(),
+  fall: int(1, 1000).optional(),
+  jitter: fraction.optional(),
+  port: portNumber.optional(),
+  address: hostText.optional(),
+  method: z.string({ error: expecting('an HTTP method') }).regex(/^[A-Z]+$/, { error: expecting('an HTTP method such as GET or HEAD') }).optional(),
+  path: z.string({ error: expecting('a path starting with "/"') }).regex(/^\/\S*$/, { error: expecting('a path starting with "/", without spaces') }).optional(),
+  host: hostText.optional(),
+  expect_status: z
+    .union([statusItem, z.array(statusItem)], { error: expecting('a status or a list of statuses such as [200, "3xx"]') })
+    .transform((v, ctx) => {
+      const r = parseStatusRanges(Array.isArray(v) ? v : [v]);
+      if (r !== null) return r;
+      ctx.addIssue({ code: 'custom', message: `expected statuses such as 200, "2xx" or "200-299" (100-599), got ${describe(v)}` });
+      return z.NEVER;
+    })
+    .optional(),
+  expect_body: regexText.optional(),
+  tls: z.union([bool, mapping('a mapping with server_name, verify, ca_file', tlsShape)], { error: expecting('true, false or a mapping with server_name, verify, ca_file') }).optional(),
+  script: z.array(scriptStep, { error: expecting('a list of steps') }).min(1, { error: 'a script needs at least one step' }).optional(),
+  send: z.string({ error: expecting('text to send to the agent') }).optional(),
+};
+
+/** Which fields each kind of check accepts, beyond the common timing fields. */
+const CHECK_FIELDS: Readonly<Record<CheckKind, readonly string[]>> = {
+  tcp: [],
+  tls: ['tls'],
+  http: ['method', 'path', 'host', 'expect_status', 'expect_body', 'tls'],
+  script: ['script', 'tls'],
+  agent: ['send'],
+};
+const COMMON_CHECK_FIELDS = ['type', 'interval', 'down_interval', 'timeout', 'rise', 'fall', 'jitter', 'port', 'address'];
+
+type ParsedCheck = z.output<typeof checkDef>;
+
+const checkDef = mapping('a check: a mapping with a type', checkShape);
+
+/** Fields that do not belong to the check's type (checked on the raw data, so it runs even when other fields are wrong). */
+function checkFieldsFit(def: unknown, path: Path): Found[] {
+  if (!isRecord(def) || typeof def.type !== 'string' || !Object.hasOwn(CHECK_FIELDS, def.type)) return [];
+  const type = def.type as CheckKind;
+  const out: Found[] = [];
+  for (const k of Object.keys(def)) {
+    if (COMMON_CHECK_FIELDS.includes(k) || CHECK_FIELDS[type].includes(k) || !Object.hasOwn(checkShape, k)) continue;
+    const owners = (Object.keys(CHECK_FIELDS) as CheckKind[]).filter((kind) => CHECK_FIELDS[kind].includes(k));
+    out.push({ path: [...path, k], message: `'${k}' does not apply to ${type} checks (only to ${owners.join(', ')})`, atKey: true });
+  }
+  if (type === 'script' && def.script === undefined) out.push({ path: [...path, 'type'], message: 'a script check needs a script: a list of send/expect steps' });
+  return out;
+}
+
+function buildCheck(name: string, c: ParsedCheck): CheckSpec {
+  const intervalMs = Math.max(1, c.interval ?? CHECK_DEFAULTS.intervalMs);
+  const tlsOn = c.type === 'tls' || (c.tls !== undefined && c.tls !== false);
+  const t = typeof c.tls === 'object' ? c.tls : {};
+  return checkSpec(name, c.type, {
+    intervalMs,
+    downIntervalMs: Math.max(1, c.down_interval ?? intervalMs),
+    timeoutMs: Math.max(1, c.timeout ?? Math.min(CHECK_DEFAULTS.timeoutMs, intervalMs)),
+    rise: c.rise ?? CHECK_DEFAULTS.rise,
+    fall: c.fall ?? CHECK_DEFAULTS.fall,
+    jitter: c.jitter ?? CHECK_DEFAULTS.jitter,
+    port: c.port ?? null,
+    address: c.address ?? null,
+    http:
+      c.type === 'http'
+        ? { method: c.method ?? 'GET', path: c.path ?? '/', host: c.host ?? null, expectStatus: c.expect_status ?? DEFAULT_HTTP_STATUS, expectBody: c.expect_body ?? null }
+        : null,
+    tls: tlsOn ? { serverName: t.server_name ?? null, verify: t.verify ?? false, caFile: t.ca_file ?? null } : null,
+    script: c.script ?? null,
+    agentSend: c.send ?? null,
+  });
+}
+
+/** A group's `check:` or `agent_check:`: the name of a definition in `checks`, or one written in place. */
+const checkRef = z.union([nameText('the name of a check'), checkDef], { error: expecting('the name of a check in `checks`, or a check mapping') });
+
+const queueShape = {
+  max: int(1, MAX_INT),
+  timeout: duration,
+};
+
+const outlierShape = {
+  consecutive_failures: int(1, 1000).optional(),
+  max_ejection: duration.optional(),
+  early_resets: bool.optional(),
+};
 
 const server = z.union([parsed(SERVER_TEXT, parseShortServer), longServer], { error: expecting(SERVER_TEXT) });
 
@@ -452,6 +619,7 @@ const groupShape = {
   save_tracking: bool.optional(),
   stubborn: bool.optional(),
   hash_source_port: bool.optional(),
+  send_proxy: z.enum(['off', 'v1', 'v2']).optional(),
   clients_max: int(1, MAX_INT).optional(),
   tracking_expiry: duration.optional(),
   blacklist: duration.optional(),
@@ -461,6 +629,17 @@ const groupShape = {
   emergency: server.nullable().optional(),
   abuse: server.nullable().optional(),
   tls: groupTls.optional(),
+  check: checkRef.nullable().optional(),
+  agent_check: checkRef.nullable().optional(),
+  outlier: mapping('a mapping with consecutive_failures, max_ejection, early_resets', outlierShape).optional(),
+  slow_start: duration.optional(),
+  retries: int(0, 1000).optional(),
+  queue: mapping('a mapping with max and timeout', queueShape).nullable().optional(),
+  max_connection_age: duration.optional(),
+  max_connection_age_jitter: fraction.optional(),
+  drain_budget: int(0, MAX_INT).optional(),
+  on_server_down: oneOf(['keep', 'close']).optional(),
+  backup_balance: oneOf(['first', 'roundrobin']).optional(),
 };
 
 
@@ -474,8 +653,32 @@ const listenerShape = {
   preread_timeout: duration.optional(),
 };
 
+const ADMIN_TEXT = 'an admin address: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path';
+
+const adminShape = {
+  listen: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string({ error: expecting(ADMIN_TEXT) })),
+  token_file: filePath.nullable().optional(),
+  allow_remote: bool.optional(),
+};
+
+const adminSection = mapping('a mapping with listen, token_file and allow_remote', adminShape).transform((a, ctx): AdminConfig => {
+  const address = parseAdminAddress(a.listen, a.allow_remote ?? false);
+  if (typeof address === 'string') {
+    ctx.addIssue({ code: 'custom', path: ['listen'], message: address });
+    return z.NEVER;
+  }
+  return { address, tokenFile: a.token_file ?? null, allowRemote: a.allow_remote ?? false };
+});
+
+const accessLogShape = {
+  file: z.string({ error: expecting('a file path, or "-" for standard output') }).min(1, { error: expecting('a file path, or "-" for standard output') }),
+  format: oneOf(['json', 'text']).optional(),
+};
+
 const topShape = {
   global: mapping('a mapping of global settings', globalShape).nullish(),
+  admin: adminSection.nullish(),
+  access_log: mapping('a mapping with file and format', accessLogShape).nullish(),
   acls: z
     .record(
       z.string().regex(/^[0-9]$/, { error: (iss) => `ACL numbers are 0-9, got ${describe(iss.input)}` }),
@@ -483,6 +686,7 @@ const topShape = {
       { error: expecting('a mapping from ACL numbers 0-9 to lists of rules') },
     )
     .nullish(),
+  checks: z.record(nameText('a check name'), checkDef, { error: expecting('a mapping of check definitions by name') }).nullish(),
   groups: z.record(nameText('a group name'), mapping('a mapping of group settings', groupShape), { error: expecting('a mapping of groups by name') }).nullish(),
   listeners: z.array(mapping('a mapping with listen and group', listenerShape), { error: expecting('a list of listeners') }).min(1, { error: 'at least one listener is needed' }),
 };
@@ -496,6 +700,8 @@ function fieldsAt(path: Path): readonly string[] {
   const p = path.map((s) => (typeof s === 'number' ? s : String(s)));
   if (p.length === 0) return Object.keys(topShape);
   if (p[0] === 'global' && p.length === 1) return Object.keys(globalShape);
+  if (p[0] === 'admin' && p.length === 1) return Object.keys(adminShape);
+  if (p[0] === 'access_log' && p.length === 1) return Object.keys(accessLogShape);
   if (p[0] === 'groups' && p.length === 2) return Object.keys(groupShape);
   if (p[0] === 'groups' && ((p.length === 4 && p[2] === 'servers') || (p.length === 3 && (p[2] === 'emergency' || p[2] === 'abuse')))) {
     return Object.keys(serverShape);
@@ -508,21 +714,27 @@ function fieldsAt(path: Path): readonly string[] {
     if (p.length === 4 && p[3] === 'client_auth') return Object.keys(clientAuthShape);
   }
   if (p[0] === 'listeners' && p.length === 4 && p[2] === 'sni_routes') return Object.keys(sniRouteShape);
+  if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
+  const last = p[p.length - 1];
+  if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);
+  if (p[0] === 'checks' && p[p.length - 2] === 'script') return Object.keys(scriptStepShape);
+  if (p[0] === 'groups' && p.length === 3 && last === 'queue') return Object.keys(queueShape);
+  if (p[0] === 'groups' && p.length === 3 && last === 'outlier') return Object.keys(outlierShape);
   return [];
 }
 
 /** Turns zod's issues into ours: one per unknown key, and union failures narrowed to the branch meant. */
-function flatten(issue: z.core.$ZodIssue, base: Path): Found[] {
+function flatten(issue: z.core.$ZodIssue, base: Path, known: (path: Path) => readonly string[] = fieldsAt): Found[] {
   const path = [...base, ...issue.path];
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown field '${k}'${didYouMean(k, fieldsAt(path))}`, atKey: true }));
+      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown field '${k}'${didYouMean(k, known(path))}`, atKey: true }));
     case 'invalid_key':
       return issue.issues.map((i) => ({ path, message: i.message, atKey: true }));
     case 'invalid_union': {
       // A branch that failed only because the value had the other type (string vs mapping) is not the one meant.
       const meant = issue.errors.filter((b) => !(b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0));
-      if (meant.length === 1) return meant[0]!.flatMap((i) => flatten(i, path));
+      if (meant.length === 1) return meant[0]!.flatMap((i) => flatten(i, path, known));
       return [{ path, message: issue.message }];
     }
     default:
@@ -541,7 +753,35 @@ function addressKey(a: Address): string {
   return a.kind === 'unix' ? `unix:${a.path}` : formatAddress({ ...a, host: a.host.toLowerCase() });
 }
 
+/** `check:` / `agent_check:` names must name a definition of the right kind. */
+function checkCheckReferences(raw: Record<string, unknown>): Found[] {
+  const out: Found[] = [];
+  const defs = isRecord(raw.checks) ? raw.checks : {};
+  const names = Object.keys(defs);
+  for (const [name, def] of Object.entries(defs)) out.push(...checkFieldsFit(def, ['checks', name]));
+  if (!isRecord(raw.groups)) return out;
+  for (const [gname, g] of Object.entries(raw.groups)) {
+    if (!isRecord(g)) continue;
+    for (const field of ['check', 'agent_check'] as const) {
+      const ref = g[field];
+      if (isRecord(ref)) out.push(...checkFieldsFit(ref, ['groups', gname, field]));
+      if (typeof ref !== 'string') continue;
+      const def = defs[ref];
+      if (!isRecord(def)) {
+        const known = names.length === 0 ? ' (no checks are defined under `checks`)' : didYouMean(ref, names) || ` (defined: ${names.join(', ')})`;
+        out.push({ path: ['groups', gname, field], message: `unknown check '${ref}'${known}` });
+        continue;
+      }
+      const isAgent = def.type === 'agent';
+      if (field === 'check' && isAgent) out.push({ path: ['groups', gname, field], message: `'${ref}' is an agent check; use it as agent_check` });
+      if (field === 'agent_check' && !isAgent && typeof def.type === 'string') out.push({ path: ['groups', gname, field], message: `'${ref}' is a ${def.type} check, not an agent check; use it as check` });
+    }
+  }
+  return out;
+}
+
 function checkReferences(raw: unknown): Found[] {
+  if (isRecord(raw) && !Array.isArray(raw.listeners)) return checkCheckReferences(raw);
   if (!isRecord(raw) || !Array.isArray(raw.listeners)) return [];
   const groups = isRecord(raw.groups) ? Object.keys(raw.groups) : [];
   const out: Found[] = [];
@@ -570,6 +810,7 @@ function checkReferences(raw: unknown): Found[] {
       else out.push({ path: l.name === undefined ? ['listeners', i] : ['listeners', i, 'name'], message: `listener name '${name}' is already used by listeners[${first}]` });
     }
   });
+  out.push(...checkCheckReferences(raw));
   return out;
 }
 
@@ -665,11 +906,21 @@ function build(p: ParsedFile): FulcrumConfig {
     user: g.user ?? d.user,
     debug: g.debug ?? d.debug,
     asciiDumps: g.ascii_dumps ?? d.asciiDumps,
+    stateFile: g.state_file ?? d.stateFile,
+    admin: p.admin ?? null,
+    accessLog: p.access_log === null || p.access_log === undefined ? null : { path: p.access_log.file, format: p.access_log.format ?? 'json' },
   };
 
   const acls = Object.entries(p.acls ?? {})
     .sort(([a], [b]) => Number(a) - Number(b))
     .flatMap(([list, rules]) => rules.map((entry) => ({ list: Number(list), entry })));
+
+  const checks = new Map(Object.entries(p.checks ?? {}).map(([name, c]) => [name, buildCheck(name, c)]));
+  const resolveCheck = (group: string, field: string, ref: string | ParsedCheck | null | undefined): CheckSpec | null => {
+    if (ref === undefined || ref === null) return null;
+    if (typeof ref === 'string') return checks.get(ref)!; // references were checked
+    return buildCheck(`${group}.${field}`, ref);
+  };
 
   const groups = Object.entries(p.groups ?? {}).map(([name, s]): GroupConfig => {
     const dg = defaultGroup(name);
@@ -680,6 +931,7 @@ function build(p: ParsedFile): FulcrumConfig {
       saveTracking: s.save_tracking ?? dg.saveTracking,
       stubborn: s.stubborn ?? dg.stubborn,
       hashSourcePort: s.hash_source_port ?? dg.hashSourcePort,
+      sendProxy: s.send_proxy ?? dg.sendProxy,
       clientsMax: s.clients_max ?? dg.clientsMax,
       trackingMs: s.tracking_expiry ?? dg.trackingMs,
       blacklistMs: s.blacklist ?? dg.blacklistMs,
@@ -689,6 +941,23 @@ function build(p: ParsedFile): FulcrumConfig {
       emergency: s.emergency ?? null,
       abuse: s.abuse ?? null,
       ...(s.tls === undefined ? {} : { tls: buildGroupTls(s.tls) }),
+      check: resolveCheck(name, 'check', s.check),
+      agentCheck: resolveCheck(name, 'agent_check', s.agent_check),
+      outlier: {
+        consecutiveFailures: s.outlier?.consecutive_failures ?? dg.outlier.consecutiveFailures,
+        maxEjectionMs: s.outlier?.max_ejection ?? dg.outlier.maxEjectionMs,
+        // Watching early resets is what the outlier section is for; pen's -b alone does not.
+        earlyResets: s.outlier === undefined ? false : (s.outlier.early_resets ?? true),
+      },
+      slowStartMs: s.slow_start ?? dg.slowStartMs,
+      retries: s.retries ?? dg.retries,
+      queueMax: s.queue?.max ?? 0,
+      queueTimeoutMs: s.queue?.timeout ?? 0,
+      maxConnectionAgeMs: s.max_connection_age ?? dg.maxConnectionAgeMs,
+      maxConnectionAgeJitter: s.max_connection_age_jitter ?? dg.maxConnectionAgeJitter,
+      drainBudget: s.drain_budget ?? dg.drainBudget,
+      onServerDown: s.on_server_down ?? dg.onServerDown,
+      backupBalance: s.backup_balance ?? dg.backupBalance,
     };
   });
 
@@ -743,4 +1012,52 @@ function buildGroupTls(t: NonNullable<NonNullable<ParsedFile['groups']>[string][
     ciphers: t.ciphers ?? null,
     alpn: t.alpn ?? [],
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces of the schema for the admin API, so that a change made through the API is checked
+// exactly like the same change written in the file (same rules, same messages).
+
+/** A problem with an admin API request body; `path` is relative to the body, e.g. `weight`. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export type Checked<T> = { value: T } | { issues: FieldIssue[] };
+
+function check<T>(schema: z.ZodType<T>, raw: unknown, fields: readonly string[]): Checked<T> {
+  const r = schema.safeParse(raw);
+  if (r.success) return { value: r.data };
+  const found = r.error.issues.flatMap((i) => flatten(i, [], (p) => (p.length === 0 ? fields : [])));
+  return { issues: found.map((f) => ({ path: formatPath(f.path), message: f.message })) };
+}
+
+/** A server as the config file writes it: pen's short form string, or the long-form mapping. */
+export function checkServerValue(raw: unknown): Checked<ServerConfig> {
+  return check(server, raw, Object.keys(serverShape));
+}
+
+/** What can be changed on a running server: its limits, weight, priority and ACL. */
+const serverSettingsShape = {
+  max_connections: serverShape.max_connections,
+  hard_limit: serverShape.hard_limit,
+  weight: serverShape.weight,
+  priority: serverShape.priority,
+  acl: serverShape.acl,
+};
+
+/** Settings of an existing server (no address): the long form's fields, all optional. */
+export interface ServerSettingsPatch {
+  max_connections?: number | undefined;
+  hard_limit?: number | undefined;
+  weight?: number | undefined;
+  priority?: number | undefined;
+  acl?: number | undefined;
+}
+
+const serverPatch = mapping('a mapping of server settings (max_connections, hard_limit, weight, priority, acl)', serverSettingsShape);
+
+export function checkServerPatch(raw: unknown): Checked<ServerSettingsPatch> {
+  return check(serverPatch, raw, Object.keys(serverSettingsShape));
 }

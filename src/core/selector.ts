@@ -9,8 +9,14 @@
  *    maintenance), below its limit (soft limit for new clients, hard limit for returning ones)
  *    and its ACL permits the client.
  * 5. When a choice is not admitted, or its connect fails, walk onwards from the next server
- *    index until back at the first choice (unless stubborn), then try the emergency server,
- *    then give up. A failed connect blacklists the server for the blacklist time.
+ *    index until back at the first choice (unless stubborn).
+ * 6. When no primary admits the client: if some primary is up but at its limit and the group
+ *    queues, refuse with 'all-full' (the caller queues the client); if no primary is up, try the
+ *    backup servers (first available, or in turn); then the emergency server; then give up,
+ *    saying 'all-full' or 'no-server'.
+ *
+ * A failed connect counts against the server (outlier.ts: pen's blacklist is the case of one
+ * failure and a fixed time) and is retried on the next server, at most `retries` times.
  *
  * Each connection carries its progress in a `SelectionState` (fields on the session object, no
  * extra allocation). Every outcome is O(servers) at worst, and O(1) for a tracked client.
@@ -20,13 +26,17 @@ import type { Balancer } from './balancing/balancer.ts';
 import type { ClientEntry, ClientTable } from './clients/client-table.ts';
 import type { Clock } from './clock.ts';
 import { penHashValue, parseClientIp, type ClientIp } from './ip.ts';
+import { recordFailure, recordSuccess, type OutlierSettings } from './health/outlier.ts';
 import type { Server } from './servers/server.ts';
 
 /** Why a server was chosen: goes to the access log, so that routing is never a mystery. */
-export type ChoiceReason = 'tracked' | 'algorithm' | 'failover' | 'emergency' | 'abuse';
+export type ChoiceReason = 'tracked' | 'algorithm' | 'failover' | 'backup' | 'emergency' | 'abuse';
 
-/** Why no server could be had. */
-export type RefusalReason = 'acl-denied' | 'no-server' | 'stubborn';
+/**
+ * Why no server could be had: 'all-full' when some server is up but every eligible one is at its
+ * limit (the client may wait in the group's queue), 'no-server' when none is up.
+ */
+export type RefusalReason = 'acl-denied' | 'no-server' | 'all-full' | 'stubborn';
 
 export interface SelectionState {
   /** Client table key (normalised IP text, or "unix"). */
@@ -55,16 +65,56 @@ export interface SelectorSettings {
   saveTracking: boolean;
   /** -s: never fail over from the first choice. */
   stubborn: boolean;
-  /** -b: how long a server that failed to connect stays out, in ms; 0 disables. */
+  /** -b: how long a server that failed to connect stays out, in ms; 0 disables (first ejection time). */
   blacklistMs: number;
   /** ACL list that clients must pass (pen's client_acl, default 0). */
   clientAcl: number;
+  /** Failures in a row before ejection (pen: 1). */
+  consecutiveFailures: number;
+  /** Bound of the growing ejection time (pen: the blacklist time, i.e. fixed). */
+  maxEjectionMs: number;
+  /** Count resets and closes before the server's first byte as failures. */
+  earlyResets: boolean;
+  /** Connect attempts after the first one for a client; -1 = every server once (pen). */
+  retries: number;
+  /** Refuse with 'all-full' (so the client is queued) rather than falling back when servers are full. */
+  queueing: boolean;
+  /** Backups: the first available in order, or in turn. */
+  backupBalance: 'first' | 'roundrobin';
   /** pen's `-h -r`: XOR the client's source port (as pen reads it, network order) into the hash. */
   hashSourcePort: boolean;
 }
 
+/** Called when outlier detection ejects a server (for the log). */
+export type EjectionListener = (server: Server, ejectionMs: number, why: string) => void;
+
+export function defaultSelectorSettings(): SelectorSettings {
+  return {
+    tracking: true,
+    saveTracking: true,
+    stubborn: false,
+    blacklistMs: 30_000,
+    clientAcl: 0,
+    hashSourcePort: false,
+    consecutiveFailures: 1,
+    maxEjectionMs: 0,
+    earlyResets: false,
+    retries: -1,
+    queueing: false,
+    backupBalance: 'first',
+  };
+}
+
+/** #check outcomes (numbers, so the walk allocates nothing). */
+const ADMITTED = 0;
+const UNAVAILABLE = 1;
+const FULL = 2;
+const DENIED = 3;
+
 export class Selector {
   servers: Server[];
+  /** Used only when no primary is up. */
+  backups: Server[] = [];
   emergency: Server | null = null;
   abuse: Server | null = null;
   balancer: Balancer;
@@ -74,6 +124,10 @@ export class Selector {
   readonly #clock: Clock;
   /** True when choices depend on the parsed client address (hash algorithms). */
   needsClientHash: boolean;
+  onEjected: EjectionListener | null = null;
+  #backupRotor = 0;
+  /** Reused for outlier decisions (no allocation per failure). */
+  readonly #outlier: OutlierSettings = { consecutiveFailures: 1, baseEjectionMs: 0, maxEjectionMs: 0 };
 
   constructor(opts: {
     servers: Server[];
@@ -103,11 +157,16 @@ export class Selector {
   }
 
   /** try_server's checks, without the connect. */
-  #admits(server: Server, st: SelectionState, nowMs: number): boolean {
-    if (server.isUnavailable(nowMs)) return false;
-    if (server.isFull(st.client !== null && st.client.server === server.index && server.role === 'regular')) return false;
+  #check(server: Server, st: SelectionState, nowMs: number): number {
+    if (server.isUnavailable(nowMs)) return UNAVAILABLE;
     // The abuse server exists for clients the ACLs deny; its own ACL would only turn them away.
-    return server.role === 'abuse' || this.#permits(server.acl, st);
+    if (server.role !== 'abuse' && !this.#permits(server.acl, st)) return DENIED;
+    if (server.isFull(st.client !== null && st.client.server === server.index && server.role === 'regular')) return FULL;
+    return ADMITTED;
+  }
+
+  #admits(server: Server, st: SelectionState, nowMs: number): boolean {
+    return this.#check(server, st, nowMs) === ADMITTED;
   }
 
   #take(server: Server, st: SelectionState, reason: ChoiceReason): Server {
@@ -123,7 +182,10 @@ export class Selector {
    */
   begin(st: SelectionState): Server | null {
     const nowMs = this.#clock.now();
-    st.client = this.clients.touch(st.clientKey, nowMs);
+    // A client served from the group's queue begins again; it was counted when it arrived.
+    st.refusal = null;
+    st.server = null;
+    st.client ??= this.clients.touch(st.clientKey, nowMs);
     if (!this.#permits(this.settings.clientAcl, st)) {
       if (this.abuse !== null && this.#admits(this.abuse, st, nowMs)) return this.#take(this.abuse, st, 'abuse');
       st.refusal = 'acl-denied';
@@ -152,7 +214,7 @@ export class Selector {
     return this.#walk(st, initial, nowMs);
   }
 
-  /** failover_server: the servers after `from`, up to the first choice, then the emergency server. */
+  /** failover_server: the servers after `from`, up to the first choice, then #fallback. */
   #walk(st: SelectionState, from: number, nowMs: number): Server | null {
     const n = this.servers.length;
     const stop = st.initial;
@@ -163,9 +225,59 @@ export class Selector {
       const s = this.servers[i]!;
       if (this.#admits(s, st, nowMs)) return this.#take(s, st, 'failover');
     }
+    return this.#fallback(st, nowMs, -1);
+  }
+
+  /** True when some primary would take this client but for its connection limit. */
+  #anyPrimaryFull(st: SelectionState, nowMs: number): boolean {
+    for (let i = 0; i < this.servers.length; i++) if (this.#check(this.servers[i]!, st, nowMs) === FULL) return true;
+    return false;
+  }
+
+  /**
+   * No primary admits the client: queue it (all full), or a backup (none up), or the emergency
+   * server, or refuse. `afterBackup` continues the backup list after a failed backup.
+   */
+  #fallback(st: SelectionState, nowMs: number, afterBackup: number): Server | null {
+    const full = this.#anyPrimaryFull(st, nowMs);
+    if (full && this.settings.queueing) {
+      st.refusal = 'all-full';
+      return null;
+    }
+    if (!full) {
+      const b = this.#backup(st, nowMs, afterBackup);
+      if (b !== null) return this.#take(b, st, 'backup');
+    }
     if (this.emergency !== null && this.#admits(this.emergency, st, nowMs)) return this.#take(this.emergency, st, 'emergency');
-    st.refusal = 'no-server';
+    st.refusal = full ? 'all-full' : 'no-server';
     return null;
+  }
+
+  #backup(st: SelectionState, nowMs: number, after: number): Server | null {
+    const n = this.backups.length;
+    if (n === 0) return null;
+    if (after >= 0) {
+      // After a failed backup: the ones after it, in order, once.
+      for (let i = after + 1; i < n; i++) if (this.#admits(this.backups[i]!, st, nowMs)) return this.backups[i]!;
+      return null;
+    }
+    const start = this.settings.backupBalance === 'roundrobin' ? this.#backupRotor++ % n : 0;
+    for (let k = 0; k < n; k++) {
+      const b = this.backups[(start + k) % n]!;
+      if (this.#admits(b, st, nowMs)) return b;
+    }
+    return null;
+  }
+
+  /** Counts a failure against `s` (outlier detection); tells the listener when it ejects. */
+  #failure(s: Server, nowMs: number, why: string): void {
+    const o = this.#outlier;
+    const set = this.settings;
+    o.consecutiveFailures = set.consecutiveFailures;
+    o.baseEjectionMs = set.blacklistMs;
+    o.maxEjectionMs = set.maxEjectionMs;
+    const ms = recordFailure(s, o, nowMs);
+    if (ms > 0) this.onEjected?.(s, ms, why);
   }
 
   /**
@@ -179,13 +291,19 @@ export class Selector {
     failed.pending--;
     if (timedOut) failed.connectTimeouts++;
     else failed.connectFailures++;
-    if (this.settings.blacklistMs > 0) failed.blacklistedUntilMs = nowMs + this.settings.blacklistMs;
-    (st.failedServers ??= []).push(failed.index);
+    this.#failure(failed, nowMs, timedOut ? 'connect timeout' : 'connect failed');
+    const failures = (st.failedServers ??= []);
+    failures.push(failed.index);
     st.server = null;
     if (this.settings.stubborn) {
       st.refusal = 'stubborn';
       return null;
     }
+    if (this.settings.retries >= 0 && failures.length > this.settings.retries) {
+      st.refusal = 'no-server';
+      return null;
+    }
+    if (failed.role === 'backup') return this.#fallback(st, nowMs, failed.index);
     if (failed.role !== 'regular') {
       st.refusal = 'no-server';
       return null;
@@ -200,6 +318,8 @@ export class Selector {
     s.connections++;
     s.totalConnections++;
     s.blacklistedUntilMs = 0;
+    // With early resets watched, success is judged when the session ends instead.
+    if (!this.settings.earlyResets) recordSuccess(s, this.#clock.now());
     if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) st.client.server = s.index;
   }
 
@@ -209,11 +329,36 @@ export class Selector {
     if (s !== null && s.connections > 0) s.connections--;
   }
 
+  /**
+   * The server side of a connected session ended (once per session, or when the session ends
+   * first). `early`: the server reset or closed before sending anything, which counts as a
+   * failure when the group watches early resets; anything else proves the server works.
+   */
+  serverEnded(st: SelectionState, early: boolean): void {
+    const s = st.server;
+    if (s === null || !this.settings.earlyResets) return;
+    const nowMs = this.#clock.now();
+    if (early) {
+      s.earlyResets++;
+      this.#failure(s, nowMs, 'reset before the first byte');
+    } else {
+      recordSuccess(s, nowMs);
+    }
+  }
+
   /** A connect in progress was abandoned (the client went away first). */
   abandoned(st: SelectionState): void {
     const s = st.server;
     if (s !== null && s.pending > 0) s.pending--;
     st.server = null;
+  }
+
+  /** Every server that the selector may choose, for walks done outside the hot path. */
+  *allServers(): Generator<Server> {
+    yield* this.servers;
+    yield* this.backups;
+    if (this.emergency !== null) yield this.emergency;
+    if (this.abuse !== null) yield this.abuse;
   }
 
   /** The server set changed (reload, control command): algorithms with state rebuild. */

@@ -14,23 +14,31 @@ import type { Address } from '../core/address.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { ConnectionFacts } from './gate.ts';
+import { encodeProxyV1, encodeProxyV2 } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
-export type TerminationReason =
-  | 'client-closed'
-  | 'server-closed'
-  | 'client-reset'
-  | 'server-reset'
-  | 'idle-timeout'
-  | 'connect-timeout'
-  | 'connect-failed'
-  | 'no-server'
-  | 'acl-denied'
-  | 'stubborn'
-  | 'queue-full'
-  | 'closed-by-operator'
-  | 'shutdown';
+export const TERMINATION_REASONS = [
+  'client-closed',
+  'server-closed',
+  'client-reset',
+  'server-reset',
+  'idle-timeout',
+  'connect-timeout',
+  'connect-failed',
+  'no-server',
+  'all-full',
+  'acl-denied',
+  'stubborn',
+  'queue-full',
+  'queue-timeout',
+  'max-age',
+  'server-down',
+  'closed-by-operator',
+  'shutdown',
+] as const;
+
+export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
 /** What a session needs from the balancer that owns it. */
 export interface SessionOwner {
@@ -38,6 +46,8 @@ export interface SessionOwner {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly tcpNoDelay: boolean;
+  /** PROXY protocol header to send to servers first, if any. */
+  readonly sendProxy: 'off' | 'v1' | 'v2';
   /** pen's tcp_fastclose: which side's FIN closes the whole connection. */
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
   /** Start a connect; the adapter calls side.connected(socket) or side.connectFailed(). */
@@ -46,6 +56,25 @@ export interface SessionOwner {
   coarseNow(): number;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /**
+   * Every eligible server is full: hold the session (unread) until a slot frees or its queue
+   * time is up. False when it cannot wait (no queue, or the queue is full); the session then
+   * closes with the refusal.
+   */
+  enqueue?(session: Session): boolean;
+  /** pen's -dd communication dumps: called per chunk only for sessions with `dump` set. */
+  dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
+}
+
+/**
+ * What a session knows of the listener that accepted it: a name for the access log and O(1)
+ * counters the balancer updates at accept and at the end (read by metrics at scrape time).
+ */
+export interface SessionListener {
+  readonly name: string;
+  active: number;
+  bytesFromClients: number;
+  bytesToClients: number;
 }
 
 export class Side {
@@ -73,6 +102,7 @@ export class Side {
     const n = chunk.length;
     this.bytesRead += n;
     this.session.lastActivityMs = this.session.owner.coarseNow();
+    if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
     const server = this.session.selection.server;
     if (server !== null) {
       if (this.isClient) server.bytesToServer += n;
@@ -114,6 +144,7 @@ export class Side {
   /** FIN from this socket: pass it on once the peer has everything before it. */
   onEnd(): void {
     this.eof = true;
+    if (!this.isClient) this.session.serverEnded();
     const fc = this.session.owner.fastClose;
     if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
       this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
@@ -134,6 +165,7 @@ export class Side {
     if (this.gone) return;
     this.gone = true;
     const s = this.session;
+    if (!this.isClient) s.serverEnded();
     if (error !== undefined && !(this.eof && this.shut)) {
       s.close(this.isClient ? 'client-reset' : 'server-reset', true);
       return;
@@ -190,14 +222,28 @@ export class Session {
   endMs = 0;
   reason: TerminationReason | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #serverJudged = false;
   finished = false;
   connecting = false;
+  /** Dump every chunk (pen's -dd); decided once per connection so the data path pays one check. */
+  dump = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
   /** What a TLS or passthrough listener learnt before the session began (SNI, client identity ...). */
   facts: ConnectionFacts | null = null;
   /** Bytes read before the session began, not yet counted for a server. */
   #preloaded = 0;
+  /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
+  failedServers: Server[] | null = null;
+  /** The listener that accepted the client (set by the balancer). */
+  listener: SessionListener | null = null;
+  /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
+  inGroupQueue = false;
+  /** When it started waiting there (0 = never queued). */
+  queuedMs = 0;
+  /** Connection age limit: due time and position in the group's age heap (TimerHeap entry). */
+  dueMs = 0;
+  heapIndex = -1;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
@@ -230,7 +276,9 @@ export class Session {
   begin(): void {
     const server = this.owner.selector.begin(this.selection);
     if (server === null) {
-      this.close(this.selection.refusal ?? 'no-server', false);
+      const refusal = this.selection.refusal ?? 'no-server';
+      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) return;
+      this.close(refusal, false);
       return;
     }
     this.#connectTo(server);
@@ -277,8 +325,31 @@ export class Session {
       this.client.socket?.timeout(idleS);
     }
     this.owner.sessionConnected(this);
+    if (this.owner.sendProxy !== 'off') {
+      // The header goes before anything the client has sent.
+      const header = this.#proxyHeader(this.owner.sendProxy);
+      side.pending = side.pending === null ? header : concat(header, side.pending);
+    }
     side.onDrain(); // flush anything buffered, pass on an early FIN, and resume the client
     if (!this.client.eof) this.client.socket?.resume();
+  }
+
+  #proxyHeader(version: 'v1' | 'v2'): Uint8Array {
+    const c = this.client.socket;
+    const family = this.clientAddress.includes(':') && !this.clientAddress.startsWith('::ffff:') ? 'tcp6' : this.clientAddress === '' ? 'unknown' : 'tcp4';
+    const strip = (a: string): string => (a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a);
+    const local = (c as { localAddress?: string } | null)?.localAddress ?? '';
+    const a = {
+      family: family as 'tcp4' | 'tcp6' | 'unknown',
+      sourceAddress: strip(this.clientAddress),
+      sourcePort: this.clientPort,
+      destinationAddress: strip(local),
+      destinationPort: (c as { localPort?: number } | null)?.localPort ?? 0,
+    };
+    // A v4 client on a v6 listener address (or the reverse) cannot be expressed: say UNKNOWN.
+    const consistent = family === 'unknown' || (family === 'tcp6') === (a.destinationAddress.includes(':'));
+    const header = consistent ? a : { ...a, family: 'unknown' as const };
+    return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }
 
   /** Adapter callback: the connect failed (refused, unreachable, reset during connect). */
@@ -297,6 +368,7 @@ export class Session {
     this.#clearConnectTimer();
     this.connecting = false;
     (this.connectErrors ??= []).push(why);
+    if (this.selection.server !== null) (this.failedServers ??= []).push(this.selection.server);
     const next = this.owner.selector.connectFailed(this.selection, timedOut);
     if (next === null) {
       const refusal = this.selection.refusal;
@@ -347,6 +419,22 @@ export class Session {
     this.#finish();
   }
 
+  /**
+   * The server side ended (FIN, reset or close), or the session ended first: tells the selector
+   * once whether the server dropped the connection early — before sending a byte, soon after the
+   * connect (within the connect timeout), while the client was still there — for outlier detection.
+   */
+  serverEnded(): void {
+    if (this.#serverJudged || this.connectedMs === 0) return;
+    this.#serverJudged = true;
+    const early =
+      !this.finished &&
+      this.server.bytesRead === 0 &&
+      !this.client.eof &&
+      Date.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+    this.owner.selector.serverEnded(this.selection, early);
+  }
+
   #finish(): void {
     if (this.finished) return;
     this.finished = true;
@@ -358,6 +446,7 @@ export class Session {
       this.connecting = false;
       sel.abandoned(this.selection);
     } else if (this.server.socket !== null) {
+      this.serverEnded();
       sel.released(this.selection);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).

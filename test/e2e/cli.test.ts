@@ -27,7 +27,7 @@ describe('command line', () => {
     for (const [args, msg] of [
       [[], /missing the listen address/],
       [['-x', 'lots', '8080', 'a:1'], /-x: "lots" is not an integer/],
-      [['-C', '9000', '8080', 'a:1'], /control port/],
+      [['-C', 'host:port', '8080', 'a:1'], /-C: listen address "host:port"/],
       [['-E', 'c.pem', '443', 'a:80'], /TLS/],
       [['-j', '/var/empty', '8080', 'a:1'], /chroot/],
     ] as const) {
@@ -47,7 +47,7 @@ describe('command line', () => {
 
 describe('signals and files', () => {
   test('-p pid file names the serving process; -l logs each connection; USR1 writes -w; TERM stops and removes the pid file', async () => {
-    const a = h.identify('A');
+    const a = h.identify('A', { after: 'echo' }); // the server keeps a connection open until the client ends it
     const port = freePort();
     const pidFile = join(dir, 'f.pid');
     const logFile = join(dir, 'f.log');
@@ -57,14 +57,18 @@ describe('signals and files', () => {
     expect(Number(readFileSync(pidFile, 'utf8'))).toBe(p.pid);
     expect(await whoServes(port)).toBe('A');
     await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('end='), { what: 'a log line' });
-    expect(readFileSync(logFile, 'utf8')).toMatch(/client=127\.0\.0\.1:\d+ server=127\.0\.0\.1:\d+ why="algorithm" .* end=server-closed/);
+    expect(readFileSync(logFile, 'utf8')).toMatch(/client=127\.0\.0\.1:\d+ server=127\.0\.0\.1:\d+ why="algorithm" .* end=client-closed/);
     p.kill('SIGUSR1');
     await p.waitForLine(/1 accepted/, 5000);
     await waitFor(() => existsSync(statusFile), { what: 'the status file' });
-    expect(readFileSync(statusFile, 'utf8')).toContain(a.address);
+    // pen's status page: the address and the port in cells of their own.
+    expect(readFileSync(statusFile, 'utf8')).toContain(`<td>127.0.0.1</td>\n<td>0</td>\n<td>${a.port}</td>\n`);
+    const open = await h.connect(port);
+    expect(await open.readLine()).toBe('A');
     p.kill('SIGTERM');
     expect(await p.waitForExit(5000)).toBe(0);
     expect(existsSync(pidFile)).toBe(false);
+    expect(await open.waitClosed()).toBe('fin'); // closed cleanly, not reset
   });
 
   test('SIGHUP re-reads the -F file without dropping an established connection, and reopens the log', async () => {
@@ -184,4 +188,25 @@ test('the bin is the serving process (exec, no wrapper)', async () => {
   const cmdline = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8');
   expect(cmdline).toContain('src/cli/main.ts'); // the pid we started is Bun running the balancer
   expect(bunPath()).toBeTruthy();
+});
+
+test('-dd dumps what flows (hex, or ASCII with -a)', async () => {
+  const echo = h.echo();
+  const port = freePort();
+  const p = await h.startFulcrum(['-dd', '-a', `127.0.0.1:${port}`, echo.address]);
+  const c = await h.connect(port);
+  await c.write('hello dump');
+  expect((await c.readExactly(10)).toString()).toBe('hello dump');
+  await p.waitForLine(/client -> server 10 bytes/, 5000);
+  await p.waitForLine(/^hello dump$/, 5000);
+});
+
+test.skipIf(process.getuid?.() !== 0)('-u drops to the given user after binding', async () => {
+  const echo = h.echo();
+  const port = freePort();
+  const p = await h.startFulcrum(['-u', 'nobody', `127.0.0.1:${port}`, echo.address]);
+  await waitFor(() => /Uid:\s+65534\b/.test(readFileSync(`/proc/${p.pid}/status`, 'utf8')), { what: 'the process to run as nobody' });
+  const c = await h.connect(port);
+  await c.write('still serving');
+  expect((await c.readExactly(13)).toString()).toBe('still serving');
 });

@@ -146,3 +146,27 @@ describe('addresses', () => {
     await transfer(lb.port, 1000);
   });
 });
+
+describe('PROXY protocol to servers (--send-proxy)', () => {
+  for (const version of ['v1', 'v2'] as const) {
+    test(`${version}: the server learns the client's address before the client's bytes`, async () => {
+      const { decodeProxyHeader } = await import('../../src/protocol/proxy-protocol.ts');
+      const received: Buffer[] = [];
+      const backend = h.custom('proxy-reader', {
+        data(_c, chunk) {
+          received.push(Buffer.from(chunk));
+        },
+      });
+      const lb = await startInProcess(h, ['--send-proxy', version, 'LISTEN', `127.0.0.1:${backend.port}`]);
+      const c = await h.connect(lb.port, { localAddress: '127.0.0.9' });
+      await c.write('payload');
+      await waitFor(() => Buffer.concat(received).includes('payload'), { what: 'the payload at the server' });
+      const all = Buffer.concat(received);
+      const r = decodeProxyHeader(all);
+      expect(r.kind).toBe('parsed');
+      if (r.kind !== 'parsed') return;
+      expect(r.header).toEqual({ family: 'tcp4', sourceAddress: '127.0.0.9', sourcePort: c.localPort!, destinationAddress: '127.0.0.1', destinationPort: lb.port });
+      expect(all.subarray(r.length).toString()).toBe('payload');
+    });
+  }
+});

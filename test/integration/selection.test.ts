@@ -170,3 +170,48 @@ describe('limits', () => {
     expect(lb.balancer.totals.ends['idle-timeout']).toBe(1);
   });
 });
+
+describe('the wait queue under -x', () => {
+  test('beyond -q waiting clients, new ones are closed and counted (queue-full)', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['-x', '1', '-q', '1', 'LISTEN', `127.0.0.1:${echo.port}`]);
+    const c1 = await h.connect(lb.port);
+    await echo.waitForActive(1);
+    const c2 = await h.connect(lb.port); // waits
+    await waitFor(() => lb.balancer.waitingCount === 1, { what: 'one client waiting' });
+    const c3 = await h.connect(lb.port); // nowhere to wait
+    expect(await c3.waitClosed()).toBe('fin');
+    expect(lb.balancer.totals.ends['queue-full']).toBe(1);
+    await c1.close();
+    await c2.write('served');
+    expect((await c2.readExactly(6)).toString()).toBe('served');
+  });
+});
+
+describe('pen commands', () => {
+  test('server N address NAME resolves the name when the command runs; bad names are refused', async () => {
+    const a = h.identify('A', { keepOpen: false });
+    const lb = await startInProcess(h, ['LISTEN', `127.0.0.1:${a.port}`]);
+    await lb.commands.execute(`server 0 address localhost port ${a.port}`);
+    const addr = lb.balancer.defaultGroup.servers[0]!.address;
+    expect(addr.kind === 'tcp' && (addr.host === '127.0.0.1' || addr.host === '::1')).toBe(true);
+    await expect(lb.commands.execute('server 0 address no-such-host.invalid')).rejects.toThrow(/cannot resolve/);
+    expect(await whoServes(lb.port)).toBe('A');
+  });
+});
+
+describe('bursts', () => {
+  test('800 clients arriving at once are all served with the defaults (none closed as queue-full)', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['-x', '5000', 'LISTEN', `127.0.0.1:${echo.port}`]);
+    const clients = await Promise.all(Array.from({ length: 800 }, () => connect(lb.port, { timeoutMs: 20_000 })));
+    try {
+      await Promise.all(clients.map((c, i) => c.write(`hello ${i}\n`)));
+      const lines = await Promise.all(clients.map((c) => c.readLine(20_000)));
+      expect(lines.every((l, i) => l === `hello ${i}`)).toBe(true);
+      expect(lb.balancer.totals.ends['queue-full'] ?? 0).toBe(0);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});

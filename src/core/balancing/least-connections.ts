@@ -1,6 +1,7 @@
 /**
  * Least connections: the available server with the fewest open connections relative to its
- * weight (weight 0 counts as 1 here, unlike pen's -W). Ties rotate, so that equal servers share
+ * weight (weight 0 counts as 1 here, unlike pen's -W; slow start and agent
+ * percentages scale it). Ties rotate, so that equal servers share
  * new connections instead of the first one taking every tie.
  */
 import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
@@ -18,7 +19,9 @@ class LeastConnections implements Balancer {
       const i = (start + k) % n;
       const s = servers[i]!;
       if (s.isUnavailable(input.nowMs)) continue;
-      const load = (s.connections + s.pending) / Math.max(1, s.weight);
+      const weight = Math.max(1, s.weight) * s.weightScale(input.nowMs);
+      if (weight <= 0) continue;
+      const load = (s.connections + s.pending) / weight;
       if (load < bestLoad) {
         bestLoad = load;
         best = i;

@@ -1,6 +1,7 @@
 /**
  * pen's round robin (server_by_roundrobin): start after the last server chosen and take the
- * next one that is available; -1 after a full turn.
+ * next one that is available; -1 after a full turn. A server in slow start, or whose agent
+ * reported a reduced weight, is taken on only that share of the turns that land on it.
  */
 import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
 import type { Server } from '../servers/server.ts';
@@ -14,7 +15,8 @@ class RoundRobin implements Balancer {
     let i = this.#last % n;
     for (let step = 0; step < n; step++) {
       i = (i + 1) % n;
-      if (!servers[i]!.isUnavailable(input.nowMs)) return (this.#last = i);
+      const s = servers[i]!;
+      if (!s.isUnavailable(input.nowMs) && s.admitsByScale(input.nowMs)) return (this.#last = i);
     }
     return -1;
   }

@@ -36,8 +36,8 @@ class TwoChoices implements Balancer {
     if (b === -1) return a;
     const sa = servers[a]!;
     const sb = servers[b]!;
-    const la = (sa.connections + sa.pending) / Math.max(1, sa.weight);
-    const lb = (sb.connections + sb.pending) / Math.max(1, sb.weight);
+    const la = (sa.connections + sa.pending) / (Math.max(1, sa.weight) * sa.weightScale(input.nowMs));
+    const lb = (sb.connections + sb.pending) / (Math.max(1, sb.weight) * sb.weightScale(input.nowMs));
     return lb < la ? b : a;
   }
 }

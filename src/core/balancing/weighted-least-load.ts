@@ -13,7 +13,9 @@ class WeightedLeastLoad implements Balancer {
     for (let i = 0; i < servers.length; i++) {
       const s = servers[i]!;
       if (s.weight === 0 || s.isUnavailable(input.nowMs)) continue;
-      const load = (s.connections + s.pending) / s.weight;
+      const weight = s.weight * s.weightScale(input.nowMs);
+      if (weight <= 0) continue;
+      const load = (s.connections + s.pending) / weight;
       if (load < bestLoad) {
         bestLoad = load;
         best = i;

@@ -66,3 +66,13 @@ test('mistakes are usage errors with a reason', () => {
   expect(() => parsePenArgs(['--algorithm', 'magic', '80', 'a'])).toThrow(/maglev/);
   expect(() => parsePenArgs(['--config', 'x.yaml', '80', 'a'])).toThrow(/either/);
 });
+
+test('-C and -X are accepted; a bad -C address is a usage error', () => {
+  const { config } = parsePenArgs(['-C', '127.0.0.1:10080', '-X', '8080', 'a:1']);
+  expect(config.global.control).toBe('127.0.0.1:10080');
+  expect(config.global.controlExit).toBe(true);
+  expect(config.listeners[0]!.spec).toBe('8080');
+  expect(parsePenArgs(['-C/run/f.ctl', '8080', 'a:1']).config.global.control).toBe('/run/f.ctl');
+  expect(parsePenArgs(['8080', 'a:1']).config.global.control).toBeNull();
+  expect(() => parsePenArgs(['-C', 'host:port', '8080', 'a:1'])).toThrow(UsageError);
+});

@@ -122,12 +122,14 @@ test('a full config maps to the expected FulcrumConfig', () => {
     ],
     groups: [
       {
+        ...defaultGroup('app'),
         name: 'app',
         algorithm: 'leastconn',
         tracking: false,
         saveTracking: false,
         stubborn: true,
         hashSourcePort: false,
+        sendProxy: 'off',
         clientsMax: 4096,
         trackingMs: 3_600_000,
         blacklistMs: 250,

@@ -2,7 +2,7 @@ import { AclTable } from '../../../src/core/acl/acl.ts';
 import { balancers, type AlgorithmName } from '../../../src/core/balancing/registry.ts';
 import { ClientTable } from '../../../src/core/clients/client-table.ts';
 import { ManualClock, seededRandom } from '../../../src/core/clock.ts';
-import { newSelectionState, Selector, type SelectorSettings } from '../../../src/core/selector.ts';
+import { defaultSelectorSettings, newSelectionState, Selector, type SelectorSettings } from '../../../src/core/selector.ts';
 import { Server } from '../../../src/core/servers/server.ts';
 
 export function servers(n: number, fields: Partial<{ maxConnections: number; hardLimit: number; weight: number; priority: number }>[] = []): Server[] {
@@ -34,7 +34,7 @@ export function selectorFor(
     servers: list,
     balancer: kind.create(seededRandom(42)),
     needsClientHash: kind.hashesClient,
-    settings: { tracking: true, saveTracking: true, stubborn: false, blacklistMs: 30_000, clientAcl: 0, hashSourcePort: false, ...settings },
+    settings: { ...defaultSelectorSettings(), ...settings },
     acls,
     clients,
     clock,

@@ -1,0 +1,38 @@
+/** What the bench reads from /proc (Linux): resident memory and child processes. */
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** Resident memory of a process in KiB (VmRSS), or NaN when it cannot be read. */
+export function rssKiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] === undefined ? NaN : Number(m[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Direct children of `pid` (nginx's workers under its master), from each process's stat line. */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name is in parentheses and may contain spaces: fields start after the last ')'.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) out.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** The 1-minute load average: a busy machine makes every figure suspect. */
+export function loadAverage(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
+}

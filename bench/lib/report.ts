@@ -1,0 +1,159 @@
+/**
+ * The text report: absolute figures (median of the repeats, with their min–max spread) and
+ * ratios to HAProxy, the reference, plus how close each balancer came to the direct path
+ * (which tells whether the load core, not the balancer, was the limit).
+ */
+import type { PeerName } from './peers.ts';
+import { find, summaryOf, type Metric, type Row, type Scenario } from './results.ts';
+
+/** A balancer this close to the direct path may have been held back by the load core. */
+export const NEAR_CEILING = 0.9;
+
+function num(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+}
+
+function spread(row: Row | undefined, digits = 0): string {
+  if (row === undefined) return 'n/a';
+  const s = summaryOf(row);
+  if (!Number.isFinite(s.median)) return row.note !== '' ? 'n/a *' : 'n/a';
+  const range = row.values.length > 1 ? ` [${num(s.min, digits)}–${num(s.max, digits)}]` : '';
+  return `${num(s.median, digits)}${range}${row.errors > 0 ? ' *' : ''}`;
+}
+
+function median(row: Row | undefined): number {
+  return row === undefined ? NaN : summaryOf(row).median;
+}
+
+function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : '-';
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+export interface ReportInput {
+  rows: readonly Row[];
+  peers: readonly PeerName[];
+  ladder: readonly number[];
+  bulkStreams: readonly number[];
+  connections: number;
+  memoryIdle: number;
+  /** Said after the scaling tables (rows that could not be run here, and why). */
+  ladderNotes: readonly string[];
+}
+
+function rateSection(input: ReportInput, scenario: 'keepalive' | 'connrate', title: string, unit: string): string[] {
+  const metric: Metric = scenario === 'keepalive' ? 'req_per_s' : 'conn_per_s';
+  const hap = median(find(input.rows, 'haproxy', scenario, metric));
+  const direct = median(find(input.rows, 'direct', scenario, metric));
+  const body = input.peers
+    .filter((p) => find(input.rows, p, scenario, metric) !== undefined)
+    .map((p) => {
+      const r = find(input.rows, p, scenario, metric);
+      return [p, spread(r), ratio(median(r), hap), ratio(median(r), direct), spread(find(input.rows, p, scenario, 'p50_us')), spread(find(input.rows, p, scenario, 'p99_us'))];
+    });
+  if (body.length === 0) return [];
+  return [title, ...table(['peer', unit, '×haproxy', '×direct', 'probe p50 µs', 'probe p99 µs'], body), ''];
+}
+
+function ladderSection(input: ReportInput, scenario: 'keepalive' | 'connrate', title: string): string[] {
+  const metric: Metric = scenario === 'keepalive' ? 'req_per_s' : 'conn_per_s';
+  const steps = input.ladder.filter((n) => n > 0);
+  if (steps.length === 0 || !input.rows.some((r) => r.scenario === scenario && r.idle > 0)) return [];
+  const body = input.peers
+    .filter((p) => input.rows.some((r) => r.peer === p && r.scenario === scenario))
+    .map((p) => [
+      p,
+      ...input.ladder.map((n) => {
+        const m = median(find(input.rows, p, scenario, metric, n));
+        const hap = median(find(input.rows, 'haproxy', scenario, metric, n));
+        return Number.isFinite(m) ? `${num(m)} (${ratio(m, hap)})` : 'n/a';
+      }),
+    ]);
+  return [title, ...table(['peer', ...input.ladder.map((n) => `idle ${num(n)}`)], body), ''];
+}
+
+function bulkSection(input: ReportInput): string[] {
+  const body = input.peers
+    .filter((p) => find(input.rows, p, 'bulk', 'mb_per_s') !== undefined)
+    .map((p) => [
+      p as string,
+      ...input.bulkStreams.flatMap((k) => {
+        const r = find(input.rows, p, 'bulk', 'mb_per_s', 0, k);
+        return [spread(r), ratio(median(r), median(find(input.rows, 'haproxy', 'bulk', 'mb_per_s', 0, k)))];
+      }),
+    ]);
+  if (body.length === 0) return [];
+  const header = ['peer', ...input.bulkStreams.flatMap((k) => [`${k} stream${k > 1 ? 's' : ''} MB/s`, '×haproxy'])];
+  return ['Bulk throughput: concurrent downloads from the backend (MB/s = 10^6 bytes per second)', ...table(header, body), ''];
+}
+
+function memorySection(input: ReportInput): string[] {
+  const hap = median(find(input.rows, 'haproxy', 'memory', 'bytes_per_idle_conn', input.memoryIdle));
+  const body = input.peers
+    .filter((p) => p !== 'direct' && find(input.rows, p, 'memory', 'bytes_per_idle_conn', input.memoryIdle) !== undefined)
+    .map((p) => {
+      const r = find(input.rows, p, 'memory', 'bytes_per_idle_conn', input.memoryIdle);
+      return [p, spread(find(input.rows, p, 'memory', 'rss_base_kib')), spread(r), ratio(median(r), hap)];
+    });
+  if (body.length === 0) return [];
+  return [
+    `Memory: resident set (VmRSS) before, and its growth per idle proxied connection with ${num(input.memoryIdle)} held (nginx: master + worker)`,
+    ...table(['peer', 'RSS at rest KiB', 'bytes per idle connection', '×haproxy'], body),
+    '',
+  ];
+}
+
+/** How close each balancer came to the direct path; near it, the load core may have been the limit. */
+function headroomSection(input: ReportInput): string[] {
+  const lines: string[] = [];
+  const checks: Array<[Scenario, Metric, number, string]> = [
+    ['keepalive', 'req_per_s', 0, 'keep-alive'],
+    ['connrate', 'conn_per_s', 0, 'connection rate'],
+    ...input.bulkStreams.map((k): [Scenario, Metric, number, string] => ['bulk', 'mb_per_s', k, `bulk ×${k}`]),
+  ];
+  for (const [scenario, metric, streams, label] of checks) {
+    const direct = median(find(input.rows, 'direct', scenario, metric, 0, scenario === 'bulk' ? streams : undefined));
+    if (!Number.isFinite(direct)) continue;
+    let best: { peer: string; value: number } | undefined;
+    for (const p of input.peers) {
+      if (p === 'direct') continue;
+      const v = median(find(input.rows, p, scenario, metric, 0, scenario === 'bulk' ? streams : undefined));
+      if (Number.isFinite(v) && (best === undefined || v > best.value)) best = { peer: p, value: v };
+    }
+    if (best === undefined) continue;
+    const share = best.value / direct;
+    lines.push(
+      `  ${label}: the fastest balancer (${best.peer}) reached ${(share * 100).toFixed(0)}% of the direct path` +
+        (share >= 1
+          ? ' — at or above the ceiling: the load core was the limit (or the direct run was disturbed)'
+          : share >= NEAR_CEILING
+            ? ' — near the ceiling: the load core may be the limit, not the balancer'
+            : ''),
+    );
+  }
+  return lines.length === 0 ? [] : ['Generator headroom (direct path = what the load core can drive)', ...lines, ''];
+}
+
+export function formatReport(input: ReportInput, preamble: readonly string[]): string {
+  const c = input.connections;
+  const lines = [
+    ...preamble,
+    '',
+    ...rateSection(input, 'keepalive', `Keep-alive forwarding: ${c} persistent connections, 64-byte requests and responses, no idle connections`, 'req/s'),
+    ...rateSection(input, 'connrate', `Connection rate: ${c} loops, a new TCP connection per request (the backend closes first)`, 'conn/s'),
+    ...ladderSection(input, 'keepalive', 'Idle-connection scaling, keep-alive req/s (×haproxy at the same N)'),
+    ...ladderSection(input, 'connrate', 'Idle-connection scaling, new connections/s (×haproxy at the same N)'),
+    ...(input.ladderNotes.length > 0 ? [...input.ladderNotes, ''] : []),
+    ...bulkSection(input),
+    ...memorySection(input),
+    ...headroomSection(input),
+  ];
+  const notes = input.rows.filter((r) => r.note !== '').map((r) => `  ${r.peer} ${r.scenario}${r.idle > 0 ? ` idle=${r.idle}` : ''} ${r.metric}: ${r.note}`);
+  if (notes.length > 0) lines.push('Notes (* in the tables)', ...notes, '');
+  return lines.join('\n');
+}

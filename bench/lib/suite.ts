@@ -1,0 +1,211 @@
+/**
+ * Runs every selected scenario against one peer and returns its rows. The order keeps the
+ * expensive part cheap: the idle-connection ladder climbs (2,000, then 3,000 more, ...) under a
+ * single balancer process, measuring keep-alive and connection rate at each step; bulk follows
+ * with the idle connections gone; memory starts a fresh process of its own so that nothing the
+ * other scenarios allocated is counted.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage, freePort } from '../../test/harness/util.ts';
+import type { Backend } from './backend.ts';
+import { bulk, connectionRate, keepAlive, type RateResult } from './generator.ts';
+import { IdlePool } from './idle.ts';
+import { connectionLimit, type Options } from './options.ts';
+import type { Peer, RunningPeer } from './peers.ts';
+import { rssKiB } from './proc.ts';
+import type { Metric, Row, Scenario } from './results.ts';
+
+/** Requests per second a latency probe sends beside the load: about 1% of it. */
+const KEEPALIVE_PROBE_MS = 2;
+const CONNRATE_PROBE_MS = 10;
+/** Lets a process return what it freed before its memory is read. */
+const SETTLE_MS = 1_000;
+
+export type Log = (line: string) => void;
+
+export interface SuiteContext {
+  options: Options;
+  backend: Backend;
+  /** Core for the balancer and for the load, or null when not pinning. */
+  balancerCpu: number | null;
+  loadCpu: number | null;
+  log: Log;
+}
+
+class Collector {
+  readonly rows: Row[] = [];
+  constructor(readonly peer: Peer) {}
+
+  add(scenario: Scenario, idle: number, streams: number, metric: Metric, values: number[], errors = 0, note = ''): void {
+    this.rows.push({ peer: this.peer.name, scenario, idle, streams, metric, values, errors, note });
+  }
+}
+
+function fmt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a';
+}
+
+export async function runPeer(peer: Peer, ctx: SuiteContext): Promise<Row[]> {
+  const out = new Collector(peer);
+  const o = ctx.options;
+  const missing = peer.missing();
+  if (missing !== null) {
+    ctx.log(`[${peer.name}] skipped: ${missing}`);
+    out.add('keepalive', 0, o.connections, 'req_per_s', [], 0, `skipped: ${missing}`);
+    return out.rows;
+  }
+  const dir = mkdtempSync(join(tmpdir(), `fulcrum-bench-${peer.name}-`));
+  try {
+    const ladderWanted = o.only.has('idle') || o.only.has('keepalive') || o.only.has('connrate');
+    if (ladderWanted || o.only.has('bulk')) await withPeer(peer, ctx, dir, (running) => ladderAndBulk(running, peer, ctx, out));
+    if (o.only.has('memory')) await memory(peer, ctx, dir, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out.rows;
+}
+
+async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (running: RunningPeer) => Promise<void>): Promise<void> {
+  const running = await peer.start({
+    port: freePort(),
+    backend: { host: '127.0.0.1', port: ctx.backend.port },
+    cpu: ctx.balancerCpu,
+    dir,
+    maxConnections: connectionLimit(ctx.options),
+  });
+  try {
+    await body(running);
+  } finally {
+    await running.close();
+  }
+}
+
+async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: Collector): Promise<void> {
+  const o = ctx.options;
+  const pool = new IdlePool(running.target, ctx.backend, ctx.loadCpu);
+  try {
+    const steps = o.only.has('idle') ? o.ladder : [0];
+    for (const idle of steps) {
+      if (idle > 0) {
+        try {
+          await pool.grow(idle);
+        } catch (err) {
+          const why = `could not hold ${idle} idle connections: ${errorMessage(err).split('\n')[0]}`;
+          ctx.log(`[${peer.name}] ${why}`);
+          out.add('idle', idle, 0, 'rss_kib', [], 0, why);
+          break;
+        }
+      }
+      if (running.pids().length > 0) out.add('idle', idle, 0, 'rss_kib', [totalRss(running)]);
+      if (o.only.has('keepalive') || o.only.has('idle')) {
+        await rate(peer, ctx, out, 'keepalive', idle, () =>
+          keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: KEEPALIVE_PROBE_MS }),
+        );
+      }
+      if (o.only.has('connrate') || o.only.has('idle')) {
+        await rate(peer, ctx, out, 'connrate', idle, () =>
+          connectionRate(running.target, { concurrency: o.connections, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: CONNRATE_PROBE_MS }),
+        );
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  if (!o.only.has('bulk')) return;
+  for (const streams of o.bulkStreams) {
+    const values: number[] = [];
+    let errors = 0;
+    for (let i = 0; i < o.repeats; i++) {
+      try {
+        const r = await bulk(running.target, { streams, warmupMs: o.warmupMs, durationMs: o.durationMs });
+        values.push(r.megabytesPerSecond);
+        errors += r.errors;
+        ctx.log(`[${peer.name}] bulk ×${streams} run ${i + 1}/${o.repeats}: ${fmt(r.megabytesPerSecond)} MB/s`);
+      } catch (err) {
+        values.push(NaN);
+        ctx.log(`[${peer.name}] bulk ×${streams} run ${i + 1} failed: ${errorMessage(err)}`);
+      }
+    }
+    out.add('bulk', 0, streams, 'mb_per_s', values, errors);
+  }
+}
+
+/** Repeats a rate measurement and records throughput and probe latency. */
+async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: 'keepalive' | 'connrate', idle: number, measure: () => Promise<RateResult>): Promise<void> {
+  const o = ctx.options;
+  const perSecond: number[] = [];
+  const p50: number[] = [];
+  const p99: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < o.repeats; i++) {
+    try {
+      const r = await measure();
+      perSecond.push(r.perSecond);
+      p50.push(r.p50Us);
+      p99.push(r.p99Us);
+      errors += r.errors;
+      ctx.log(
+        `[${peer.name}] ${scenario} idle=${idle} run ${i + 1}/${o.repeats}: ${fmt(r.perSecond)}/s, probe p50 ${fmt(r.p50Us)} µs p99 ${fmt(r.p99Us)} µs` +
+          (r.errors > 0 ? `, ${r.errors} errors` : ''),
+      );
+    } catch (err) {
+      perSecond.push(NaN);
+      p50.push(NaN);
+      p99.push(NaN);
+      ctx.log(`[${peer.name}] ${scenario} idle=${idle} run ${i + 1} failed: ${errorMessage(err)}`);
+    }
+  }
+  const note = errors > 0 ? `${errors} failed requests or connections` : '';
+  out.add(scenario, idle, o.connections, scenario === 'keepalive' ? 'req_per_s' : 'conn_per_s', perSecond, errors, note);
+  out.add(scenario, idle, o.connections, 'p50_us', p50);
+  out.add(scenario, idle, o.connections, 'p99_us', p99);
+}
+
+function totalRss(running: RunningPeer): number {
+  const pids = running.pids();
+  return pids.length === 0 ? NaN : pids.reduce((sum, pid) => sum + rssKiB(pid), 0);
+}
+
+/**
+ * Resident memory per idle proxied connection: a fresh process, warmed with a little keep-alive
+ * traffic so its data path has allocated what it keeps, then read before and after opening the
+ * idle connections.
+ */
+async function memory(peer: Peer, ctx: SuiteContext, dir: string, out: Collector): Promise<void> {
+  const o = ctx.options;
+  const n = o.memoryIdle;
+  if (peer.name === 'direct') {
+    out.add('memory', n, 0, 'bytes_per_idle_conn', [], 0, 'no balancer process');
+    return;
+  }
+  const base: number[] = [];
+  const perConn: number[] = [];
+  for (let i = 0; i < o.repeats; i++) {
+    try {
+      await withPeer(peer, ctx, dir, async (running) => {
+        await keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: 0, durationMs: Math.min(500, o.durationMs), probeIntervalMs: KEEPALIVE_PROBE_MS });
+        await Bun.sleep(SETTLE_MS);
+        const before = totalRss(running);
+        const pool = new IdlePool(running.target, ctx.backend, ctx.loadCpu);
+        try {
+          await pool.grow(n);
+          await Bun.sleep(SETTLE_MS);
+          const after = totalRss(running);
+          base.push(before);
+          perConn.push(((after - before) * 1024) / n);
+          ctx.log(`[${peer.name}] memory run ${i + 1}/${o.repeats}: ${fmt(before)} KiB, then ${fmt(after)} KiB with ${n} idle: ${fmt(((after - before) * 1024) / n)} B each`);
+        } finally {
+          await pool.close();
+        }
+      });
+    } catch (err) {
+      base.push(NaN);
+      perConn.push(NaN);
+      ctx.log(`[${peer.name}] memory run ${i + 1} failed: ${errorMessage(err)}`);
+    }
+  }
+  out.add('memory', 0, 0, 'rss_base_kib', base);
+  out.add('memory', n, 0, 'bytes_per_idle_conn', perConn);
+}

@@ -1,0 +1,54 @@
+/**
+ * Wires pen's control port (-C) to pen's command language: the protocol layer
+ * (control/control-port.ts) asks here who may connect (control_acl) and what a line does
+ * (PenCommands, plus `reload` and `exit`, which act on the whole process).
+ */
+import { parseListenAddress } from '../core/address.ts';
+import type { GlobalConfig } from '../config/model.ts';
+import { ControlPort, type ControlPortOptions } from '../control/control-port.ts';
+import type { Balancer } from './balancer.ts';
+import type { PenCommands } from './pen-commands.ts';
+
+export interface ControlHooks {
+  /** `exit` (with -X): stop as on SIGTERM; called after the reply has gone out. */
+  exit(): void;
+  /** `reload`: what SIGHUP does; resolves to the reply. */
+  reload(): Promise<string>;
+}
+
+/**
+ * pen opens no network control port when it runs as root without -u, because anyone who can
+ * connect controls the balancer. Fulcrum keeps the rule but refuses to start (pen only prints a
+ * debug line and runs without the port). A Unix socket is allowed: its file permissions decide.
+ */
+export function controlRootRefusal(global: GlobalConfig, uid: number): string | null {
+  if (global.control === null || uid !== 0 || global.user !== null) return null;
+  if (parseListenAddress(global.control).kind === 'unix') return null;
+  return (
+    `refusing to open the control port ${global.control} as root: whoever can connect to it controls the balancer ` +
+    `(pen refuses it too). Give -u USER to drop privileges after binding (-u root to keep root deliberately), ` +
+    `or use a Unix socket path, e.g. -C /run/fulcrum.ctl`
+  );
+}
+
+export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<ControlPortOptions> = {}): ControlPort | null {
+  const spec = b.global.control;
+  if (spec === null) return null;
+  return new ControlPort({
+    address: parseListenAddress(spec),
+    permits: (client) => b.acls.permits(b.global.controlAcl, client),
+    log: (level, message) => b.diag.debug(level, message),
+    run: async (line) => {
+      let exitRequested = false;
+      const reply = await commands.execute(line, {
+        allowExit: b.global.controlExit,
+        exit: () => {
+          exitRequested = true;
+        },
+        reload: hooks.reload,
+      });
+      return exitRequested ? { reply, after: hooks.exit } : { reply };
+    },
+    ...tuning,
+  });
+}

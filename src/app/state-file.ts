@@ -1,0 +1,103 @@
+/**
+ * The client tracking tables saved on stop and loaded on start (`--state-file`, `global.state_file`),
+ * so that a restart does not send every known client to a new server.
+ *
+ * Entries name their server by address, not by index, so a changed server list cannot send a
+ * client to the wrong server: an entry whose group or server no longer exists is dropped. The
+ * order (least recently seen first) is kept, so the LRU order survives too, and expiry keeps
+ * counting from the time the client was last seen.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Balancer } from './balancer.ts';
+import { serverKey } from './runtime.ts';
+
+const VERSION = 1;
+
+interface SavedClient {
+  client: string;
+  server: string;
+  last_seen_ms: number;
+}
+
+interface StateFile {
+  version: number;
+  saved_at: string;
+  groups: Record<string, SavedClient[]>;
+}
+
+/** Writes the tables (atomically: a temporary file renamed over the old one). */
+export async function saveState(b: Balancer, path: string): Promise<number> {
+  const state: StateFile = { version: VERSION, saved_at: new Date().toISOString(), groups: {} };
+  let n = 0;
+  for (const g of b.groups.values()) {
+    const out: SavedClient[] = [];
+    for (const c of g.clients.values()) {
+      const s = c.server >= 0 ? g.servers[c.server] : undefined;
+      if (s === undefined) continue;
+      out.push({ client: c.key, server: serverKey(s), last_seen_ms: c.lastSeenMs });
+    }
+    state.groups[g.name] = out;
+    n += out.length;
+  }
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
+  await rename(tmp, path);
+  return n;
+}
+
+export interface LoadedState {
+  loaded: number;
+  dropped: number;
+}
+
+/**
+ * Loads saved tables into the groups. A missing file is a first start (nothing loaded); a file
+ * that cannot be understood is reported by the caller and ignored, never fatal.
+ */
+export async function loadState(b: Balancer, path: string): Promise<LoadedState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { loaded: 0, dropped: 0 };
+    throw new Error(`cannot read the state file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let state: unknown;
+  try {
+    state = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`the state file ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (!isRecord(state) || state.version !== VERSION || !isRecord(state.groups)) {
+    throw new Error(`the state file ${path} is not a Fulcrum state file (version ${VERSION})`);
+  }
+  let loaded = 0;
+  let dropped = 0;
+  for (const [name, entries] of Object.entries(state.groups)) {
+    const g = b.groups.get(name);
+    if (!Array.isArray(entries)) continue;
+    if (g === undefined) {
+      dropped += entries.length;
+      continue;
+    }
+    const index = new Map(g.servers.map((s) => [serverKey(s), s.index]));
+    for (const e of entries as unknown[]) {
+      if (!isRecord(e) || typeof e.client !== 'string' || typeof e.server !== 'string' || typeof e.last_seen_ms !== 'number') {
+        dropped++;
+        continue;
+      }
+      const i = index.get(e.server);
+      if (i === undefined) {
+        dropped++;
+        continue;
+      }
+      g.clients.restore(e.client, i, e.last_seen_ms);
+      loaded++;
+    }
+  }
+  return { loaded, dropped };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,161 @@
+/**
+ * pen's control port (-C): one command per connection, the reply, then the server closes, so the
+ * real penctl(1) works against Fulcrum unchanged. This layer knows the protocol rules — who may
+ * connect (pen's control_acl), one command at a time, error replies, counting misbehaviour — and
+ * nothing about what the commands mean: the caller passes `run` (pen's command language lives in
+ * app/pen-commands.ts).
+ *
+ * Unlike pen, which reads the command with a blocking recv() in its event loop, a client that
+ * sends nothing, sends garbage or sends a huge line cannot hold up the balancer: the socket layer
+ * (dataplane/control-socket.ts) bounds each connection's buffer, time and number.
+ */
+import type { Address } from '../core/address.ts';
+import { parseClientIp, type ClientIp } from '../core/ip.ts';
+import { listenLines, type JunkReason, type LineListenHandle, type LineReply } from '../dataplane/control-socket.ts';
+
+export interface ControlReply {
+  /** The reply text; empty for pen's silent setters. */
+  reply: string;
+  /** Runs after the reply has gone out and the connection closed (e.g. `exit`). */
+  after?: () => void;
+}
+
+export interface ControlPortOptions {
+  address: Address;
+  /** pen's control_acl check; Unix-socket clients come with family 0 (pen always permits them). */
+  permits(client: ClientIp): boolean;
+  /** Executes one command line; a thrown Error becomes an `error: ...` reply. */
+  run(line: string): Promise<ControlReply>;
+  /** Debug output (level as pen's -d). */
+  log(level: number, message: string): void;
+  /** Time to send the command line, and again to take the reply. Default 10 s. */
+  timeoutMs?: number;
+  /** Longest command line accepted, as pen's 4 KiB read buffer. */
+  maxLineBytes?: number;
+  /** Control connections open at once; more are refused with an error line. */
+  maxConnections?: number;
+}
+
+/** Counters since start; read in O(1). */
+export interface ControlStats {
+  connections: number;
+  commands: number;
+  /** Commands that were answered with an error. */
+  errors: number;
+  /** Connections refused by control_acl. */
+  denied: number;
+  /** Connections refused because too many were open. */
+  busy: number;
+  binary: number;
+  tooLong: number;
+  timeouts: number;
+}
+
+export const CONTROL_DEFAULTS = { timeoutMs: 10_000, maxLineBytes: 4096, maxConnections: 32 } as const;
+
+function displayRemote(remote: string): string {
+  return remote === '' ? 'unix socket' : remote;
+}
+
+export class ControlPort {
+  readonly options: ControlPortOptions;
+  readonly stats: ControlStats = { connections: 0, commands: 0, errors: 0, denied: 0, busy: 0, binary: 0, tooLong: 0, timeouts: 0 };
+  #handle: LineListenHandle | null = null;
+  /** Commands run one after the other, as in pen (a command sees the effects of the previous one). */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ControlPortOptions) {
+    this.options = options;
+  }
+
+  get port(): number {
+    return this.#handle?.port ?? 0;
+  }
+
+  get openConnections(): number {
+    return this.#handle?.open ?? 0;
+  }
+
+  /** Binds the port; throws if it cannot. */
+  start(): void {
+    const o = this.options;
+    this.#handle = listenLines(
+      o.address,
+      {
+        admit: (remote) => this.#admit(remote),
+        request: (line, remote) => this.#request(line, remote),
+        junk: (reason, remote) => this.#junk(reason, remote),
+        busy: (remote) => {
+          this.stats.busy++;
+          o.log(1, `control: refused ${displayRemote(remote)}: too many control connections`);
+        },
+      },
+      {
+        timeoutMs: o.timeoutMs ?? CONTROL_DEFAULTS.timeoutMs,
+        maxLineBytes: o.maxLineBytes ?? CONTROL_DEFAULTS.maxLineBytes,
+        maxConnections: o.maxConnections ?? CONTROL_DEFAULTS.maxConnections,
+      },
+    );
+  }
+
+  stop(): void {
+    this.#handle?.stop();
+    this.#handle = null;
+  }
+
+  /** One line for statistics output. */
+  statsLine(): string {
+    const s = this.stats;
+    return (
+      `control: ${s.connections} connections, ${s.commands} commands, ${s.errors} errors, ${s.denied} denied by control_acl, ` +
+      `${s.busy} refused (busy), ${s.binary} binary, ${s.tooLong} too long, ${s.timeouts} timed out`
+    );
+  }
+
+  #admit(remote: string): string | null {
+    this.stats.connections++;
+    if (this.options.permits(parseClientIp(remote))) return null;
+    this.stats.denied++;
+    this.options.log(1, `control: ${displayRemote(remote)} is not permitted by control_acl`);
+    return 'error: not permitted by control_acl\n';
+  }
+
+  #request(line: string, remote: string): Promise<LineReply> {
+    this.stats.commands++;
+    this.options.log(2, `control: ${displayRemote(remote)}: ${line}`);
+    const result = this.#queue.then(async (): Promise<LineReply> => {
+      try {
+        const r = await this.options.run(line);
+        return { text: r.reply, after: r.after };
+      } catch (e) {
+        this.stats.errors++;
+        const message = e instanceof Error ? e.message : String(e);
+        this.options.log(1, `control: ${displayRemote(remote)}: ${line}: ${message}`);
+        return { text: `error: ${message}\n` };
+      }
+    });
+    this.#queue = result;
+    return result;
+  }
+
+  #junk(reason: JunkReason, remote: string): string {
+    const o = this.options;
+    let text: string;
+    switch (reason) {
+      case 'binary':
+        this.stats.binary++;
+        text = 'error: binary data is not a command\n';
+        break;
+      case 'too-long':
+        this.stats.tooLong++;
+        text = `error: command longer than ${o.maxLineBytes ?? CONTROL_DEFAULTS.maxLineBytes} bytes\n`;
+        break;
+      case 'timeout':
+        this.stats.timeouts++;
+        text = `error: no command within ${(o.timeoutMs ?? CONTROL_DEFAULTS.timeoutMs) / 1000} s\n`;
+        break;
+    }
+    o.log(1, `control: ${displayRemote(remote)}: ${text.slice(7, -1)}`);
+    return text;
+  }
+}

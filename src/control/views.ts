@@ -1,0 +1,193 @@
+/**
+ * The JSON shapes of the admin API and the dashboard's live feed (docs/admin-api.md). Building
+ * a view walks what it shows once; nothing here runs on the connection path.
+ */
+import { formatAddress } from '../core/address.ts';
+import type { ClientEntry } from '../core/clients/client-table.ts';
+import type { Server, ServerStatus } from '../core/servers/server.ts';
+import type { Session } from '../dataplane/session.ts';
+import type { Balancer } from '../app/balancer.ts';
+import type { GroupRuntime, ListenerRuntime } from '../app/runtime.ts';
+
+/**
+ * One word for the dashboard and listings (Server.status): `up`, `starting` (slow start),
+ * `drain`, `maintenance` (operator or agent), `down` (health checks or agent), `ejected`
+ * (blacklisted after failed connects, or ejected by outlier detection).
+ */
+export type ServerStateWord = ServerStatus;
+
+export interface ServerView {
+  group: string;
+  /** Position in its list (pen's server number; backups are numbered apart); -1 emergency, -2 abuse. Changes when servers are removed. */
+  index: number;
+  role: Server['role'];
+  /** The stable identity of a server in its group. */
+  address: string;
+  hostname: string | null;
+  state: ServerStateWord;
+  admin: Server['admin'];
+  healthy: boolean;
+  /** What the server's agent reported last (`up` when it has said nothing against it). */
+  agent: string;
+  down_reason: string;
+  /** Blacklisted after failed connects, or ejected by outlier detection, for `blacklisted_for_ms` more. */
+  blacklisted: boolean;
+  blacklisted_for_ms: number;
+  weight: number;
+  /** Weight multiplier now: slow start times the agent's percentage (1 = full weight). */
+  weight_scale: number;
+  priority: number;
+  max_connections: number;
+  hard_limit: number;
+  acl: number;
+  connections: number;
+  pending: number;
+  total_connections: number;
+  bytes_to_server: number;
+  bytes_from_server: number;
+  connect_failures: number;
+  connect_timeouts: number;
+  early_resets: number;
+  ejections: number;
+  checks_passed: number;
+  checks_failed: number;
+  down_transitions: number;
+  up_transitions: number;
+  /** Time of the last state change, or null. */
+  last_change: string | null;
+}
+
+export function serverView(group: GroupRuntime, s: Server, nowMs: number): ServerView {
+  const blacklisted = s.isBlacklisted(nowMs);
+  return {
+    group: group.name,
+    index: s.role === 'emergency' ? -1 : s.role === 'abuse' ? -2 : s.index,
+    role: s.role,
+    address: formatAddress(s.address),
+    hostname: s.hostname ?? null,
+    state: s.status(nowMs),
+    admin: s.admin,
+    healthy: s.healthy,
+    agent: s.agent,
+    down_reason: s.downReason,
+    blacklisted,
+    blacklisted_for_ms: blacklisted ? s.blacklistedUntilMs - nowMs : 0,
+    weight: s.weight,
+    weight_scale: Math.round(s.weightScale(nowMs) * 1000) / 1000,
+    priority: s.priority,
+    max_connections: s.maxConnections,
+    hard_limit: s.hardLimit,
+    acl: s.acl,
+    connections: s.connections,
+    pending: s.pending,
+    total_connections: s.totalConnections,
+    bytes_to_server: s.bytesToServer,
+    bytes_from_server: s.bytesFromServer,
+    connect_failures: s.connectFailures,
+    connect_timeouts: s.connectTimeouts,
+    early_resets: s.earlyResets,
+    ejections: s.ejections,
+    checks_passed: s.checksPassed,
+    checks_failed: s.checksFailed,
+    down_transitions: s.downTransitions,
+    up_transitions: s.upTransitions,
+    last_change: s.lastChangeMs > 0 ? new Date(s.lastChangeMs).toISOString() : null,
+  };
+}
+
+export function groupServers(b: Balancer, group: GroupRuntime): ServerView[] {
+  const now = b.clock.now();
+  return [...group.selector.allServers()].map((s) => serverView(group, s, now));
+}
+
+export function allServers(b: Balancer): ServerView[] {
+  const now = b.clock.now();
+  const out: ServerView[] = [];
+  for (const { group, server } of b.allServers()) out.push(serverView(group, server, now));
+  return out;
+}
+
+export function groupView(b: Balancer, g: GroupRuntime): Record<string, unknown> {
+  const c = g.config;
+  return {
+    name: g.name,
+    algorithm: c.algorithm,
+    tracking: c.tracking,
+    save_tracking: c.saveTracking,
+    stubborn: c.stubborn,
+    clients_max: g.clients.capacity,
+    tracked_clients: g.clients.size,
+    tracking_expiry_ms: g.clients.expiryMs,
+    blacklist_ms: c.blacklistMs,
+    connect_timeout_ms: c.connectTimeoutMs,
+    client_acl: c.clientAcl,
+    listeners: b.listeners.filter((l) => l.group === g).map((l) => l.name),
+    servers: groupServers(b, g),
+  };
+}
+
+export function listenerView(l: ListenerRuntime): Record<string, unknown> {
+  return {
+    name: l.name,
+    address: formatAddress(l.config.address),
+    group: l.group.name,
+    listening: l.handle !== null,
+    connections: l.active,
+    total_connections: l.accepted,
+    bytes_from_clients: l.bytesFromClients,
+    bytes_to_clients: l.bytesToClients,
+    handshake_failures: l.handshakeFailures,
+  };
+}
+
+export function connectionView(s: Session, nowMs: number): Record<string, unknown> {
+  const server = s.selection.server;
+  const owner = s.owner as unknown as { name?: string };
+  return {
+    id: s.id,
+    listener: s.listener?.name ?? null,
+    group: owner.name ?? null,
+    client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
+    server: server === null ? null : formatAddress(server.address),
+    state: s.connecting ? 'connecting' : s.connectedMs > 0 ? 'established' : 'selecting',
+    why: server === null ? null : s.selection.reason,
+    started: new Date(s.startMs).toISOString(),
+    age_ms: nowMs - s.startMs,
+    bytes_from_client: s.client.bytesRead,
+    bytes_to_client: s.server.bytesRead,
+  };
+}
+
+export function clientView(g: GroupRuntime, c: ClientEntry): Record<string, unknown> {
+  const s = c.server >= 0 ? g.servers[c.server] : undefined;
+  return {
+    client: c.key,
+    server_index: c.server,
+    server: s === undefined ? null : formatAddress(s.address),
+    last_seen: new Date(c.lastSeenMs).toISOString(),
+    connects: c.connects,
+    bytes_from_client: c.bytesFromClient,
+    bytes_to_client: c.bytesToClient,
+  };
+}
+
+/** What the dashboard receives every tick (server-sent events). */
+export function snapshot(b: Balancer, version: string): Record<string, unknown> {
+  const t = b.totals;
+  return {
+    time: Date.now(),
+    version,
+    pid: process.pid,
+    uptime_s: Math.round((Date.now() - b.startedMs) / 1000),
+    totals: {
+      accepted: t.accepted,
+      active: b.activeCount,
+      waiting: b.waitingCount,
+      finished: t.finished,
+      bytes_from_clients: t.bytesFromClients,
+      bytes_to_clients: t.bytesToClients,
+    },
+    listeners: b.listeners.map(listenerView),
+    servers: allServers(b),
+  };
+}

@@ -1,0 +1,429 @@
+/**
+ * A small request/reply line protocol over TCP or a Unix socket, as pen's control port speaks
+ * it: the client connects, sends one command line, the server answers and closes. This file
+ * owns the sockets (Bun.listen / Bun.connect) and the defences against clients that do not
+ * follow the protocol; what a line means is the LineService's business.
+ *
+ * Every connection is bounded: at most `maxLineBytes` are buffered before the line ends, the
+ * first line must arrive within `timeoutMs`, the reply must be taken within `timeoutMs`, and at
+ * most `maxConnections` control connections are open at once. Bytes after the first line are
+ * discarded. Nothing here can throw into the event loop: a misbehaving client gets an error
+ * reply (or, if it stops reading, a reset) and is counted by the service.
+ */
+import { lstatSync, unlinkSync } from 'node:fs';
+import type { Socket, SocketHandler, SocketListener } from 'bun';
+import type { Address } from '../core/address.ts';
+
+export type JunkReason = 'binary' | 'too-long' | 'timeout';
+
+export interface LineReply {
+  text: string;
+  /** Runs once the connection has closed (after the reply went out, or the client left). */
+  after?: () => void;
+}
+
+export interface LineService {
+  /** A client connected ('' for Unix-socket clients). A string refuses it: sent, then closed. */
+  admit(remoteAddress: string): string | null;
+  /** The client's line, without its line end. Must not reject; the reply is sent, then the connection closes. */
+  request(line: string, remoteAddress: string): Promise<LineReply>;
+  /** The client broke the protocol; returns the reply to send before closing. */
+  junk(reason: JunkReason, remoteAddress: string): string;
+  /** A connection was refused because `maxConnections` were open. */
+  busy?(remoteAddress: string): void;
+}
+
+export interface LineListenerOptions {
+  maxLineBytes: number;
+  timeoutMs: number;
+  maxConnections: number;
+}
+
+export interface LineListenHandle {
+  readonly address: Address;
+  /** The bound TCP port (useful with port 0); 0 for Unix sockets. */
+  readonly port: number;
+  /** Open control connections right now. */
+  readonly open: number;
+  /** Stops listening (and removes the Unix socket file); open connections finish. */
+  stop(): void;
+}
+
+interface ListenerState {
+  service: LineService;
+  options: LineListenerOptions;
+  open: number;
+}
+
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Control characters other than tab and CR mean this is not a command line. */
+function isBinary(b: number): boolean {
+  return (b < 0x20 && b !== 0x09 && b !== 0x0d) || b === 0x7f;
+}
+
+/**
+ * reading: waiting for the line; running: the service is working on it; writing: the reply is
+ * going out; draining: the reply and our FIN are out, and whatever the client still sends is
+ * read and dropped until it closes too (closing with unread input would make the kernel send a
+ * reset, and the client could lose the reply); closed.
+ */
+type Phase = 'reading' | 'running' | 'writing' | 'draining' | 'closed';
+
+class LineConnection {
+  readonly #socket: Socket<LineConnection>;
+  readonly #state: ListenerState;
+  readonly #remote: string;
+  #phase: Phase = 'reading';
+  #buffer: Uint8Array | null = null;
+  #out: Uint8Array | null = null;
+  #after: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** The client has sent its FIN. */
+  #peerEnded = false;
+
+  constructor(socket: Socket<LineConnection>, state: ListenerState) {
+    this.#socket = socket;
+    this.#state = state;
+    this.#remote = socket.remoteAddress ?? '';
+    state.open++;
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(onConnectionTimeout, this.#state.options.timeoutMs, this);
+  }
+
+  start(): void {
+    const refusal = this.#state.service.admit(this.#remote);
+    if (refusal !== null) this.#reply({ text: refusal });
+  }
+
+  onTimeout(): void {
+    this.#timer = null;
+    if (this.#phase === 'reading') this.#junk('timeout');
+    else if (this.#phase === 'writing' || this.#phase === 'draining') this.#socket.terminate(); // the client stopped reading or never closes
+    // 'running': the command is still executing; the timer is re-armed when the reply is ready.
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.#phase !== 'reading') return; // pen reads one line per connection; the rest is dropped
+    const start = this.#buffer === null ? 0 : this.#buffer.length;
+    const data = this.#buffer === null ? chunk : concat(this.#buffer, chunk);
+    const max = this.#state.options.maxLineBytes;
+    for (let i = start; i < data.length; i++) {
+      const b = data[i]!;
+      if (b === 0x0a) {
+        if (i > max) return this.#junk('too-long');
+        this.#line(data.subarray(0, i));
+        return;
+      }
+      if (isBinary(b)) return this.#junk('binary');
+      if (i >= max) return this.#junk('too-long');
+    }
+    this.#buffer = data;
+  }
+
+  /** FIN from the client. Before a line end, what came is the command (pen handles whatever one read returned). */
+  onEnd(): void {
+    this.#peerEnded = true;
+    if (this.#phase === 'draining') {
+      this.#socket.end();
+      return;
+    }
+    if (this.#phase !== 'reading') return;
+    const data = this.#buffer;
+    if (data === null || data.length === 0) {
+      this.#phase = 'draining';
+      this.#socket.end();
+      return;
+    }
+    this.#line(data);
+  }
+
+  onDrain(): void {
+    if (this.#phase === 'writing') this.#flush();
+  }
+
+  onClose(): void {
+    if (this.#phase === 'closed') return;
+    this.#finish();
+  }
+
+  #finish(): void {
+    const wasOpen = this.#phase !== 'closed';
+    this.#phase = 'closed';
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#buffer = null;
+    this.#out = null;
+    if (wasOpen) this.#state.open--;
+    const after = this.#after;
+    this.#after = undefined;
+    if (after !== undefined) after();
+  }
+
+  #line(bytes: Uint8Array): void {
+    this.#buffer = null;
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes.subarray(0, end));
+    } catch {
+      this.#junk('binary');
+      return;
+    }
+    this.#phase = 'running';
+    this.#state.service.request(text, this.#remote).then(
+      (reply) => this.#reply(reply),
+      (e: unknown) => this.#reply({ text: `error: ${(e as Error)?.message ?? String(e)}\n` }),
+    );
+  }
+
+  #junk(reason: JunkReason): void {
+    this.#buffer = null;
+    let text: string;
+    try {
+      text = this.#state.service.junk(reason, this.#remote);
+    } catch {
+      text = 'error: protocol error\n';
+    }
+    this.#reply({ text });
+  }
+
+  #reply(reply: LineReply): void {
+    if (this.#phase === 'closed') {
+      reply.after?.();
+      return;
+    }
+    this.#after = reply.after;
+    this.#phase = 'writing';
+    this.#out = reply.text === '' ? null : encoder.encode(reply.text);
+    this.#arm();
+    this.#flush();
+  }
+
+  #flush(): void {
+    const out = this.#out;
+    if (out !== null) {
+      const n = this.#socket.write(out);
+      if (n < 0) {
+        this.#socket.terminate();
+        return;
+      }
+      if (n < out.length) {
+        this.#out = out.subarray(n);
+        return; // wait for drain
+      }
+      this.#out = null;
+    }
+    if (this.#peerEnded) {
+      this.#phase = 'draining';
+      this.#socket.end();
+      return;
+    }
+    this.#phase = 'draining';
+    this.#socket.shutdown(); // FIN; keep reading until the client closes
+  }
+}
+
+function onConnectionTimeout(c: LineConnection): void {
+  c.onTimeout();
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+const busyReply = encoder.encode('error: too many control connections, try again\n');
+
+const handlers: SocketHandler<LineConnection> = {
+  open(socket) {
+    const listener = socket.listener as (SocketListener<unknown> & { data: ListenerState }) | undefined;
+    const state = listener?.data;
+    // A new socket starts with the listener's data; until it has its own, events must ignore it.
+    socket.data = null as unknown as LineConnection;
+    if (state === undefined) {
+      socket.terminate();
+      return;
+    }
+    if (state.open >= state.options.maxConnections) {
+      state.service.busy?.(socket.remoteAddress ?? '');
+      socket.write(busyReply);
+      socket.end();
+      return;
+    }
+    const c = new LineConnection(socket, state);
+    socket.data = c;
+    c.start();
+  },
+  data(socket, chunk) {
+    socket.data?.onData(chunk);
+  },
+  drain(socket) {
+    socket.data?.onDrain();
+  },
+  end(socket) {
+    socket.data?.onEnd();
+  },
+  close(socket) {
+    socket.data?.onClose();
+  },
+  error(socket) {
+    socket.data?.onClose();
+  },
+};
+
+/** Removes a stale Unix socket file (never anything else) so that the path can be bound again. */
+function removeStaleSocket(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  unlinkSync(path);
+}
+
+export function listenLines(address: Address, service: LineService, options: LineListenerOptions): LineListenHandle {
+  const state: ListenerState = { service, options, open: 0 };
+  const data = state as unknown as LineConnection;
+  if (address.kind === 'unix') {
+    removeStaleSocket(address.path);
+    const l = Bun.listen<LineConnection>({ unix: address.path, allowHalfOpen: true, socket: handlers, data });
+    return {
+      address,
+      port: 0,
+      get open() {
+        return state.open;
+      },
+      stop: () => {
+        l.stop(false);
+        try {
+          unlinkSync(address.path);
+        } catch {
+          // already gone
+        }
+      },
+    };
+  }
+  const l = Bun.listen<LineConnection>({ hostname: address.host, port: address.port, allowHalfOpen: true, exclusive: true, socket: handlers, data });
+  return {
+    address,
+    port: l.port,
+    get open() {
+      return state.open;
+    },
+    stop: () => l.stop(false),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client side (`fulcrum ctl`, tests): send one line, read the reply until the server closes.
+
+interface ClientState {
+  line: Uint8Array;
+  chunks: Uint8Array[];
+  done: boolean;
+  resolve(text: string): void;
+  reject(e: Error): void;
+}
+
+const decoder = new TextDecoder();
+
+const clientHandlers: SocketHandler<ClientState> = {
+  open(socket) {
+    const st = socket.data;
+    const n = socket.write(st.line);
+    st.line = n < 0 ? new Uint8Array(0) : st.line.subarray(Math.max(0, n));
+  },
+  drain(socket) {
+    const st = socket.data;
+    if (st.line.length === 0) return;
+    const n = socket.write(st.line);
+    st.line = n < 0 ? new Uint8Array(0) : st.line.subarray(Math.max(0, n));
+  },
+  data(socket, chunk) {
+    socket.data.chunks.push(new Uint8Array(chunk));
+  },
+  end(socket) {
+    socket.end();
+  },
+  close(socket, error) {
+    const st = socket.data;
+    if (st.done) return;
+    st.done = true;
+    const text = decoder.decode(concatAll(st.chunks));
+    if (error !== undefined && text === '') st.reject(error);
+    else st.resolve(text);
+  },
+  connectError(socket, error) {
+    const st = socket.data;
+    if (st.done) return;
+    st.done = true;
+    st.reject(error);
+  },
+  error(socket, error) {
+    const st = socket.data;
+    if (st.done) return;
+    st.done = true;
+    st.reject(error);
+  },
+};
+
+function concatAll(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * Sends `line` (a newline is added) and resolves with everything the server sends until it
+ * closes. Rejects when the connection fails or nothing has ended within `timeoutMs`.
+ */
+export async function requestLine(address: Address, line: string, timeoutMs: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let socket: Socket<ClientState> | null = null;
+  const reply = new Promise<string>((resolve, reject) => {
+    const st: ClientState = { line: encoder.encode(line + '\n'), chunks: [], done: false, resolve, reject };
+    timer = setTimeout(() => {
+      if (st.done) return;
+      st.done = true;
+      socket?.terminate();
+      reject(new Error(`no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const connecting =
+      address.kind === 'unix'
+        ? Bun.connect<ClientState>({ unix: address.path, allowHalfOpen: true, socket: clientHandlers, data: st })
+        : Bun.connect<ClientState>({ hostname: address.host, port: address.port, allowHalfOpen: true, socket: clientHandlers, data: st });
+    connecting.then(
+      (s) => {
+        socket = s;
+        if (st.done) s.terminate(); // timed out while connecting
+      },
+      (e: Error) => {
+        if (st.done) return;
+        st.done = true;
+        reject(e);
+      },
+    );
+  });
+  try {
+    return await reply;
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Check probes: one connection per check, driven by a Conversation (src/core/health/), with a
+ * deadline. The only file that opens check connections; every outcome calls `done` exactly once,
+ * and the socket is always closed by then (no probe outlives its timeout).
+ */
+import { readFileSync } from 'node:fs';
+import type { Socket, SocketHandler } from 'bun';
+import { AgentConversation } from '../core/health/agent-check.ts';
+import type { CheckSpec } from '../core/health/check-spec.ts';
+import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdict } from '../core/health/conversation.ts';
+import { HttpConversation } from '../core/health/http-check.ts';
+import { ScriptConversation } from '../core/health/script-check.ts';
+import { ConnectConversation } from '../core/health/tcp-check.ts';
+
+export function conversationFor(spec: CheckSpec, host: string): Conversation {
+  switch (spec.kind) {
+    case 'tcp':
+      return new ConnectConversation('connect');
+    case 'tls':
+      return new ConnectConversation('TLS handshake');
+    case 'http':
+      return new HttpConversation(spec.http!, host);
+    case 'script':
+      return new ScriptConversation(spec.script ?? []);
+    case 'agent':
+      return new AgentConversation(spec.agentSend);
+  }
+}
+
+interface Probe {
+  conv: Conversation;
+  done: (v: Verdict) => void;
+  spec: CheckSpec;
+  timer: ReturnType<typeof setTimeout> | null;
+  socket: Socket<Probe> | null;
+  settled: boolean;
+  connected: boolean;
+  /** TLS: wait for the handshake before talking. */
+  tls: boolean;
+}
+
+function settle(p: Probe, v: Verdict): void {
+  if (p.settled) return;
+  p.settled = true;
+  if (p.timer !== null) clearTimeout(p.timer);
+  p.timer = null;
+  const s = p.socket;
+  p.socket = null;
+  // A verdict ends the conversation; reset rather than linger in TIME_WAIT on our side when the
+  // server is still talking, close gracefully otherwise.
+  if (s !== null) {
+    if (v.passed) s.end();
+    else s.terminate();
+  }
+  p.done(v);
+}
+
+function act(p: Probe, socket: Socket<Probe>, step: Step): void {
+  if (step === null || p.settled) return;
+  if (isVerdict(step)) {
+    settle(p, step);
+    return;
+  }
+  socket.write(step.send);
+}
+
+function errorText(e: Error | undefined): string {
+  if (e === undefined) return 'connection failed';
+  const code = (e as Error & { code?: string }).code;
+  return code !== undefined && !e.message.includes(code) ? `${code} ${e.message}` : e.message;
+}
+
+const handlers: SocketHandler<Probe> = {
+  open(socket) {
+    const p = socket.data;
+    if (p.settled) {
+      socket.terminate();
+      return;
+    }
+    p.socket = socket;
+    if (p.tls) return; // talk after the handshake
+    p.connected = true;
+    act(p, socket, p.conv.connected());
+  },
+  handshake(socket, _success, authorizationError) {
+    const p = socket.data;
+    if (p.settled) return;
+    p.socket = socket;
+    if (p.spec.tls?.verify === true && authorizationError !== null) {
+      settle(p, fail(`TLS certificate not trusted: ${authorizationError.message}`));
+      return;
+    }
+    p.connected = true;
+    act(p, socket, p.conv.connected());
+  },
+  data(socket, chunk) {
+    const p = socket.data;
+    if (p.settled || !p.connected) return;
+    act(p, socket, p.conv.data(chunk));
+  },
+  end(socket) {
+    const p = socket.data;
+    if (!p.settled) settle(p, p.connected ? p.conv.ended() : fail('closed during the TLS handshake'));
+  },
+  close(socket, error) {
+    const p = socket.data;
+    if (p.settled) return;
+    if (!p.connected) settle(p, fail(p.tls && p.socket !== null ? `TLS handshake failed: ${errorText(error)}` : `connect failed: ${errorText(error)}`));
+    else if (error !== undefined) settle(p, fail(`connection reset: ${errorText(error)}`));
+    else settle(p, p.conv.ended());
+  },
+  error(socket, error) {
+    const p = socket.data;
+    if (!p.settled) settle(p, fail(p.connected ? `connection error: ${errorText(error)}` : `TLS handshake failed: ${errorText(error)}`));
+  },
+  connectError(socket, error) {
+    const p = socket.data;
+    if (!p.settled) settle(p, fail(`connect failed: ${errorText(error)}`));
+  },
+};
+
+function ignore(): void {}
+
+/** CA files are read once per path and kept (reloads that change the path read the new one). */
+const caFiles = new Map<string, string>();
+function caText(path: string): string {
+  let text = caFiles.get(path);
+  if (text === undefined) {
+    text = readFileSync(path, 'utf8');
+    caFiles.set(path, text);
+  }
+  return text;
+}
+
+export const runProbe: ProbeFn = (target, spec, done) => {
+  const host = target.kind === 'tcp' ? target.host : 'localhost';
+  const p: Probe = { conv: conversationFor(spec, host), done, spec, timer: null, socket: null, settled: false, connected: false, tls: spec.tls !== null };
+  p.timer = setTimeout(() => {
+    p.timer = null;
+    const where = p.connected ? (p.conv instanceof ScriptConversation ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
+    settle(p, fail(`timeout after ${spec.timeoutMs} ms${where}`));
+  }, spec.timeoutMs);
+  let promise: Promise<unknown>;
+  try {
+    const tls = spec.tls === null ? undefined : {
+      rejectUnauthorized: false,
+      ...(spec.tls.serverName !== null ? { serverName: spec.tls.serverName } : {}),
+      ...(spec.tls.caFile !== null ? { ca: caText(spec.tls.caFile) } : {}),
+    };
+    promise =
+      target.kind === 'unix'
+        ? Bun.connect<Probe>({ unix: target.path, socket: handlers, data: p, ...(tls !== undefined ? { tls } : {}) })
+        : Bun.connect<Probe>({ hostname: target.host, port: target.port, socket: handlers, data: p, ...(tls !== undefined ? { tls } : {}) });
+  } catch (e) {
+    settle(p, fail(`connect failed: ${errorText(e as Error)}`));
+    return;
+  }
+  promise.catch(ignore);
+};
