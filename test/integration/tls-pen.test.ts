@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from '../../src/app/pen-commands.ts';
+import { outcomeReply, Reloader } from '../../src/app/reload.ts';
 import { useHarness, waitFor } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
 import { startInProcess } from '../helpers/in-process.ts';
@@ -175,6 +176,24 @@ describe("pen's ssl_* commands", () => {
     const out = await sClient(['-connect', `127.0.0.1:${lb.port}`, '-tls1_2', '-CAfile', pki.ca.cert], 'R\n');
     expect(out).toContain('RENEGOTIATING');
     expect(out).toContain('alert no renegotiation');
+  });
+
+  test("reload (SIGHUP, the control port's reload) re-reads certificate files with pen's command line too", async () => {
+    const echo = h.echo();
+    const certFile = pki.path(`reload-${Date.now()}.crt`);
+    const keyFile = pki.path(`reload-${Date.now()}.key`);
+    copyFileSync(site.cert, certFile);
+    copyFileSync(site.key, keyFile);
+    const lb = await startInProcess(h, ['-E', certFile, '-K', keyFile, 'LISTEN', echo.address]);
+    const next = pki.leaf('localhost', { ips: ['127.0.0.1'] });
+    copyFileSync(next.key, keyFile);
+    copyFileSync(next.cert, certFile);
+    const outcome = await new Reloader(lb.balancer, lb.commands).reload();
+    expect(outcomeReply(outcome, false)).toEqual({ reply: 're-read the TLS certificate files\n' });
+    expect(outcome.ok && outcome.changes.join('\n')).toContain('new certificate CN=localhost');
+    const s = await tlsConnect({ port: lb.port, ca: pki.ca.cert, servername: 'localhost' });
+    expect(s.peer.fingerprint256).toBe(pki.fingerprint(next.cert));
+    s.close();
   });
 
   test('ssl_* without a TLS listener is an error', async () => {
