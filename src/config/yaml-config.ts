@@ -785,6 +785,16 @@ function checkReferences(raw: unknown): Found[] {
   if (!isRecord(raw) || !Array.isArray(raw.listeners)) return [];
   const groups = isRecord(raw.groups) ? Object.keys(raw.groups) : [];
   const out: Found[] = [];
+  if (isRecord(raw.groups)) {
+    for (const [name, g] of Object.entries(raw.groups)) {
+      if (isRecord(g) && isRecord(g.tls) && (g.send_proxy === 'v1' || g.send_proxy === 'v2')) {
+        out.push({
+          path: ['groups', name, 'send_proxy'],
+          message: 'send_proxy with tls is not supported yet: the PROXY header must precede the TLS handshake, and Fulcrum would send it inside TLS',
+        });
+      }
+    }
+  }
   const addresses = new Map<string, number>();
   const names = new Map<string, number>();
   raw.listeners.forEach((l: unknown, i) => {

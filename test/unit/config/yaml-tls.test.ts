@@ -190,3 +190,8 @@ test('a TLS listener needs certificates; max below min; insecure with a CA', () 
     `${FILE}:8:47: listeners[0].tls.max_version: max_version TLSv1.2 is below min_version TLSv1.3`,
   ]);
 });
+
+test('send_proxy with TLS to the servers is refused (the header would travel inside TLS)', () => {
+  const errors = errorsOf(y('groups:', '  app:', '    servers: [10.0.0.1:443]', '    send_proxy: v2', '    tls: { insecure: true }', 'listeners:', '  - listen: 8080', '    group: app'));
+  expect(errors).toEqual([`${FILE}:4:17: groups.app.send_proxy: send_proxy with tls is not supported yet: the PROXY header must precede the TLS handshake, and Fulcrum would send it inside TLS`]);
+});
