@@ -100,7 +100,7 @@ function handshakes(port: number, reuse: boolean): { rate: number; reusedShare: 
 
 /** Sends MEGABYTES over one TLS connection to the sink behind; MB/s until the sink has counted them all. */
 function bulk(port: number): number {
-  const r = spawnSync(bun, [join(root, 'bench/tls-bulk-client.ts'), String(port), String(MEGABYTES)], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(bun, [join(root, 'bench/tls-helpers/bulk-client.ts'), String(port), String(MEGABYTES)], { encoding: 'utf8', timeout: 120_000 });
   const m = /([\d.]+) MB\/s/.exec(r.stdout);
   if (m === null) {
     console.error(`bulk client failed: ${r.stdout} ${r.stderr}`);
@@ -119,7 +119,7 @@ const HOLD = Number(opt('hold', '400')); // below pen's default -x 500
 /** Memory per established TLS connection: the balancer's RSS before and while HOLD connections are open. */
 async function memoryPerConnection(port: number, pid: number): Promise<number> {
   const before = rssKb(pid);
-  const client = spawn(bun, [join(root, 'bench/tls-hold-client.ts'), String(port), String(HOLD)], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const client = spawn(bun, [join(root, 'bench/tls-helpers/hold-client.ts'), String(port), String(HOLD)], { stdio: ['pipe', 'pipe', 'ignore'] });
   children.push(client);
   await new Promise<void>((r, reject) => {
     const t = setTimeout(() => reject(new Error('hold client not ready in 60s')), 60_000);
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const pki = new TestPki();
   const leaf = pki.leaf('localhost', { ips: ['127.0.0.1'] });
   const sinkPort = await freePort();
-  const sink = start([bun, join(root, 'bench/tls-sink.ts'), String(sinkPort)], 'sink');
+  const sink = start([bun, join(root, 'bench/tls-helpers/sink.ts'), String(sinkPort)], 'sink');
   await waitListening(sinkPort);
   const rows: { name: string; full: number; resumed: number; reusedShare: number; mbps: number; kbPerConn: number }[] = [];
   const dir = pki.dir;
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       );
       return ['haproxy', '-db', '-f', cfg];
     },
-    'node-tls': (port) => [bun, join(root, 'bench/tls-node-proxy.ts'), String(port), String(sinkPort), leaf.cert, leaf.key],
+    'node-tls': (port) => [bun, join(root, 'bench/tls-helpers/node-proxy.ts'), String(port), String(sinkPort), leaf.cert, leaf.key],
   };
 
   for (const name of ONLY) {

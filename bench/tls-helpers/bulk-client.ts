@@ -1,4 +1,4 @@
-/** One TLS connection through a balancer: sends N MB to bench/tls-sink.ts and prints MB/s. */
+/** One TLS connection through a balancer: sends N MB to bench/tls-helpers/sink.ts and prints MB/s. */
 const port = Number(process.argv[2]);
 const total = Number(process.argv[3]) * 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 0x61);
