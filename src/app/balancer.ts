@@ -15,10 +15,13 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
+import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
+import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { runProbe } from '../dataplane/health-probes.ts';
 import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
-import { GroupRuntime, ListenerRuntime, makeServer, serverKey, serverLabel, type BalancerHooks, type GroupSharedParts } from './runtime.ts';
+import { GroupRuntime, ListenerRuntime, listenerMode, makeServer, serverKey, serverLabel, type BalancerHooks, type GroupSharedParts } from './runtime.ts';
+import { GroupTls, type PreparedTls } from './tls.ts';
 import type { SharedState } from './workers/shared-state.ts';
 
 export interface Diagnostics {
@@ -136,7 +139,7 @@ export class Balancer implements BalancerHooks {
     this.clock = clock;
     this.random = random;
     for (const { list, entry } of config.acls) this.acls.add(list, entry);
-    for (const g of config.groups) this.groups.set(g.name, new GroupRuntime(structuredCloneConfig(g), this.acls, this, clock, random));
+    for (const g of config.groups) this.groups.set(g.name, this.#newGroup(g));
     this.listeners = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
     if (this.global.logFile !== null) this.log = new LogFile(this.global.logFile);
     this.health = new HealthChecker({
@@ -154,6 +157,13 @@ export class Balancer implements BalancerHooks {
     this.diag.info(message);
   }
 
+  #newGroup(gc: GroupConfig): GroupRuntime {
+    const g = new GroupRuntime(structuredCloneConfig(gc), this.acls, this, this.clock, this.random);
+    g.tls = gc.tls === undefined || gc.tls === null ? null : new GroupTls(gc.tls);
+    if (g.tls?.config.insecure === true) this.diag.info(`group ${gc.name}: TLS to the servers is NOT verified (insecure: true, for lab use only)`);
+    return g;
+  }
+
   #group(name: string): GroupRuntime {
     const g = this.groups.get(name);
     if (g === undefined) throw new Error(`listener refers to unknown group "${name}"`);
@@ -165,6 +175,14 @@ export class Balancer implements BalancerHooks {
     const first = this.groups.values().next();
     if (first.done) throw new Error('no server group configured');
     return first.value;
+  }
+
+  groupNamed(name: string): GroupRuntime | undefined {
+    return this.groups.get(name);
+  }
+
+  get maxConnections(): number {
+    return this.global.maxConnections;
   }
 
   get idleTimeoutMs(): number {
@@ -218,7 +236,9 @@ export class Balancer implements BalancerHooks {
       this.#now = Date.now();
     }, 200);
     this.#clockTimer.unref?.();
+    for (const l of this.listeners) this.#loadTls(l);
     for (const l of this.listeners) this.#bind(l);
+    this.#scheduleTlsChecks();
     this.#started = true;
     if (this.mode !== 'worker') this.health.sync(this.groups.values());
   }
@@ -228,29 +248,97 @@ export class Balancer implements BalancerHooks {
     if (this.#started && !this.stopping && this.mode !== 'worker') this.health.sync(this.groups.values());
   }
 
+  /** Reads a TLS listener's certificates (before binding, so a bad one stops the start). */
+  #loadTls(l: ListenerRuntime): void {
+    if (l.tls === null) return;
+    let messages: string[];
+    try {
+      messages = l.tls.load();
+    } catch (e) {
+      throw new Error(`listener ${l.config.name} (${formatAddress(l.config.address)}): ${(e as Error).message}`, { cause: e });
+    }
+    for (const m of messages) this.diag.info(`listener ${l.config.name}: ${m}`);
+    for (const c of l.tls.certificates) {
+      this.diag.debug(1, `listener ${l.config.name}: certificate ${c.subject} (${c.keyType}) for ${c.names.join(', ') || '(no names)'}${c.isDefault ? ', default' : ''}, valid until ${c.notAfter.toISOString()}`);
+    }
+  }
+
   /**
-   * Binds a listener. A worker shares the port with the other workers (SO_REUSEPORT); the
-   * primary only checks that the address can be bound that way and lets it go at once (holding
-   * it would make the kernel hand it connections that nobody accepts).
+   * Binds a listener's socket on `address` for its mode (plain, TLS, passthrough). A worker shares
+   * the port with the other workers (SO_REUSEPORT); the primary only checks that the address can
+   * be bound that way and lets it go at once (holding it would make the kernel hand it
+   * connections that nobody accepts).
    */
-  #listen(address: Address, l: ListenerRuntime): ListenHandle {
-    if (this.mode === 'single') return listenTcp(address, l);
-    const problem = workerListenProblem(address);
-    if (problem !== null) throw new Error(problem);
-    const handle = listenTcp(address, l, { reusePort: true });
-    if (this.mode === 'worker') return handle;
+  #listen(l: ListenerRuntime, address: Address): ListenHandle {
+    if (this.mode !== 'single') {
+      const problem = workerListenProblem(address);
+      if (problem !== null) throw new Error(problem);
+    }
+    const options = { reusePort: this.mode !== 'single' };
+    const mode = l.mode;
+    const handle = mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
+    if (this.mode !== 'primary') return handle;
     handle.stop();
     return { address, port: handle.port, stop: () => undefined };
   }
 
   #bind(l: ListenerRuntime): void {
+    const mode = l.mode;
     try {
-      l.handle = this.#listen(l.config.address, l);
+      l.handle = this.#listen(l, l.config.address);
     } catch (e) {
       throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
-    const where = formatAddress(l.config.address);
-    this.diag.debug(1, this.mode === 'primary' ? `${where} can be bound for group ${l.group.name} (the workers listen)` : `listening on ${where} for group ${l.group.name}`);
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}`;
+    this.diag.debug(1, this.mode === 'primary' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
+  }
+
+  #tlsTimer: ReturnType<typeof setInterval> | null = null;
+
+  /** Checks certificate files for changes at the shortest interval a TLS listener asks for. */
+  #scheduleTlsChecks(): void {
+    if (this.#tlsTimer !== null) clearInterval(this.#tlsTimer);
+    this.#tlsTimer = null;
+    const intervals = this.listeners.map((l) => l.tls?.config.reloadCheckMs ?? 0).filter((ms) => ms > 0);
+    if (intervals.length === 0) return;
+    this.#tlsTimer = setInterval(() => {
+      for (const l of this.listeners) {
+        if (l.tls !== null && l.tls.config.reloadCheckMs > 0 && l.tls.filesChanged()) this.#reloadListenerTls(l, 'certificate files changed');
+      }
+    }, Math.min(...intervals));
+    this.#tlsTimer.unref?.();
+  }
+
+  #reloadListenerTls(l: ListenerRuntime, why: string): string[] {
+    if (l.tls === null) return [];
+    const messages = l.tls.reload();
+    const errors = messages.filter((m) => m.startsWith('error:'));
+    for (const m of errors) this.diag.error(`listener ${l.config.name}: ${why}: ${m.slice(7)}`);
+    const rest = messages.filter((m) => !m.startsWith('error:'));
+    const line = `listener ${l.config.name}: TLS reloaded${rest.length > 0 ? ': ' + rest.join('; ') : ''}`;
+    this.diag.info(`listener ${l.config.name}: ${why}: TLS reloaded${rest.length > 0 ? ': ' + rest.join('; ') : ''}`);
+    return [line, ...errors.map((m) => `listener ${l.config.name}: ${m}`)];
+  }
+
+  /**
+   * Re-reads every certificate, key and CA file (SIGHUP with pen's command line); broken files
+   * keep the old ones in service. Returns what it did, for the reload report.
+   */
+  reloadTls(why = 'SIGHUP'): string[] {
+    const report: string[] = [];
+    for (const l of this.listeners) report.push(...this.#reloadListenerTls(l, why));
+    for (const g of this.groups.values()) {
+      if (g.tls === null) continue;
+      try {
+        g.tls = new GroupTls(g.tls.config);
+        report.push(`group ${g.name}: server TLS files re-read`);
+      } catch (e) {
+        const m = `${(e as Error).message}; the previous server TLS settings stay in service`;
+        this.diag.error(`group ${g.name}: ${why}: ${m}`);
+        report.push(`group ${g.name}: error: ${m}`);
+      }
+    }
+    return report;
   }
 
   /**
@@ -264,7 +352,7 @@ export class Balancer implements BalancerHooks {
     const oldConfig = l.config;
     const bindAt = (a: Address, s: string | undefined): void => {
       l.config = { ...oldConfig, address: a, spec: s };
-      l.handle = this.#listen(a, l);
+      l.handle = this.#listen(l, a);
     };
     try {
       bindAt(address, spec);
@@ -290,12 +378,16 @@ export class Balancer implements BalancerHooks {
     this.diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
   }
 
-  accept(listener: ListenerRuntime, socket: Socket<Side>): void {
+  accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group): void {
     this.totals.accepted++;
-    const session = new Session(listener.group, socket, clientKey(socket.remoteAddress));
+    const session = new Session(group, socket, clientKey(socket.remoteAddress));
     session.listener = listener;
     listener.active++;
     session.dump = this.global.debug >= 2;
+    if (facts !== null) {
+      session.facts = facts;
+      if (facts.initial !== null) session.preload(facts.initial);
+    }
     if (this.stopping) {
       session.close('shutdown', false);
       return;
@@ -436,6 +528,7 @@ export class Balancer implements BalancerHooks {
     for (let i = this.#waitingHead; i < this.#waiting.length; i++) this.#waiting[i]?.close('shutdown', false);
     if (this.#clockTimer !== null) clearInterval(this.#clockTimer);
     if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
+    if (this.#tlsTimer !== null) clearInterval(this.#tlsTimer);
     this.health.stop();
     for (const g of this.groups.values()) g.stop();
     await this.log?.close();
@@ -490,56 +583,109 @@ export class Balancer implements BalancerHooks {
       if (!next.groups.some((g) => g.name === lc.group)) throw new Error(`listener ${lc.name} refers to unknown group "${lc.group}"`);
       const problem = this.mode === 'single' ? null : workerListenProblem(lc.address);
       if (problem !== null) throw new Error(problem);
+      for (const r of lc.sniRoutes ?? []) {
+        if (!next.groups.some((g) => g.name === r.group)) throw new Error(`listener ${lc.name}: an SNI route refers to unknown group "${r.group}"`);
+      }
     }
-    // 2. Groups: keep runtime (client table, counters) by name; servers by address.
+    // 2. Groups: keep runtime (client table, counters) by name; servers by address. Server TLS
+    // settings are read now, so that a bad file fails the reload before anything changes.
     const groupsBefore = new Map(this.groups);
     const staged = new Map<string, GroupRuntime>();
+    const stagedTls = new Map<string, GroupTls | null>();
     for (const gc of next.groups) {
       const old = groupsBefore.get(gc.name);
       if (old === undefined) {
-        staged.set(gc.name, new GroupRuntime(structuredCloneConfig(gc), this.acls, this, this.clock, this.random));
+        staged.set(gc.name, this.#newGroup(gc));
         changes.push(`group ${gc.name} added`);
       } else {
         staged.set(gc.name, old);
+        // Re-read even when the settings are the same: the files (a rotated CA) may have changed.
+        const tls = gc.tls ?? null;
+        if (tls !== null || old.tls !== null) stagedTls.set(gc.name, tls === null ? null : new GroupTls(tls));
+        if (JSON.stringify(tls) !== JSON.stringify(old.tls?.config ?? null)) changes.push(`group ${gc.name} server TLS ${tls === null ? 'off' : 'changed'}`);
       }
     }
+    // 3. TLS listeners: certificates are read and checked now (all or nothing for the config).
+    const now = new Date();
+    const preparedTls = new Map<ListenerRuntime, PreparedTls>();
+    const rebinds: { old: ListenerRuntime; fresh: ListenerRuntime }[] = [];
+    const fresh: ListenerRuntime[] = [];
     for (const lc of next.listeners) {
       const key = formatAddress(lc.address);
       const existing = keepListeners.get(key);
-      if (existing !== undefined) {
-        newListeners.push(existing);
-        keepListeners.delete(key);
+      if (existing !== undefined && listenerMode(lc) === existing.mode) {
+        if (existing.tls !== null && lc.tls !== undefined && lc.tls !== null) preparedTls.set(existing, existing.tls.prepare(lc.tls, now, true));
         continue;
       }
       const l = this.#newListener(lc, staged.get(lc.group)!);
-      try {
-        this.#bind(l);
-      } catch (e) {
-        for (const b of bound) b.handle?.stop();
-        throw e;
+      this.#loadTls(l);
+      if (existing !== undefined) rebinds.push({ old: existing, fresh: l });
+      else fresh.push(l);
+    }
+    // 4. Bind: new addresses first; a listener whose mode changed (plain, TLS, passthrough) is
+    // rebound on its address, and put back if that fails.
+    const undo = (): void => {
+      for (const b of bound) b.handle?.stop();
+      for (const { old } of rebinds) {
+        if (old.handle === null) {
+          try {
+            this.#bind(old);
+          } catch (e) {
+            this.diag.error(`cannot restore listener ${formatAddress(old.config.address)}: ${(e as Error).message}`);
+          }
+        }
       }
-      bound.push(l);
+    };
+    try {
+      for (const l of fresh) {
+        this.#bind(l);
+        bound.push(l);
+        changes.push(`listener ${formatAddress(l.config.address)} added`);
+      }
+      for (const { old, fresh: l } of rebinds) {
+        old.handle?.stop();
+        old.handle = null;
+        this.#bind(l);
+        bound.push(l);
+        changes.push(`listener ${formatAddress(l.config.address)} now ${l.mode} (established connections continue)`);
+      }
+    } catch (e) {
+      undo();
+      throw e;
+    }
+    for (const lc of next.listeners) {
+      const key = formatAddress(lc.address);
+      const rebound = rebinds.find((r) => formatAddress(r.fresh.config.address) === key)?.fresh;
+      const l = rebound ?? fresh.find((x) => formatAddress(x.config.address) === key) ?? keepListeners.get(key)!;
       newListeners.push(l);
-      changes.push(`listener ${key} added`);
+      keepListeners.delete(key);
     }
     // From here on nothing can fail.
     for (const gc of next.groups) {
       const g = staged.get(gc.name)!;
       if (groupsBefore.has(gc.name)) changes.push(...this.#updateGroup(g, gc));
+      if (stagedTls.has(gc.name)) g.tls = stagedTls.get(gc.name)!;
     }
     for (const name of groupsBefore.keys()) if (!staged.has(name)) changes.push(`group ${name} removed`);
     this.groups.clear();
     for (const [k, v] of staged) this.groups.set(k, v);
     for (const [key, l] of keepListeners) {
+      if (rebinds.some((r) => r.old === l)) continue;
       l.handle?.stop();
       changes.push(`listener ${key} removed (established connections continue)`);
     }
     for (const lc of next.listeners) {
       const l = newListeners.find((x) => formatAddress(x.config.address) === formatAddress(lc.address))!;
-      l.config = lc;
+      l.configure(lc);
       l.group = staged.get(lc.group)!;
+      const prepared = preparedTls.get(l);
+      if (prepared !== undefined && lc.tls !== undefined && lc.tls !== null) {
+        l.tls?.commit(lc.tls, prepared);
+        for (const m of prepared.messages) changes.push(`listener ${lc.name}: ${m}`);
+      }
     }
     this.listeners = newListeners;
+    this.#scheduleTlsChecks();
     this.acls.clearAll();
     for (const { list, entry } of next.acls) this.acls.add(list, entry);
     const oldLog = this.global.logFile;
@@ -749,6 +895,16 @@ export function formatLogLine(s: Session): string {
     `${new Date(s.startMs).toISOString()} client=${s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`} ` +
     `server=${server === null ? '-' : formatAddress(server.address as Address)} ` +
     `why="${why}" bytes_in=${s.client.bytesRead} bytes_out=${s.server.bytesRead} ` +
-    `connect_ms=${connectMs} duration_ms=${s.endMs - s.startMs} end=${s.reason ?? 'client-closed'}`
+    `connect_ms=${connectMs} duration_ms=${s.endMs - s.startMs} end=${s.reason ?? 'client-closed'}` +
+    (s.facts === null ? '' : formatFacts(s.facts))
   );
+}
+
+/** TLS fields of a log line: protocol (or passthrough), server name, ALPN, client certificate. */
+function formatFacts(f: ConnectionFacts): string {
+  const quote = (v: string): string => `"${v.replace(/["\\]/g, '\\$&')}"`;
+  let out = ` tls=${f.terminated ? (f.tlsVersion ?? '-') : 'passthrough'} sni=${f.serverName ?? '-'} alpn=${f.alpn.length > 0 ? f.alpn.join(',') : '-'}`;
+  if (f.terminated) out += ` cipher=${f.cipher ?? '-'} resumed=${f.resumed ? 1 : 0}`;
+  if (f.clientIdentity !== null) out += ` client_cert=${quote(f.clientIdentity)}`;
+  return out;
 }

@@ -128,12 +128,15 @@ export class Reloader {
     if (commandFile !== null) {
       try {
         await this.#commands.runFile(commandFile, { baseDir: dirname(commandFile) });
-        return { ok: true, source: commandFile, changes: [`re-read ${commandFile}`] };
       } catch (e) {
         // pen's command files apply line by line: lines before the bad one have taken effect.
         return { ok: false, source: commandFile, message: `${commandFile} stopped at an error (commands before it were applied, as in pen)`, issues: [plainIssue((e as Error).message, null)] };
       }
+      // Certificate and key files too (pen needs a restart for that).
+      return { ok: true, source: commandFile, changes: [`re-read ${commandFile}`, ...b.reloadTls()] };
     }
+    const tls = b.reloadTls();
+    if (tls.length > 0) return { ok: true, source: 'the TLS certificate files', changes: tls };
     return { ok: false, source: null, message: 'nothing to reload: Fulcrum was started without --config or -F', issues: [] };
   }
 }

@@ -22,20 +22,30 @@ import { TimerHeap } from '../core/health/timer-heap.ts';
 import { TokenBucket } from '../core/health/token-bucket.ts';
 import { Selector, type SelectorSettings } from '../core/selector.ts';
 import { Server } from '../core/servers/server.ts';
-import type { GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
+import { Router } from '../core/tls.ts';
+import { TLS_DEFAULTS, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
+import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
+import type { ConnectionFacts, GateFailure } from '../dataplane/gate.ts';
 import type { Address } from '../core/address.ts';
 import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
+import type { StreamSocket } from '../dataplane/socket.ts';
+import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls.ts';
 
 /** What groups and listeners need from the balancer that owns them. */
 export interface BalancerHooks {
   readonly idleTimeoutMs: number;
   readonly tcpNoDelay: boolean;
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
+  /** Bounds the connections in a TLS handshake or ClientHello read at once, per listener (-x). */
+  readonly maxConnections: number;
   /** Shutting down: waiting clients are not served any more. */
   readonly stopping: boolean;
   coarseNow(): number;
-  accept(listener: ListenerRuntime, socket: Socket<Side>): void;
+  /** `group`: chosen by an SNI route; `facts`: what a TLS or passthrough gate learnt. */
+  accept(listener: ListenerRuntime, socket: Socket<Side>, facts?: ConnectionFacts | null, group?: GroupRuntime): void;
+  /** A group by name (routes name groups). */
+  groupNamed(name: string): GroupRuntime | undefined;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
   /** An admitted session starts or stops waiting in a group queue (it holds no connect slot meanwhile). */
@@ -124,6 +134,8 @@ export class GroupRuntime implements SessionOwner {
   readonly #hooks: BalancerHooks;
   /** With workers: the shared parts (queue length published for the primary's reports). */
   readonly #shared: GroupSharedParts | null;
+  /** TLS toward the servers (re-encryption), or null for plain TCP. */
+  tls: GroupTls | null = null;
   readonly #clock: Clock;
   readonly #random: Random;
   /** Queue of clients waiting for a full server: FIFO with a head index; finished ones are skipped. */
@@ -212,7 +224,13 @@ export class GroupRuntime implements SessionOwner {
   }
 
   connect(address: Address, side: Side): void {
-    connectTcp(address, side);
+    const tls = this.tls;
+    if (tls === null) {
+      connectTcp(address, side);
+      return;
+    }
+    const server = side.session.selection.server;
+    connectTls(address, side, tls.settingsFor(formatAddress(address), server?.hostname));
   }
   coarseNow(): number {
     return this.#hooks.coarseNow();
@@ -464,12 +482,25 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export class ListenerRuntime implements AcceptHandler, SessionListener {
+export type ListenerMode = 'plain' | 'terminate' | 'passthrough';
+
+export function listenerMode(c: ListenerConfig): ListenerMode {
+  if (c.tls !== undefined && c.tls !== null) return 'terminate';
+  return c.sniRoutes !== undefined && c.sniRoutes.length > 0 ? 'passthrough' : 'plain';
+}
+
+export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
   handle: ListenHandle | null = null;
   /** Counters, O(1) per connection, read by reports and metrics. */
   accepted = 0;
+  /** TLS termination state (certificates, contexts), or null. */
+  tls: ListenerTls | null = null;
+  /** Routes by SNI / ALPN / client identity to group names, or null without routes. */
+  router: Router<string> | null = null;
+  /** Handshakes (TLS) or ClientHello reads (passthrough): successes and failures by reason. */
+  readonly handshakes: HandshakeStats = newHandshakeStats();
   /** Accepted connections not yet finished (waiting, connecting or established). */
   active = 0;
   /** Bytes of finished connections, counted when each ends. */
@@ -483,6 +514,21 @@ export class ListenerRuntime implements AcceptHandler, SessionListener {
     this.config = config;
     this.group = group;
     this.#hooks = hooks;
+    this.configure(config);
+  }
+
+  get mode(): ListenerMode {
+    return listenerMode(this.config);
+  }
+
+  /** Applies a (new) config: TLS state is created on first use and kept across reloads. */
+  configure(config: ListenerConfig): void {
+    this.config = config;
+    const routes = config.sniRoutes ?? [];
+    this.router = routes.length === 0 ? null : new Router(routes.map((r) => ({ serverNames: r.serverNames, alpn: r.alpn, clientIdentities: r.clientIdentities, target: r.group })));
+    if (config.tls === undefined || config.tls === null) this.tls = null;
+    else if (this.tls === null) this.tls = new ListenerTls(config.tls);
+    else this.tls.config = config.tls;
   }
 
   get name(): string {
@@ -492,5 +538,48 @@ export class ListenerRuntime implements AcceptHandler, SessionListener {
   accept(socket: Socket<Side>): void {
     this.accepted++;
     this.#hooks.accept(this, socket);
+  }
+
+  // GatedAcceptor: TLS and passthrough listeners
+
+  get prereadTimeoutMs(): number {
+    return this.config.prereadTimeoutMs ?? TLS_DEFAULTS.prereadTimeoutMs;
+  }
+
+  tlsSettings(): TlsServerSettings | null {
+    return this.tls?.settings ?? null;
+  }
+
+  gateOpened(): boolean {
+    this.accepted++;
+    const h = this.handshakes;
+    if (h.inProgress >= this.#hooks.maxConnections) {
+      h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
+      this.handshakeFailures++;
+      return false;
+    }
+    h.inProgress++;
+    return true;
+  }
+
+  gateFailed(reason: GateFailure, detail: string): void {
+    const h = this.handshakes;
+    h.inProgress--;
+    this.handshakeFailures++;
+    h.failures[reason] = (h.failures[reason] ?? 0) + 1;
+    h.last = `${reason}: ${detail}`;
+  }
+
+  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void {
+    const h = this.handshakes;
+    h.inProgress--;
+    h.ok++;
+    if (facts.resumed) h.resumed++;
+    let group = this.group;
+    if (this.router !== null) {
+      const name = this.router.choose(facts);
+      if (name !== null) group = this.#hooks.groupNamed(name) ?? group;
+    }
+    this.#hooks.accept(this, socket as unknown as Socket<Side>, facts, group);
   }
 }

@@ -46,6 +46,19 @@ export function statsText(b: Balancer): string {
         `${s.downTransitions} down / ${s.upTransitions} up transitions, ${s.ejections} ejections, checks ${s.checksPassed} passed ${s.checksFailed} failed`,
     );
   }
+  for (const l of b.listeners) {
+    if (l.mode === 'plain') continue;
+    const h = l.handshakes;
+    const failures = Object.entries(h.failures).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(
+      `  listener ${l.config.name} ${formatAddress(l.config.address)} (${l.mode === 'terminate' ? 'TLS' : 'TLS passthrough'}): ` +
+        `${h.ok} ${l.mode === 'terminate' ? `handshakes (${h.resumed} resumed)` : 'ClientHellos routed'}, ${h.inProgress} in progress, failures: ${failures === '' ? 'none' : failures}` +
+        (h.last === null ? '' : ` (last: ${h.last})`),
+    );
+    for (const c of l.tls?.certificates ?? []) {
+      lines.push(`    certificate ${c.subject} (${c.keyType}) for ${c.names.join(',') || '-'}${c.isDefault ? ' (default)' : ''}: valid until ${c.notAfter.toISOString()}`);
+    }
+  }
   for (const g of b.groups.values()) {
     const q = g.stats;
     if (g.config.queueMax > 0 || q.allFull > 0 || q.maxAgeClosed > 0 || q.closedOnDown > 0) {

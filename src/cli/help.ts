@@ -39,8 +39,14 @@ pen options:
                 control port for penctl(1) and \`fulcrum ctl\` (see docs/penctl.md); as root
                 a network control port needs -u, as in pen
   -X            allow the control port's exit command
-  -E -K -G -A -R -L -Z -U -H
-                not available in this version (refused with a message)
+  -E certfile   terminate TLS with this certificate (PEM; may also hold the key)
+  -K keyfile    the certificate's private key (PEM) [the -E file]
+  -G cafile     CA certificates that verify client certificates (with -R)
+  -A cadir      a directory of CA certificates that verify client certificates (with -R)
+  -R            require a valid client certificate
+  -L protocol   ssl23 or tls1: TLS 1.2 and 1.3 [ssl23]; tls1.3: TLS 1.3 only; ssl2/ssl3 are refused
+  -Z            accepted and ignored (BoringSSL's workarounds are always on)
+  -U -H         not available in this version (refused with a message)
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)
@@ -63,9 +69,14 @@ Fulcrum options:
   --fall N           failed checks in a row that take a server down [3]
   --help, --version
 
-signals: TERM stops, HUP reopens the logs and re-reads -F / --config, USR1 prints statistics.
+TLS commands (-o or -F): ssl_ciphers, ssl_option, ssl_sni_path, ssl_ocsp_response,
+ssl_client_renegotiation_interval (see docs/tls.md).
+
+signals: TERM stops, HUP reopens the logs and re-reads -F / --config and certificate files,
+USR1 prints statistics.
 control: \`fulcrum ctl ADDR reload\` does what HUP does and answers what changed.
 
-example:
+examples:
   fulcrum -f 8080 127.0.0.1:9001 127.0.0.1:9002
+  fulcrum -E cert.pem -K key.pem 443 app1:80 app2:80
 `;

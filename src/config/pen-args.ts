@@ -5,9 +5,10 @@
  */
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
+import { penProtocolMinimum, type TlsVersion } from '../core/tls.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig, type FulcrumConfig, type ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -20,13 +21,6 @@ const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
 /** Options that belong to features not built yet: refused clearly rather than ignored. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  E: 'TLS termination (-E) is not available in this version',
-  K: 'TLS termination (-K) is not available in this version',
-  G: 'TLS client certificates (-G) are not available in this version',
-  A: 'TLS client certificates (-A) are not available in this version',
-  R: 'TLS client certificates (-R) are not available in this version',
-  L: 'TLS protocol selection (-L) is not available in this version',
-  Z: 'TLS compatibility mode (-Z) is not available in this version',
   U: 'UDP load balancing (-U) is not available in this version',
   H: 'HTTP X-Forwarded-For insertion (-H) is not available in this version',
 };
@@ -184,6 +178,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const flags = { hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
   let emergency: string | null = null;
   let abuse: string | null = null;
+  const ssl = { cert: null as string | null, key: null as string | null, caFile: null as string | null, caDir: null as string | null, require: false, min: null as TlsVersion | null };
 
   const apply = (opt: string, value: string): void => {
     switch (opt) {
@@ -210,6 +205,17 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'm': global.multiAccept = intValue(opt, value, 1); break;
       case 'q': global.backlog = intValue(opt, value, 1); break;
       case 'o': case 'O': commands.push(value); break;
+      case 'E': ssl.cert = value; break;
+      case 'K': ssl.key = value; break;
+      case 'G': ssl.caFile = value; break;
+      case 'A': ssl.caDir = value; break;
+      case 'L': {
+        const m = penProtocolMinimum(value);
+        if ('error' in m) throw new UsageError(m.error);
+        if (m.note !== undefined) notes.push(m.note);
+        ssl.min = m.min;
+        break;
+      }
       case 'j': throw new UsageError('-j (chroot) is not supported: Bun has no chroot(2) API. Confine Fulcrum with systemd (RootDirectory=, ProtectSystem=) or a container instead.');
       case 'S': notes.push('-S is obsolete and ignored (as in pen)'); break;
       default: throw new UsageError(`-${opt} is not a known option (see fulcrum --help)`);
@@ -228,6 +234,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'W': flags.weight = true; break;
       case 'P': notes.push('-P (poll) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
       case 'Q': notes.push('-Q (kqueue) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
+      case 'R': ssl.require = true; break;
+      case 'Z': notes.push('-Z (SSL compatibility mode) is accepted and ignored: BoringSSL always applies its interoperability workarounds'); break;
       case 'D': case 'n': notes.push(`-${opt} is obsolete and ignored (as in pen)`); break;
       default: throw new UsageError(`-${opt} is not a known option (see fulcrum --help)`);
     }
@@ -356,6 +364,27 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
   group.sendProxy = long.sendProxy;
-  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name });
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls: penTls(ssl, notes) });
   return { config, commands, long, notes };
+}
+
+/** pen's -E -K -G -A -R -L as a listener's TLS settings; null without -E. */
+function penTls(
+  ssl: { cert: string | null; key: string | null; caFile: string | null; caDir: string | null; require: boolean; min: TlsVersion | null },
+  notes: string[],
+): ListenerTlsConfig | null {
+  if (ssl.cert === null) {
+    const given = [ssl.key !== null && '-K', ssl.caFile !== null && '-G', ssl.caDir !== null && '-A', ssl.require && '-R', ssl.min !== null && '-L'].filter((x) => x !== false);
+    if (given.length > 0) throw new UsageError(`${given.join(', ')} configure TLS termination, which needs the certificate: -E certfile`);
+    return null;
+  }
+  if (!ssl.require && (ssl.caFile !== null || ssl.caDir !== null)) {
+    notes.push('-G/-A without -R: as in pen, clients are not asked for a certificate (add -R to require one)');
+  }
+  const tls = defaultListenerTls();
+  // pen: the key may be in the certificate file.
+  tls.certificates = [{ cert: ssl.cert, key: ssl.key ?? ssl.cert, names: null, isDefault: true }];
+  if (ssl.min !== null) tls.minVersion = ssl.min;
+  tls.clientAuth = { mode: ssl.require ? 'required' : 'none', caFile: ssl.caFile, caDir: ssl.caDir };
+  return tls;
 }

@@ -15,11 +15,12 @@ import type { Address } from '../core/address.ts';
 import { AclError, parseAclEntry } from '../core/acl/acl.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import { algorithmNames } from '../core/balancing/registry.ts';
+import { isTlsVersion, serverNamePatternProblem, TLS_VERSIONS, versionRank, type TlsVersion } from '../core/tls.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges } from '../core/health/check-spec.ts';
 import type { CheckKind, CheckSpec, ScriptStep } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, MAX_WORKERS, serverConfig } from './model.ts';
-import type { AdminConfig, FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, defaultGroupTls, defaultListenerTls, MAX_WORKERS, serverConfig, TLS_DEFAULTS } from './model.ts';
+import type { AdminConfig, FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, ServerConfig, SniRouteConfig } from './model.ts';
 
 export interface ConfigIssue {
   file: string;
@@ -140,7 +141,7 @@ function suggest(word: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.floor(word.length / 3));
   for (const k of known) {
-    const dist = editDistance(word.toLowerCase(), k);
+    const dist = editDistance(word.toLowerCase(), k.toLowerCase());
     if (dist <= bestDistance && (best === undefined || dist < bestDistance)) {
       best = k;
       bestDistance = dist;
@@ -512,6 +513,111 @@ const outlierShape = {
 
 const server = z.union([parsed(SERVER_TEXT, parseShortServer), longServer], { error: expecting(SERVER_TEXT) });
 
+// TLS
+
+const TLS_VERSION_TEXT = `a TLS version: ${TLS_VERSIONS.join(', ')}`;
+const tlsVersion = z.string({ error: expecting(TLS_VERSION_TEXT) }).transform((v, ctx): TlsVersion => {
+  if (isTlsVersion(v)) return v;
+  const legacy = /^ssl ?v?[23]$/i.test(v);
+  ctx.addIssue({
+    code: 'custom',
+    message: legacy ? `${v}: SSLv2 and SSLv3 are insecure and refused; the oldest version Fulcrum offers is TLSv1` : `${expecting(TLS_VERSION_TEXT)({ input: v })}${didYouMean(v, TLS_VERSIONS)}`,
+  });
+  return z.NEVER;
+});
+
+const serverNamePattern = z.string({ error: expecting('a server name such as api.example.com or *.example.com') }).transform((v, ctx) => {
+  const problem = serverNamePatternProblem(v);
+  if (problem === undefined) return v.toLowerCase().replace(/\.$/, '');
+  ctx.addIssue({ code: 'custom', message: problem });
+  return z.NEVER;
+});
+
+const hostName = z.string({ error: expecting('a host name') }).transform((v, ctx) => {
+  const problem = v.includes('*') ? `"${v}": a server name to verify may not contain "*"` : serverNamePatternProblem(v);
+  if (problem === undefined) return v.toLowerCase().replace(/\.$/, '');
+  ctx.addIssue({ code: 'custom', message: problem });
+  return z.NEVER;
+});
+
+const alpnList = z.array(
+  z.string({ error: expecting('an ALPN protocol name such as h2 or http/1.1') }).min(1, { error: 'an ALPN protocol name may not be empty' }).max(255, { error: 'an ALPN protocol name is at most 255 bytes' }),
+  { error: expecting('a list of ALPN protocol names, e.g. [h2, http/1.1]') },
+);
+
+const textList = (what: string) => z.array(z.string({ error: expecting(what) }).min(1, { error: expecting(what) }), { error: expecting(`a list of ${what}s`) });
+
+const certificateShape = {
+  cert: filePath,
+  key: filePath.optional(),
+  names: z.array(serverNamePattern, { error: expecting('a list of server names') }).optional(),
+  default: bool.optional(),
+};
+
+const clientAuthShape = {
+  mode: oneOf(['none', 'optional', 'required']).optional(),
+  ca: filePath.optional(),
+  ca_dir: filePath.optional(),
+};
+
+const listenerTlsShape = {
+  certificates: z.array(mapping('a mapping with cert and key', certificateShape), { error: expecting('a list of certificates') }).optional(),
+  sni_path: filePath.optional(),
+  min_version: tlsVersion.optional(),
+  max_version: tlsVersion.optional(),
+  ciphers: z.string({ error: expecting('a cipher list such as "ECDHE+AESGCM:ECDHE+CHACHA20"') }).min(1).optional(),
+  curves: z.string({ error: expecting('a list of groups such as "X25519:P-256"') }).regex(/^[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)*$/, { error: expecting('a list of groups separated by ":", such as "X25519:P-256"') }).optional(),
+  prefer_server_ciphers: bool.optional(),
+  alpn: alpnList.optional(),
+  client_auth: mapping('a mapping with mode and ca', clientAuthShape)
+    .superRefine((ca, ctx) => {
+      if ((ca.mode ?? 'required') !== 'none' && ca.ca === undefined && ca.ca_dir === undefined) {
+        ctx.addIssue({ code: 'custom', message: `client_auth mode ${ca.mode ?? 'required'} needs the CA that signs client certificates: ca or ca_dir`, path: [] });
+      }
+    })
+    .optional(),
+  handshake_timeout: duration.optional(),
+  session_tickets: bool.optional(),
+  file_check_interval: duration.optional(),
+};
+
+const listenerTls = mapping('a mapping of TLS settings', listenerTlsShape).superRefine((t, ctx) => {
+  if ((t.certificates === undefined || t.certificates.length === 0) && t.sni_path === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'a TLS listener needs certificates (or an sni_path directory)', path: [] });
+  }
+  if (t.min_version !== undefined && t.max_version !== undefined && versionRank(t.min_version) > versionRank(t.max_version)) {
+    ctx.addIssue({ code: 'custom', message: `max_version ${t.max_version} is below min_version ${t.min_version}`, path: ['max_version'] });
+  }
+});
+
+const groupTlsShape = {
+  ca: filePath.optional(),
+  server_name: hostName.optional(),
+  insecure: bool.optional(),
+  cert: filePath.optional(),
+  key: filePath.optional(),
+  min_version: tlsVersion.optional(),
+  max_version: tlsVersion.optional(),
+  ciphers: z.string({ error: expecting('a cipher list') }).min(1).optional(),
+  alpn: alpnList.optional(),
+};
+
+const groupTls = mapping('a mapping of TLS settings for the servers', groupTlsShape).superRefine((t, ctx) => {
+  if (t.insecure === true && t.ca !== undefined) ctx.addIssue({ code: 'custom', message: 'insecure: true skips verification, so ca would be ignored; give one or the other', path: ['insecure'] });
+  if (t.key !== undefined && t.cert === undefined) ctx.addIssue({ code: 'custom', message: 'key needs cert (the client certificate it belongs to)', path: ['key'] });
+  if (t.min_version !== undefined && t.max_version !== undefined && versionRank(t.min_version) > versionRank(t.max_version)) {
+    ctx.addIssue({ code: 'custom', message: `max_version ${t.max_version} is below min_version ${t.min_version}`, path: ['max_version'] });
+  }
+});
+
+const sniRouteShape = {
+  server_names: z.array(serverNamePattern, { error: expecting('a list of server names') }).optional(),
+  alpn: alpnList.optional(),
+  client_identities: textList('a client identity such as "CN=svc-*"').optional(),
+  group: z.string({ error: expecting('the name of a group') }),
+};
+
+
 const groupShape = {
   algorithm: oneOf(algorithmNames as [(typeof algorithmNames)[number], ...(typeof algorithmNames)[number][]]).optional(),
   tracking: bool.optional(),
@@ -527,6 +633,7 @@ const groupShape = {
   servers: z.array(server, { error: expecting('a list of servers') }).min(1, { error: 'a group needs at least one server' }),
   emergency: server.nullable().optional(),
   abuse: server.nullable().optional(),
+  tls: groupTls.optional(),
   check: checkRef.nullable().optional(),
   agent_check: checkRef.nullable().optional(),
   outlier: mapping('a mapping with consecutive_failures, max_ejection, early_resets', outlierShape).optional(),
@@ -540,11 +647,15 @@ const groupShape = {
   backup_balance: oneOf(['first', 'roundrobin']).optional(),
 };
 
+
 const listenerShape = {
   name: nameText('a listener name').optional(),
   // A bare port is the usual listener, and YAML reads `listen: 8080` as a number.
   listen: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), parsed('a listen address: [host:]port, [ipv6]:port or a Unix socket path', parseListen)),
   group: z.string({ error: expecting('the name of a group') }),
+  tls: listenerTls.optional(),
+  sni_routes: z.array(mapping('a mapping with server_names and group', sniRouteShape), { error: expecting('a list of routes') }).optional(),
+  preread_timeout: duration.optional(),
 };
 
 const ADMIN_TEXT = 'an admin address: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path';
@@ -600,7 +711,14 @@ function fieldsAt(path: Path): readonly string[] {
   if (p[0] === 'groups' && ((p.length === 4 && p[2] === 'servers') || (p.length === 3 && (p[2] === 'emergency' || p[2] === 'abuse')))) {
     return Object.keys(serverShape);
   }
+  if (p[0] === 'groups' && p.length === 3 && p[2] === 'tls') return Object.keys(groupTlsShape);
   if (p[0] === 'listeners' && p.length === 2) return Object.keys(listenerShape);
+  if (p[0] === 'listeners' && p[2] === 'tls') {
+    if (p.length === 3) return Object.keys(listenerTlsShape);
+    if (p.length === 5 && p[3] === 'certificates') return Object.keys(certificateShape);
+    if (p.length === 4 && p[3] === 'client_auth') return Object.keys(clientAuthShape);
+  }
+  if (p[0] === 'listeners' && p.length === 4 && p[2] === 'sni_routes') return Object.keys(sniRouteShape);
   if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
   const last = p[p.length - 1];
   if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);
@@ -672,10 +790,21 @@ function checkReferences(raw: unknown): Found[] {
   if (!isRecord(raw) || !Array.isArray(raw.listeners)) return [];
   const groups = isRecord(raw.groups) ? Object.keys(raw.groups) : [];
   const out: Found[] = [];
+  if (isRecord(raw.groups)) {
+    for (const [name, g] of Object.entries(raw.groups)) {
+      if (isRecord(g) && isRecord(g.tls) && (g.send_proxy === 'v1' || g.send_proxy === 'v2')) {
+        out.push({
+          path: ['groups', name, 'send_proxy'],
+          message: 'send_proxy with tls is not supported yet: the PROXY header must precede the TLS handshake, and Fulcrum would send it inside TLS',
+        });
+      }
+    }
+  }
   const addresses = new Map<string, number>();
   const names = new Map<string, number>();
   raw.listeners.forEach((l: unknown, i) => {
     if (!isRecord(l)) return;
+    out.push(...checkTlsReferences(l, i, groups));
     if (typeof l.group === 'string' && !groups.includes(l.group)) {
       const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(l.group, groups) || ` (defined: ${groups.join(', ')})`;
       out.push({ path: ['listeners', i, 'group'], message: `unknown group '${l.group}'${known}` });
@@ -697,6 +826,37 @@ function checkReferences(raw: unknown): Found[] {
     }
   });
   out.push(...checkCheckReferences(raw));
+  return out;
+}
+
+/** SNI routes name known groups; client identities need verified client certificates. */
+function checkTlsReferences(l: Record<string, unknown>, i: number, groups: string[]): Found[] {
+  const out: Found[] = [];
+  const tls = isRecord(l.tls) ? l.tls : null;
+  const clientAuth = tls !== null && isRecord(tls.client_auth) ? tls.client_auth : null;
+  const verifies = clientAuth !== null && clientAuth.mode !== 'none';
+  if (Array.isArray(l.sni_routes)) {
+    l.sni_routes.forEach((r: unknown, j) => {
+      if (!isRecord(r)) return;
+      if (typeof r.group === 'string' && !groups.includes(r.group)) {
+        const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(r.group, groups) || ` (defined: ${groups.join(', ')})`;
+        out.push({ path: ['listeners', i, 'sni_routes', j, 'group'], message: `unknown group '${r.group}'${known}` });
+      }
+      if (r.client_identities !== undefined && !verifies) {
+        out.push({
+          path: ['listeners', i, 'sni_routes', j, 'client_identities'],
+          message: tls === null ? 'client identities are only known when Fulcrum terminates TLS (add tls with client_auth)' : 'client identities need verified client certificates: set tls.client_auth (mode optional or required)',
+          atKey: true,
+        });
+      }
+    });
+  }
+  if (l.preread_timeout !== undefined && tls !== null) {
+    out.push({ path: ['listeners', i, 'preread_timeout'], message: 'preread_timeout is for passthrough listeners (sni_routes without tls); a TLS listener uses tls.handshake_timeout', atKey: true });
+  }
+  if (l.preread_timeout !== undefined && tls === null && !(Array.isArray(l.sni_routes) && l.sni_routes.length > 0)) {
+    out.push({ path: ['listeners', i, 'preread_timeout'], message: 'preread_timeout applies only to passthrough listeners, which have sni_routes', atKey: true });
+  }
   return out;
 }
 
@@ -796,6 +956,7 @@ function build(p: ParsedFile): FulcrumConfig {
       servers: s.servers,
       emergency: s.emergency ?? null,
       abuse: s.abuse ?? null,
+      ...(s.tls === undefined ? {} : { tls: buildGroupTls(s.tls) }),
       check: resolveCheck(name, 'check', s.check),
       agentCheck: resolveCheck(name, 'agent_check', s.agent_check),
       outlier: {
@@ -816,9 +977,57 @@ function build(p: ParsedFile): FulcrumConfig {
     };
   });
 
-  const listeners = p.listeners.map((l, i): ListenerConfig => ({ name: l.name ?? defaultListenerName(i), address: l.listen, group: l.group }));
+  const listeners = p.listeners.map((l, i): ListenerConfig => {
+    const out: ListenerConfig = { name: l.name ?? defaultListenerName(i), address: l.listen, group: l.group };
+    if (l.tls !== undefined) out.tls = buildListenerTls(l.tls);
+    if (l.sni_routes !== undefined) out.sniRoutes = l.sni_routes.map(buildRoute);
+    if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
+    else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
+    return out;
+  });
 
   return { global, acls, groups, listeners };
+}
+
+type ParsedListener = ParsedFile['listeners'][number];
+
+function buildListenerTls(t: NonNullable<ParsedListener['tls']>): ListenerTlsConfig {
+  const d = defaultListenerTls();
+  const ca = t.client_auth;
+  return {
+    ...d,
+    certificates: (t.certificates ?? []).map((c) => ({ cert: c.cert, key: c.key ?? c.cert, names: c.names ?? null, isDefault: c.default ?? false })),
+    sniPath: t.sni_path ?? null,
+    minVersion: t.min_version ?? d.minVersion,
+    maxVersion: t.max_version ?? d.maxVersion,
+    ciphers: t.ciphers ?? null,
+    curves: t.curves ?? null,
+    preferServerCiphers: t.prefer_server_ciphers ?? false,
+    alpn: t.alpn ?? [],
+    clientAuth: ca === undefined ? d.clientAuth : { mode: ca.mode ?? 'required', caFile: ca.ca ?? null, caDir: ca.ca_dir ?? null },
+    handshakeTimeoutMs: t.handshake_timeout ?? d.handshakeTimeoutMs,
+    sessionTickets: t.session_tickets ?? d.sessionTickets,
+    reloadCheckMs: t.file_check_interval ?? d.reloadCheckMs,
+  };
+}
+
+function buildRoute(r: NonNullable<ParsedListener['sni_routes']>[number]): SniRouteConfig {
+  return { serverNames: r.server_names ?? [], alpn: r.alpn ?? [], clientIdentities: r.client_identities ?? [], group: r.group };
+}
+
+function buildGroupTls(t: NonNullable<NonNullable<ParsedFile['groups']>[string]['tls']>): GroupTlsConfig {
+  const d = defaultGroupTls();
+  return {
+    caFile: t.ca ?? null,
+    serverName: t.server_name ?? null,
+    insecure: t.insecure ?? false,
+    certFile: t.cert ?? null,
+    keyFile: t.key ?? t.cert ?? null,
+    minVersion: t.min_version ?? d.minVersion,
+    maxVersion: t.max_version ?? d.maxVersion,
+    ciphers: t.ciphers ?? null,
+    alpn: t.alpn ?? [],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

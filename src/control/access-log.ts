@@ -43,6 +43,37 @@ export interface AccessRecord {
   duration_ms: number;
   /** Termination code (docs/termination-codes.md). */
   end: string;
+  /** TLS: what was negotiated (termination) or read from the ClientHello (passthrough); null on plain TCP. */
+  tls: AccessTls | null;
+}
+
+export interface AccessTls {
+  mode: 'terminated' | 'passthrough';
+  /** Negotiated version (terminated) or the highest the client offered (passthrough). */
+  version: string | null;
+  sni: string | null;
+  /** Negotiated protocol (terminated) or those offered, comma-separated (passthrough). */
+  alpn: string | null;
+  cipher: string | null;
+  resumed: boolean;
+  /** The verified client certificate's identity (`CN=...`), or null. */
+  client_cert: string | null;
+  client_fingerprint: string | null;
+}
+
+function accessTls(s: Session): AccessTls | null {
+  const f = s.facts;
+  if (f === null) return null;
+  return {
+    mode: f.terminated ? 'terminated' : 'passthrough',
+    version: f.tlsVersion,
+    sni: f.serverName,
+    alpn: f.alpn.length === 0 ? null : f.alpn.join(','),
+    cipher: f.cipher,
+    resumed: f.resumed,
+    client_cert: f.clientIdentity,
+    client_fingerprint: f.clientFingerprint,
+  };
 }
 
 /** What the access log needs to know of a session's owner (a group). */
@@ -79,6 +110,7 @@ export function accessRecord(s: Session): AccessRecord {
     connect_ms: s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : null,
     duration_ms: s.endMs - s.startMs,
     end: s.reason ?? 'client-closed',
+    tls: accessTls(s),
   };
 }
 
@@ -99,7 +131,12 @@ export function formatTextRecord(r: AccessRecord, time: Date = new Date()): stri
     `${time.toISOString()} id=${r.id} start=${r.start} listener=${textValue(r.listener)} group=${textValue(r.group)} ` +
     `client=${textValue(r.client)} server=${textValue(r.server)} server_index=${textValue(r.server_index)} why=${textValue(r.why)} ` +
     `algorithm=${textValue(r.algorithm)} failed=${textValue(failed)} bytes_from_client=${r.bytes_from_client} ` +
-    `bytes_to_client=${r.bytes_to_client} connect_ms=${textValue(r.connect_ms)} duration_ms=${r.duration_ms} end=${r.end}\n`
+    `bytes_to_client=${r.bytes_to_client} connect_ms=${textValue(r.connect_ms)} duration_ms=${r.duration_ms} end=${r.end}` +
+    (r.tls === null
+      ? ''
+      : ` tls=${r.tls.mode === 'passthrough' ? 'passthrough' : textValue(r.tls.version)} sni=${textValue(r.tls.sni)} alpn=${textValue(r.tls.alpn)} ` +
+        `cipher=${textValue(r.tls.cipher)} resumed=${r.tls.resumed ? 1 : 0} client_cert=${textValue(r.tls.client_cert)}`) +
+    '\n'
   );
 }
 

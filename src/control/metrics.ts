@@ -95,6 +95,22 @@ export class Metrics {
     add('listener_bytes_from_clients_total', 'Bytes received from clients, counted when each connection ends.', 'counter', perListener((l) => l.bytesFromClients));
     add('listener_bytes_to_clients_total', 'Bytes sent to clients, counted when each connection ends.', 'counter', perListener((l) => l.bytesToClients));
     add('listener_handshake_failures_total', 'TLS handshakes that failed on the listener (0 for plain TCP).', 'counter', perListener((l) => l.handshakeFailures));
+    // TLS and passthrough listeners only (docs/tls.md): handshakes, resumptions, failures by reason.
+    const tlsListeners = () => b.listeners.filter((l) => l.mode !== 'plain');
+    add('listener_tls_handshakes_total', 'TLS handshakes completed (or ClientHellos routed, passthrough).', 'counter', () =>
+      tlsListeners().map((l) => ({ labels: { listener: l.name, address: formatAddress(l.config.address) }, value: l.handshakes.ok })),
+    );
+    add('listener_tls_resumed_total', 'TLS handshakes that resumed a session.', 'counter', () =>
+      tlsListeners().map((l) => ({ labels: { listener: l.name, address: formatAddress(l.config.address) }, value: l.handshakes.resumed })),
+    );
+    add('listener_tls_handshakes_in_progress', 'Connections in their TLS handshake (or ClientHello read) now.', 'gauge', () =>
+      tlsListeners().map((l) => ({ labels: { listener: l.name, address: formatAddress(l.config.address) }, value: l.handshakes.inProgress })),
+    );
+    add('listener_tls_failures_total', 'Failed TLS handshakes (or ClientHello reads) by reason.', 'counter', () =>
+      tlsListeners().flatMap((l) =>
+        Object.entries(l.handshakes.failures).map(([reason, value]) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), reason }, value })),
+      ),
+    );
 
     // Groups
     const perGroup = (value: (g: GroupRuntime) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));

@@ -18,7 +18,8 @@ interface ListenerData {
   acceptor: AcceptHandler;
 }
 
-const clientHandlers: SocketHandler<Side> = {
+/** Exported for the TLS and passthrough listeners, which reuse them once a session exists. */
+export const clientHandlers: SocketHandler<Side> = {
   open(socket) {
     const listener = socket.listener as (SocketListener<unknown> & { data: ListenerData }) | undefined;
     if (listener === undefined) {
@@ -48,7 +49,7 @@ const clientHandlers: SocketHandler<Side> = {
   },
 };
 
-const serverHandlers: SocketHandler<Side> = {
+export const serverHandlers: SocketHandler<Side> = {
   open(socket) {
     const side = socket.data;
     side.session.serverConnected(side, socket);

@@ -13,6 +13,7 @@
 import type { Address } from '../core/address.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
+import type { ConnectionFacts } from './gate.ts';
 import { encodeProxyV1, encodeProxyV2 } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 
@@ -228,6 +229,10 @@ export class Session {
   dump = false;
   /** Error text of failed connects, in order, for the log. */
   connectErrors: string[] | null = null;
+  /** What a TLS or passthrough listener learnt before the session began (SNI, client identity ...). */
+  facts: ConnectionFacts | null = null;
+  /** Bytes read before the session began, not yet counted for a server. */
+  #preloaded = 0;
   /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
   failedServers: Server[] | null = null;
   /** The listener that accepted the client (set by the balancer). */
@@ -255,6 +260,17 @@ export class Session {
     this.lastActivityMs = owner.coarseNow();
   }
 
+
+  /**
+   * Bytes the client sent before the session began (a passthrough listener's ClientHello): they
+   * go to the server first, before anything else the client sends.
+   */
+  preload(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.client.bytesRead += bytes.length;
+    this.#preloaded += bytes.length;
+    this.server.pending = this.server.pending === null ? bytes : concat(this.server.pending, bytes);
+  }
 
   /** Choose a server and connect (called when the balancer admits the connection). */
   begin(): void {
@@ -295,6 +311,10 @@ export class Session {
     socket.data = side;
     this.connectedMs = Date.now();
     this.owner.selector.connected(this.selection);
+    if (this.#preloaded > 0 && this.selection.server !== null) {
+      this.selection.server.bytesToServer += this.#preloaded;
+      this.#preloaded = 0;
+    }
     if (this.owner.tcpNoDelay) {
       socket.setNoDelay(true);
       this.client.socket?.setNoDelay(true);

@@ -28,7 +28,7 @@ describe('command line', () => {
       [[], /missing the listen address/],
       [['-x', 'lots', '8080', 'a:1'], /-x: "lots" is not an integer/],
       [['-C', 'host:port', '8080', 'a:1'], /-C: listen address "host:port"/],
-      [['-E', 'c.pem', '443', 'a:80'], /TLS/],
+      [['-L', 'ssl3', '-E', 'c.pem', '443', 'a:80'], /SSLv3 is insecure and refused/],
       [['-j', '/var/empty', '8080', 'a:1'], /chroot/],
     ] as const) {
       const r = run([...args]);

@@ -210,7 +210,7 @@ export class WorkerPool {
     for (const s of this.#slots) if (s.ready) this.#sendConfig(s);
   }
 
-  /** SIGHUP: the workers reopen the log file too. */
+  /** SIGHUP: the workers reopen their log files and re-read certificate files too. */
   reopenLogs(): void {
     this.#broadcast({ t: 'reopen' });
   }

@@ -26,7 +26,7 @@ export type ToWorker =
   | { t: 'config'; seq: number; config: FulcrumConfig; directory: SharedDirectory }
   /** A server went up or down: serve the group's queue, or close its connections (on_server_down). */
   | { t: 'server'; group: string; slot: number; up: boolean }
-  /** Reopen the log file (SIGHUP, for rotation). */
+  /** SIGHUP and reloads: reopen the log files (rotation) and re-read TLS certificate files. */
   | { t: 'reopen' };
 
 export type FromWorker =

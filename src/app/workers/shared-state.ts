@@ -29,6 +29,7 @@ import {
 } from '../../core/workers/layout.ts';
 import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
+import type { GateFailure } from '../../dataplane/gate.ts';
 import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../dataplane/session.ts';
 import type { GroupStats } from '../runtime.ts';
 
@@ -74,6 +75,29 @@ export interface SharedDirectory {
   listeners: Record<string, number>;
 }
 
+/** Why a TLS or passthrough connection never got past its gate, in a fixed order (one counter each). */
+export const GATE_FAILURES = [
+  'timeout',
+  'client-closed',
+  'client-reset',
+  'handshake-limit',
+  'not-tls',
+  'sslv2',
+  'hello-too-large',
+  'malformed-hello',
+  'protocol-version',
+  'no-shared-cipher',
+  'no-client-cert',
+  'bad-client-cert',
+  'no-alpn-match',
+  'unknown-ca',
+  'handshake-failed',
+  'shutdown',
+] as const satisfies readonly GateFailure[];
+// A reason added to GateFailure but not above fails to compile here.
+const _allGateFailures: readonly (typeof GATE_FAILURES)[number][] = [] as GateFailure[];
+void _allGateFailures;
+
 /** A listener's counters, as ListenerRuntime has them. */
 export interface ListenerCounters {
   accepted: number;
@@ -81,7 +105,20 @@ export interface ListenerCounters {
   bytesFromClients: number;
   bytesToClients: number;
   handshakeFailures: number;
+  handshakes: { ok: number; resumed: number; inProgress: number; failures: Record<string, number> };
 }
+
+/** Where each shared listener counter is on the ListenerRuntime. */
+const LISTENER_FIELDS: Record<(typeof LISTENER_COUNTERS)[number], [sub: 'handshakes' | null, field: string]> = {
+  accepted: [null, 'accepted'],
+  active: [null, 'active'],
+  bytesFromClients: [null, 'bytesFromClients'],
+  bytesToClients: [null, 'bytesToClients'],
+  handshakeFailures: [null, 'handshakeFailures'],
+  handshakesOk: ['handshakes', 'ok'],
+  handshakesResumed: ['handshakes', 'resumed'],
+  handshakesInProgress: ['handshakes', 'inProgress'],
+};
 
 const defineCounter = (o: object, name: string, get: () => number, set: (v: number) => void): void => {
   Object.defineProperty(o, name, { get, set, enumerable: true, configurable: true });
@@ -109,7 +146,7 @@ export class SharedState {
     this.main = main;
     this.mainLayout = mainLayout(setup.workers, REASONS.length);
     this.serverLayout = serverLayout(setup.workers);
-    this.#listenerLayout = listenerLayout(setup.workers);
+    this.#listenerLayout = listenerLayout(setup.workers, GATE_FAILURES.length);
   }
 
   /** Primary: creates the main block. */
@@ -190,18 +227,43 @@ export class SharedState {
     }
     const f64 = mapped.f64;
     const w = this.setup.worker;
+    const sum = (index: (worker: number) => number): number => {
+      let n = 0;
+      for (let x = 0; x < this.setup.workers; x++) n += f64[index(x)]!;
+      return n;
+    };
     LISTENER_COUNTERS.forEach((name, c) => {
+      const [sub, field] = LISTENER_FIELDS[name];
+      const target = sub === null ? counters : counters[sub];
       if (w >= 0) {
         const at = L.counter(w, c);
-        defineCounter(counters, name, () => f64[at]!, (v) => (f64[at] = v));
+        defineCounter(target, field, () => f64[at]!, (v) => (f64[at] = v));
       } else {
-        defineCounter(counters, name, () => {
-          let n = 0;
-          for (let x = 0; x < this.setup.workers; x++) n += f64[L.counter(x, c)]!;
-          return n;
-        }, () => {});
+        defineCounter(target, field, () => sum((x) => L.counter(x, c)), () => {});
       }
     });
+    if (w >= 0) {
+      const failures: Record<string, number> = {};
+      GATE_FAILURES.forEach((r, i) => {
+        const at = L.failure(w, i);
+        defineCounter(failures, r, () => f64[at]!, (v) => (f64[at] = v));
+      });
+      counters.handshakes.failures = failures;
+    } else {
+      Object.defineProperty(counters.handshakes, 'failures', {
+        enumerable: true,
+        configurable: true,
+        get: () => {
+          const out: Record<string, number> = {};
+          GATE_FAILURES.forEach((r, i) => {
+            const n = sum((x) => L.failure(x, i));
+            if (n > 0) out[r] = n;
+          });
+          return out;
+        },
+        set: () => {},
+      });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -456,8 +518,8 @@ export class SharedState {
     }
     const q = GROUP_COUNTERS.indexOf('queueLength');
     for (const { block, layout } of this.#groupBlocks.values()) block.f64[layout.counter(w, q)] = 0;
-    const active = LISTENER_COUNTERS.indexOf('active');
-    for (const block of this.#listenerBlocks.values()) block.f64[this.#listenerLayout.counter(w, active)] = 0;
+    const gauges = [LISTENER_COUNTERS.indexOf('active'), LISTENER_COUNTERS.indexOf('handshakesInProgress')];
+    for (const block of this.#listenerBlocks.values()) for (const c of gauges) block.f64[this.#listenerLayout.counter(w, c)] = 0;
     return n;
   }
 }

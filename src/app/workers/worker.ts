@@ -105,6 +105,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
       case 'reopen':
         balancer?.log?.reopen();
         accessLog?.reopen();
+        balancer?.reloadTls('SIGHUP');
         return;
     }
   };

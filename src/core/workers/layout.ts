@@ -240,20 +240,30 @@ export function groupLayout(workers: number, slots: number): GroupLayout {
 // ---------------------------------------------------------------------------------------------
 // Listener blocks
 
-/** A listener's counters per worker (f64); `active` is a gauge (zeroed when its worker dies). */
-export const LISTENER_COUNTERS = ['accepted', 'active', 'bytesFromClients', 'bytesToClients', 'handshakeFailures'] as const;
+/**
+ * A listener's counters per worker (f64), then its TLS handshake failures by reason; `active` and
+ * `handshakesInProgress` are gauges (zeroed when their worker dies).
+ */
+export const LISTENER_COUNTERS = ['accepted', 'active', 'bytesFromClients', 'bytesToClients', 'handshakeFailures', 'handshakesOk', 'handshakesResumed', 'handshakesInProgress'] as const;
 export type ListenerCounterName = (typeof LISTENER_COUNTERS)[number];
 
 export interface ListenerLayout {
   readonly workers: number;
   readonly bytes: number;
   counter(worker: number, counter: number): number;
+  /** f64 index of a worker's count of handshake failures for reason number `reason`. */
+  failure(worker: number, reason: number): number;
 }
 
-export function listenerLayout(workers: number): ListenerLayout {
+export function listenerLayout(workers: number, failureReasons: number): ListenerLayout {
   checkCount('workers', workers);
-  const perWorker = LISTENER_COUNTERS.length;
-  return { workers, bytes: 8 * perWorker * workers, counter: (w, c) => w * perWorker + c };
+  const perWorker = LISTENER_COUNTERS.length + failureReasons;
+  return {
+    workers,
+    bytes: 8 * perWorker * workers,
+    counter: (w, c) => w * perWorker + c,
+    failure: (w, r) => w * perWorker + LISTENER_COUNTERS.length + r,
+  };
 }
 
 function align8(n: number): number {

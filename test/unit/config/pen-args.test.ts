@@ -54,7 +54,7 @@ test('-P and -Q are accepted and noted; -j and not-yet features are refused clea
   expect(parsePenArgs(['-P', '-Q', '80', 'a']).notes.length).toBe(2);
   expect(() => parsePenArgs(['-j', '/var/empty', '80', 'a'])).toThrow(/chroot/);
   expect(() => parsePenArgs(['-U', '53', 'a'])).toThrow(UsageError);
-  expect(() => parsePenArgs(['-Z', '80', 'a'])).toThrow(/TLS/);
+  expect(() => parsePenArgs(['-R', '80', 'a'])).toThrow(/needs the certificate: -E/);
 });
 
 test('mistakes are usage errors with a reason', () => {

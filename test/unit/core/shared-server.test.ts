@@ -181,9 +181,12 @@ describe('layout', () => {
     ranges(group, G.bytes);
     expect(() => groupLayout(2, 24)).toThrow(/power of two/);
 
-    const Ls = listenerLayout(3);
+    const Ls = listenerLayout(3, 16);
     const listener: [number, number][] = [];
-    for (let w = 0; w < 3; w++) for (let c = 0; c < 5; c++) listener.push([8 * Ls.counter(w, c), 8]);
+    for (let w = 0; w < 3; w++) {
+      for (let c = 0; c < 8; c++) listener.push([8 * Ls.counter(w, c), 8]);
+      for (let r = 0; r < 16; r++) listener.push([8 * Ls.failure(w, r), 8]);
+    }
     ranges(listener, Ls.bytes);
   });
 });
