@@ -290,6 +290,9 @@ export class AdminServer {
         allow(method, ['GET', 'HEAD']);
         return json({ servers: [...b.groups.values()].flatMap((g) => groupServers(b, g)) });
       case 'connections':
+        if (b.mode === 'primary') {
+          throw new HttpError(409, 'held_by_workers', 'connections are held by the worker processes (--workers): this process has none to list or close; /api/v1 and /metrics show their totals');
+        }
         if (second === undefined) {
           allow(method, ['GET', 'HEAD']);
           return json(this.#connections(query));

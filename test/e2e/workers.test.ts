@@ -366,6 +366,8 @@ listeners:
     }
     expect(a.connections + b.connections).toBe(before);
     expect(await ctl('close', '1').catch((e: Error) => e.message)).toMatch(/connections are held by the worker processes/);
+    const listing = await fetch(`http://127.0.0.1:${adminPort}/api/v1/connections`);
+    expect([listing.status, ((await listing.json()) as { error: { code: string } }).error.code]).toEqual([409, 'held_by_workers']);
   });
 
   test('SIGTERM stops the workers and removes the shared memory and the pid file', async () => {
