@@ -266,6 +266,61 @@ describe('fulcrum --workers 2', () => {
     await waitFor(async () => (await stats(p)).connections === 0, { what: 'no connections left', details: () => p.describe() });
   });
 
+  test('on_server_down: close — a server the primary marks down loses its connections in every worker', async () => {
+    const a = h.identify('a', { after: 'echo' });
+    const b = h.identify('b', { after: 'echo' });
+    const healthA = h.echo();
+    const healthB = h.echo();
+    const port = freePort();
+    const file = join(dir, `down-${port}.yaml`);
+    writeFileSync(
+      file,
+      `
+global:
+  debug: 1
+  workers: 2
+checks:
+  t: {type: tcp, interval: 100ms, timeout: 500ms, rise: 1, fall: 1}
+groups:
+  app:
+    check: t
+    tracking: false
+    on_server_down: close
+    servers:
+      - {address: "${a.address}", check_port: ${healthA.port}}
+      - {address: "${b.address}", check_port: ${healthB.port}}
+listeners:
+  - listen: 127.0.0.1:${port}
+    group: app
+`,
+    );
+    const p = await h.startFulcrum(['--config', file], { port, readyLine: /2 workers ready/ });
+    // Connections to each server in each worker: the stats say which worker took each client.
+    const held: { c: Client; server: string; worker: number }[] = [];
+    let before = [0, 0];
+    const onA = (): Set<number> => new Set(held.filter((x) => x.server === 'a').map((x) => x.worker));
+    for (let i = 0; i < 60 && (onA().size < 2 || held.length < 6); i++) {
+      const c = await h.connect(port);
+      const server = (await c.readLine()).trim();
+      const now = await stats(p);
+      held.push({ c, server, worker: now.workers.findIndex((w, k) => w.connections > before[k]!) });
+      before = now.workers.map((w) => w.connections);
+    }
+    expect(onA()).toEqual(new Set([0, 1]));
+    await healthA.close();
+    await p.waitForLine(/server 0 .* is DOWN: tcp check t/, 10_000);
+    for (const x of held) {
+      if (x.server === 'a') {
+        expect(await x.c.waitClosed(10_000)).toBe('fin');
+      } else {
+        await x.c.write('still\n');
+        expect((await x.c.readLine()).trim()).toBe('still');
+      }
+    }
+    await p.waitForLine(/fulcrum worker 0: group app server 0 .*: closed \d+ connection\(s\) of the server marked down/, 5_000);
+    await p.waitForLine(/fulcrum worker 1: group app server 0 .*: closed \d+ connection\(s\) of the server marked down/, 5_000);
+  });
+
   test('SIGHUP reloads the config file in every worker', async () => {
     const a = h.identify('a');
     const b = h.identify('b');
