@@ -14,7 +14,8 @@ import type { Address } from '../core/address.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { ConnectionFacts } from './gate.ts';
-import { encodeProxyV1, encodeProxyV2 } from '../protocol/proxy-protocol.ts';
+import { clientKey } from '../core/ip.ts';
+import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
@@ -209,6 +210,7 @@ export class Session {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
   readonly client: Side;
+  #attempts = 0;
   /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
   server: Side;
   readonly selection: SelectionState;
@@ -285,13 +287,17 @@ export class Session {
   }
 
   #connectTo(server: Server): void {
-    const side = new Side(this, false);
-    side.peer = this.client;
-    // Carry over anything the client already sent (nothing is read before connect, but a
-    // failed attempt may have buffered some).
-    side.pending = this.server.pending;
-    this.server = side;
-    this.client.peer = side;
+    // The first attempt uses the server side made with the session; each retry gets a fresh one,
+    // so that events of an earlier attempt (a late open after a timeout) are recognised as stale.
+    if (this.#attempts++ > 0) {
+      const side = new Side(this, false);
+      side.peer = this.client;
+      // Carry over anything the client already sent (a failed attempt may have buffered some).
+      side.pending = this.server.pending;
+      this.server = side;
+      this.client.peer = side;
+    }
+    const side = this.server;
     this.connecting = true;
     this.connectStartMs = Date.now();
     const ms = this.owner.connectTimeoutMs;
@@ -335,20 +341,18 @@ export class Session {
   }
 
   #proxyHeader(version: 'v1' | 'v2'): Uint8Array {
-    const c = this.client.socket;
-    const family = this.clientAddress.includes(':') && !this.clientAddress.startsWith('::ffff:') ? 'tcp6' : this.clientAddress === '' ? 'unknown' : 'tcp4';
-    const strip = (a: string): string => (a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a);
-    const local = (c as { localAddress?: string } | null)?.localAddress ?? '';
-    const a = {
-      family: family as 'tcp4' | 'tcp6' | 'unknown',
-      sourceAddress: strip(this.clientAddress),
-      sourcePort: this.clientPort,
-      destinationAddress: strip(local),
-      destinationPort: (c as { localPort?: number } | null)?.localPort ?? 0,
-    };
+    const source = this.selection.clientKey; // normalised: IPv4-mapped addresses as IPv4
+    const destination = clientKey(this.client.socket?.localAddress);
+    const family = source === 'unix' ? 'unknown' : source.includes(':') ? 'tcp6' : 'tcp4';
     // A v4 client on a v6 listener address (or the reverse) cannot be expressed: say UNKNOWN.
-    const consistent = family === 'unknown' || (family === 'tcp6') === (a.destinationAddress.includes(':'));
-    const header = consistent ? a : { ...a, family: 'unknown' as const };
+    const consistent = family !== 'unknown' && (family === 'tcp6') === destination.includes(':');
+    const header: ProxiedAddresses = {
+      family: consistent ? family : 'unknown',
+      sourceAddress: source,
+      sourcePort: this.clientPort,
+      destinationAddress: destination,
+      destinationPort: this.client.socket?.localPort ?? 0,
+    };
     return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }
 

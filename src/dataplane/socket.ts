@@ -20,4 +20,6 @@ export interface StreamSocket<Data> {
   timeout(seconds: number): void;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
 }
