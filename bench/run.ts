@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [--only ...] [--peers ...]`: Fulcrum beside pen (epoll and poll),
  * HAProxy and nginx, each pinned to one core while this process (generator and backend) and the
- * idle-connection holders run on another. Prints a table, writes bench/results/<time>.csv, .txt
+ * idle-connection holders run on another; then Fulcrum with workers (not pinned) past what one
+ * process can hold. Prints tables, writes bench/results/<time>.csv, .txt
  * and -scaling.svg; with --publish also docs/performance-data.csv and docs/scaling.svg.
  * Method and scenarios: docs/performance.md. Everything it starts is stopped by pid, every wait is
  * bounded, and a watchdog ends the run if it overstays its estimate by far.
@@ -12,10 +13,11 @@ import { join, resolve } from 'node:path';
 import { repoRoot } from '../test/harness/process.ts';
 import { errorMessage } from '../test/harness/util.ts';
 import { Backend } from './lib/backend.ts';
+import { PER_DESTINATION } from './lib/idle.ts';
 import { describeMachine, machineLines } from './lib/machine.ts';
-import { connectionLimit, estimateSeconds, maxIdle, OptionsError, parseOptions, USAGE, type Options } from './lib/options.ts';
-import { FULCRUM_WORKERS_AVAILABLE, PEERS } from './lib/peers.ts';
-import { loadAverage } from './lib/proc.ts';
+import { connectionLimit, estimateSeconds, FULCRUM_WORKERS, maxIdle, OptionsError, parseOptions, USAGE, workersConnectionLimit, type Options } from './lib/options.ts';
+import { PEERS } from './lib/peers.ts';
+import { loadAverage, onlineCpus } from './lib/proc.ts';
 import { formatReport } from './lib/report.ts';
 import { toCsv, type Row } from './lib/results.ts';
 import { runPeer } from './lib/suite.ts';
@@ -25,6 +27,8 @@ import { scalingSvg } from './lib/svg.ts';
 const QUIET_LOAD = 0.5;
 /** Open files a balancer needs per proxied connection (client side and server side). */
 const FILES_PER_CONNECTION = 2;
+/** The kernel spreads connections over workers by a hash, not by load: room for an uneven share. */
+const UNEVEN_SPREAD = 1.1;
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -49,8 +53,22 @@ async function main(o: Options): Promise<number> {
   if (FILES_PER_CONNECTION * limit + 100 > machine.openFiles) {
     throw new OptionsError(
       `${maxIdle(o)} idle connections need ${FILES_PER_CONNECTION * limit + 100} files in one balancer process; the limit here is ${machine.openFiles}.` +
-        ' Beyond that takes several worker processes (see FULCRUM_WORKERS_AVAILABLE in bench/lib/peers.ts).',
+        ' Beyond that takes several worker processes: --only workers --workers-idle LIST.',
     );
+  }
+  const workersRun = o.only.has('workers') && o.peers.includes('fulcrum');
+  if (workersRun) {
+    // Files are counted per worker, each taking its share of the connections; the backend, in
+    // this process, takes one file per idle connection and two per connection of the load.
+    const total = workersConnectionLimit(o);
+    const perWorker = FILES_PER_CONNECTION * Math.ceil((total / FULCRUM_WORKERS) * UNEVEN_SPREAD) + 100;
+    const here = total + 2 * o.connections + 100;
+    if (perWorker > machine.openFiles || here > machine.openFiles) {
+      throw new OptionsError(
+        `--workers-idle up to ${o.workersLadder[o.workersLadder.length - 1]} needs ${perWorker} files in each of ${FULCRUM_WORKERS} Fulcrum workers and ${here} in the bench process` +
+          ` (its backend holds every idle connection); the limit here is ${machine.openFiles} per process.`,
+      );
+    }
   }
 
   let pinned = false;
@@ -61,6 +79,8 @@ async function main(o: Options): Promise<number> {
   }
   const balancerCpu = pinned ? o.balancerCpu : null;
   const loadCpu = pinned ? o.loadCpu : null;
+  // Children inherit this process's pinning: workers float only when given every core.
+  const workersCpus = pinned ? onlineCpus() : null;
 
   const preamble = [
     o.quick ? 'Fulcrum bench — SMOKE RUN (--quick): these numbers only show that the machinery works; do not publish them' : 'Fulcrum bench',
@@ -69,6 +89,12 @@ async function main(o: Options): Promise<number> {
     ...o.peers.map((p) => `${p.padEnd(11)} ${PEERS[p].version()} — ${PEERS[p].describe}`),
     `method      ${pinned ? `balancer pinned to CPU ${o.balancerCpu}; generator, backend and idle holders pinned to CPU ${o.loadCpu}` : 'NOT PINNED'};` +
       ` ${o.repeats} run(s) of ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s warm-up each; median [min–max]; latency from a ~1% probe beside the load`,
+    ...(workersRun
+      ? [
+          `workers     Fulcrum with workers: ${FULCRUM_WORKERS} (config file: as -r -x N, with a port for the load, one per idle holder and one toward the backend per ${PER_DESTINATION.toLocaleString('en-US')} idle),` +
+            ` ${workersCpus === null ? 'not pinned' : `not pinned (taskset -c ${workersCpus}: every core, the load core included)`}; idle ladder ${o.workersLadder.join(', ')}`,
+        ]
+      : []),
   ];
   log(`bench: ${o.peers.join(', ')}; ${pinned ? 'pinned' : 'NOT pinned'}; about ${Math.ceil(estimateSeconds(o) / 60)} min (load average ${machine.loadAverage.toFixed(2)})`);
 
@@ -77,7 +103,7 @@ async function main(o: Options): Promise<number> {
   try {
     for (const name of o.peers) {
       try {
-        rows.push(...(await runPeer(PEERS[name], { options: o, backend, balancerCpu, loadCpu, log })));
+        rows.push(...(await runPeer(PEERS[name], { options: o, backend, balancerCpu, loadCpu, workersCpus, log })));
       } catch (err) {
         log(`[${name}] failed: ${errorMessage(err)}`);
         rows.push({ peer: name, scenario: 'keepalive', idle: 0, streams: o.connections, metric: 'req_per_s', values: [], errors: 0, note: `failed: ${errorMessage(err).split('\n')[0]}` });
@@ -87,12 +113,17 @@ async function main(o: Options): Promise<number> {
     backend.close();
   }
 
-  const ladderNotes =
-    o.only.has('idle') && o.peers.includes('fulcrum') && !FULCRUM_WORKERS_AVAILABLE
-      ? ['Beyond 9,000 idle connections (several Fulcrum workers): skipped — Fulcrum has no workers yet (hook: bench/lib/peers.ts)']
-      : [];
   const report = formatReport(
-    { rows, peers: o.peers, ladder: o.only.has('idle') ? o.ladder : [0], bulkStreams: o.bulkStreams, connections: o.connections, memoryIdle: o.memoryIdle, ladderNotes },
+    {
+      rows,
+      peers: o.peers,
+      ladder: o.only.has('idle') ? o.ladder : [0],
+      bulkStreams: o.bulkStreams,
+      connections: o.connections,
+      memoryIdle: o.memoryIdle,
+      workersLadder: o.workersLadder,
+      workers: FULCRUM_WORKERS,
+    },
     [...preamble, `load after  ${loadAverage().toFixed(2)} (1-minute load average at the end)`],
   );
   process.stdout.write(report + '\n');

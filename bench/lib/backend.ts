@@ -6,6 +6,10 @@
  *
  * Handlers are shared objects and per-connection state is a small class (no closures per
  * connection or per chunk): the backend has to stay cheaper than any balancer in front of it.
+ *
+ * It may listen on more ports (`ports`), all counted together: over loopback, a balancer
+ * holding more than ~9,000 connections to one address and port slows every new connect() to it
+ * (see PER_DESTINATION in idle.ts), so Fulcrum with workers spreads them over several.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from 'bun';
 import { BULK_CHUNK, BULK_MAX_BYTES, IDLE_ACK, MODE_BULK, MODE_CLOSE, MODE_IDLE, MODE_KEEPALIVE, REQUEST_SIZE, RESPONSE_SIZE } from './protocol.ts';
@@ -31,19 +35,33 @@ interface ListenerData {
 }
 
 export class Backend {
+  /** The first listener's port: the one a balancer forwards to unless it is given several. */
   readonly port: number;
   /** Connections currently held in idle mode: how the bench knows idle connections arrived. */
   idleConnections = 0;
-  readonly #listener: TCPSocketListener<Conn>;
+  readonly #host: string;
+  readonly #listeners: TCPSocketListener<Conn>[] = [];
 
   constructor(host: string, port = 0) {
-    const data: ListenerData = { backend: this };
-    this.#listener = Bun.listen<Conn>({ hostname: host, port, socket: handlers, data: data as unknown as Conn });
-    this.port = this.#listener.port;
+    this.#host = host;
+    this.port = this.#listen(port);
+  }
+
+  /** The ports of `n` listeners, opening more as needed; they stay open until close(). */
+  ports(n: number): number[] {
+    while (this.#listeners.length < n) this.#listen(0);
+    return this.#listeners.slice(0, n).map((l) => l.port);
   }
 
   close(): void {
-    this.#listener.stop(true);
+    for (const l of this.#listeners) l.stop(true);
+  }
+
+  #listen(port: number): number {
+    const data: ListenerData = { backend: this };
+    const listener = Bun.listen<Conn>({ hostname: this.#host, port, socket: handlers, data: data as unknown as Conn });
+    this.#listeners.push(listener);
+    return listener.port;
   }
 }
 

@@ -1,8 +1,11 @@
 /** The bench's command line: presets (full, --quick) and overrides, validated up front. */
 import { PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
 
-export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory'] as const;
+export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Worker processes of the `workers` scenario (`fulcrum --workers N`): two, one per core of the reference machine. */
+export const FULCRUM_WORKERS = 2;
 
 export interface Options {
   quick: boolean;
@@ -15,6 +18,8 @@ export interface Options {
   ladder: number[];
   /** Idle connections for the memory scenario. */
   memoryIdle: number;
+  /** Idle connections held for the `workers` scenario (Fulcrum with FULCRUM_WORKERS workers), ascending, from 0. */
+  workersLadder: number[];
   /** Persistent connections (keep-alive) and connection loops (connection rate). */
   connections: number;
   bulkStreams: number[];
@@ -30,16 +35,19 @@ export interface Options {
 
 export const USAGE = `usage: npm run bench [-- options]
 
-  --quick              smoke form: 1 repeat of 1 s per measurement, idle ladder 0,1000
+  --quick              smoke form: 1 repeat of 1 s per measurement, idle ladders 0,1000
   --only LIST          scenarios: ${SCENARIOS.join(',')} (default: all)
                        keepalive/connrate run with no idle connections; idle runs both at every
-                       step of the ladder
+                       step of the ladder; workers runs both under fulcrum --workers ${FULCRUM_WORKERS} (not
+                       pinned) at every step of its own ladder (Fulcrum only)
   --peers LIST         ${PEER_NAMES.join(',')} (default: all)
   --repeats N          measured runs per figure (default 3, quick 1)
   --duration SEC       measured window per run (default 5, quick 1)
   --warmup SEC         warm-up before each run (default 1, quick 0.3)
   --idle LIST          idle-connection ladder (default 0,2000,5000,9000; quick 0,1000)
   --memory-idle N      idle connections for the memory figure (default: the ladder's top)
+  --workers-idle LIST  idle-connection ladder of the workers scenario (default 0,9000,15000;
+                       quick 0,1000)
   --connections N      keep-alive connections and connection-rate loops (default 50)
   --no-pin             do not pin with taskset (results are then not comparable)
   --balancer-cpu N     core for the balancer (default 1)
@@ -67,6 +75,12 @@ function seconds(flag: string, value: string, min: number): number {
   return Math.round(n * 1000);
 }
 
+/** A ladder of idle-connection counts: ascending, without repeats, always starting at 0. */
+function ladder(flag: string, value: string): number[] {
+  const steps = list(value).map((v) => count(flag, v, 0));
+  return [...new Set([0, ...steps])].sort((a, b) => a - b);
+}
+
 export function parseOptions(argv: readonly string[]): Options {
   const quick = argv.includes('--quick');
   const o: Options = {
@@ -78,6 +92,7 @@ export function parseOptions(argv: readonly string[]): Options {
     durationMs: quick ? 1000 : 5000,
     ladder: quick ? [0, 1000] : [0, 2000, 5000, 9000],
     memoryIdle: -1,
+    workersLadder: quick ? [0, 1000] : [0, 9000, 15000],
     connections: 50,
     bulkStreams: [1, 8],
     pin: true,
@@ -111,11 +126,8 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--repeats': o.repeats = count(flag, value(), 1); break;
       case '--duration': o.durationMs = seconds(flag, value(), 0.1); break;
       case '--warmup': o.warmupMs = seconds(flag, value(), 0); break;
-      case '--idle': {
-        const steps = list(value()).map((v) => count(flag, v, 0));
-        o.ladder = [...new Set([0, ...steps])].sort((a, b) => a - b);
-        break;
-      }
+      case '--idle': o.ladder = ladder(flag, value()); break;
+      case '--workers-idle': o.workersLadder = ladder(flag, value()); break;
       case '--memory-idle': o.memoryIdle = count(flag, value(), 1); break;
       case '--connections': o.connections = count(flag, value(), 1); break;
       case '--no-pin': o.pin = false; break;
@@ -143,6 +155,11 @@ export function connectionLimit(o: Options): number {
   return maxIdle(o) + 2 * o.connections + 200;
 }
 
+/** Connections Fulcrum with workers is configured for (-x, global over its workers), as connectionLimit. */
+export function workersConnectionLimit(o: Options): number {
+  return (o.workersLadder[o.workersLadder.length - 1] ?? 0) + 2 * o.connections + 200;
+}
+
 /** A rough duration of the whole run, printed before it starts. */
 export function estimateSeconds(o: Options): number {
   const run = (o.warmupMs + o.durationMs) / 1000 + 0.3;
@@ -155,5 +172,10 @@ export function estimateSeconds(o: Options): number {
   if (idleOn) perPeer += (o.ladder[steps - 1] ?? 0) / 2000; // opening idle connections
   if (o.only.has('bulk')) perPeer += o.bulkStreams.length * o.repeats * run;
   if (o.only.has('memory')) perPeer += o.repeats * (4 + o.memoryIdle / 3000);
-  return Math.round(perPeer * o.peers.length);
+  let total = perPeer * o.peers.length;
+  if (o.only.has('workers') && o.peers.includes('fulcrum')) {
+    const steps = o.workersLadder.length;
+    total += 4 + 2 * o.repeats * run * steps + (o.workersLadder[steps - 1] ?? 0) / 2000;
+  }
+  return Math.round(total);
 }

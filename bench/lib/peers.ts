@@ -4,6 +4,9 @@
  * connections and with timeouts long enough never to cut an idle connection during a run.
  * Configuration files are generated into a temporary directory; processes are started and
  * stopped by pid through the test harness (bounded readiness, SIGTERM then SIGKILL).
+ *
+ * Fulcrum alone can also start with several workers (PeerContext.workers): the `workers`
+ * scenario (suite.ts) holds more idle connections than one process has files for.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -24,17 +27,33 @@ export interface PeerContext {
   /** Port the balancer listens on (127.0.0.1). */
   port: number;
   backend: Target;
-  /** The core to pin the balancer to, or null for no pinning. */
-  cpu: number | null;
+  /** The core to pin the balancer to, a CPU list for taskset ('0-1'), or null for no pinning. */
+  cpu: number | string | null;
   /** Scratch directory for configuration, pid and log files. */
   dir: string;
   /** Simultaneous proxied connections it must accept (idle ones included). */
   maxConnections: number;
+  /** Fulcrum only: several worker processes instead of one (absent: one process). */
+  workers?: WorkersContext;
+}
+
+/**
+ * Fulcrum with workers: `count` processes share the ports; they forward round robin to every
+ * one of `backends`, and listen on `idlePorts` too, one per idle holder, besides `port` (the
+ * load's), so that no loopback destination carries more than PER_DESTINATION (idle.ts) idle
+ * connections while new ones are measured.
+ */
+export interface WorkersContext {
+  count: number;
+  backends: readonly Target[];
+  idlePorts: readonly number[];
 }
 
 export interface RunningPeer {
   /** Where the generator connects. */
   readonly target: Target;
+  /** Where the idle holders connect, holder k to the k-th; absent: `target`. */
+  readonly idleTargets?: readonly Target[];
   /** The processes whose memory counts (nginx: master and worker); empty for the direct path. */
   pids(): number[];
   close(): Promise<void>;
@@ -54,7 +73,7 @@ const HAPROXY = '/usr/sbin/haproxy';
 const NGINX = '/usr/sbin/nginx';
 const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
-function pinned(cmd: string[], cpu: number | null): string[] {
+function pinned(cmd: string[], cpu: number | string | null): string[] {
   return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
 }
 
@@ -92,21 +111,52 @@ const fulcrum: Peer = {
     return `${pkg.version}${rev.status === 0 ? ` (${rev.stdout.trim()})` : ''} on Bun ${Bun.version}`;
   },
   start: async (ctx) => {
+    if (ctx.workers !== undefined) return startFulcrumWorkers(ctx, ctx.workers);
     const cmd = [join(repoRoot, 'bin/fulcrum'), '-f', '-r', '-x', String(ctx.maxConnections), `127.0.0.1:${ctx.port}`, `${ctx.backend.host}:${ctx.backend.port}`];
     return processPeer(await spawnProcess(pinned(cmd, ctx.cpu), { name: 'fulcrum', port: ctx.port }), ctx.port);
   },
 };
 
-// HOOK(issue 6, workers): idle connections beyond 9,000 need several Fulcrum workers (each
-// proxied connection costs a process 2 of its 20,000 files). When Fulcrum has workers:
-// - add a `fulcrum-workers` peer here that starts them (and set this flag, which today makes the
-//   report print the row as skipped);
-// - let run.ts's open-files check count files per worker instead of per process, and add the
-//   steps beyond 9,000 to the ladder for that peer (options.ts);
-// - the backend, in the bench's own process, can hold only ~19,000 connections: run several
-//   backends (bench/lib/backend.ts takes a port) and list them all on the balancer's command line.
-// Holders already split themselves, 9,000 connections per process (idle.ts).
-export const FULCRUM_WORKERS_AVAILABLE = false;
+/**
+ * Fulcrum with workers, from a config file (pen's command line has one listener): the same
+ * settings as `-f -r -x N`, several listeners and servers, and debug level 1 only for the
+ * primary's "N workers ready" line (level 1 logs nothing per connection).
+ */
+async function startFulcrumWorkers(ctx: PeerContext, w: WorkersContext): Promise<RunningPeer> {
+  const cfg = join(ctx.dir, 'fulcrum-workers.yaml');
+  writeFileSync(
+    cfg,
+    [
+      'global:',
+      `  max_connections: ${ctx.maxConnections}`,
+      `  workers: ${w.count}`,
+      '  debug: 1',
+      'groups:',
+      '  bench:',
+      '    tracking: false',
+      '    servers:',
+      ...w.backends.map((b) => `      - "${b.host}:${b.port}"`),
+      'listeners:',
+      ...[ctx.port, ...w.idlePorts].flatMap((port) => [`  - listen: "127.0.0.1:${port}"`, '    group: bench']),
+      '',
+    ].join('\n'),
+  );
+  // The primary stops its workers in up to 10 s and then removes its shared memory: let it.
+  const proc = await spawnProcess(pinned([join(repoRoot, 'bin/fulcrum'), '--config', cfg], ctx.cpu), {
+    name: 'fulcrum',
+    port: [ctx.port, ...w.idlePorts],
+    readyLine: / workers ready /,
+    timeoutMs: 30_000,
+    killGraceMs: 15_000,
+  });
+  return {
+    target: { host: '127.0.0.1', port: ctx.port },
+    idleTargets: w.idlePorts.map((port) => ({ host: '127.0.0.1', port })),
+    // The primary forwards nothing; its memory counts with the workers' all the same.
+    pids: () => [proc.pid, ...childrenOf(proc.pid)],
+    close: () => proc.close(),
+  };
+}
 
 function penPeer(name: 'pen' | 'pen-poll'): Peer {
   const poll = name === 'pen-poll';

@@ -1,5 +1,6 @@
-/** What the bench reads from /proc (Linux): resident memory and child processes. */
+/** What the bench reads from /proc and /sys (Linux): resident memory, child processes, CPUs. */
 import { readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 /** Resident memory of a process in KiB (VmRSS), or NaN when it cannot be read. */
 export function rssKiB(pid: number): number {
@@ -34,5 +35,17 @@ export function loadAverage(): number {
     return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * Every online CPU as a taskset list ('0-1'): a child started with it floats over all cores
+ * instead of inheriting this process's pinning to the load core.
+ */
+export function onlineCpus(): string {
+  try {
+    return readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  } catch {
+    return `0-${cpus().length - 1}`;
   }
 }

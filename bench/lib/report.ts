@@ -1,7 +1,8 @@
 /**
  * The text report: absolute figures (median of the repeats, with their min–max spread) and
  * ratios to HAProxy, the reference, plus how close each balancer came to the direct path
- * (which tells whether the load core, not the balancer, was the limit).
+ * (which tells whether the load core, not the balancer, was the limit). Fulcrum with workers
+ * has a table of its own, compared only with itself.
  */
 import type { PeerName } from './peers.ts';
 import { find, summaryOf, type Metric, type Row, type Scenario } from './results.ts';
@@ -42,8 +43,9 @@ export interface ReportInput {
   bulkStreams: readonly number[];
   connections: number;
   memoryIdle: number;
-  /** Said after the scaling tables (rows that could not be run here, and why). */
-  ladderNotes: readonly string[];
+  /** The workers scenario: its ladder and how many workers. */
+  workersLadder: readonly number[];
+  workers: number;
 }
 
 function rateSection(input: ReportInput, scenario: 'keepalive' | 'connrate', title: string, unit: string): string[] {
@@ -75,6 +77,33 @@ function ladderSection(input: ReportInput, scenario: 'keepalive' | 'connrate', t
       }),
     ]);
   return [title, ...table(['peer', ...input.ladder.map((n) => `idle ${num(n)}`)], body), ''];
+}
+
+/** Fulcrum with workers at each step of its ladder; throughput also as a ratio to its own idle 0. */
+function workersSection(input: ReportInput): string[] {
+  if (!input.rows.some((r) => r.peer === 'fulcrum' && r.scenario.startsWith('workers-'))) return [];
+  const at = (scenario: Scenario, metric: Metric, n: number): Row | undefined => find(input.rows, 'fulcrum', scenario, metric, n);
+  const flat = (scenario: Scenario, metric: Metric): string[] =>
+    input.workersLadder.map((n) => {
+      const m = median(at(scenario, metric, n));
+      return Number.isFinite(m) ? `${num(m)} (${ratio(m, median(at(scenario, metric, 0)))})` : spread(at(scenario, metric, n));
+    });
+  const plain = (scenario: Scenario, metric: Metric): string[] => input.workersLadder.map((n) => spread(at(scenario, metric, n)));
+  const body = [
+    ['keep-alive req/s', ...flat('workers-keepalive', 'req_per_s')],
+    ['  probe p99 µs', ...plain('workers-keepalive', 'p99_us')],
+    ['new connections/s', ...flat('workers-connrate', 'conn_per_s')],
+    ['  probe p99 µs', ...plain('workers-connrate', 'p99_us')],
+    ['RSS KiB, primary + workers', ...plain('workers-idle', 'rss_kib')],
+  ];
+  return [
+    `Beyond one process: Fulcrum --workers ${input.workers}, ${input.connections} connections or loops while N idle connections are held (×idle 0)`,
+    `  the workers are not pinned: they float over all the machine's cores and share them with the generator, backend and`,
+    `  holders, so this shows capacity (N beyond one process's files) and flatness against N, not a multi-core speed-up;`,
+    `  compare it with its own idle 0, not with the one-core tables`,
+    ...table(['', ...input.workersLadder.map((n) => `idle ${num(n)}`)], body),
+    '',
+  ];
 }
 
 function bulkSection(input: ReportInput): string[] {
@@ -148,7 +177,7 @@ export function formatReport(input: ReportInput, preamble: readonly string[]): s
     ...rateSection(input, 'connrate', `Connection rate: ${c} loops, a new TCP connection per request (the backend closes first)`, 'conn/s'),
     ...ladderSection(input, 'keepalive', 'Idle-connection scaling, keep-alive req/s (×haproxy at the same N)'),
     ...ladderSection(input, 'connrate', 'Idle-connection scaling, new connections/s (×haproxy at the same N)'),
-    ...(input.ladderNotes.length > 0 ? [...input.ladderNotes, ''] : []),
+    ...workersSection(input),
     ...bulkSection(input),
     ...memorySection(input),
     ...headroomSection(input),

@@ -2,7 +2,8 @@
 import type { PeerName } from './peers.ts';
 import { summarize, type Summary } from './stats.ts';
 
-export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle';
+/** The `workers` scenario's rows are named apart: its idle 0 is not the one-process idle 0. */
+export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle';
 
 export type Metric =
   | 'req_per_s'

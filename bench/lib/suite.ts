@@ -3,7 +3,8 @@
  * expensive part cheap: the idle-connection ladder climbs (2,000, then 3,000 more, ...) under a
  * single balancer process, measuring keep-alive and connection rate at each step; bulk follows
  * with the idle connections gone; memory starts a fresh process of its own so that nothing the
- * other scenarios allocated is counted.
+ * other scenarios allocated is counted. Last, for Fulcrum only, `workers` climbs a ladder of
+ * its own under a fresh Fulcrum with several workers, beyond what one process can hold.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,9 @@ import { join } from 'node:path';
 import { errorMessage, freePort } from '../../test/harness/util.ts';
 import type { Backend } from './backend.ts';
 import { bulk, connectionRate, keepAlive, type RateResult } from './generator.ts';
-import { IdlePool } from './idle.ts';
-import { connectionLimit, type Options } from './options.ts';
-import type { Peer, RunningPeer } from './peers.ts';
+import { holdersFor, IdlePool, PER_DESTINATION } from './idle.ts';
+import { connectionLimit, FULCRUM_WORKERS, workersConnectionLimit, type Options } from './options.ts';
+import type { Peer, PeerContext, RunningPeer } from './peers.ts';
 import { rssKiB } from './proc.ts';
 import type { Metric, Row, Scenario } from './results.ts';
 
@@ -31,6 +32,8 @@ export interface SuiteContext {
   /** Core for the balancer and for the load, or null when not pinning. */
   balancerCpu: number | null;
   loadCpu: number | null;
+  /** CPUs Fulcrum's workers float over (a taskset list of every core), or null when not pinning. */
+  workersCpus: string | null;
   log: Log;
 }
 
@@ -50,6 +53,10 @@ function fmt(n: number): string {
 export async function runPeer(peer: Peer, ctx: SuiteContext): Promise<Row[]> {
   const out = new Collector(peer);
   const o = ctx.options;
+  const ladderWanted = o.only.has('idle') || o.only.has('keepalive') || o.only.has('connrate');
+  // Fulcrum's own row: no other peer here runs several processes on one port.
+  const workersWanted = o.only.has('workers') && peer.name === 'fulcrum';
+  if (!ladderWanted && !o.only.has('bulk') && !o.only.has('memory') && !workersWanted) return out.rows;
   const missing = peer.missing();
   if (missing !== null) {
     ctx.log(`[${peer.name}] skipped: ${missing}`);
@@ -58,22 +65,23 @@ export async function runPeer(peer: Peer, ctx: SuiteContext): Promise<Row[]> {
   }
   const dir = mkdtempSync(join(tmpdir(), `fulcrum-bench-${peer.name}-`));
   try {
-    const ladderWanted = o.only.has('idle') || o.only.has('keepalive') || o.only.has('connrate');
     if (ladderWanted || o.only.has('bulk')) await withPeer(peer, ctx, dir, (running) => ladderAndBulk(running, peer, ctx, out));
     if (o.only.has('memory')) await memory(peer, ctx, dir, out);
+    if (workersWanted) await workers(peer, ctx, dir, out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return out.rows;
 }
 
-async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (running: RunningPeer) => Promise<void>): Promise<void> {
+async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (running: RunningPeer) => Promise<void>, over: Partial<PeerContext> = {}): Promise<void> {
   const running = await peer.start({
     port: freePort(),
     backend: { host: '127.0.0.1', port: ctx.backend.port },
     cpu: ctx.balancerCpu,
     dir,
     maxConnections: connectionLimit(ctx.options),
+    ...over,
   });
   try {
     await body(running);
@@ -82,11 +90,21 @@ async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (runni
   }
 }
 
-async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: Collector): Promise<void> {
+/** Row names of one ladder: the one-process ladder's, or the workers scenario's; null: not measured. */
+interface LadderRows {
+  idle: Scenario;
+  keepalive: Scenario | null;
+  connrate: Scenario | null;
+}
+
+/**
+ * Climbs a ladder of idle connections under one running balancer, opening only the difference
+ * at each step, and measures at every step (with 0 first: the same process without them).
+ */
+async function climb(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: Collector, steps: readonly number[], names: LadderRows): Promise<void> {
   const o = ctx.options;
-  const pool = new IdlePool(running.target, ctx.backend, ctx.loadCpu);
+  const pool = new IdlePool(running.idleTargets ?? [running.target], ctx.backend, ctx.loadCpu);
   try {
-    const steps = o.only.has('idle') ? o.ladder : [0];
     for (const idle of steps) {
       if (idle > 0) {
         try {
@@ -94,18 +112,18 @@ async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext
         } catch (err) {
           const why = `could not hold ${idle} idle connections: ${errorMessage(err).split('\n')[0]}`;
           ctx.log(`[${peer.name}] ${why}`);
-          out.add('idle', idle, 0, 'rss_kib', [], 0, why);
+          out.add(names.idle, idle, 0, 'rss_kib', [], 0, why);
           break;
         }
       }
-      if (running.pids().length > 0) out.add('idle', idle, 0, 'rss_kib', [totalRss(running)]);
-      if (o.only.has('keepalive') || o.only.has('idle')) {
-        await rate(peer, ctx, out, 'keepalive', idle, () =>
+      if (running.pids().length > 0) out.add(names.idle, idle, 0, 'rss_kib', [totalRss(running)]);
+      if (names.keepalive !== null) {
+        await rate(peer, ctx, out, names.keepalive, 'req_per_s', idle, () =>
           keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: KEEPALIVE_PROBE_MS }),
         );
       }
-      if (o.only.has('connrate') || o.only.has('idle')) {
-        await rate(peer, ctx, out, 'connrate', idle, () =>
+      if (names.connrate !== null) {
+        await rate(peer, ctx, out, names.connrate, 'conn_per_s', idle, () =>
           connectionRate(running.target, { concurrency: o.connections, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: CONNRATE_PROBE_MS }),
         );
       }
@@ -113,6 +131,16 @@ async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext
   } finally {
     await pool.close();
   }
+}
+
+async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: Collector): Promise<void> {
+  const o = ctx.options;
+  const idleOn = o.only.has('idle');
+  await climb(running, peer, ctx, out, idleOn ? o.ladder : [0], {
+    idle: 'idle',
+    keepalive: idleOn || o.only.has('keepalive') ? 'keepalive' : null,
+    connrate: idleOn || o.only.has('connrate') ? 'connrate' : null,
+  });
   if (!o.only.has('bulk')) return;
   for (const streams of o.bulkStreams) {
     const values: number[] = [];
@@ -132,8 +160,8 @@ async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext
   }
 }
 
-/** Repeats a rate measurement and records throughput and probe latency. */
-async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: 'keepalive' | 'connrate', idle: number, measure: () => Promise<RateResult>): Promise<void> {
+/** Repeats a rate measurement and records throughput (as `metric`) and probe latency. */
+async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: Scenario, metric: Metric, idle: number, measure: () => Promise<RateResult>): Promise<void> {
   const o = ctx.options;
   const perSecond: number[] = [];
   const p50: number[] = [];
@@ -158,7 +186,7 @@ async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: 'ke
     }
   }
   const note = errors > 0 ? `${errors} failed requests or connections` : '';
-  out.add(scenario, idle, o.connections, scenario === 'keepalive' ? 'req_per_s' : 'conn_per_s', perSecond, errors, note);
+  out.add(scenario, idle, o.connections, metric, perSecond, errors, note);
   out.add(scenario, idle, o.connections, 'p50_us', p50);
   out.add(scenario, idle, o.connections, 'p99_us', p99);
 }
@@ -188,7 +216,7 @@ async function memory(peer: Peer, ctx: SuiteContext, dir: string, out: Collector
         await keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: 0, durationMs: Math.min(500, o.durationMs), probeIntervalMs: KEEPALIVE_PROBE_MS });
         await Bun.sleep(SETTLE_MS);
         const before = totalRss(running);
-        const pool = new IdlePool(running.target, ctx.backend, ctx.loadCpu);
+        const pool = new IdlePool([running.target], ctx.backend, ctx.loadCpu);
         try {
           await pool.grow(n);
           await Bun.sleep(SETTLE_MS);
@@ -208,4 +236,36 @@ async function memory(peer: Peer, ctx: SuiteContext, dir: string, out: Collector
   }
   out.add('memory', 0, 0, 'rss_base_kib', base);
   out.add('memory', n, 0, 'bytes_per_idle_conn', perConn);
+}
+
+/**
+ * Fulcrum with FULCRUM_WORKERS workers climbs its own ladder, past the ~9,990 proxied
+ * connections one process has files for. The workers are not pinned: they float over every
+ * core, the load core included, so the figures show capacity and how flat throughput stays as
+ * N grows, not a speed-up over one core. No loopback destination carries more than
+ * PER_DESTINATION idle connections (idle.ts): each holder gets a listener of its own, the load
+ * another, and Fulcrum forwards round robin to as many backend ports as that takes, all in the
+ * bench's backend (run.ts checks that its files suffice).
+ */
+async function workers(peer: Peer, ctx: SuiteContext, dir: string, out: Collector): Promise<void> {
+  const o = ctx.options;
+  const top = o.workersLadder[o.workersLadder.length - 1] ?? 0;
+  const backends = ctx.backend.ports(Math.max(1, Math.ceil(top / PER_DESTINATION))).map((port) => ({ host: '127.0.0.1', port }));
+  const ports = new Set<number>();
+  while (ports.size < 1 + Math.max(1, holdersFor(o.workersLadder))) ports.add(freePort());
+  const [port, ...idlePorts] = [...ports] as [number, ...number[]];
+  try {
+    await withPeer(
+      peer,
+      ctx,
+      dir,
+      (running) => climb(running, peer, ctx, out, o.workersLadder, { idle: 'workers-idle', keepalive: 'workers-keepalive', connrate: 'workers-connrate' }),
+      { port, maxConnections: workersConnectionLimit(o), cpu: ctx.workersCpus, workers: { count: FULCRUM_WORKERS, backends, idlePorts } },
+    );
+  } catch (err) {
+    // The one-process figures above are kept: only this row is marked failed.
+    const why = `failed: ${errorMessage(err).split('\n')[0]}`;
+    ctx.log(`[${peer.name}] workers ${why}`);
+    out.add('workers-keepalive', 0, o.connections, 'req_per_s', [], 0, why);
+  }
 }

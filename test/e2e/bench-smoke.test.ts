@@ -1,6 +1,6 @@
 /**
  * The bench's machinery, end to end in a few seconds: generator, backend, idle holders, Fulcrum
- * as a real process, the report, the CSV and the chart. Only that numbers come out is checked;
+ * as a real process (and with two workers), the report, the CSV and the chart. Only that numbers come out is checked;
  * timings are never assertions here (this runs unpinned, beside other tests, on any machine).
  */
 import { afterAll, expect, setDefaultTimeout, test } from 'bun:test';
@@ -36,7 +36,7 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
   const proc = Bun.spawn({
     cmd: [
       bunPath(), 'bench/run.ts', '--quick', '--peers', 'direct,fulcrum', '--no-pin', '--no-install',
-      '--repeats', '1', '--duration', '0.3', '--warmup', '0.1', '--idle', '0,50', '--memory-idle', '50', '--connections', '8',
+      '--repeats', '1', '--duration', '0.3', '--warmup', '0.1', '--idle', '0,50', '--memory-idle', '50', '--workers-idle', '0,50', '--connections', '8',
       '--out', out,
     ],
     cwd: repoRoot,
@@ -68,6 +68,12 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
   // Memory per idle connection is a difference of two readings: only its presence is checked.
   expect(Number.isFinite(figure('fulcrum', 'memory', 'bytes_per_idle_conn', 50))).toBe(true);
   expect(figure('fulcrum', 'idle', 'rss_kib', 50)).toBeGreaterThan(0);
+  for (const idle of [0, 50]) {
+    expect(figure('fulcrum', 'workers-keepalive', 'req_per_s', idle)).toBeGreaterThan(0);
+    expect(figure('fulcrum', 'workers-connrate', 'conn_per_s', idle)).toBeGreaterThan(0);
+  }
+  expect(figure('fulcrum', 'workers-idle', 'rss_kib', 50)).toBeGreaterThan(0);
+  expect(stdout).toContain('Beyond one process: Fulcrum --workers 2');
 
   const svg = readFileSync(join(out, files.find((f) => f.endsWith('-scaling.svg'))!), 'utf8');
   expect(svg).toContain('<polyline');

@@ -1,6 +1,8 @@
 /** The bench's pure parts: statistics, the command line, the CSV and the chart's axes. */
 import { describe, expect, test } from 'bun:test';
-import { OptionsError, estimateSeconds, parseOptions } from '../../../bench/lib/options.ts';
+import { OptionsError, estimateSeconds, parseOptions, workersConnectionLimit } from '../../../bench/lib/options.ts';
+import { holdersFor } from '../../../bench/lib/idle.ts';
+import { formatReport } from '../../../bench/lib/report.ts';
 import { toCsv, type Row } from '../../../bench/lib/results.ts';
 import { Samples, percentile, summarize } from '../../../bench/lib/stats.ts';
 import { niceScale, scalingSvg } from '../../../bench/lib/svg.ts';
@@ -33,9 +35,10 @@ describe('statistics', () => {
 describe('command line', () => {
   test('full and quick presets', () => {
     const full = parseOptions([]);
-    expect(full).toMatchObject({ repeats: 3, durationMs: 5000, ladder: [0, 2000, 5000, 9000], memoryIdle: 9000, pin: true });
+    expect(full).toMatchObject({ repeats: 3, durationMs: 5000, ladder: [0, 2000, 5000, 9000], memoryIdle: 9000, workersLadder: [0, 9000, 15000], pin: true });
+    expect(full.only.has('workers')).toBe(true);
     const quick = parseOptions(['--quick']);
-    expect(quick).toMatchObject({ repeats: 1, durationMs: 1000, ladder: [0, 1000] });
+    expect(quick).toMatchObject({ repeats: 1, durationMs: 1000, ladder: [0, 1000], workersLadder: [0, 1000] });
     expect(estimateSeconds(quick)).toBeLessThan(estimateSeconds(full) / 5);
   });
 
@@ -45,6 +48,19 @@ describe('command line', () => {
     expect([...o.only]).toEqual(['idle', 'memory']);
     expect(o.ladder).toEqual([0, 100, 500]);
     expect(o.durationMs).toBe(500);
+  });
+
+  test('the workers scenario: its own ladder, limit and time, for Fulcrum only', () => {
+    const o = parseOptions(['--only', 'workers', '--peers', 'fulcrum', '--workers-idle', '15000,9000,9000']);
+    expect(o.workersLadder).toEqual([0, 9000, 15000]);
+    expect(workersConnectionLimit(o)).toBe(15_000 + 2 * 50 + 200);
+    const withoutFulcrum = parseOptions(['--only', 'workers', '--peers', 'haproxy']);
+    expect(estimateSeconds(o)).toBeGreaterThan(estimateSeconds(withoutFulcrum) + 100);
+    // One listener per holder: a holder opens at most 9,000, one step may take several.
+    expect(holdersFor(o.workersLadder)).toBe(2);
+    expect(holdersFor([0, 2000, 5000, 9000])).toBe(3);
+    expect(holdersFor([0, 20_000])).toBe(3);
+    expect(holdersFor([0])).toBe(0);
   });
 
   test('mistakes are refused with a reason', () => {
@@ -78,4 +94,21 @@ test('chart axes are round and cover the data', () => {
   expect(svg).toStartWith('<svg');
   expect(svg).toContain('test &lt;run&gt;');
   expect(svg.match(/<polyline/g)?.length).toBe(2);
+});
+
+test('report: the workers table compares Fulcrum with workers only with its own idle 0', () => {
+  const rows = [
+    row({ scenario: 'workers-keepalive', values: [100] }),
+    row({ scenario: 'workers-keepalive', idle: 15_000, values: [90] }),
+    row({ scenario: 'workers-connrate', metric: 'conn_per_s', idle: 15_000, values: [], note: 'could not' }),
+    row({ scenario: 'workers-idle', idle: 15_000, streams: 0, metric: 'rss_kib', values: [123_456] }),
+  ];
+  const text = formatReport({ rows, peers: ['fulcrum'], ladder: [0], bulkStreams: [], connections: 50, memoryIdle: 1000, workersLadder: [0, 15_000], workers: 2 }, []);
+  expect(text).toContain('Beyond one process: Fulcrum --workers 2');
+  expect(text).toContain('not a multi-core speed-up');
+  expect(text).toMatch(/keep-alive req\/s +100 \(1\.00\) +90 \(0\.90\)/);
+  expect(text).toMatch(/new connections\/s +n\/a +n\/a \*/);
+  expect(text).toContain('123,456');
+  // The one-process tables do not pick up the workers' rows.
+  expect(text).not.toContain('Keep-alive forwarding');
 });
