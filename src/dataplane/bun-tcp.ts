@@ -18,8 +18,25 @@ interface ListenerData {
   acceptor: AcceptHandler;
 }
 
+/** The data path is the same in both directions: the socket's Side does the work. */
+const pump = {
+  data(socket: Socket<Side>, chunk: Buffer): void {
+    socket.data.onData(chunk);
+  },
+  drain(socket: Socket<Side>): void {
+    socket.data.onDrain();
+  },
+  end(socket: Socket<Side>): void {
+    socket.data.onEnd();
+  },
+  timeout(socket: Socket<Side>): void {
+    socket.data.onTimeout();
+  },
+};
+
 /** Exported for the TLS and passthrough listeners, which reuse them once a session exists. */
 export const clientHandlers: SocketHandler<Side> = {
+  ...pump,
   open(socket) {
     const listener = socket.listener as (SocketListener<unknown> & { data: ListenerData }) | undefined;
     if (listener === undefined) {
@@ -29,20 +46,8 @@ export const clientHandlers: SocketHandler<Side> = {
     socket.pause(); // nothing is read from a client before its server is connected
     listener.data.acceptor.accept(socket);
   },
-  data(socket, chunk) {
-    socket.data.onData(chunk);
-  },
-  drain(socket) {
-    socket.data.onDrain();
-  },
-  end(socket) {
-    socket.data.onEnd();
-  },
   close(socket, error) {
     socket.data?.onClose(error);
-  },
-  timeout(socket) {
-    socket.data.onTimeout();
   },
   error(socket, error) {
     socket.data?.onClose(error);
@@ -50,6 +55,7 @@ export const clientHandlers: SocketHandler<Side> = {
 };
 
 export const serverHandlers: SocketHandler<Side> = {
+  ...pump,
   open(socket) {
     const side = socket.data;
     side.session.serverConnected(side, socket);
@@ -58,22 +64,10 @@ export const serverHandlers: SocketHandler<Side> = {
     const side = socket.data;
     side.session.serverConnectFailed(side, error);
   },
-  data(socket, chunk) {
-    socket.data.onData(chunk);
-  },
-  drain(socket) {
-    socket.data.onDrain();
-  },
-  end(socket) {
-    socket.data.onEnd();
-  },
   close(socket, error) {
     const side = socket.data;
     if (side.socket === socket) side.onClose(error);
     else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error);
-  },
-  timeout(socket) {
-    socket.data.onTimeout();
   },
   error(socket, error) {
     const side = socket.data;
