@@ -31,18 +31,8 @@ import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
 import type { GateFailure } from '../../dataplane/gate.ts';
 import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../dataplane/session.ts';
+import type { Totals } from '../balancer.ts';
 import type { GroupStats } from '../runtime.ts';
-
-/** What the balancer's counters are made of (plain objects without workers). */
-export interface TotalsShape {
-  accepted: number;
-  connected: number;
-  finished: number;
-  queued: number;
-  bytesFromClients: number;
-  bytesToClients: number;
-  ends: Partial<Record<TerminationReason, number>>;
-}
 
 /** A group's shared parts: its client table, queue counters and queue length. */
 export interface GroupShared {
@@ -365,11 +355,11 @@ export class SharedState {
   // Totals and admission
 
   /** The balancer's totals: this worker's slots (worker), or sums over the workers (primary). */
-  totals(): TotalsShape {
+  totals(): Totals {
     const { f64 } = this.main;
     const L = this.mainLayout;
     const w = this.setup.worker;
-    const totals = {} as TotalsShape;
+    const totals = {} as Totals;
     WORKER_TOTALS.forEach((name, t) => {
       if (w >= 0) {
         const at = L.workerTotal(w, t);
