@@ -854,12 +854,7 @@ export class Balancer implements BalancerHooks {
 function updateServer(s: Server, index: number, c: ServerConfig, changes: string[]): Server {
   if (s.weight !== c.weight) changes.push(`server ${serverKey(c)} weight ${s.weight} -> ${c.weight}`);
   s.index = index;
-  s.maxConnections = c.maxConnections;
-  s.hardLimit = c.hardLimit;
-  s.weight = c.weight;
-  s.priority = c.priority;
-  s.acl = c.acl;
-  s.hostname = c.hostname;
+  s.applySettings(c);
   s.checkPort = c.checkPort ?? null;
   s.checkAddress = c.checkAddress ?? null;
   return s;

@@ -38,12 +38,13 @@ export class Server implements OutlierState {
   index: number;
   readonly role: 'regular' | 'backup' | 'emergency' | 'abuse';
   address: Address;
+  // Set by applySettings(), from the constructor and on reconfiguration.
   hostname: string | undefined;
-  maxConnections: number;
-  hardLimit: number;
-  weight: number;
-  priority: number;
-  acl: number;
+  maxConnections!: number;
+  hardLimit!: number;
+  weight!: number;
+  priority!: number;
+  acl!: number;
   #admin: AdminState = 'enabled';
   #healthy = true;
   /** What the server's agent reported last ('up' = nothing against it). */
@@ -91,6 +92,11 @@ export class Server implements OutlierState {
     this.index = index;
     this.role = role;
     this.address = settings.address;
+    this.applySettings(settings);
+  }
+
+  /** The operator's settings (not the address, which identifies the server across reloads). */
+  applySettings(settings: Omit<ServerSettings, 'address'>): void {
     this.hostname = settings.hostname;
     this.maxConnections = settings.maxConnections;
     this.hardLimit = settings.hardLimit;
