@@ -13,6 +13,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
 import type { Address } from '../core/address.ts';
+import { concat } from './bytes.ts';
 
 export type JunkReason = 'binary' | 'too-long' | 'timeout';
 
@@ -232,13 +233,6 @@ class LineConnection {
 
 function onConnectionTimeout(c: LineConnection): void {
   c.onTimeout();
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 const busyReply = encoder.encode('error: too many control connections, try again\n');

@@ -15,6 +15,7 @@
  */
 import { DEFAULT_MAX_HELLO_BYTES, parseClientHello, tlsVersionName } from '../protocol/tls-client-hello.ts';
 import type { StreamSocket } from './socket.ts';
+import { concat } from './bytes.ts';
 
 /** What a gate learnt about a connection; the access log and routing read it. */
 export interface ConnectionFacts {
@@ -213,13 +214,6 @@ export class Gate {
 
 function onGateTimeout(gate: Gate): void {
   gate.timedOut();
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 function normalizeName(name: string | undefined | null): string | null {

@@ -17,6 +17,7 @@ import type { ConnectionFacts } from './gate.ts';
 import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
+import { concat } from './bytes.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
 export const TERMINATION_REASONS = [
@@ -195,13 +196,6 @@ export class Side {
     }
     s.close('idle-timeout', false);
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 let nextSessionId = 1;
