@@ -354,7 +354,7 @@ const clientHandlers: SocketHandler<ClientState> = {
     const st = socket.data;
     if (st.done) return;
     st.done = true;
-    const text = decoder.decode(concatAll(st.chunks));
+    const text = decoder.decode(Buffer.concat(st.chunks));
     if (error !== undefined && text === '') st.reject(error);
     else st.resolve(text);
   },
@@ -371,18 +371,6 @@ const clientHandlers: SocketHandler<ClientState> = {
     st.reject(error);
   },
 };
-
-function concatAll(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /**
  * Sends `line` (a newline is added) and resolves with everything the server sends until it
