@@ -30,8 +30,8 @@ export interface Diagnostics {
   error(msg: string): void;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
-export const systemRandom: Random = { next: () => Math.random() };
+export { systemClock, systemRandom } from '../dataplane/system-clock.ts';
+import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 
 /** Totals since start, by outcome; read in O(1). */
 export interface Totals {

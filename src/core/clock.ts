@@ -1,7 +1,36 @@
-/** Time and randomness are injected so that the decision code is deterministic under test. */
+/**
+ * The one time source. Time and timers are injected (docs/architecture.md, "One clock") so
+ * that decision code is deterministic under test and no file reads the system clock on its own:
+ * the system implementation is src/dataplane/system-clock.ts, test clocks live in test/.
+ */
+
+/** An armed timer; only the clock that armed it can cancel it. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
 export interface Clock {
-  /** Milliseconds, monotonic enough for expiry decisions. */
+  /** Milliseconds since the epoch (wall clock, monotonic enough for expiry decisions). */
   now(): number;
+  /**
+   * Calls `fn(arg)` once after `ms` milliseconds. `ms` must lie in [0, MAX_TIMER_MS]: an
+   * out-of-range delay throws a RangeError instead of firing at once (the runtime's timers
+   * overflow to 1 ms beyond ~24.8 days). Timers do not keep the process alive.
+   */
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle;
+  /** Calls `fn()` every `ms` milliseconds (same range rule) until cleared. */
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer armed by this clock; a handle already fired or cleared is ignored. */
+  clearTimer(handle: TimerHandle | null): void;
+}
+
+/** The longest delay a timer can be armed with (2^31 - 1 ms, ~24.8 days). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Throws a RangeError naming `what` when `ms` cannot arm a timer. */
+export function checkTimerMs(ms: number, what = 'timer'): number {
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIMER_MS) {
+    throw new RangeError(`${what}: ${ms} ms is out of range (0 to ${MAX_TIMER_MS} ms, about 24.8 days)`);
+  }
+  return ms;
 }
 
 export interface Random {
@@ -23,15 +52,37 @@ export function seededRandom(seed: number): Random {
   };
 }
 
-export class ManualClock implements Clock {
+/**
+ * A clock whose `now()` is a cached reading refreshed every `resolutionMs` (for per-chunk
+ * activity stamps, where a system call per read would cost more than the precision is worth).
+ * Timers go straight to the underlying clock. `stop()` ends the refresh.
+ */
+export class CoarseClock implements Clock {
+  readonly #base: Clock;
   #now: number;
-  constructor(start = 1_000_000) {
-    this.#now = start;
+  #refresh: TimerHandle | null;
+
+  constructor(base: Clock, resolutionMs = 200) {
+    this.#base = base;
+    this.#now = base.now();
+    this.#refresh = base.setInterval(() => {
+      this.#now = this.#base.now();
+    }, resolutionMs);
   }
   now(): number {
     return this.#now;
   }
-  advance(ms: number): void {
-    this.#now += ms;
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
+    return this.#base.setTimeout(fn, ms, arg);
+  }
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    return this.#base.setInterval(fn, ms);
+  }
+  clearTimer(handle: TimerHandle | null): void {
+    this.#base.clearTimer(handle);
+  }
+  stop(): void {
+    this.#base.clearTimer(this.#refresh);
+    this.#refresh = null;
   }
 }

@@ -1,7 +1,8 @@
 /** The check scheduler with a manual clock, fake timers and a scripted probe: no sockets. */
 import { describe, expect, test } from 'bun:test';
 import { formatAddress, type Address } from '../../../src/core/address.ts';
-import { ManualClock, seededRandom } from '../../../src/core/clock.ts';
+import { seededRandom } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../helpers/manual-clock.ts';
 import { checkSpec, type CheckSpec } from '../../../src/core/health/check-spec.ts';
 import type { Verdict } from '../../../src/core/health/conversation.ts';
 import { Server } from '../../../src/core/servers/server.ts';

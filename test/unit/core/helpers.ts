@@ -1,7 +1,8 @@
 import { AclTable } from '../../../src/core/acl/acl.ts';
 import { balancers, type AlgorithmName } from '../../../src/core/balancing/registry.ts';
 import { ClientTable } from '../../../src/core/clients/client-table.ts';
-import { ManualClock, seededRandom } from '../../../src/core/clock.ts';
+import { seededRandom } from '../../../src/core/clock.ts';
+import { ManualClock } from '../../helpers/manual-clock.ts';
 import { defaultSelectorSettings, newSelectionState, Selector, type SelectorSettings } from '../../../src/core/selector.ts';
 import { Server } from '../../../src/core/servers/server.ts';
 
