@@ -8,7 +8,8 @@
  */
 import { dirname } from 'node:path';
 import type { FulcrumConfig } from '../config/model.ts';
-import { formatIssue, loadConfigFile, type ConfigIssue } from '../config/yaml-config.ts';
+import { formatIssue, type ConfigIssue } from '../config/yaml/parse.ts';
+import { loadConfigFile } from './config-file.ts';
 import { resolveConfig, type Balancer } from './balancer.ts';
 import type { PenCommands } from './pen-commands.ts';
 

@@ -1,6 +1,6 @@
 /**
  * The resolved configuration that the balancer runs from. Both front ends produce it: pen's
- * command line (pen-args.ts, plus -F/-o pen commands) and the YAML config file (yaml-config.ts).
+ * command line (pen-args.ts, plus -F/-o pen commands) and the YAML config file (yaml/parse.ts).
  * Times are milliseconds; 0 means "off" wherever pen uses 0 that way.
  */
 import type { Address } from '../core/address.ts';

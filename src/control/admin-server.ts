@@ -22,7 +22,7 @@ import { formatAddress } from '../core/address.ts';
 import type { Server } from '../core/servers/server.ts';
 import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
-import { checkServerPatch, checkServerValue, type FieldIssue } from '../config/yaml-config.ts';
+import { checkServerPatch, checkServerValue, type FieldIssue } from '../config/yaml/admin-api.ts';
 import type { Balancer, Diagnostics } from '../app/balancer.ts';
 import type { ReloadOutcome } from '../app/reload.ts';
 import type { GroupRuntime } from '../app/runtime.ts';

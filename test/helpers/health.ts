@@ -6,7 +6,7 @@
 import { Balancer, resolveConfig, type Diagnostics } from '../../src/app/balancer.ts';
 import type { GroupRuntime } from '../../src/app/runtime.ts';
 import type { Server } from '../../src/core/servers/server.ts';
-import { formatIssue, parseConfigText } from '../../src/config/yaml-config.ts';
+import { formatIssue, parseConfigText } from '../../src/config/yaml/parse.ts';
 import type { Backend, Conn, Harness } from '../harness/index.ts';
 import { freePort, waitFor } from '../harness/index.ts';
 

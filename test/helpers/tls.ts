@@ -11,7 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket, TCPSocketListener } from 'bun';
 import { Balancer, resolveConfig, type Diagnostics } from '../../src/app/balancer.ts';
-import { formatIssue, parseConfigText } from '../../src/config/yaml-config.ts';
+import { formatIssue, parseConfigText } from '../../src/config/yaml/parse.ts';
 import type { Harness } from '../harness/index.ts';
 import { OPENSSL } from './certs.ts';
 

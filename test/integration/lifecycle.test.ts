@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { PenCommands } from '../../src/app/pen-commands.ts';
-import { parseConfigText } from '../../src/config/yaml-config.ts';
+import { parseConfigText } from '../../src/config/yaml/parse.ts';
 import type { Client } from '../harness/index.ts';
 import { payload, pendingAfter, sequence, sha256, tally, useHarness, waitFor } from '../harness/index.ts';
 import { httpHealth, startYaml, waitForStatus } from '../helpers/health.ts';

@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'bun:test';
 import { isLoopbackHost, parseAdminAddress } from '../../../src/config/admin-address.ts';
 import { applyLongOptions, parsePenArgs, UsageError } from '../../../src/config/pen-args.ts';
-import { checkServerPatch, checkServerValue, parseConfigText } from '../../../src/config/yaml-config.ts';
+import { checkServerPatch, checkServerValue } from '../../../src/config/yaml/admin-api.ts';
+import { parseConfigText } from '../../../src/config/yaml/parse.ts';
 
 describe('admin address', () => {
   test('loopback addresses and socket paths are accepted', () => {

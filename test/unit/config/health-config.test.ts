@@ -1,7 +1,7 @@
 /** The YAML and command-line forms of health checks and the server lifecycle settings. */
 import { describe, expect, test } from 'bun:test';
 import { parsePenArgs, UsageError } from '../../../src/config/pen-args.ts';
-import { formatIssue, parseConfigText } from '../../../src/config/yaml-config.ts';
+import { formatIssue, parseConfigText } from '../../../src/config/yaml/parse.ts';
 
 const LISTENERS = 'listeners:\n  - listen: 8080\n    group: app\n';
 

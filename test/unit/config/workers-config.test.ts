@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test';
-import { parseConfigText } from '../../../src/config/yaml-config.ts';
+import { parseConfigText } from '../../../src/config/yaml/parse.ts';
 
 const file = (workers: string): string => `global:\n  workers: ${workers}\ngroups:\n  app:\n    servers: [127.0.0.1:9001]\nlisteners:\n  - listen: 8080\n    group: app\n`;
 

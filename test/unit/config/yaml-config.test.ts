@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultGlobal, defaultGroup, serverConfig } from '../../../src/config/model.ts';
 import type { FulcrumConfig } from '../../../src/config/model.ts';
-import { formatIssue, loadConfigFile, parseConfigText, parseDuration } from '../../../src/config/yaml-config.ts';
-import type { ConfigIssue } from '../../../src/config/yaml-config.ts';
+import { loadConfigFile } from '../../../src/app/config-file.ts';
+import { parseDuration } from '../../../src/config/yaml/leaves.ts';
+import { formatIssue, parseConfigText } from '../../../src/config/yaml/parse.ts';
+import type { ConfigIssue } from '../../../src/config/yaml/parse.ts';
 
 const FILE = 'fulcrum.yaml';
 

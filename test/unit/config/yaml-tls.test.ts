@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test';
 import type { FulcrumConfig } from '../../../src/config/model.ts';
-import { formatIssue, parseConfigText } from '../../../src/config/yaml-config.ts';
+import { formatIssue, parseConfigText } from '../../../src/config/yaml/parse.ts';
 
 const FILE = 'fulcrum.yaml';
 const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
