@@ -10,17 +10,10 @@
  *
  * An agent that cannot be reached changes nothing: reachability is the health check's job.
  */
-import { fail, latin1, pass, type Conversation, type Step, type Verdict } from './conversation.ts';
+import { fail, latin1, pass, type AgentReport, type AgentState, type Conversation, type Step, type Verdict } from './conversation.ts';
 
-export type AgentState = 'up' | 'drain' | 'maint' | 'down';
-
-export interface AgentReport {
-  /** null when the reply named no state (e.g. only a weight). */
-  state: AgentState | null;
-  /** 0..100+, null when the reply named no weight. */
-  weightPercent: number | null;
-  reason: string;
-}
+// The report's type lives beside Verdict, which carries it; re-exported for the servers and the checker.
+export type { AgentReport, AgentState };
 
 /** Parses one agent reply line; null if it holds nothing recognisable. */
 export function parseAgentReply(line: string): AgentReport | null {

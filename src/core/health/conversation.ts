@@ -5,8 +5,18 @@
  * the tcp conversation over a TLS connection.
  */
 import type { Address } from '../address.ts';
-import type { AgentReport } from './agent-check.ts';
 import type { CheckSpec } from './check-spec.ts';
+
+/** What an agent check's server said about itself (parsed in agent-check.ts). */
+export type AgentState = 'up' | 'drain' | 'maint' | 'down';
+
+export interface AgentReport {
+  /** null when the reply named no state (e.g. only a weight). */
+  state: AgentState | null;
+  /** 0..100+, null when the reply named no weight. */
+  weightPercent: number | null;
+  reason: string;
+}
 
 export interface Verdict {
   readonly passed: boolean;
