@@ -9,9 +9,14 @@ import { penProtocolMinimum, type TlsVersion } from '../core/tls.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
+import { FulcrumError } from '../core/errors.ts';
 
-export class UsageError extends Error {
+export class UsageError extends FulcrumError {
   override readonly name = 'UsageError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_USAGE', message, options);
+  }
 }
 
 /** pen options that take a value. */

@@ -1,12 +1,18 @@
 /**
  * Addresses as pen writes them: `host:port`, `[v6]:port`, a bare port, or a Unix socket path.
  */
+import { FulcrumError } from './errors.ts';
+
 export type Address =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string };
 
-export class AddressError extends Error {
+export class AddressError extends FulcrumError {
   override readonly name = 'AddressError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_ADDRESS', message, options);
+  }
 }
 
 export function formatAddress(a: Address): string {

@@ -3,6 +3,7 @@
  * that decision code is deterministic under test and no file reads the system clock on its own:
  * the system implementation is src/dataplane/system-clock.ts, test clocks live in test/.
  */
+import { FulcrumError } from './errors.ts';
 
 /** An armed timer; only the clock that armed it can cancel it. */
 export type TimerHandle = { readonly __timer: unique symbol } | object;
@@ -12,7 +13,7 @@ export interface Clock {
   now(): number;
   /**
    * Calls `fn(arg)` once after `ms` milliseconds. `ms` must lie in [0, MAX_TIMER_MS]: an
-   * out-of-range delay throws a RangeError instead of firing at once (the runtime's timers
+   * out-of-range delay throws (E_TIMER_RANGE) instead of firing at once (the runtime's timers
    * overflow to 1 ms beyond ~24.8 days). Timers do not keep the process alive.
    */
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle;
@@ -25,10 +26,10 @@ export interface Clock {
 /** The longest delay a timer can be armed with (2^31 - 1 ms, ~24.8 days). */
 export const MAX_TIMER_MS = 2_147_483_647;
 
-/** Throws a RangeError naming `what` when `ms` cannot arm a timer. */
+/** Throws a FulcrumError (E_TIMER_RANGE) naming `what` when `ms` cannot arm a timer. */
 export function checkTimerMs(ms: number, what = 'timer'): number {
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIMER_MS) {
-    throw new RangeError(`${what}: ${ms} ms is out of range (0 to ${MAX_TIMER_MS} ms, about 24.8 days)`);
+    throw new FulcrumError('E_TIMER_RANGE', `${what}: ${ms} ms is out of range (0 to ${MAX_TIMER_MS} ms, about 24.8 days)`);
   }
   return ms;
 }

@@ -20,6 +20,7 @@ import { clientHandlers, serverHandlers, type ListenHandle, type ListenOptions }
 import { Gate, type ClientAuth, type GateOwner, type TlsSocketInfo } from './gate.ts';
 import type { Side } from './session.ts';
 import type { StreamSocket } from './socket.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 /** A native secure context (opaque outside this file). */
 export interface SecureContextHandle {
@@ -92,7 +93,7 @@ export function encodeAlpn(protocols: readonly string[]): Uint8Array | null {
   const parts: number[] = [];
   for (const p of protocols) {
     const bytes = Buffer.from(p, 'latin1');
-    if (bytes.length === 0 || bytes.length > 255) throw new Error(`ALPN protocol "${p}" must be 1-255 bytes`);
+    if (bytes.length === 0 || bytes.length > 255) throw new FulcrumError('E_TLS_CONFIG', `ALPN protocol "${p}" must be 1-255 bytes`);
     parts.push(bytes.length, ...bytes);
   }
   return new Uint8Array(parts);

@@ -14,6 +14,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
 import type { Address } from '../core/address.ts';
 import { concat } from './bytes.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 export type JunkReason = 'binary' | 'too-long' | 'timeout';
 
@@ -282,7 +283,7 @@ function removeStaleSocket(path: string): void {
   } catch {
     return; // nothing there
   }
-  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  if (!st.isSocket()) throw new FulcrumError('E_LISTEN', `${path} exists and is not a socket`);
   unlinkSync(path);
 }
 

@@ -11,6 +11,7 @@
 import { accessSync, chownSync, closeSync, constants, ftruncateSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FulcrumError } from '../core/errors.ts';
 
 export interface MappedBlock {
   readonly path: string;
@@ -33,8 +34,8 @@ export function sharedMemoryDir(): string {
 }
 
 function view(path: string, mapped: Uint8Array, byteLength: number): MappedBlock {
-  if (mapped.byteLength < byteLength) throw new Error(`${path} maps ${mapped.byteLength} bytes, expected ${byteLength}`);
-  if (mapped.byteOffset % 8 !== 0) throw new Error(`${path} is not mapped at an 8-byte boundary`);
+  if (mapped.byteLength < byteLength) throw new FulcrumError('E_SHARED_MEMORY', `${path} maps ${mapped.byteLength} bytes, expected ${byteLength}`);
+  if (mapped.byteOffset % 8 !== 0) throw new FulcrumError('E_SHARED_MEMORY', `${path} is not mapped at an 8-byte boundary`);
   return {
     path,
     byteLength,

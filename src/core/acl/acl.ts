@@ -6,6 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { ClientIp } from '../ip.ts';
+import { FulcrumError } from '../errors.ts';
 
 export const ACL_COUNT = 10;
 
@@ -13,8 +14,12 @@ export type AclEntry =
   | { readonly permit: boolean; readonly kind: 'ipv4'; readonly ip: number; readonly mask: number }
   | { readonly permit: boolean; readonly kind: 'ipv6'; readonly bytes: readonly number[]; readonly prefixLength: number };
 
-export class AclError extends Error {
+export class AclError extends FulcrumError {
   override readonly name = 'AclError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_ACL', message, options);
+  }
 }
 
 function ipv4ToInt(bytes: readonly number[]): number {

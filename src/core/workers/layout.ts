@@ -23,6 +23,7 @@
  * that when a worker dies the primary subtracts its share from the total (docs/workers.md:
  * "a worker that dies").
  */
+import { FulcrumError } from '../errors.ts';
 
 export const LAYOUT_MAGIC = 0x4675_6c63; // "Fulc"
 export const LAYOUT_VERSION = 1;
@@ -145,7 +146,7 @@ export function serverLayout(workers: number): ServerLayout {
     recordBytes,
     blockBytes: recordBytes * SERVERS_PER_BLOCK,
     locate: (slot) => {
-      if (!Number.isInteger(slot) || slot < 0) throw new RangeError(`server slot ${slot}`);
+      if (!Number.isInteger(slot) || slot < 0) throw new FulcrumError('E_SHARED_LAYOUT', `server slot ${slot}`);
       return { block: Math.floor(slot / SERVERS_PER_BLOCK), byteOffset: (slot % SERVERS_PER_BLOCK) * recordBytes };
     },
     f64: (off, field) => (off >> 3) + field,
@@ -223,7 +224,7 @@ export function clientSlots(clientsMax: number): number {
 
 export function groupLayout(workers: number, slots: number): GroupLayout {
   checkCount('workers', workers);
-  if (slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError(`client table slots must be a power of two, not ${slots}`);
+  if (slots < 1 || (slots & (slots - 1)) !== 0) throw new FulcrumError('E_SHARED_LAYOUT', `client table slots must be a power of two, not ${slots}`);
   const countersBytes = 8 * GROUP_COUNTERS.length;
   const tableStart = GROUP_HEADER_BYTES + workers * countersBytes;
   return {
@@ -271,5 +272,5 @@ function align8(n: number): number {
 }
 
 function checkCount(what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`${what} must be 1-1024, not ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new FulcrumError('E_SHARED_LAYOUT', `${what} must be 1-1024, not ${n}`);
 }
