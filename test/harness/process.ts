@@ -1,7 +1,8 @@
 // Runs Fulcrum (or pen, or any command) as a real child process for end-to-end tests:
 // captures its output for failure messages, waits (bounded) until it listens, and kills it by pid.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
 import { connect } from './client.ts';
 import { DEFAULT_TIMEOUT_MS, TimeoutError, errorMessage, withTimeout } from './util.ts';
@@ -76,6 +77,8 @@ export interface RunningProcess extends AsyncDisposable {
 
 // Safety net: if a test run dies mid-way, still kill every child we spawned, by pid.
 const livePids = new Set<number>();
+/** pen's working directory (see penCommand): one per test or bench process, made on first use, removed on exit. */
+let penDir: string | undefined;
 process.on('exit', () => {
   for (const pid of livePids) {
     try {
@@ -84,6 +87,7 @@ process.on('exit', () => {
       // already gone
     }
   }
+  if (penDir !== undefined) rmSync(penDir, { recursive: true, force: true });
 });
 
 type LineWaiter = (line: OutputLine) => void;
@@ -382,12 +386,24 @@ export function penAvailable(): boolean {
   return penPath() !== undefined;
 }
 
-/** Starts the system pen with -f and waits until it listens. */
-export function startPen(args: readonly string[], opts: PenStyleOptions = {}): Promise<RunningProcess> {
+/**
+ * The command that runs the system pen with `args` and cannot leave a core file in the tree: core
+ * dumps off, and its working directory a temporary one. pen 0.34.1 aborts with more TLS clients than
+ * its -x (docs/architecture.md, Decisions), and the kernel's default core_pattern writes `core` into
+ * the working directory; a 36 MB one was once committed. Every test and bench that starts pen uses
+ * this, so pen's file arguments must be absolute paths. `exec` keeps pen's pid the one we hold.
+ */
+export function penCommand(args: readonly string[]): string[] {
   const path = penPath();
   if (path === undefined) throw new Error('pen is not installed (apt-get install pen); guard pen tests with penAvailable()');
+  penDir ??= mkdtempSync(join(tmpdir(), 'fulcrum-pen-'));
+  return ['/bin/sh', '-c', 'ulimit -c 0 && cd "$0" && exec "$@"', penDir, path, ...args];
+}
+
+/** Starts the system pen with -f (through penCommand) and waits until it listens. */
+export function startPen(args: readonly string[], opts: PenStyleOptions = {}): Promise<RunningProcess> {
   const pen = penStyle(args, opts);
-  return spawnProcess([path, ...pen.args], { name: 'pen', ...pen.opts });
+  return spawnProcess(penCommand(pen.args), { name: 'pen', ...pen.opts });
 }
 
 /** Whether `pid` is alive (signal 0 probe). */
