@@ -1,6 +1,6 @@
 // Runs Fulcrum (or pen, or any command) as a real child process for end-to-end tests:
 // captures its output for failure messages, waits (bounded) until it listens, and kills it by pid.
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -77,8 +77,6 @@ export interface RunningProcess extends AsyncDisposable {
 
 // Safety net: if a test run dies mid-way, still kill every child we spawned, by pid.
 const livePids = new Set<number>();
-/** pen's working directory (see penCommand): one per test or bench process, made on first use, removed on exit. */
-let penDir: string | undefined;
 process.on('exit', () => {
   for (const pid of livePids) {
     try {
@@ -87,7 +85,6 @@ process.on('exit', () => {
       // already gone
     }
   }
-  if (penDir !== undefined) rmSync(penDir, { recursive: true, force: true });
 });
 
 type LineWaiter = (line: OutputLine) => void;
@@ -396,8 +393,10 @@ export function penAvailable(): boolean {
 export function penCommand(args: readonly string[]): string[] {
   const path = penPath();
   if (path === undefined) throw new Error('pen is not installed (apt-get install pen); guard pen tests with penAvailable()');
-  penDir ??= mkdtempSync(join(tmpdir(), 'fulcrum-pen-'));
-  return ['/bin/sh', '-c', 'ulimit -c 0 && cd "$0" && exec "$@"', penDir, path, ...args];
+  // One fixed directory, kept: bun test does not always run exit handlers, and a directory per run would pile up.
+  const dir = join(tmpdir(), `fulcrum-pen-${process.getuid?.() ?? 0}`);
+  mkdirSync(dir, { recursive: true });
+  return ['/bin/sh', '-c', 'ulimit -c 0 && cd "$0" && exec "$@"', dir, path, ...args];
 }
 
 /** Starts the system pen with -f (through penCommand) and waits until it listens. */
