@@ -12,6 +12,7 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { penCommand } from '../test/harness/process.ts';
 import { TestPki } from '../test/helpers/certs.ts';
 
 const root = resolve(import.meta.dir, '..');
@@ -148,7 +149,8 @@ async function main(): Promise<void> {
 
   const systems: Record<string, (port: number) => string[]> = {
     fulcrum: (port) => [bun, 'src/cli/main.ts', '-f', '-E', leaf.cert, '-K', leaf.key, `127.0.0.1:${port}`, `127.0.0.1:${sinkPort}`],
-    pen: (port) => ['pen', '-f', '-E', leaf.cert, '-K', leaf.key, `127.0.0.1:${port}`, `127.0.0.1:${sinkPort}`],
+    // Without core dumps and outside the tree: this run made pen dump the core once committed (docs/architecture.md).
+    pen: (port) => penCommand(['-f', '-E', leaf.cert, '-K', leaf.key, `127.0.0.1:${port}`, `127.0.0.1:${sinkPort}`]),
     haproxy: (port) => {
       const cfg = join(dir, 'haproxy.cfg');
       writeFileSync(

@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { penPath, repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
+import { penCommand, penPath, repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
 import type { Target } from './generator.ts';
 import { childrenOf } from './proc.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -166,7 +166,8 @@ function penPeer(name: 'pen' | 'pen-poll'): Peer {
     missing: () => (penPath() === undefined ? 'pen is not installed (scripts/ensure-peers.sh)' : null),
     version: () => debianVersion('pen'),
     start: async (ctx) => {
-      const cmd = [penPath() ?? 'pen', '-f', '-r', ...(poll ? ['-P'] : []), '-x', String(ctx.maxConnections), `127.0.0.1:${ctx.port}`, `${ctx.backend.host}:${ctx.backend.port}`];
+      // penCommand: no core dump, working directory in /tmp (pen 0.34.1 can crash; see docs/architecture.md).
+      const cmd = penCommand(['-f', '-r', ...(poll ? ['-P'] : []), '-x', String(ctx.maxConnections), `127.0.0.1:${ctx.port}`, `${ctx.backend.host}:${ctx.backend.port}`]);
       return processPeer(await spawnProcess(pinned(cmd, ctx.cpu), { name, port: ctx.port }), ctx.port);
     },
   };

@@ -1,8 +1,9 @@
 /**
- * The Bun adapter: the only file that calls Bun's socket API. Handlers are module-level objects
- * shared by every socket (no closures per connection or per chunk); each socket's `data` is the
- * Side it belongs to, so every event is one property read and one method call away from the
- * session logic.
+ * The Bun adapter for proxied plain TCP and Unix-socket connections. The other files that call
+ * Bun's socket API are in this folder too: bun-tls.ts (TLS), health-probes.ts (check
+ * connections) and control-socket.ts (the control port). Handlers are module-level objects shared
+ * by every socket (no closures per connection or per chunk); each socket's `data` is the Side it
+ * belongs to, so every event is one property read and one method call away from the session logic.
  */
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';

@@ -8,7 +8,7 @@
  * - Half-close: a FIN read from one side is passed on (shutdown) once everything before it has
  *   been written; the other direction keeps flowing until it ends too.
  * - Reset: a reset on one side is passed on as a reset (terminate) on the other.
- * - One teardown path: Session.finish() runs exactly once, whatever ended the connection.
+ * - One teardown path: Session.#finish() runs exactly once, whatever ended the connection.
  */
 import type { Address } from '../core/address.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';

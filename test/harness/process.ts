@@ -1,7 +1,8 @@
 // Runs Fulcrum (or pen, or any command) as a real child process for end-to-end tests:
 // captures its output for failure messages, waits (bounded) until it listens, and kills it by pid.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
 import { connect } from './client.ts';
 import { DEFAULT_TIMEOUT_MS, TimeoutError, errorMessage, withTimeout } from './util.ts';
@@ -382,12 +383,26 @@ export function penAvailable(): boolean {
   return penPath() !== undefined;
 }
 
-/** Starts the system pen with -f and waits until it listens. */
-export function startPen(args: readonly string[], opts: PenStyleOptions = {}): Promise<RunningProcess> {
+/**
+ * The command that runs the system pen with `args` and cannot leave a core file in the tree: core
+ * dumps off, and its working directory a temporary one. pen 0.34.1 aborts with more TLS clients than
+ * its -x (docs/architecture.md, Decisions), and the kernel's default core_pattern writes `core` into
+ * the working directory; a 36 MB one was once committed. Every test and bench that starts pen uses
+ * this, so pen's file arguments must be absolute paths. `exec` keeps pen's pid the one we hold.
+ */
+export function penCommand(args: readonly string[]): string[] {
   const path = penPath();
   if (path === undefined) throw new Error('pen is not installed (apt-get install pen); guard pen tests with penAvailable()');
+  // One fixed directory, kept: bun test does not always run exit handlers, and a directory per run would pile up.
+  const dir = join(tmpdir(), `fulcrum-pen-${process.getuid?.() ?? 0}`);
+  mkdirSync(dir, { recursive: true });
+  return ['/bin/sh', '-c', 'ulimit -c 0 && cd "$0" && exec "$@"', dir, path, ...args];
+}
+
+/** Starts the system pen with -f (through penCommand) and waits until it listens. */
+export function startPen(args: readonly string[], opts: PenStyleOptions = {}): Promise<RunningProcess> {
   const pen = penStyle(args, opts);
-  return spawnProcess([path, ...pen.args], { name: 'pen', ...pen.opts });
+  return spawnProcess(penCommand(pen.args), { name: 'pen', ...pen.opts });
 }
 
 /** Whether `pid` is alive (signal 0 probe). */

@@ -202,3 +202,30 @@ describe("pen's ssl_* commands", () => {
     await expect(lb.commands.execute('ssl_ciphers HIGH')).rejects.toThrow(/no TLS listener/);
   });
 });
+
+describe('the input that crashes pen 0.34.1', () => {
+  // pen keeps the connections to close in a list of -x entries but adds a connection once per
+  // socket event, so up to two per connection: when as many TLS clients as -x vanish at once it
+  // writes past the list and later aborts in OpenSSL (docs/architecture.md, Decisions). The same
+  // input, scaled down by a smaller -x, must leave Fulcrum counting and serving.
+  test('as many TLS clients as -x vanish at once, twice: every session ends and is counted, the next client is served', async () => {
+    const echo = h.echo();
+    const max = 16;
+    const lb = await startInProcess(h, ['-x', String(max), '-E', site.cert, '-K', site.key, 'LISTEN', echo.address]);
+    for (let round = 1; round <= 2; round++) {
+      const sessions = await Promise.all(Array.from({ length: max }, () => tlsConnect({ port: lb.port, ca: pki.ca.cert, servername: 'localhost' })));
+      for (const s of sessions) s.socket.write('hi\n');
+      await Promise.all(sessions.map((s) => s.readUntil('hi\n')));
+      expect(lb.balancer.activeCount).toBe(max);
+      // Gone in the same tick, without close_notify, as when the client process is killed.
+      for (const s of sessions) s.close();
+      await waitFor(() => lb.balancer.totals.finished === max * round, { what: `round ${round}: every session to end` });
+      expect(lb.balancer.activeCount).toBe(0);
+      await echo.waitForActive(0);
+    }
+    const next = await tlsEcho({ port: lb.port, ca: pki.ca.cert, servername: 'localhost' });
+    if (!next.ok) throw new Error(next.error);
+    next.session.close();
+    expect(lb.balancer.listeners[0]!.handshakes.failures).toEqual({});
+  });
+});

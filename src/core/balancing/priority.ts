@@ -1,6 +1,7 @@
 /**
  * pen's priority selection (server_by_prio): the available server with the lowest `prio`
- * value; ties go to the lowest index. Used when any server on pen's command line has a prio.
+ * value; ties go to the lowest index. Used after pen's `prio` command (`-o prio`) or with
+ * `--algorithm prio`; a prio field on the command line alone changes nothing, as in pen 0.34.1.
  */
 import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
 import type { Server } from '../servers/server.ts';
