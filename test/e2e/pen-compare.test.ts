@@ -76,4 +76,5 @@ describe.skipIf(!penAvailable())('same routing as pen 0.34.1', () => {
   }
 });
 
-test.skipIf(penAvailable())('pen is not installed: comparisons skipped (scripts/ensure-peers.sh installs it as root)', () => {});
+// Reported as skipped only when it really is: with pen installed this placeholder does not exist.
+if (!penAvailable()) test.skip('pen is not installed: comparisons skipped (scripts/ensure-peers.sh installs it as root)', () => {});
