@@ -3,6 +3,7 @@
 // sees as the source, what a closed or silent backend does. Its output is the evidence for
 // docs/udp.md ("pen -U as observed"). Run: bun scripts/pen-udp-observe.ts (needs /usr/bin/pen).
 // A research script, not a test: every wait is bounded, nothing here is asserted.
+import { readFileSync } from 'node:fs';
 import type { udp } from 'bun';
 
 type Mode = 'echo' | 'twice' | 'silent' | 'late' | 'big';
@@ -79,7 +80,7 @@ async function waitReplies(c: Client, n: number, ms = 800): Promise<void> {
 
 function udpListening(port: number): boolean {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const table = require('node:fs').readFileSync('/proc/net/udp', 'utf8') as string;
+  const table = readFileSync('/proc/net/udp', 'utf8');
   return table.includes(`:${hex} 00000000:0000`);
 }
 
@@ -97,13 +98,6 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-async function penctl(ctrl: number, cmd: string): Promise<string> {
-  const p = Bun.spawn(['/usr/bin/penctl', `127.0.0.1:${ctrl}`, ...cmd.split(' ')], { stdout: 'pipe', stderr: 'pipe' });
-  const out = await new Response(p.stdout).text();
-  await p.exited;
-  return out.trim();
-}
-
 /** Sends `text` from `c` and waits (bounded) for `expect` replies; returns the new replies. */
 async function exchange(c: Client, listen: number, text: string, expect = 1, ms = 800): Promise<Reply[]> {
   const before = c.replies.length;
@@ -116,17 +110,16 @@ function show(label: string, c: Client, r: Reply[]): void {
   console.log(`  ${label} ${c.name} -> ${r.length === 0 ? '(no reply)' : r.map((x) => `[${x.text}] from ${x.from}`).join(', ')}`);
 }
 
-async function scenario(title: string, penArgs: string[], body: (listen: number, b: Backend[], ctrl: number) => Promise<void>, nBackends = 2): Promise<void> {
+async function scenario(title: string, penArgs: string[], body: (listen: number, b: Backend[]) => Promise<void>, nBackends = 2): Promise<void> {
   console.log(`\n## ${title}\n  pen -U -f ${penArgs.join(' ')} <listen> <backends>`);
   const backends: Backend[] = [];
   for (let i = 0; i < nBackends; i++) backends.push(await backend(`S${i}`));
   const listen = await freeUdpPort();
-  const ctrl = await freeUdpPort();
-  const proc = await startPen(['-C', `127.0.0.1:${ctrl}`, ...penArgs, `127.0.0.1:${listen}`, ...backends.map((b) => `127.0.0.1:${b.port}`)], listen);
+  const proc = await startPen([...penArgs, `127.0.0.1:${listen}`, ...backends.map((b) => `127.0.0.1:${b.port}`)], listen);
   console.log(`  listening on 127.0.0.1:${listen}`);
   try {
     await sleep(100);
-    await body(listen, backends, ctrl);
+    await body(listen, backends);
     for (const b of backends) console.log(`  backend ${b.id} (:${b.port}) saw sources: ${b.seen.join(' ')}`);
   } finally {
     proc.kill();
