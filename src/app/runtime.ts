@@ -157,7 +157,7 @@ export class GroupRuntime implements SessionOwner {
     });
   }
 
-  /** Builds the server lists from a config (at start; reload reuses servers, see Balancer). */
+  /** Builds the server lists from a config (at start; a reload reuses servers, see reconfigure.ts). */
   setServers(config: GroupConfig): void {
     const primaries = config.servers.filter((s) => s.backup !== true);
     const backups = config.servers.filter((s) => s.backup === true);
