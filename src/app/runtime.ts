@@ -1,16 +1,10 @@
 /**
  * Runtime objects built from the config: a group (servers + selector + client table) and a
  * listener (an address bound to a group). Each group is the SessionOwner of its sessions, and
- * owns what concerns its servers' connections as a whole:
- *
- * - the queue for "every eligible server is full": a bounded FIFO of clients held unread, each
- *   served when a slot frees, or closed ('queue-timeout') when it has waited `queue_timeout`.
- *   Entries leave in arrival order, so one timer (for the oldest) covers them all;
- * - connection age limits: each connection gets a jittered deadline in a heap; expired ones
- *   are closed gracefully, at most `drain_budget` per second (a token bucket), so that clients of
- *   long-lived connections move to recovered or added servers without a reconnect storm;
- * - the connections of each server (a Set per server, O(1) per connect and end), so that a server
- *   marked down can have its connections closed without a scan of all connections.
+ * owns what concerns its servers' connections as a whole: the queue for "every eligible server
+ * is full" (group-queue.ts), connection age limits (connection-ages.ts), and the connections of
+ * each server (a Set per server, O(1) per connect and end), so that a server marked down can
+ * have its connections closed without a scan of all connections.
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
@@ -18,30 +12,28 @@ import { formatAddress } from '../core/address.ts';
 import { balancers } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
-import { TimerHeap } from '../core/health/timer-heap.ts';
-import { TokenBucket } from '../core/health/token-bucket.ts';
 import { Selector, type SelectorSettings } from '../core/selector.ts';
 import { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls.ts';
-import { TLS_DEFAULTS, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
+import { TLS_DEFAULTS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts, GateFailure } from '../dataplane/gate.ts';
 import type { Address } from '../core/address.ts';
 import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
+import { ConnectionAges } from './connection-ages.ts';
+import { GroupQueue, type QueueStats } from './group-queue.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls.ts';
 
-/** What groups and listeners need from the balancer that owns them. */
-export interface BalancerHooks {
-  readonly idleTimeoutMs: number;
-  readonly tcpNoDelay: boolean;
-  readonly fastClose: 'off' | 'up' | 'down' | 'both';
-  /** Bounds the connections in a TLS handshake or ClientHello read at once, per listener (-x). */
-  readonly maxConnections: number;
+/** What groups and listeners need from the process that owns them (composed in balancer.ts). */
+export interface RuntimeHooks {
+  /** The live global settings: pen commands change them in place, a reload replaces them. */
+  readonly global: GlobalConfig;
+  /** For activity stamps per chunk: a clock refreshed by a timer, cheap to read. */
+  readonly coarseClock: Clock;
   /** Shutting down: waiting clients are not served any more. */
   readonly stopping: boolean;
-  coarseNow(): number;
   /** `group`: chosen by an SNI route; `facts`: what a TLS or passthrough gate learnt. */
   accept(listener: ListenerRuntime, socket: Socket<Side>, facts?: ConnectionFacts | null, group?: GroupRuntime): void;
   /** A group by name (routes name groups). */
@@ -110,16 +102,7 @@ export function selectorSettings(c: GroupConfig): SelectorSettings {
 }
 
 /** Counters of the group as a whole (queue and connection lifecycle); read in O(1). */
-export interface GroupStats {
-  /** Clients that had to wait in the queue. */
-  queued: number;
-  /** Of those, served when a slot freed. */
-  queueServed: number;
-  queueTimeouts: number;
-  /** Refused because the queue was at its bound. */
-  queueFull: number;
-  /** Refused because every eligible server was full and there is no queue. */
-  allFull: number;
+export interface GroupStats extends QueueStats {
   /** Closed for their age (max_connection_age). */
   maxAgeClosed: number;
   /** Closed because their server went down (on_server_down: close). */
@@ -131,35 +114,19 @@ export class GroupRuntime implements SessionOwner {
   readonly selector: Selector;
   readonly clients: ClientTracker;
   readonly stats: GroupStats;
-  readonly #hooks: BalancerHooks;
+  readonly #hooks: RuntimeHooks;
   /** With workers: the shared parts (queue length published for the primary's reports). */
   readonly #shared: GroupSharedParts | null;
   /** TLS toward the servers (re-encryption), or null for plain TCP. */
   tls: GroupTls | null = null;
-  readonly #clock: Clock;
-  readonly #random: Random;
-  /** Queue of clients waiting for a full server: FIFO with a head index; finished ones are skipped. */
-  #queue: (Session | undefined)[] = [];
-  #queueHead = 0;
-  #queueLength = 0;
-  #queueTimer: ReturnType<typeof setTimeout> | null = null;
-  /** The session being served from the head of the queue (it stays at the head if still refused). */
-  #retrying: Session | null = null;
+  readonly #queue: GroupQueue;
   /** Connections by server. */
   readonly #byServer = new Map<Server, Set<Session>>();
-  /** Age limits: deadlines, then expired connections waiting for the drain budget. */
-  readonly #ages = new TimerHeap<Session>();
-  #expired: (Session | undefined)[] = [];
-  #expiredHead = 0;
-  readonly #budget: TokenBucket;
-  #ageTimer: ReturnType<typeof setTimeout> | null = null;
-  #ageTimerDue = 0;
+  readonly #ages: ConnectionAges;
 
-  constructor(config: GroupConfig, acls: AclTable, hooks: BalancerHooks, clock: Clock, random: Random) {
+  constructor(config: GroupConfig, acls: AclTable, hooks: RuntimeHooks, clock: Clock, random: Random) {
     this.config = config;
     this.#hooks = hooks;
-    this.#clock = clock;
-    this.#random = random;
     this.#shared = hooks.groupShared?.(config) ?? null;
     this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
     this.stats = this.#shared?.stats ?? { queued: 0, queueServed: 0, queueTimeouts: 0, queueFull: 0, allFull: 0, maxAgeClosed: 0, closedOnDown: 0 };
@@ -177,10 +144,20 @@ export class GroupRuntime implements SessionOwner {
     this.selector.onEjected = (s, ms, why) => {
       hooks.logEvent(`${serverLabel(this.name, s)} ejected for ${ms} ms: ${why} (${s.ejections} ejection(s) in a row)`);
     };
-    this.#budget = new TokenBucket(config.drainBudget, Math.max(1, config.drainBudget), clock.now());
+    this.#queue = new GroupQueue(clock, {
+      settings: () => this.config,
+      stats: this.stats,
+      lengthChanged: (n) => this.#shared?.setQueueLength(n),
+      queued: (session) => hooks.sessionQueued(session),
+      dequeued: (session) => hooks.sessionDequeued(session),
+    });
+    this.#ages = new ConnectionAges(clock, random, () => this.config, (session) => {
+      this.stats.maxAgeClosed++;
+      session.close('max-age', false);
+    });
   }
 
-  /** Builds the server lists from a config (at start; reload reuses servers, see Balancer). */
+  /** Builds the server lists from a config (at start; a reload reuses servers, see reconfigure.ts). */
   setServers(config: GroupConfig): void {
     const primaries = config.servers.filter((s) => s.backup !== true);
     const backups = config.servers.filter((s) => s.backup === true);
@@ -202,25 +179,20 @@ export class GroupRuntime implements SessionOwner {
     return this.config.connectTimeoutMs;
   }
   get idleTimeoutMs(): number {
-    return this.#hooks.idleTimeoutMs;
+    return this.#hooks.global.idleTimeoutMs;
   }
   get tcpNoDelay(): boolean {
-    return this.#hooks.tcpNoDelay;
+    return this.#hooks.global.tcpNoDelay;
   }
   get sendProxy(): 'off' | 'v1' | 'v2' {
     return this.config.sendProxy;
   }
   get fastClose(): 'off' | 'up' | 'down' | 'both' {
-    return this.#hooks.fastClose;
+    return this.#hooks.global.tcpFastClose;
   }
   /** Clients waiting in this group's queue (with workers, in the primary: in all workers). */
   get queueLength(): number {
-    return this.#shared === null ? this.#queueLength : this.#shared.queueLength();
-  }
-
-  #queueChanged(delta: number): void {
-    this.#queueLength += delta;
-    this.#shared?.setQueueLength(this.#queueLength);
+    return this.#shared === null ? this.#queue.length : this.#shared.queueLength();
   }
 
   connect(address: Address, side: Side): void {
@@ -233,7 +205,7 @@ export class GroupRuntime implements SessionOwner {
     connectTls(address, side, tls.settingsFor(formatAddress(address), server?.hostname));
   }
   coarseNow(): number {
-    return this.#hooks.coarseNow();
+    return this.#hooks.coarseClock.now();
   }
 
   sessionConnected(session: Session): void {
@@ -241,13 +213,7 @@ export class GroupRuntime implements SessionOwner {
     let set = this.#byServer.get(server);
     if (set === undefined) this.#byServer.set(server, (set = new Set()));
     set.add(session);
-    const ageMs = this.config.maxConnectionAgeMs;
-    if (ageMs > 0) {
-      // Shortened by up to the jitter fraction, so connections made together expire apart.
-      const due = this.#clock.now() + Math.round(ageMs * (1 - this.config.maxConnectionAgeJitter * this.#random.next()));
-      this.#ages.schedule(session, due);
-      this.#armAges();
-    }
+    this.#ages.connected(session);
     this.#hooks.sessionConnected(session);
   }
 
@@ -259,16 +225,12 @@ export class GroupRuntime implements SessionOwner {
       const set = this.#byServer.get(server);
       if (set !== undefined && set.delete(session) && set.size === 0 && !this.#isCurrent(server)) this.#byServer.delete(server);
     }
-    this.#ages.remove(session);
-    if (session.inGroupQueue) {
-      // Closed while waiting (client left, queue timeout, shutdown): it takes its connect slot
-      // back first, so that the balancer's accounting of ended sessions stays uniform.
-      session.inGroupQueue = false;
-      this.#queueChanged(-1);
-      this.#hooks.sessionDequeued(session);
-    }
+    this.#ages.ended(session);
+    // Closed while waiting (client left, queue timeout, shutdown): it takes its connect slot
+    // back first, so that the balancer's accounting of ended sessions stays uniform.
+    if (session.inGroupQueue) this.#queue.left(session);
     // A slot may have freed: waiting clients go first, before the balancer admits new ones.
-    if (this.#queueLength > 0 && session !== this.#retrying && !this.#hooks.stopping) this.serveQueue();
+    if (this.#queue.length > 0 && !this.#queue.isRetrying(session) && !this.#hooks.stopping) this.serveQueue();
     this.#hooks.sessionEnded(session);
   }
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
@@ -277,137 +239,12 @@ export class GroupRuntime implements SessionOwner {
 
   /** SessionOwner.enqueue: every eligible server is full. */
   enqueue(session: Session): boolean {
-    if (session === this.#retrying) {
-      // Still no slot for the head of the queue: it keeps its place.
-      session.inGroupQueue = true;
-      this.#queueChanged(1);
-      this.#hooks.sessionQueued(session);
-      return true;
-    }
-    const max = this.config.queueMax;
-    if (max <= 0) {
-      this.stats.allFull++;
-      return false;
-    }
-    if (this.#queueLength >= max) {
-      this.stats.queueFull++;
-      session.close('queue-full', false);
-      return true;
-    }
-    this.stats.queued++;
-    session.inGroupQueue = true;
-    session.queuedMs = this.#clock.now();
-    this.#queue.push(session);
-    this.#queueChanged(1);
-    this.#hooks.sessionQueued(session);
-    this.#armQueue();
-    return true;
+    return this.#queue.enqueue(session);
   }
 
   /** Serves waiting clients in order while servers have room (a slot freed, a server came up). */
   serveQueue(): void {
-    while (this.#queueLength > 0 && this.#queueHead < this.#queue.length) {
-      const s = this.#queue[this.#queueHead];
-      if (s === undefined || s.finished || !s.inGroupQueue) {
-        this.#queue[this.#queueHead++] = undefined;
-        continue;
-      }
-      s.inGroupQueue = false;
-      this.#queueChanged(-1);
-      this.#hooks.sessionDequeued(s);
-      this.#retrying = s;
-      s.begin();
-      this.#retrying = null;
-      if (s.inGroupQueue) break; // no slot for it after all: it stays first
-      this.#queue[this.#queueHead++] = undefined;
-      if (!s.finished) this.stats.queueServed++;
-    }
-    this.#compactQueue();
-    this.#armQueue();
-  }
-
-  #compactQueue(): void {
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
-  }
-
-  /** One timer, for the oldest waiting client. */
-  #armQueue(): void {
-    if (this.#queueTimer !== null) {
-      clearTimeout(this.#queueTimer);
-      this.#queueTimer = null;
-    }
-    while (this.#queueHead < this.#queue.length) {
-      const s = this.#queue[this.#queueHead];
-      if (s !== undefined && !s.finished && s.inGroupQueue) break;
-      this.#queue[this.#queueHead++] = undefined;
-    }
-    const head = this.#queue[this.#queueHead];
-    if (head === undefined) return;
-    const wait = Math.max(0, head.queuedMs + this.config.queueTimeoutMs - this.#clock.now());
-    this.#queueTimer = setTimeout(() => this.#expireQueue(), wait);
-  }
-
-  #expireQueue(): void {
-    this.#queueTimer = null;
-    const now = this.#clock.now();
-    while (this.#queueHead < this.#queue.length) {
-      const s = this.#queue[this.#queueHead];
-      if (s !== undefined && !s.finished && s.inGroupQueue) {
-        if (s.queuedMs + this.config.queueTimeoutMs > now) break;
-        this.stats.queueTimeouts++;
-        s.close('queue-timeout', false); // leaves the queue through sessionEnded
-      }
-      this.#queue[this.#queueHead++] = undefined;
-    }
-    this.#compactQueue();
-    this.#armQueue();
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Connection age and the drain budget
-
-  #armAges(): void {
-    const now = this.#clock.now();
-    let due = Infinity;
-    if (this.#expiredHead < this.#expired.length) due = now + Math.max(1, this.#budget.waitMs(now));
-    const next = this.#ages.peek();
-    if (next !== undefined) due = Math.min(due, next.dueMs);
-    if (due === Infinity) return;
-    if (this.#ageTimer !== null) {
-      if (this.#ageTimerDue <= due) return;
-      clearTimeout(this.#ageTimer);
-    }
-    this.#ageTimerDue = due;
-    this.#ageTimer = setTimeout(() => this.#ageTick(), Math.max(0, due - now));
-  }
-
-  #ageTick(): void {
-    this.#ageTimer = null;
-    const now = this.#clock.now();
-    for (let s = this.#ages.popDue(now); s !== undefined; s = this.#ages.popDue(now)) this.#expired.push(s);
-    this.#budget.ratePerSec = this.config.drainBudget;
-    while (this.#expiredHead < this.#expired.length) {
-      const s = this.#expired[this.#expiredHead]!;
-      if (s.finished) {
-        this.#expired[this.#expiredHead++] = undefined;
-        continue;
-      }
-      if (!this.#budget.take(now)) break;
-      this.#expired[this.#expiredHead++] = undefined;
-      this.stats.maxAgeClosed++;
-      s.close('max-age', false);
-    }
-    if (this.#expiredHead === this.#expired.length) {
-      this.#expired = [];
-      this.#expiredHead = 0;
-    }
-    this.#armAges();
+    this.#queue.serve();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -457,10 +294,8 @@ export class GroupRuntime implements SessionOwner {
   }
 
   stop(): void {
-    if (this.#queueTimer !== null) clearTimeout(this.#queueTimer);
-    if (this.#ageTimer !== null) clearTimeout(this.#ageTimer);
-    this.#queueTimer = null;
-    this.#ageTimer = null;
+    this.#queue.stop();
+    this.#ages.stop();
   }
 
   /** Applies a changed algorithm or selection flags (pen commands, reload). */
@@ -476,9 +311,8 @@ export class GroupRuntime implements SessionOwner {
     Object.assign(this.selector.settings, selectorSettings(this.config));
     this.clients.setCapacity(this.config.clientsMax);
     this.clients.setExpiry(this.config.trackingMs);
-    this.#budget.ratePerSec = this.config.drainBudget;
-    this.#budget.burst = Math.max(1, this.config.drainBudget);
-    if (this.#queueLength > 0) this.serveQueue();
+    this.#ages.settingsChanged();
+    if (this.#queue.length > 0) this.serveQueue();
   }
 }
 
@@ -508,9 +342,9 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   bytesToClients = 0;
   /** TLS handshakes that failed (stays 0 on plain TCP listeners). */
   handshakeFailures = 0;
-  readonly #hooks: BalancerHooks;
+  readonly #hooks: RuntimeHooks;
 
-  constructor(config: ListenerConfig, group: GroupRuntime, hooks: BalancerHooks) {
+  constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
     this.config = config;
     this.group = group;
     this.#hooks = hooks;
@@ -553,7 +387,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   gateOpened(): boolean {
     this.accepted++;
     const h = this.handshakes;
-    if (h.inProgress >= this.#hooks.maxConnections) {
+    if (h.inProgress >= this.#hooks.global.maxConnections) {
       h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
       this.handshakeFailures++;
       return false;

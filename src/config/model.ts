@@ -203,7 +203,34 @@ export interface AccessLogConfig {
   format: 'json' | 'text';
 }
 
-export interface GlobalConfig {
+/**
+ * What the command line sets or what is read once at start: a reload of the config file keeps
+ * the running values (`reloadedGlobal`). Adding a field here is all it takes to protect it.
+ */
+export interface StartGlobals {
+  /** pen's -C: the control port or socket path as written (`control` answers with it); null = none. */
+  control: string | null;
+  /** pen's -X: the control port accepts `exit`. */
+  controlExit: boolean;
+  /** pen's -F file, re-read on SIGHUP. */
+  commandFile: string | null;
+  /** The YAML config file, re-read on SIGHUP. */
+  configFile: string | null;
+  /**
+   * Processes that serve traffic, sharing the listening ports (docs/workers.md); 'auto' = one per
+   * CPU. 1 = no separate workers: the process serves itself. Read at start only.
+   */
+  workers: number | 'auto';
+  /** Admin listener (a reload keeps the running one). */
+  admin: AdminConfig | null;
+  /** Access log (SIGHUP reopens the file). */
+  accessLog: AccessLogConfig | null;
+  /** Client tracking tables are saved here on stop and loaded on start. */
+  stateFile: string | null;
+}
+
+/** What a reload of the config file (and pen's commands) may change. */
+export interface ReloadableGlobals {
   /** -x: simultaneous connections; beyond it new clients wait (bounded by backlog). */
   maxConnections: number;
   /** Connects in progress at once (pen's pending_max). */
@@ -217,10 +244,6 @@ export interface GlobalConfig {
   /** pen's tcp_fastclose: 'off' passes half-closes on; otherwise close both sides at the first FIN. */
   tcpFastClose: 'off' | 'up' | 'down' | 'both';
   controlAcl: number;
-  /** pen's -C: the control port or socket path as written (`control` answers with it); null = none. */
-  control: string | null;
-  /** pen's -X: the control port accepts `exit`. */
-  controlExit: boolean;
   logFile: string | null;
   pidFile: string | null;
   statusFile: string | null;
@@ -228,21 +251,30 @@ export interface GlobalConfig {
   debug: number;
   asciiDumps: boolean;
   foreground: boolean;
-  /** pen's -F file, re-read on SIGHUP. */
-  commandFile: string | null;
-  /** The YAML config file, re-read on SIGHUP. */
-  configFile: string | null;
-  /**
-   * Processes that serve traffic, sharing the listening ports (docs/workers.md); 'auto' = one per
-   * CPU. 1 = no separate workers: the process serves itself. Read at start only.
-   */
-  workers: number | 'auto';
-  /** Admin listener; start-time setting (a reload keeps the running one). */
-  admin: AdminConfig | null;
-  /** Access log; start-time setting (SIGHUP reopens the file). */
-  accessLog: AccessLogConfig | null;
-  /** Client tracking tables are saved here on stop and loaded on start. */
-  stateFile: string | null;
+}
+
+export type GlobalConfig = StartGlobals & ReloadableGlobals;
+
+/** The start-only keys; `satisfies` makes the compiler keep this list equal to StartGlobals. */
+const START_KEYS = {
+  control: true,
+  controlExit: true,
+  commandFile: true,
+  configFile: true,
+  workers: true,
+  admin: true,
+  accessLog: true,
+  stateFile: true,
+} as const satisfies Record<keyof StartGlobals, true>;
+
+/** The global settings after a reload: the reloadable part of `next`, the start-only part of `running`. */
+export function reloadedGlobal(running: GlobalConfig, next: GlobalConfig): GlobalConfig {
+  const out: GlobalConfig = { ...next };
+  const keep = <K extends keyof StartGlobals>(k: K): void => {
+    out[k] = running[k];
+  };
+  for (const k of Object.keys(START_KEYS) as (keyof StartGlobals)[]) keep(k);
+  return out;
 }
 
 export interface FulcrumConfig {

@@ -1,0 +1,34 @@
+/**
+ * Server host names to addresses, at start, on reload and on an API add (never per
+ * connection): the only DNS lookups Fulcrum makes.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { FulcrumConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+
+/** Resolves a server's host name to an address, keeping the name for TLS and reports. */
+export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
+  if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+  const name = s.hostname ?? s.address.host;
+  let found: { address: string };
+  try {
+    found = await lookup(name);
+  } catch (e) {
+    throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+  }
+  return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
+}
+
+/** Resolves every server host name of a config (servers, emergency, abuse). */
+export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
+  const groups: GroupConfig[] = [];
+  for (const g of config.groups) {
+    groups.push({
+      ...g,
+      servers: await Promise.all(g.servers.map(resolveServer)),
+      emergency: g.emergency === null ? null : await resolveServer(g.emergency),
+      abuse: g.abuse === null ? null : await resolveServer(g.abuse),
+    });
+  }
+  return { ...config, groups };
+}

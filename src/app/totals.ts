@@ -1,0 +1,18 @@
+/** The process's connection totals since start, by outcome (shared by workers through memory). */
+import type { TerminationReason } from '../dataplane/session.ts';
+
+/** Totals since start, by outcome; read in O(1). */
+export interface Totals {
+  accepted: number;
+  connected: number;
+  finished: number;
+  queued: number;
+  bytesFromClients: number;
+  bytesToClients: number;
+  ends: Partial<Record<TerminationReason, number>>;
+}
+
+/** Zeroed totals for a process that keeps its own. */
+export function newTotals(): Totals {
+  return { accepted: 0, connected: 0, finished: 0, queued: 0, bytesFromClients: 0, bytesToClients: 0, ends: {} };
+}

@@ -1,0 +1,150 @@
+/**
+ * Admission under -x, pending_max and -q, without sockets: fake sessions record when they begin
+ * and how they close. The local strategy decides from this process's counts; the shared
+ * strategy (workers) is driven through a fake of the shared counters and the manual clock.
+ */
+import { expect, test } from 'bun:test';
+import { Admission, localSlots, sharedSlots, WAITER_POLL_MS, type AdmissionLimits, type AdmissionSlots, type SharedAdmission } from '../../../src/app/admission.ts';
+import { newTotals } from '../../../src/app/totals.ts';
+import type { Session } from '../../../src/dataplane/session.ts';
+import { ManualClock } from '../../helpers/manual-clock.ts';
+
+class FakeSession {
+  finished = false;
+  connectedMs = 0;
+  closedWith: string | null = null;
+  constructor(
+    readonly id: number,
+    readonly begun: number[],
+  ) {}
+  begin(): void {
+    this.begun.push(this.id);
+  }
+  close(reason: string): void {
+    this.finished = true;
+    this.closedWith = reason;
+  }
+}
+
+function setup(limits: AdmissionLimits, slots: AdmissionSlots = localSlots(), clock = new ManualClock()) {
+  const begun: number[] = [];
+  const totals = newTotals();
+  let groupQueues = 0;
+  const a = new Admission({
+    slots,
+    limits: () => limits,
+    clock,
+    totals,
+    stopping: () => false,
+    serveGroupQueues: () => {
+      groupQueues++;
+      return false;
+    },
+  });
+  let next = 1;
+  const session = (): FakeSession => new FakeSession(next++, begun);
+  const offer = (s: FakeSession): FakeSession => (a.offer(s as unknown as Session), s);
+  /** A session's server connected, then the session ended. */
+  const finish = (s: FakeSession): void => {
+    s.connectedMs = 1;
+    s.finished = true;
+    if (a.ended(s as unknown as Session)) a.admitWaiting();
+  };
+  return { a, begun, totals, session, offer, finish, clock, groupQueues: () => groupQueues };
+}
+
+test('local: -x admits up to the limit, then clients wait in arrival order, bounded by -q', () => {
+  const t = setup({ maxConnections: 2, pendingMax: 100, backlog: 2 });
+  const s = [1, 2, 3, 4, 5].map(() => t.offer(t.session()));
+  expect(t.begun).toEqual([1, 2]);
+  expect(t.a.activeCount).toBe(2);
+  expect(t.a.waitingCount).toBe(2);
+  expect(t.totals.queued).toBe(2);
+  // The fifth finds the FIFO at its -q bound.
+  expect(s[4]!.closedWith).toBe('queue-full');
+  expect(s[2]!.closedWith).toBeNull();
+});
+
+test('local: a freed slot serves the head of the FIFO, and only one per slot', () => {
+  const t = setup({ maxConnections: 2, pendingMax: 100, backlog: 10 });
+  const s = [1, 2, 3, 4, 5].map(() => t.offer(t.session()));
+  t.a.connected();
+  t.a.connected();
+  t.finish(s[1]!);
+  expect(t.begun).toEqual([1, 2, 3]);
+  expect(t.a.waitingCount).toBe(2);
+  t.finish(s[0]!);
+  expect(t.begun).toEqual([1, 2, 3, 4]);
+  expect(t.a.sessions.has(4)).toBe(true);
+  expect(t.a.waitingCount).toBe(1);
+});
+
+test('local: a waiting client that left is skipped, not admitted', () => {
+  const t = setup({ maxConnections: 1, pendingMax: 100, backlog: 10 });
+  const s = [1, 2, 3].map(() => t.offer(t.session()));
+  s[1]!.finished = true; // the client closed while waiting
+  t.a.connected();
+  t.finish(s[0]!);
+  expect(t.begun).toEqual([1, 3]);
+  expect(t.a.waitingCount).toBe(0);
+});
+
+test('local: pending_max holds clients until a connect completes', () => {
+  const t = setup({ maxConnections: 10, pendingMax: 1, backlog: 10 });
+  t.offer(t.session());
+  t.offer(t.session());
+  expect(t.begun).toEqual([1]);
+  t.a.connected(); // the first connect completed: its connect slot frees
+  expect(t.begun).toEqual([1, 2]);
+});
+
+test('local: a session waiting in a group queue gives its connect slot back', () => {
+  const t = setup({ maxConnections: 10, pendingMax: 1, backlog: 10 });
+  t.offer(t.session());
+  t.offer(t.session());
+  t.a.queued();
+  expect(t.begun).toEqual([1, 2]);
+  expect(t.clock.pending).toBe(0); // local slots never poll
+});
+
+test('shared: a worker polls for a slot freed in another worker, and only while clients wait', () => {
+  let active = 0;
+  const shared: SharedAdmission = {
+    reserveAdmission: (max) => (active < max ? (active++, true) : false),
+    pendingDelta: () => undefined,
+    released: () => active--,
+    setWaiting: () => undefined,
+    activeTotal: () => active,
+    waitingTotal: () => 0,
+  };
+  const t = setup({ maxConnections: 1, pendingMax: 100, backlog: 10 }, sharedSlots(shared, 'worker'));
+  active = 1; // another worker holds the only slot
+  t.offer(t.session());
+  expect(t.begun).toEqual([]);
+  expect(t.clock.pending).toBe(1);
+  t.clock.advance(WAITER_POLL_MS);
+  expect(t.begun).toEqual([]);
+  active = 0; // it finished there: no event reaches this worker
+  t.clock.advance(WAITER_POLL_MS);
+  expect(t.begun).toEqual([1]);
+  expect(t.groupQueues()).toBe(2);
+  // One more look after a change (as any change of the waiting count arms it), then quiet.
+  t.clock.advance(WAITER_POLL_MS);
+  expect(t.clock.pending).toBe(0);
+});
+
+test('shared: the primary reports every worker and never polls', () => {
+  const shared: SharedAdmission = {
+    reserveAdmission: () => false,
+    pendingDelta: () => undefined,
+    released: () => undefined,
+    setWaiting: () => undefined,
+    activeTotal: () => 7,
+    waitingTotal: () => 3,
+  };
+  const t = setup({ maxConnections: 1, pendingMax: 1, backlog: 1 }, sharedSlots(shared, 'primary'));
+  expect(t.a.activeCount).toBe(7);
+  expect(t.a.waitingCount).toBe(3);
+  t.a.queued();
+  expect(t.clock.pending).toBe(0);
+});
