@@ -98,10 +98,10 @@ export class Reloader {
     this.lastResult = result;
     if (result.ok) {
       this.counts.ok++;
-      this.lastSuccessMs = Date.now();
+      this.lastSuccessMs = this.#b.clock.now();
     } else {
       this.counts.failed++;
-      this.lastFailureMs = Date.now();
+      this.lastFailureMs = this.#b.clock.now();
     }
     return result;
   }
