@@ -194,6 +194,10 @@ export class Rig implements SessionOwner {
     if (c === undefined) throw new Error('no connect was asked for');
     return c.socket;
   }
+  /** The servers connected to, in the order of the attempts. */
+  get attempted(): Server[] {
+    return this.connects.map((c) => this.servers.find((s) => s.address === c.address)!);
+  }
   /** begin() and complete the connect: the usual start of a test. */
   connected(): this {
     this.begin();
