@@ -262,7 +262,6 @@ export class Session {
     this.lastActivityMs = owner.coarseNow();
   }
 
-
   /**
    * Bytes the client sent before the session began (a passthrough listener's ClientHello): they
    * go to the server first, before anything else the client sends.
@@ -384,10 +383,8 @@ export class Session {
   }
 
   #clearConnectTimer(): void {
-    if (this.#connectTimer !== null) {
-      this.#clock.clearTimer(this.#connectTimer);
-      this.#connectTimer = null;
-    }
+    this.#clock.clearTimer(this.#connectTimer);
+    this.#connectTimer = null;
   }
 
   /** Remember the first thing that ended the connection. */
