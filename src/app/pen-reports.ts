@@ -128,7 +128,7 @@ function header(names: readonly string[]): string {
  * column is the time the server was blacklisted (seconds since the epoch, 0 if never); "current"
  * is the server of the newest connection and "last" the newest connection's number.
  */
-export function penStatusHtml(b: Balancer, group: GroupRuntime, now: Date = new Date()): string {
+export function penStatusHtml(b: Balancer, group: GroupRuntime, now: Date = new Date(b.clock.now())): string {
   const nowMs = b.clock.now();
   const blacklistS = group.config.blacklistMs / 1000;
   const sessions = [...groupSessions(b, group)];

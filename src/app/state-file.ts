@@ -27,7 +27,7 @@ interface StateFile {
 
 /** Writes the tables (atomically: a temporary file renamed over the old one). */
 export async function saveState(b: Balancer, path: string): Promise<number> {
-  const state: StateFile = { version: VERSION, saved_at: new Date().toISOString(), groups: {} };
+  const state: StateFile = { version: VERSION, saved_at: new Date(b.clock.now()).toISOString(), groups: {} };
   let n = 0;
   for (const g of b.groups.values()) {
     const out: SavedClient[] = [];

@@ -30,7 +30,7 @@ function serverName(s: Server): string {
 export function statsText(b: Balancer): string {
   const t = b.totals;
   const lines = [
-    `fulcrum ${process.pid}: up ${Math.round((Date.now() - b.startedMs) / 1000)} s, ${b.activeCount} connections (${b.waitingCount} waiting), ` +
+    `fulcrum ${process.pid}: up ${Math.round((b.clock.now() - b.startedMs) / 1000)} s, ${b.activeCount} connections (${b.waitingCount} waiting), ` +
       `${t.accepted} accepted, ${t.finished} finished, ${t.bytesFromClients} bytes from clients, ${t.bytesToClients} bytes to clients`,
   ];
   for (const { group, server: s } of b.allServers()) {

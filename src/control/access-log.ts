@@ -9,9 +9,11 @@
  */
 import pino from 'pino';
 import { formatAddress } from '../core/address.ts';
+import type { Clock } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { AccessLogConfig } from '../config/model.ts';
 import type { Session } from '../dataplane/session.ts';
+import { systemClock } from '../dataplane/system-clock.ts';
 
 /** The failed connect attempts before the server that served (or before giving up). */
 export interface FailedAttempt {
@@ -125,7 +127,7 @@ function textValue(v: string | number | null): string {
  * The text format: the end time, then `key=value` pairs in the JSON record's order
  * (`failed` as `server/error` items joined by commas).
  */
-export function formatTextRecord(r: AccessRecord, time: Date = new Date()): string {
+export function formatTextRecord(r: AccessRecord, time: Date): string {
   const failed = r.failed.length === 0 ? null : r.failed.map((f) => `${f.server}/${f.error}`).join(',');
   return (
     `${time.toISOString()} id=${r.id} start=${r.start} listener=${textValue(r.listener)} group=${textValue(r.group)} ` +
@@ -153,8 +155,12 @@ export class AccessLog {
   /** Bound to this instance, to be pushed onto Balancer.onSessionEnd. */
   readonly onSessionEnd = (s: Session): void => this.write(s);
 
-  constructor(config: AccessLogConfig) {
+  readonly #clock: Clock;
+
+  /** `clock` defaults to the system clock until every caller passes the one it was given. */
+  constructor(config: AccessLogConfig, clock: Clock = systemClock) {
     this.config = config;
+    this.#clock = clock;
     const toStdout = config.path === '-';
     this.#dest = pino.destination({ dest: toStdout ? 1 : config.path, append: true, sync: false, mkdir: false });
     this.#json =
@@ -163,7 +169,7 @@ export class AccessLog {
             {
               base: null,
               // pino writes `{` + time + the record's keys; the level is left out (every line is one connection).
-              timestamp: () => `"time":"${new Date().toISOString()}"`,
+              timestamp: () => `"time":"${new Date(this.#clock.now()).toISOString()}"`,
               formatters: { level: () => ({}) },
             },
             this.#dest,
@@ -176,7 +182,7 @@ export class AccessLog {
     const r = accessRecord(s);
     this.lines++;
     if (this.#json !== null) this.#json.info(r);
-    else this.#dest.write(formatTextRecord(r));
+    else this.#dest.write(formatTextRecord(r, new Date(this.#clock.now())));
   }
 
   /** Reopens the file (SIGHUP), so that a rotated log is continued in a new file. */
@@ -195,9 +201,9 @@ export class AccessLog {
       return;
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
+      const timer = this.#clock.setTimeout(resolve, 2000, undefined, true);
       dest.once('close', () => {
-        clearTimeout(timer);
+        this.#clock.clearTimer(timer);
         resolve();
       });
       dest.end();

@@ -19,6 +19,7 @@ import { chmodSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:f
 import { join } from 'node:path';
 import type { Server as BunServer } from 'bun';
 import { formatAddress } from '../core/address.ts';
+import type { TimerHandle } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
@@ -127,7 +128,7 @@ export class AdminServer {
   readonly #pages = new Map<string, string>();
   /** Live feed subscribers and the one timer that feeds them all. */
   readonly #subscribers = new Set<ReadableStreamDefaultController<Uint8Array>>();
-  #feedTimer: ReturnType<typeof setInterval> | null = null;
+  #feedTimer: TimerHandle | null = null;
   readonly #encoder = new TextEncoder();
   /** The bound address as text: `127.0.0.1:9900` or the socket path. */
   readonly address: string;
@@ -191,7 +192,7 @@ export class AdminServer {
   }
 
   async stop(): Promise<void> {
-    if (this.#feedTimer !== null) clearInterval(this.#feedTimer);
+    this.#o.balancer.clock.clearTimer(this.#feedTimer);
     this.#feedTimer = null;
     for (const c of this.#subscribers) {
       try {
@@ -382,7 +383,7 @@ export class AdminServer {
   #connections(query: URLSearchParams): Record<string, unknown> {
     const b = this.#o.balancer;
     const { offset, limit } = paging(query);
-    const now = Date.now();
+    const now = b.clock.now();
     const items: Record<string, unknown>[] = [];
     let i = 0;
     for (const s of b.sessions.values()) {
@@ -397,7 +398,7 @@ export class AdminServer {
     if (!/^\d+$/.test(idText)) throw new HttpError(400, 'invalid_request', `connection id "${idText}" is not a number`);
     const s = this.#o.balancer.sessions.get(Number(idText));
     if (s === undefined) throw new HttpError(404, 'connection_not_found', `no open connection ${idText}`);
-    const view = connectionView(s, Date.now());
+    const view = connectionView(s, this.#o.balancer.clock.now());
     s.close('closed-by-operator', false);
     this.#o.diag.info(`admin API: closed connection ${idText} from ${String(view.client)}`);
     return { closed: view };
@@ -511,7 +512,7 @@ export class AdminServer {
 
   #startFeed(): void {
     if (this.#feedTimer !== null) return;
-    this.#feedTimer = setInterval(() => {
+    this.#feedTimer = this.#o.balancer.clock.setInterval(() => {
       if (this.#subscribers.size === 0) return this.#stopFeedIfIdle();
       const bytes = this.#encoder.encode(this.#frame());
       for (const c of this.#subscribers) {
@@ -526,7 +527,7 @@ export class AdminServer {
 
   #stopFeedIfIdle(): void {
     if (this.#subscribers.size > 0 || this.#feedTimer === null) return;
-    clearInterval(this.#feedTimer);
+    this.#o.balancer.clock.clearTimer(this.#feedTimer);
     this.#feedTimer = null;
   }
 }

@@ -13,7 +13,7 @@
  * unit-tested with a manual clock and fake probes.
  */
 import type { Address } from '../core/address.ts';
-import type { Clock, Random } from '../core/clock.ts';
+import { MAX_TIMER_MS, type Clock, type Random, type TimerHandle } from '../core/clock.ts';
 import type { AgentReport } from '../core/health/agent-check.ts';
 import { describeCheck, firstCheckDelayMs, nextCheckDelayMs, type CheckSpec } from '../core/health/check-spec.ts';
 import type { ProbeFn, Verdict } from '../core/health/conversation.ts';
@@ -29,25 +29,10 @@ export interface CheckedGroup {
   serverChanged(server: Server, up: boolean): void;
 }
 
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  set: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
 export interface HealthCheckerDeps {
   clock: Clock;
   random: Random;
   probe: ProbeFn;
-  timers?: Timers;
   /** One line per state change. */
   log: (message: string) => void;
   /** Details (every failed check), for debug output. */
@@ -85,10 +70,9 @@ function specKey(spec: CheckSpec): string {
 
 export class HealthChecker {
   readonly #deps: HealthCheckerDeps;
-  readonly #timers: Timers;
   readonly #heap = new TimerHeap<CheckTask>();
   readonly #records = new Map<Server, ServerChecks>();
-  #timer: unknown = null;
+  #timer: TimerHandle | null = null;
   #timerDue = Infinity;
   #stopped = false;
   /** Probes started, for the bench and tests. */
@@ -96,7 +80,6 @@ export class HealthChecker {
 
   constructor(deps: HealthCheckerDeps) {
     this.#deps = deps;
-    this.#timers = deps.timers ?? realTimers;
   }
 
   /** Checks scheduled (tasks in the heap or running). */
@@ -183,7 +166,7 @@ export class HealthChecker {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) this.#timers.clear(this.#timer);
+    this.#deps.clock.clearTimer(this.#timer);
     this.#timer = null;
     this.#heap.clear();
   }
@@ -194,10 +177,12 @@ export class HealthChecker {
     if (next === undefined) return;
     if (this.#timer !== null) {
       if (this.#timerDue <= next.dueMs) return;
-      this.#timers.clear(this.#timer);
+      this.#deps.clock.clearTimer(this.#timer);
     }
     this.#timerDue = next.dueMs;
-    this.#timer = this.#timers.set(() => this.#tick(), Math.max(0, next.dueMs - this.#deps.clock.now()));
+    // A check due beyond what a timer can wait is reached in steps: an early tick finds nothing due and re-arms.
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, next.dueMs - this.#deps.clock.now()));
+    this.#timer = this.#deps.clock.setTimeout((c) => c.#tick(), wait, this);
   }
 
   #tick(): void {

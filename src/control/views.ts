@@ -174,11 +174,12 @@ export function clientView(g: GroupRuntime, c: ClientEntry): Record<string, unkn
 /** What the dashboard receives every tick (server-sent events). */
 export function snapshot(b: Balancer, version: string): Record<string, unknown> {
   const t = b.totals;
+  const now = b.clock.now();
   return {
-    time: Date.now(),
+    time: now,
     version,
     pid: process.pid,
-    uptime_s: Math.round((Date.now() - b.startedMs) / 1000),
+    uptime_s: Math.round((now - b.startedMs) / 1000),
     totals: {
       accepted: t.accepted,
       active: b.activeCount,

@@ -14,9 +14,11 @@ export interface Clock {
   /**
    * Calls `fn(arg)` once after `ms` milliseconds. `ms` must lie in [0, MAX_TIMER_MS]: an
    * out-of-range delay throws (E_TIMER_RANGE) instead of firing at once (the runtime's timers
-   * overflow to 1 ms beyond ~24.8 days). Timers do not keep the process alive.
+   * overflow to 1 ms beyond ~24.8 days). Timers do not keep the process alive unless
+   * `keepAlive` is set (for a timer that is the only thing left to do, such as restarting a
+   * worker process after all of them died).
    */
-  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle;
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A, keepAlive?: boolean): TimerHandle;
   /** Calls `fn()` every `ms` milliseconds (same range rule) until cleared. */
   setInterval(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer armed by this clock; a handle already fired or cleared is ignored. */
@@ -32,6 +34,15 @@ export function checkTimerMs(ms: number, what = 'timer'): number {
     throw new FulcrumError('E_TIMER_RANGE', `${what}: ${ms} ms is out of range (0 to ${MAX_TIMER_MS} ms, about 24.8 days)`);
   }
   return ms;
+}
+
+/**
+ * `ms` cut to what a timer can be armed with, for delays that come from configuration and are
+ * armed on an event path, where a RangeError would escape into the event loop: a delay of
+ * more than ~24.8 days is as good as none.
+ */
+export function clampTimerMs(ms: number): number {
+  return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms > 0 ? ms : 0;
 }
 
 export interface Random {
@@ -73,8 +84,8 @@ export class CoarseClock implements Clock {
   now(): number {
     return this.#now;
   }
-  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
-    return this.#base.setTimeout(fn, ms, arg);
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A, keepAlive?: boolean): TimerHandle {
+    return this.#base.setTimeout(fn, ms, arg, keepAlive);
   }
   setInterval(fn: () => void, ms: number): TimerHandle {
     return this.#base.setInterval(fn, ms);

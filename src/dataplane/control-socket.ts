@@ -13,8 +13,10 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
 import type { Address } from '../core/address.ts';
+import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { concat } from './bytes.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { systemClock } from './system-clock.ts';
 
 export type JunkReason = 'binary' | 'too-long' | 'timeout';
 
@@ -39,6 +41,8 @@ export interface LineListenerOptions {
   maxLineBytes: number;
   timeoutMs: number;
   maxConnections: number;
+  /** The time source for the deadlines (the system clock when absent). */
+  clock?: Clock;
 }
 
 export interface LineListenHandle {
@@ -54,6 +58,7 @@ export interface LineListenHandle {
 interface ListenerState {
   service: LineService;
   options: LineListenerOptions;
+  clock: Clock;
   open: number;
 }
 
@@ -81,7 +86,7 @@ class LineConnection {
   #buffer: Uint8Array | null = null;
   #out: Uint8Array | null = null;
   #after: (() => void) | undefined;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timer: TimerHandle | null = null;
   /** The client has sent its FIN. */
   #peerEnded = false;
 
@@ -94,8 +99,8 @@ class LineConnection {
   }
 
   #arm(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = setTimeout(onConnectionTimeout, this.#state.options.timeoutMs, this);
+    this.#state.clock.clearTimer(this.#timer);
+    this.#timer = this.#state.clock.setTimeout(onConnectionTimeout, clampTimerMs(this.#state.options.timeoutMs), this);
   }
 
   start(): void {
@@ -157,7 +162,7 @@ class LineConnection {
   #finish(): void {
     const wasOpen = this.#phase !== 'closed';
     this.#phase = 'closed';
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#state.clock.clearTimer(this.#timer);
     this.#timer = null;
     this.#buffer = null;
     this.#out = null;
@@ -288,7 +293,7 @@ function removeStaleSocket(path: string): void {
 }
 
 export function listenLines(address: Address, service: LineService, options: LineListenerOptions): LineListenHandle {
-  const state: ListenerState = { service, options, open: 0 };
+  const state: ListenerState = { service, options, clock: options.clock ?? systemClock, open: 0 };
   const data = state as unknown as LineConnection;
   if (address.kind === 'unix') {
     removeStaleSocket(address.path);
@@ -377,17 +382,17 @@ const clientHandlers: SocketHandler<ClientState> = {
  * Sends `line` (a newline is added) and resolves with everything the server sends until it
  * closes. Rejects when the connection fails or nothing has ended within `timeoutMs`.
  */
-export async function requestLine(address: Address, line: string, timeoutMs: number): Promise<string> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
+export async function requestLine(address: Address, line: string, timeoutMs: number, clock: Clock = systemClock): Promise<string> {
+  let timer: TimerHandle | null = null;
   let socket: Socket<ClientState> | null = null;
   const reply = new Promise<string>((resolve, reject) => {
     const st: ClientState = { line: encoder.encode(line + '\n'), chunks: [], done: false, resolve, reject };
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
       if (st.done) return;
       st.done = true;
       socket?.terminate();
       reject(new Error(`no reply within ${timeoutMs} ms`));
-    }, timeoutMs);
+    }, clampTimerMs(timeoutMs), undefined, true); // the caller is waiting for this answer
     const connecting =
       address.kind === 'unix'
         ? Bun.connect<ClientState>({ unix: address.path, allowHalfOpen: true, socket: clientHandlers, data: st })
@@ -407,6 +412,6 @@ export async function requestLine(address: Address, line: string, timeoutMs: num
   try {
     return await reply;
   } finally {
-    if (timer !== null) clearTimeout(timer);
+    clock.clearTimer(timer);
   }
 }

@@ -13,9 +13,11 @@
  * onDrain), so the listener's shared handlers need no branch per event: once the gate passes the
  * socket on, socket.data is the session's Side and the same handlers drive it.
  */
+import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { DEFAULT_MAX_HELLO_BYTES, parseClientHello, tlsVersionName } from '../protocol/tls-client-hello.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import { systemClock } from './system-clock.ts';
 
 /** What a gate learnt about a connection; the access log and routing read it. */
 export interface ConnectionFacts {
@@ -63,6 +65,8 @@ export interface GateOwner {
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void;
   /** A gate failed; the socket is already being closed. */
   gateFailed(reason: GateFailure, detail: string): void;
+  /** The time source for the deadline (the system clock when absent). */
+  readonly clock?: Clock;
 }
 
 /** TLS gates need a few more socket operations than sessions. */
@@ -85,7 +89,8 @@ export class Gate {
   readonly clientAuth: ClientAuth | null;
   readonly maxHelloBytes: number;
   #buffer: Uint8Array | null = null;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #clock: Clock;
+  #timer: TimerHandle | null = null;
   done = false;
 
   constructor(socket: StreamSocket<unknown>, owner: GateOwner, timeoutMs: number, clientAuth: ClientAuth | null, maxHelloBytes = DEFAULT_MAX_HELLO_BYTES) {
@@ -93,10 +98,9 @@ export class Gate {
     this.owner = owner;
     this.clientAuth = clientAuth;
     this.maxHelloBytes = maxHelloBytes;
-    if (timeoutMs > 0) {
-      this.#timer = setTimeout(onGateTimeout, timeoutMs, this);
-      this.#timer.unref?.(); // a half-open handshake does not keep a stopping process alive
-    }
+    this.#clock = owner.clock ?? systemClock;
+    // Not a keep-alive timer: a half-open handshake does not keep a stopping process alive.
+    if (timeoutMs > 0) this.#timer = this.#clock.setTimeout(onGateTimeout, clampTimerMs(timeoutMs), this);
   }
 
   /** Passthrough: bytes of the ClientHello (termination: early application data, kept for the session). */
@@ -206,7 +210,7 @@ export class Gate {
 
   #clear(): void {
     if (this.#timer !== null) {
-      clearTimeout(this.#timer);
+      this.#clock.clearTimer(this.#timer);
       this.#timer = null;
     }
   }

@@ -5,12 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Socket, SocketHandler } from 'bun';
+import type { Address } from '../core/address.ts';
+import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { AgentConversation } from '../core/health/agent-check.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
 import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdict } from '../core/health/conversation.ts';
 import { HttpConversation } from '../core/health/http-check.ts';
 import { ScriptConversation } from '../core/health/script-check.ts';
 import { ConnectConversation } from '../core/health/tcp-check.ts';
+import { systemClock } from './system-clock.ts';
 
 export function conversationFor(spec: CheckSpec, host: string): Conversation {
   switch (spec.kind) {
@@ -31,7 +34,8 @@ interface Probe {
   conv: Conversation;
   done: (v: Verdict) => void;
   spec: CheckSpec;
-  timer: ReturnType<typeof setTimeout> | null;
+  clock: Clock;
+  timer: TimerHandle | null;
   socket: Socket<Probe> | null;
   settled: boolean;
   connected: boolean;
@@ -42,7 +46,7 @@ interface Probe {
 function settle(p: Probe, v: Verdict): void {
   if (p.settled) return;
   p.settled = true;
-  if (p.timer !== null) clearTimeout(p.timer);
+  p.clock.clearTimer(p.timer);
   p.timer = null;
   const s = p.socket;
   p.socket = null;
@@ -132,14 +136,24 @@ function caText(path: string): string {
   return text;
 }
 
-export const runProbe: ProbeFn = (target, spec, done) => {
+function probeTimedOut(p: Probe): void {
+  p.timer = null;
+  const where = p.connected ? (p.conv instanceof ScriptConversation ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
+  settle(p, fail(`timeout after ${p.spec.timeoutMs} ms${where}`));
+}
+
+/** The probe function for the health checker, with its deadlines on `clock`. */
+export function probeRunner(clock: Clock): ProbeFn {
+  return (target, spec, done) => runProbeOn(clock, target, spec, done);
+}
+
+/** Probes on the system clock. */
+export const runProbe: ProbeFn = probeRunner(systemClock);
+
+function runProbeOn(clock: Clock, target: Address, spec: CheckSpec, done: (v: Verdict) => void): void {
   const host = target.kind === 'tcp' ? target.host : 'localhost';
-  const p: Probe = { conv: conversationFor(spec, host), done, spec, timer: null, socket: null, settled: false, connected: false, tls: spec.tls !== null };
-  p.timer = setTimeout(() => {
-    p.timer = null;
-    const where = p.connected ? (p.conv instanceof ScriptConversation ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
-    settle(p, fail(`timeout after ${spec.timeoutMs} ms${where}`));
-  }, spec.timeoutMs);
+  const p: Probe = { conv: conversationFor(spec, host), done, spec, clock, timer: null, socket: null, settled: false, connected: false, tls: spec.tls !== null };
+  p.timer = clock.setTimeout(probeTimedOut, clampTimerMs(spec.timeoutMs), p);
   let promise: Promise<unknown>;
   try {
     const tls = spec.tls === null ? undefined : {
@@ -156,4 +170,4 @@ export const runProbe: ProbeFn = (target, spec, done) => {
     return;
   }
   promise.catch(ignore);
-};
+}

@@ -11,6 +11,7 @@
  * - One teardown path: Session.#finish() runs exactly once, whatever ended the connection.
  */
 import type { Address } from '../core/address.ts';
+import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { ConnectionFacts } from './gate.ts';
@@ -18,6 +19,7 @@ import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import { systemClock } from './system-clock.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
 export const TERMINATION_REASONS = [
@@ -56,6 +58,8 @@ export interface SessionOwner {
   connect(address: Address, side: Side): void;
   /** Coarse current time (ms), refreshed by a timer, cheap to read per chunk. */
   coarseNow(): number;
+  /** The time source for timestamps and the connect timer (the system clock when absent). */
+  readonly clock?: Clock;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
   /**
@@ -217,7 +221,8 @@ export class Session {
   connectedMs = 0;
   endMs = 0;
   reason: TerminationReason | null = null;
-  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #clock: Clock;
+  #connectTimer: TimerHandle | null = null;
   #serverJudged = false;
   finished = false;
   connecting = false;
@@ -243,6 +248,7 @@ export class Session {
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
+    this.#clock = owner.clock ?? systemClock;
     this.client = new Side(this, true);
     this.client.socket = clientSocket;
     clientSocket.data = this.client;
@@ -252,10 +258,9 @@ export class Session {
     this.clientAddress = clientSocket.remoteAddress ?? '';
     this.clientPort = clientSocket.remotePort ?? 0;
     this.selection = newSelectionState(clientKey, this.clientPort);
-    this.startMs = Date.now();
+    this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
   }
-
 
   /**
    * Bytes the client sent before the session began (a passthrough listener's ClientHello): they
@@ -293,9 +298,10 @@ export class Session {
     }
     const side = this.server;
     this.connecting = true;
-    this.connectStartMs = Date.now();
+    this.connectStartMs = this.#clock.now();
     const ms = this.owner.connectTimeoutMs;
-    if (ms > 0) this.#connectTimer = setTimeout(onConnectTimeout, ms, this);
+    // The session is the timer's argument: no closure per connection.
+    if (ms > 0) this.#connectTimer = this.#clock.setTimeout(onConnectTimeout, clampTimerMs(ms), this);
     this.owner.connect(server.address, side);
   }
 
@@ -309,7 +315,7 @@ export class Session {
     this.#clearConnectTimer();
     side.socket = socket;
     socket.data = side;
-    this.connectedMs = Date.now();
+    this.connectedMs = this.#clock.now();
     this.owner.selector.connected(this.selection);
     if (this.#preloaded > 0 && this.selection.server !== null) {
       this.selection.server.bytesToServer += this.#preloaded;
@@ -377,10 +383,8 @@ export class Session {
   }
 
   #clearConnectTimer(): void {
-    if (this.#connectTimer !== null) {
-      clearTimeout(this.#connectTimer);
-      this.#connectTimer = null;
-    }
+    this.#clock.clearTimer(this.#connectTimer);
+    this.#connectTimer = null;
   }
 
   /** Remember the first thing that ended the connection. */
@@ -429,7 +433,7 @@ export class Session {
       !this.finished &&
       this.server.bytesRead === 0 &&
       !this.client.eof &&
-      Date.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
+      this.#clock.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
     this.owner.selector.serverEnded(this.selection, early);
   }
 
@@ -437,7 +441,7 @@ export class Session {
     if (this.finished) return;
     this.finished = true;
     this.#clearConnectTimer();
-    this.endMs = Date.now();
+    this.endMs = this.#clock.now();
     this.reason ??= 'client-closed';
     const sel = this.owner.selector;
     if (this.connecting) {

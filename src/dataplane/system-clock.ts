@@ -9,9 +9,9 @@ type RuntimeTimer = ReturnType<typeof setTimeout>;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A, keepAlive = false): TimerHandle {
     const t = setTimeout(fn, checkTimerMs(ms), arg);
-    t.unref?.();
+    if (!keepAlive) t.unref?.();
     return t as TimerHandle;
   },
   setInterval(fn: () => void, ms: number): TimerHandle {

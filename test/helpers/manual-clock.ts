@@ -1,6 +1,7 @@
 /**
  * A clock for tests: time moves only when the test says so, and `advance` fires the timers that
  * fall due, in order of their due time (then of arming), each seeing `now()` at its due time.
+ * (`keepAlive` means nothing here: no process waits on these timers.)
  */
 import { checkTimerMs, type Clock, type TimerHandle } from '../../src/core/clock.ts';
 

@@ -9,6 +9,7 @@
  * while replacements keep dying young, and starts over at 100 ms once one has lived 10 s.
  */
 import type { Subprocess } from 'bun';
+import type { Clock, TimerHandle } from '../../core/clock.ts';
 import type { FulcrumConfig } from '../../config/model.ts';
 import type { Balancer, Diagnostics } from '../balancer.ts';
 import { snapshotConfig, snapshotKey, WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
@@ -39,11 +40,21 @@ interface WorkerSlot {
   /** The last configuration sent to it. */
   seq: number;
   delayMs: number;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: TimerHandle | null;
+}
+
+/**
+ * A promise settled after `ms` on `clock`. Its timer keeps the process alive: the pool's waits
+ * (start-up, replacement, stop) may be all there is left to do.
+ */
+function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms, undefined, true));
 }
 
 export class WorkerPool {
   readonly #o: PoolOptions;
+  /** The balancer's clock: time and timers of starts, replacements and stops. */
+  readonly #clock: Clock;
   readonly #slots: WorkerSlot[];
   #seq = 0;
   #config: FulcrumConfig;
@@ -56,6 +67,7 @@ export class WorkerPool {
 
   constructor(o: PoolOptions) {
     this.#o = o;
+    this.#clock = o.balancer.clock;
     this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, proc: null, startedMs: 0, ready: false, seq: -1, delayMs: FIRST_DELAY_MS, timer: null }));
     this.#config = snapshotConfig(o.balancer);
     this.#key = snapshotKey(this.#config);
@@ -80,14 +92,14 @@ export class WorkerPool {
       this.#starting = { resolve, reject };
     });
     for (const s of this.#slots) this.#spawn(s);
-    const timer = setTimeout(() => this.#failStart(new Error(`the workers did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    const timer = this.#clock.setTimeout((pool) => pool.#failStart(new Error(`the workers did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS, this, true);
     try {
       await started;
     } catch (e) {
       await this.stop();
       throw e;
     } finally {
-      clearTimeout(timer);
+      this.#clock.clearTimer(timer);
     }
   }
 
@@ -103,7 +115,7 @@ export class WorkerPool {
     const { shared } = this.#o;
     slot.ready = false;
     slot.seq = -1;
-    slot.startedMs = Date.now();
+    slot.startedMs = this.#clock.now();
     const proc = Bun.spawn({
       cmd: this.#o.command,
       env: {
@@ -188,7 +200,7 @@ export class WorkerPool {
     const lost = this.#o.shared.reclaim(slot.index);
     this.#o.shared.restarted();
     this.restarts++;
-    const lived = Date.now() - slot.startedMs;
+    const lived = this.#clock.now() - slot.startedMs;
     slot.delayMs = lived >= HEALTHY_LIFE_MS ? FIRST_DELAY_MS : slot.delayMs;
     const delay = slot.delayMs;
     slot.delayMs = Math.min(MAX_DELAY_MS, slot.delayMs * 2);
@@ -196,7 +208,7 @@ export class WorkerPool {
       `worker ${slot.index} (pid ${proc.pid}) ${how}${wasReady ? '' : ' before serving'}; ${lost} connection(s) lost; ` +
         `starting a replacement in ${delay} ms (${this.restarts} replacement(s) so far)`,
     );
-    slot.timer = setTimeout(() => this.#spawn(slot), delay);
+    slot.timer = this.#clock.setTimeout((s) => this.#spawn(s), delay, slot, true);
   }
 
   /** The primary's configuration may have changed (reload, control command): send it if it did. */
@@ -219,18 +231,18 @@ export class WorkerPool {
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     for (const s of this.#slots) {
-      if (s.timer !== null) clearTimeout(s.timer);
+      this.#clock.clearTimer(s.timer);
       s.timer = null;
     }
     const running = this.#slots.flatMap((s) => (s.proc === null ? [] : [s.proc]));
     for (const p of running) p.kill('SIGTERM');
     const all = Promise.all(running.map((p) => p.exited));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
-    clearTimeout(timer);
+    let timer: TimerHandle | null = null;
+    const late = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = this.#clock.setTimeout(r, graceMs, true, true)))]);
+    this.#clock.clearTimer(timer);
     if (late) {
       for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-      await Promise.race([all, Bun.sleep(2_000)]);
+      await Promise.race([all, sleep(this.#clock, 2_000)]);
     }
   }
 

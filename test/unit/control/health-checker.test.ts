@@ -1,4 +1,4 @@
-/** The check scheduler with a manual clock, fake timers and a scripted probe: no sockets. */
+/** The check scheduler with a manual clock (and its timers) and a scripted probe: no sockets. */
 import { describe, expect, test } from 'bun:test';
 import { formatAddress, type Address } from '../../../src/core/address.ts';
 import { seededRandom } from '../../../src/core/clock.ts';
@@ -6,40 +6,7 @@ import { ManualClock } from '../../helpers/manual-clock.ts';
 import { checkSpec, type CheckSpec } from '../../../src/core/health/check-spec.ts';
 import type { Verdict } from '../../../src/core/health/conversation.ts';
 import { Server } from '../../../src/core/servers/server.ts';
-import { HealthChecker, type CheckedGroup, type Timers } from '../../../src/control/health-checker.ts';
-
-class FakeTimers implements Timers {
-  readonly clock: ManualClock;
-  #timers: { due: number; fn: () => void; id: number }[] = [];
-  #id = 0;
-  constructor(clock: ManualClock) {
-    this.clock = clock;
-  }
-  set(fn: () => void, ms: number): unknown {
-    const t = { due: this.clock.now() + ms, fn, id: ++this.#id };
-    this.#timers.push(t);
-    return t.id;
-  }
-  clear(h: unknown): void {
-    this.#timers = this.#timers.filter((t) => t.id !== h);
-  }
-  get pending(): number {
-    return this.#timers.length;
-  }
-  /** Moves time forward, firing timers in order. */
-  advance(ms: number): void {
-    const end = this.clock.now() + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.due - b.due);
-      const t = this.#timers[0];
-      if (t === undefined || t.due > end) break;
-      this.#timers.shift();
-      if (t.due > this.clock.now()) this.clock.advance(t.due - this.clock.now());
-      t.fn();
-    }
-    this.clock.advance(end - this.clock.now());
-  }
-}
+import { HealthChecker, type CheckedGroup } from '../../../src/control/health-checker.ts';
 
 interface Call {
   target: string;
@@ -49,7 +16,6 @@ interface Call {
 
 function setup(opts: { n?: number; check?: CheckSpec | null; agent?: CheckSpec | null; slowStartMs?: number } = {}) {
   const clock = new ManualClock(0);
-  const timers = new FakeTimers(clock);
   const calls: Call[] = [];
   const log: string[] = [];
   const servers = Array.from({ length: opts.n ?? 1 }, (_, i) => new Server(i, { address: { kind: 'tcp', host: '10.0.0.1', port: 9000 + i }, maxConnections: 0, hardLimit: 0, weight: 1, priority: 0, acl: 0 }));
@@ -65,7 +31,6 @@ function setup(opts: { n?: number; check?: CheckSpec | null; agent?: CheckSpec |
   const checker = new HealthChecker({
     clock,
     random: seededRandom(1),
-    timers,
     log: (m) => log.push(m),
     label: (g, s) => `${g}/${s.index}`,
     probe: (target: Address, spec, done) => {
@@ -76,7 +41,7 @@ function setup(opts: { n?: number; check?: CheckSpec | null; agent?: CheckSpec |
     },
   });
   checker.sync([group]);
-  return { clock, timers, calls, log, servers, group, answers, checker, changes };
+  return { clock, calls, log, servers, group, answers, checker, changes };
 }
 
 const refused: Verdict = { passed: false, detail: 'connect failed: ECONNREFUSED' };
@@ -85,20 +50,20 @@ describe('health checker', () => {
   test('a failing server goes down after fall × interval, with the reason logged and kept; back after rise × interval', () => {
     const t = setup();
     const s = t.servers[0]!;
-    t.timers.advance(100); // first check somewhere in the first interval
+    t.clock.advance(100); // first check somewhere in the first interval
     expect(t.calls.length).toBe(1);
     t.answers.set(9000, refused);
-    t.timers.advance(200);
+    t.clock.advance(200);
     expect(s.healthy).toBe(true);
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(s.healthy).toBe(false);
     expect(s.downReason).toBe('tcp check web: connect failed: ECONNREFUSED');
     expect(t.log).toEqual(['app/0 is DOWN: tcp check web failed 3 time(s) in a row, last: connect failed: ECONNREFUSED']);
     expect([s.downTransitions, s.checksFailed, t.changes]).toEqual([1, 3, ['0 down']]);
     t.answers.delete(9000);
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(s.healthy).toBe(false);
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(s.healthy).toBe(true);
     expect(s.downReason).toBe('');
     expect(t.log[1]).toBe('app/0 is UP: tcp check web passed 2 time(s) in a row (connect succeeded)');
@@ -108,12 +73,12 @@ describe('health checker', () => {
   test('a down server is checked at the down interval', () => {
     const t = setup({ check: checkSpec('web', 'tcp', { intervalMs: 100, downIntervalMs: 1000, fall: 1, rise: 1, jitter: 0 }) });
     t.answers.set(9000, refused);
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(t.servers[0]!.healthy).toBe(false);
     // Down: one check per 1000 ms window (it would be ten at the up interval).
     for (let i = 0; i < 3; i++) {
       const before = t.calls.length;
-      t.timers.advance(1000);
+      t.clock.advance(1000);
       expect(t.calls.length).toBe(before + 1);
     }
   });
@@ -121,7 +86,7 @@ describe('health checker', () => {
   test('a check that hangs is not started again while it runs; one connection per server', () => {
     const t = setup({ agent: checkSpec('agent', 'agent', { intervalMs: 100, port: 7000, jitter: 0 }) });
     t.answers.set(9000, 'hang');
-    t.timers.advance(1000);
+    t.clock.advance(1000);
     // The health probe hangs (the real probe's timeout would end it); the agent waits behind it.
     const to = (target: string): Call[] => t.calls.filter((c) => c.target === target);
     expect(to('10.0.0.1:9000')).toHaveLength(1);
@@ -134,10 +99,10 @@ describe('health checker', () => {
   test('servers in maintenance are not checked', () => {
     const t = setup();
     t.servers[0]!.admin = 'maintenance';
-    t.timers.advance(1000);
+    t.clock.advance(1000);
     expect(t.calls.length).toBe(0);
     t.servers[0]!.admin = 'enabled';
-    t.timers.advance(200);
+    t.clock.advance(200);
     expect(t.calls.length).toBeGreaterThan(0);
   });
 
@@ -145,7 +110,7 @@ describe('health checker', () => {
     const t = setup();
     t.servers[0]!.checkPort = 8081;
     t.servers[0]!.checkAddress = '10.0.0.99';
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(t.calls[0]!.target).toBe('10.0.0.99:8081');
   });
 
@@ -153,7 +118,7 @@ describe('health checker', () => {
     const t = setup({ slowStartMs: 1000 });
     const s = t.servers[0]!;
     s.blacklistedUntilMs = 60_000;
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(s.blacklistedUntilMs).toBe(0);
     expect(s.status(t.clock.now())).toBe('starting');
     expect(t.log[0]).toStartWith('app/0 returns from ejection: tcp check web passed');
@@ -161,25 +126,25 @@ describe('health checker', () => {
 
   test('a thousand servers: each checked once per interval, first checks spread over the interval', () => {
     const t = setup({ n: 1000, check: checkSpec('web', 'tcp', { intervalMs: 100, jitter: 0.1 }) });
-    t.timers.advance(50);
+    t.clock.advance(50);
     const half = t.calls.length;
     expect(half).toBeGreaterThan(350);
     expect(half).toBeLessThan(650);
-    t.timers.advance(50);
+    t.clock.advance(50);
     // Every server once, and the few whose first check came in the first few ms a second time.
     expect(t.calls.length).toBeGreaterThanOrEqual(1000);
     expect(t.calls.length).toBeLessThan(1100);
     expect(new Set(t.calls.map((c) => c.target)).size).toBe(1000);
-    t.timers.advance(1000);
+    t.clock.advance(1000);
     expect(t.calls.length).toBeGreaterThan(9500);
     expect(t.calls.length).toBeLessThan(11_500);
-    expect(t.timers.pending).toBe(1); // one real timer for all of them
+    expect(t.clock.pending).toBe(1); // one real timer for all of them
   });
 
   test('sync keeps unchanged checks, and a server that loses its check is up again', () => {
     const t = setup({ check: checkSpec('web', 'tcp', { intervalMs: 100, fall: 1, jitter: 0 }) });
     t.answers.set(9000, refused);
-    t.timers.advance(100);
+    t.clock.advance(100);
     expect(t.servers[0]!.healthy).toBe(false);
     t.checker.sync([t.group]);
     expect(t.checker.taskCount).toBe(1);
@@ -194,7 +159,7 @@ describe('health checker', () => {
     const s = t.servers[0]!;
     const say = (text: string, state: 'up' | 'drain' | 'maint' | 'down' | null, pct: number | null = null, reason = ''): void => {
       t.answers.set(9000, { passed: true, detail: `agent says ${text}`, agent: { state, weightPercent: pct, reason } });
-      t.timers.advance(100);
+      t.clock.advance(100);
     };
     say('drain', 'drain');
     expect([s.status(t.clock.now()), s.isUnavailable(t.clock.now())]).toEqual(['drain', true]);
@@ -203,7 +168,7 @@ describe('health checker', () => {
     say('down #disk full', 'down', null, 'disk full');
     expect([s.status(t.clock.now()), s.downReason]).toEqual(['down', 'agent reports down: disk full']);
     t.answers.set(9000, refused);
-    t.timers.advance(300);
+    t.clock.advance(300);
     expect(s.status(t.clock.now())).toBe('down');
     say('up', 'up');
     expect(s.status(t.clock.now())).toBe('up');
@@ -220,7 +185,7 @@ describe('health checker', () => {
   test('stop cancels everything', () => {
     const t = setup({ n: 10 });
     t.checker.stop();
-    t.timers.advance(1000);
+    t.clock.advance(1000);
     expect(t.calls.length).toBe(0);
   });
 });
