@@ -18,11 +18,14 @@ import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { runProbe } from '../dataplane/health-probes.ts';
-import { Session, type Side, type TerminationReason } from '../dataplane/session.ts';
+import { Session, type Side } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
 import { GroupRuntime, ListenerRuntime, listenerMode, makeServer, serverKey, serverLabel, type BalancerHooks, type GroupSharedParts } from './runtime.ts';
 import { GroupTls, type PreparedTls } from './tls.ts';
 import type { SharedState } from './workers/shared-state.ts';
+import type { Totals } from './totals.ts';
+
+export type { Totals } from './totals.ts';
 
 export interface Diagnostics {
   info(msg: string): void;
@@ -32,17 +35,6 @@ export interface Diagnostics {
 
 export { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
-
-/** Totals since start, by outcome; read in O(1). */
-export interface Totals {
-  accepted: number;
-  connected: number;
-  finished: number;
-  queued: number;
-  bytesFromClients: number;
-  bytesToClients: number;
-  ends: Partial<Record<TerminationReason, number>>;
-}
 
 /**
  * How this process takes part (docs/workers.md): 'single' serves on its own (one worker, the

@@ -30,8 +30,8 @@ import {
 import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
 import type { GateFailure } from '../../dataplane/gate.ts';
-import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../dataplane/session.ts';
-import type { Totals } from '../balancer.ts';
+import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../core/termination.ts';
+import type { Totals } from '../totals.ts';
 import type { GroupStats } from '../runtime.ts';
 
 /** A group's shared parts: its client table, queue counters and queue length. */
