@@ -6,6 +6,7 @@
 import { parseListenAddress } from '../core/address.ts';
 import type { GlobalConfig } from '../config/model.ts';
 import { ControlPort, type ControlPortOptions } from '../control/control-port.ts';
+import { listenLines } from '../dataplane/control-socket.ts';
 import type { Balancer } from './balancer.ts';
 import type { PenCommands } from './pen-commands.ts';
 
@@ -33,11 +34,12 @@ export function controlRootRefusal(global: GlobalConfig, uid: number): string | 
   );
 }
 
-export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<ControlPortOptions> = {}): ControlPort | null {
+export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<Pick<ControlPortOptions, 'timeoutMs' | 'maxLineBytes' | 'maxConnections'>> = {}): ControlPort | null {
   const spec = b.global.control;
   if (spec === null) return null;
   return new ControlPort({
     address: parseListenAddress(spec),
+    listen: listenLines,
     permits: (client) => b.acls.permits(b.global.controlAcl, client),
     log: (level, message) => b.diag.debug(level, message),
     run: async (line) => {

@@ -1,5 +1,9 @@
-/** The process's connection totals since start, by outcome (shared by workers through memory). */
-import type { TerminationReason } from '../dataplane/session.ts';
+/**
+ * The balancer's totals since start, by outcome. Its own file so that the balancer (which keeps
+ * them) and the workers' shared state (which keeps them in shared memory) both import it without
+ * importing each other.
+ */
+import type { TerminationReason } from '../core/termination.ts';
 
 /** Totals since start, by outcome; read in O(1). */
 export interface Totals {

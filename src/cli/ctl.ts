@@ -8,8 +8,7 @@
  * fails or the reply is an error ("error: ..." from Fulcrum, "do_cmd: ignoring ..." from pen),
  * 2 for a usage mistake.
  */
-import type { Address } from '../core/address.ts';
-import { requestLine } from '../dataplane/control-socket.ts';
+import { sendControlCommand, type ControlAddress } from '../app/control-client.ts';
 
 const USAGE = `usage: fulcrum ctl [-t SECONDS] host:port|/path/to/socket command [args...]
   e.g. fulcrum ctl 127.0.0.1:10080 servers
@@ -22,7 +21,7 @@ export class CtlUsageError extends Error {
 }
 
 /** penctl's address rule: a '/' means a Unix socket; otherwise the last ':' starts the port. */
-export function parseCtlAddress(text: string): Address {
+export function parseCtlAddress(text: string): ControlAddress {
   if (text.includes('/')) return { kind: 'unix', path: text };
   const bracket = /^\[([^\]]+)\]:(.*)$/.exec(text);
   const colon = text.lastIndexOf(':');
@@ -41,7 +40,7 @@ export function isErrorReply(reply: string): boolean {
 }
 
 export interface CtlRequest {
-  address: Address;
+  address: ControlAddress;
   line: string;
   timeoutMs: number;
 }
@@ -77,7 +76,7 @@ export async function ctl(argv: readonly string[]): Promise<number> {
   const where = req.address.kind === 'unix' ? req.address.path : `${req.address.host}:${req.address.port}`;
   let reply: string;
   try {
-    reply = await requestLine(req.address, req.line, req.timeoutMs);
+    reply = await sendControlCommand(req.address, req.line, req.timeoutMs);
   } catch (e) {
     process.stderr.write(`fulcrum ctl: ${where}: ${(e as Error).message}\n`);
     return 1;

@@ -1,5 +1,5 @@
 /** `fulcrum --help`: pen's usage, plus what Fulcrum adds. */
-import { algorithmNames } from '../core/balancing/registry.ts';
+import { algorithmNames } from '../app/facts.ts';
 
 export const HELP = `usage:
   fulcrum [options] [host:]port|/path/to/socket h1[:p1[:maxc1[:hard1[:weight1[:prio1]]]]] [h2...] ...

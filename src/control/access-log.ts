@@ -12,8 +12,7 @@ import { formatAddress } from '../core/address.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { AccessLogConfig } from '../config/model.ts';
-import type { Session } from '../dataplane/session.ts';
-import { systemClock } from '../dataplane/system-clock.ts';
+import type { SessionRecord } from './observed.ts';
 
 /** The failed connect attempts before the server that served (or before giving up). */
 export interface FailedAttempt {
@@ -63,7 +62,7 @@ export interface AccessTls {
   client_fingerprint: string | null;
 }
 
-function accessTls(s: Session): AccessTls | null {
+function accessTls(s: SessionRecord): AccessTls | null {
   const f = s.facts;
   if (f === null) return null;
   return {
@@ -88,8 +87,8 @@ function serverIndex(s: Server): number {
   return s.role === 'emergency' ? -1 : s.role === 'abuse' ? -2 : s.index;
 }
 
-export function accessRecord(s: Session): AccessRecord {
-  const owner = s.owner as unknown as GroupLike;
+export function accessRecord(s: SessionRecord): AccessRecord {
+  const owner = s.owner as GroupLike;
   const failedServers = s.failedServers ?? [];
   const served = s.selection.server ?? failedServers[failedServers.length - 1] ?? null;
   const why = served === null ? null : s.selection.reason;
@@ -153,12 +152,11 @@ export class AccessLog {
   /** Lines written since start (for tests and status). */
   lines = 0;
   /** Bound to this instance, to be pushed onto Balancer.onSessionEnd. */
-  readonly onSessionEnd = (s: Session): void => this.write(s);
+  readonly onSessionEnd = (s: SessionRecord): void => this.write(s);
 
   readonly #clock: Clock;
 
-  /** `clock` defaults to the system clock until every caller passes the one it was given. */
-  constructor(config: AccessLogConfig, clock: Clock = systemClock) {
+  constructor(config: AccessLogConfig, clock: Clock) {
     this.config = config;
     this.#clock = clock;
     const toStdout = config.path === '-';
@@ -177,7 +175,7 @@ export class AccessLog {
         : null;
   }
 
-  write(s: Session): void {
+  write(s: SessionRecord): void {
     if (this.#closed) return;
     const r = accessRecord(s);
     this.lines++;

@@ -1,7 +1,7 @@
 /**
- * The HTTP admin listener (Bun.serve): the JSON admin API, Prometheus /metrics, and the live
- * dashboard at `/` with its server-sent event feed. Off unless `--admin ADDR` or an `admin:`
- * section is given; docs/admin-api.md describes every endpoint.
+ * The HTTP admin listener: the JSON admin API, Prometheus /metrics, and the live dashboard at
+ * `/` with its server-sent event feed (live-feed.ts), on the HTTP listener app injects. Off
+ * unless `--admin ADDR` or an `admin:` section is given; docs/admin-api.md describes every endpoint.
  *
  * Security:
  * - It binds only to a loopback address or a Unix socket (mode 0600) unless allowed explicitly.
@@ -14,26 +14,31 @@
  * - Changes are checked with the config file's own schema pieces and answered with precise
  *   errors; they are applied in one synchronous step, and established connections are untouched.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { chmodSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Server as BunServer } from 'bun';
 import { formatAddress } from '../core/address.ts';
-import type { TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
-import { checkServerPatch, checkServerValue, type FieldIssue } from '../config/yaml/admin-api.ts';
-import type { Balancer, Diagnostics } from '../app/balancer.ts';
-import type { ReloadOutcome } from '../app/reload.ts';
-import type { GroupRuntime } from '../app/runtime.ts';
+import { checkServerPatch, checkServerValue } from '../config/yaml/admin-api.ts';
+import { AdminError, allow, decodePart, digest, errorResponse, HttpError, invalid, json, JSON_HEADERS, paging, readJson, readTokenFile, type HttpListen, type HttpListener } from './admin-http.ts';
+import { LiveFeed } from './live-feed.ts';
 import type { Metrics } from './metrics.ts';
+import type { Diagnostics, ManagedBalancer, ObservedGroup, ReloadOutcome } from './observed.ts';
 import { clientView, connectionView, groupServers, groupView, listenerView, serverView, snapshot } from './views.ts';
+
+export { AdminError, MIN_TOKEN_LENGTH, readTokenFile } from './admin-http.ts';
 
 export interface AdminOptions {
   config: AdminConfig;
-  balancer: Balancer;
+  balancer: ManagedBalancer;
   metrics: Metrics;
+  /** The HTTP listener (app passes dataplane/http-listener.ts's listenHttp). */
+  listen: HttpListen;
+  /** Time and the live feed's timer. */
+  clock: Clock;
   /** Re-reads the config file as one transaction (the same path as SIGHUP). */
   reload: () => Promise<ReloadOutcome>;
   /** What a reload re-reads, or null. */
@@ -41,67 +46,13 @@ export interface AdminOptions {
   /** Resolves a server's host name (DNS) before it is added. */
   resolveServer: (s: ServerConfig) => Promise<ServerConfig>;
   version: string;
+  /** The runtime's version, for the status endpoint. */
+  runtimeVersion: string;
   diag: Diagnostics;
   /** How often the live feed sends a snapshot (ms). */
   eventIntervalMs?: number;
   /** After a request that may have changed something (with workers: the primary tells them). */
   changed?: () => void;
-}
-
-/** Tokens shorter than this are refused: the token is the only thing guarding changes. */
-export const MIN_TOKEN_LENGTH = 16;
-
-export class AdminError extends Error {
-  override readonly name = 'AdminError';
-}
-
-/** An answer in the making: thrown by handlers to end a request with an error. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly issues: FieldIssue[] | null = null,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: JSON_HEADERS });
-}
-
-function errorResponse(e: HttpError): Response {
-  const body: Record<string, unknown> = { code: e.code, message: e.message };
-  if (e.issues !== null) body.issues = e.issues;
-  return new Response(JSON.stringify({ error: body }, null, 2) + '\n', { status: e.status, headers: { ...JSON_HEADERS, ...e.headers } });
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-/** Reads and checks a token file; throws AdminError with the reason. */
-export function readTokenFile(path: string, diag?: Diagnostics): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new AdminError(`cannot read the admin token file ${path}: ${(e as Error).message}`);
-  }
-  const token = text.trim();
-  if (token === '') throw new AdminError(`the admin token file ${path} is empty`);
-  if (/\s/.test(token)) throw new AdminError(`the admin token file ${path} must hold one token (no spaces or line breaks inside it)`);
-  if (token.length < MIN_TOKEN_LENGTH) throw new AdminError(`the admin token in ${path} is too short: use at least ${MIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
-  try {
-    if ((statSync(path).mode & 0o077) !== 0) diag?.info(`warning: the admin token file ${path} can be read by other users; chmod 600 it`);
-  } catch {
-    // read above, so it exists; a stat failure here changes nothing
-  }
-  return token;
 }
 
 const DASHBOARD_FILES: Readonly<Record<string, { file: string; type: string }>> = {
@@ -123,13 +74,10 @@ const SERVER_ACTIONS: Readonly<Record<string, Server['admin']>> = { drain: 'drai
 
 export class AdminServer {
   readonly #o: AdminOptions;
-  readonly #server: BunServer<undefined>;
+  readonly #listener: HttpListener;
   #tokenDigest: Buffer | null = null;
   readonly #pages = new Map<string, string>();
-  /** Live feed subscribers and the one timer that feeds them all. */
-  readonly #subscribers = new Set<ReadableStreamDefaultController<Uint8Array>>();
-  #feedTimer: TimerHandle | null = null;
-  readonly #encoder = new TextEncoder();
+  readonly #feed: LiveFeed;
   /** The bound address as text: `127.0.0.1:9900` or the socket path. */
   readonly address: string;
   /** A base URL for clients of a TCP listener (null on a Unix socket). */
@@ -141,33 +89,31 @@ export class AdminServer {
     for (const name of new Set(Object.values(DASHBOARD_FILES).map((f) => f.file))) {
       this.#pages.set(name, readFileSync(join(import.meta.dir, 'dashboard', name), 'utf8'));
     }
+    this.#feed = new LiveFeed(o.clock, o.eventIntervalMs ?? 1000, () => snapshot(o.balancer, o.version));
     const a = o.config.address;
-    const common = {
-      fetch: (req: Request, server: BunServer<undefined>) => this.#handle(req, server),
-      error: (e: Error) => {
-        o.diag.error(`admin API: ${e.message}`);
-        return errorResponse(new HttpError(500, 'internal_error', 'internal error; see the log'));
-      },
-      development: false,
-      maxRequestBodySize: 1024 * 1024,
-    };
     try {
-      if (a.kind === 'unix') {
-        removeStaleSocket(a.path);
-        this.#server = Bun.serve({ ...common, unix: a.path });
-        chmodSync(a.path, 0o600);
-        this.address = a.path;
-        this.url = null;
-      } else {
-        this.#server = Bun.serve({ ...common, hostname: a.host, port: a.port, idleTimeout: 30 });
-        if (!isLoopbackHost(a.host)) {
-          o.diag.info(`warning: the admin API on ${formatAddress(a)} is reachable from the network; reading it needs no token, so firewall it`);
-        }
-        this.address = formatAddress({ kind: 'tcp', host: a.host, port: this.#server.port ?? a.port });
-        this.url = `http://${this.address}`;
-      }
+      this.#listener = o.listen({
+        address: a,
+        fetch: (req, noTimeout) => this.#handle(req, noTimeout),
+        error: (e: Error) => {
+          o.diag.error(`admin API: ${e.message}`);
+          return errorResponse(new HttpError(500, 'internal_error', 'internal error; see the log'));
+        },
+        maxRequestBodySize: 1024 * 1024,
+        idleTimeoutS: 30,
+      });
     } catch (e) {
       throw new AdminError(`cannot listen on ${formatAddress(a)} for the admin API: ${(e as Error).message}`);
+    }
+    if (a.kind === 'unix') {
+      this.address = a.path;
+      this.url = null;
+    } else {
+      if (!isLoopbackHost(a.host)) {
+        o.diag.info(`warning: the admin API on ${formatAddress(a)} is reachable from the network; reading it needs no token, so firewall it`);
+      }
+      this.address = formatAddress({ kind: 'tcp', host: a.host, port: this.#listener.port });
+      this.url = `http://${this.address}`;
     }
   }
 
@@ -192,29 +138,13 @@ export class AdminServer {
   }
 
   async stop(): Promise<void> {
-    this.#o.balancer.clock.clearTimer(this.#feedTimer);
-    this.#feedTimer = null;
-    for (const c of this.#subscribers) {
-      try {
-        c.close();
-      } catch {
-        // already closed by the client
-      }
-    }
-    this.#subscribers.clear();
-    await this.#server.stop(true);
-    if (this.#o.config.address.kind === 'unix') {
-      try {
-        unlinkSync(this.#o.config.address.path);
-      } catch {
-        // gone already
-      }
-    }
+    this.#feed.close();
+    await this.#listener.stop();
   }
 
   // -------------------------------------------------------------------------------------------
 
-  async #handle(req: Request, server: BunServer<undefined>): Promise<Response> {
+  async #handle(req: Request, noTimeout: (req: Request) => void): Promise<Response> {
     try {
       this.#checkHost(req);
       const url = new URL(req.url);
@@ -237,7 +167,7 @@ export class AdminServer {
       if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {
         const parts = url.pathname.slice('/api/v1'.length).split('/').filter((p) => p !== '').map(decodePart);
         try {
-          return await this.#api(req, server, method, parts, url.searchParams);
+          return await this.#api(req, noTimeout, method, parts, url.searchParams);
         } finally {
           if (changes) this.#o.changed?.();
         }
@@ -274,7 +204,7 @@ export class AdminServer {
     }
   }
 
-  async #api(req: Request, server: BunServer<undefined>, method: string, parts: string[], query: URLSearchParams): Promise<Response> {
+  async #api(req: Request, noTimeout: (req: Request) => void, method: string, parts: string[], query: URLSearchParams): Promise<Response> {
     const b = this.#o.balancer;
     const [head, second, third, fourth, fifth, ...rest] = parts;
     if (head === undefined) {
@@ -310,7 +240,7 @@ export class AdminServer {
       case 'events':
         if (second !== undefined) break;
         allow(method, ['GET']);
-        return this.#events(req, server);
+        return this.#feed.subscribe(req, noTimeout);
       case 'groups': {
         if (second === undefined) {
           allow(method, ['GET', 'HEAD']);
@@ -349,13 +279,13 @@ export class AdminServer {
     throw new HttpError(404, 'not_found', `no such endpoint: /api/v1/${parts.map(encodeURIComponent).join('/')}`);
   }
 
-  #group(name: string): GroupRuntime {
+  #group(name: string): ObservedGroup {
     const g = this.#o.balancer.groups.get(name);
     if (g === undefined) throw new HttpError(404, 'group_not_found', `no group "${name}" (groups: ${[...this.#o.balancer.groups.keys()].join(', ')})`);
     return g;
   }
 
-  #server_(group: GroupRuntime, id: string): Server {
+  #server_(group: ObservedGroup, id: string): Server {
     const s = this.#o.balancer.findServer(group, id);
     if (s === undefined) throw new HttpError(404, 'server_not_found', `group ${group.name} has no server "${id}" (give its index or its address, e.g. 127.0.0.1:9001)`);
     return s;
@@ -366,7 +296,7 @@ export class AdminServer {
     const snap = snapshot(b, this.#o.version);
     return {
       version: this.#o.version,
-      bun: Bun.version,
+      bun: this.#o.runtimeVersion,
       pid: process.pid,
       started: new Date(b.startedMs).toISOString(),
       uptime_s: snap.uptime_s,
@@ -383,7 +313,7 @@ export class AdminServer {
   #connections(query: URLSearchParams): Record<string, unknown> {
     const b = this.#o.balancer;
     const { offset, limit } = paging(query);
-    const now = b.clock.now();
+    const now = this.#o.clock.now();
     const items: Record<string, unknown>[] = [];
     let i = 0;
     for (const s of b.sessions.values()) {
@@ -398,13 +328,13 @@ export class AdminServer {
     if (!/^\d+$/.test(idText)) throw new HttpError(400, 'invalid_request', `connection id "${idText}" is not a number`);
     const s = this.#o.balancer.sessions.get(Number(idText));
     if (s === undefined) throw new HttpError(404, 'connection_not_found', `no open connection ${idText}`);
-    const view = connectionView(s, this.#o.balancer.clock.now());
+    const view = connectionView(s, this.#o.clock.now());
     s.close('closed-by-operator', false);
     this.#o.diag.info(`admin API: closed connection ${idText} from ${String(view.client)}`);
     return { closed: view };
   }
 
-  #clients(group: GroupRuntime, query: URLSearchParams): Record<string, unknown> {
+  #clients(group: ObservedGroup, query: URLSearchParams): Record<string, unknown> {
     const { offset, limit } = paging(query);
     const items: Record<string, unknown>[] = [];
     let i = 0;
@@ -416,7 +346,7 @@ export class AdminServer {
     return { group: group.name, total: group.clients.size, capacity: group.clients.capacity, offset, limit, clients: items };
   }
 
-  async #addServer(group: GroupRuntime, req: Request): Promise<Response> {
+  async #addServer(group: ObservedGroup, req: Request): Promise<Response> {
     const body = await readJson(req);
     const checked = checkServerValue(body);
     if ('issues' in checked) throw invalid(checked.issues);
@@ -435,7 +365,7 @@ export class AdminServer {
     return json(serverView(group, s, this.#o.balancer.clock.now()), 201);
   }
 
-  async #patchServer(group: GroupRuntime, s: Server, req: Request): Promise<Response> {
+  async #patchServer(group: ObservedGroup, s: Server, req: Request): Promise<Response> {
     const body = await readJson(req);
     const checked = checkServerPatch(body);
     if ('issues' in checked) throw invalid(checked.issues);
@@ -451,7 +381,7 @@ export class AdminServer {
     return json({ changes, server: serverView(group, s, this.#o.balancer.clock.now()) });
   }
 
-  #removeServer(group: GroupRuntime, s: Server): Response {
+  #removeServer(group: ObservedGroup, s: Server): Response {
     let changes: string[];
     try {
       changes = this.#o.balancer.removeServer(group, s);
@@ -477,112 +407,5 @@ export class AdminServer {
       status: 422,
       headers: JSON_HEADERS,
     });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Live feed: one snapshot per tick, encoded once, sent to every subscriber.
-
-  #events(req: Request, server: BunServer<undefined>): Response {
-    server.timeout(req, 0); // a feed is quiet between ticks only briefly, but never time it out
-    let self: ReadableStreamDefaultController<Uint8Array> | null = null;
-    const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        self = controller;
-        this.#subscribers.add(controller);
-        controller.enqueue(this.#encoder.encode(`retry: 2000\n\n${this.#frame()}`));
-        this.#startFeed();
-      },
-      cancel: () => {
-        if (self !== null) this.#subscribers.delete(self);
-        this.#stopFeedIfIdle();
-      },
-    });
-    req.signal.addEventListener('abort', () => {
-      if (self !== null) this.#subscribers.delete(self);
-      this.#stopFeedIfIdle();
-    });
-    return new Response(stream, {
-      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
-    });
-  }
-
-  #frame(): string {
-    return `event: snapshot\ndata: ${JSON.stringify(snapshot(this.#o.balancer, this.#o.version))}\n\n`;
-  }
-
-  #startFeed(): void {
-    if (this.#feedTimer !== null) return;
-    this.#feedTimer = this.#o.balancer.clock.setInterval(() => {
-      if (this.#subscribers.size === 0) return this.#stopFeedIfIdle();
-      const bytes = this.#encoder.encode(this.#frame());
-      for (const c of this.#subscribers) {
-        try {
-          c.enqueue(bytes);
-        } catch {
-          this.#subscribers.delete(c);
-        }
-      }
-    }, this.#o.eventIntervalMs ?? 1000);
-  }
-
-  #stopFeedIfIdle(): void {
-    if (this.#subscribers.size > 0 || this.#feedTimer === null) return;
-    this.#o.balancer.clock.clearTimer(this.#feedTimer);
-    this.#feedTimer = null;
-  }
-}
-
-function allow(method: string, methods: string[]): void {
-  if (!methods.includes(method)) {
-    throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here; use ${methods.join(', ')}`, null, { allow: methods.join(', ') });
-  }
-}
-
-function decodePart(p: string): string {
-  try {
-    return decodeURIComponent(p);
-  } catch {
-    throw new HttpError(400, 'invalid_request', `bad percent-encoding in the path: ${p}`);
-  }
-}
-
-function invalid(issues: FieldIssue[]): HttpError {
-  const summary = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
-  return new HttpError(422, 'validation_failed', summary, issues);
-}
-
-async function readJson(req: Request): Promise<unknown> {
-  const text = await req.text();
-  if (text.trim() === '') throw new HttpError(400, 'invalid_json', 'the request needs a JSON body');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-function paging(query: URLSearchParams): { offset: number; limit: number } {
-  const issues: FieldIssue[] = [];
-  const num = (name: string, dflt: number, min: number, max: number): number => {
-    const v = query.get(name);
-    if (v === null) return dflt;
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-      issues.push({ path: name, message: `expected an integer ${min}-${max}, got ${JSON.stringify(v)}` });
-      return dflt;
-    }
-    return Number(v);
-  };
-  const offset = num('offset', 0, 0, Number.MAX_SAFE_INTEGER);
-  const limit = num('limit', 100, 1, 1000);
-  if (issues.length > 0) throw new HttpError(400, 'invalid_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
-  return { offset, limit };
-}
-
-/** A socket file left by a previous run would make the bind fail; anything else is left alone. */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // does not exist
   }
 }

@@ -7,11 +7,47 @@
  *
  * Unlike pen, which reads the command with a blocking recv() in its event loop, a client that
  * sends nothing, sends garbage or sends a huge line cannot hold up the balancer: the socket layer
- * (dataplane/control-socket.ts) bounds each connection's buffer, time and number.
+ * that app injects (dataplane/control-socket.ts's listenLines) bounds each connection's buffer,
+ * time and number. This file declares what it needs of that layer (LineListen) and imports none.
  */
 import type { Address } from '../core/address.ts';
 import { parseClientIp, type ClientIp } from '../core/ip.ts';
-import { listenLines, type JunkReason, type LineListenHandle, type LineReply } from '../dataplane/control-socket.ts';
+
+/** How a client broke the line protocol. */
+export type JunkReason = 'binary' | 'too-long' | 'timeout';
+
+export interface LineReply {
+  text: string;
+  /** Runs once the connection has closed. */
+  after?: () => void;
+}
+
+/** What the line listener asks of the control port, per connection. */
+export interface LineService {
+  /** A client connected ('' for Unix-socket clients); a string refuses it: sent, then closed. */
+  admit(remoteAddress: string): string | null;
+  /** The client's line; must not reject. */
+  request(line: string, remoteAddress: string): Promise<LineReply>;
+  /** The client broke the protocol; returns the reply to send before closing. */
+  junk(reason: JunkReason, remoteAddress: string): string;
+  /** A connection was refused because `maxConnections` were open. */
+  busy?(remoteAddress: string): void;
+}
+
+export interface LineListenHandle {
+  /** The bound TCP port (useful with port 0); 0 for Unix sockets. */
+  readonly port: number;
+  /** Open control connections right now. */
+  readonly open: number;
+  stop(): void;
+}
+
+/** Binds a request/reply line socket (one line in, one reply out, then close); throws if it cannot. */
+export type LineListen = (
+  address: Address,
+  service: LineService,
+  limits: { maxLineBytes: number; timeoutMs: number; maxConnections: number },
+) => LineListenHandle;
 
 export interface ControlReply {
   /** The reply text; empty for pen's silent setters. */
@@ -22,6 +58,8 @@ export interface ControlReply {
 
 export interface ControlPortOptions {
   address: Address;
+  /** The socket layer (app passes dataplane/control-socket.ts's listenLines). */
+  listen: LineListen;
   /** pen's control_acl check; Unix-socket clients come with family 0 (pen always permits them). */
   permits(client: ClientIp): boolean;
   /** Executes one command line; a thrown Error becomes an `error: ...` reply. */
@@ -79,7 +117,7 @@ export class ControlPort {
   /** Binds the port; throws if it cannot. */
   start(): void {
     const o = this.options;
-    this.#handle = listenLines(
+    this.#handle = o.listen(
       o.address,
       {
         admit: (remote) => this.#admit(remote),

@@ -1,7 +1,7 @@
 /**
  * Prometheus exposition for GET /metrics. Nothing is counted here: every value is read at
- * scrape time from the O(1) counters the data path already keeps (Server, ListenerRuntime,
- * Balancer.totals), so the connection path pays nothing for metrics.
+ * scrape time from the O(1) counters the data path already keeps (servers, listeners, the
+ * balancer's totals; read through observed.ts), so the connection path pays nothing for metrics.
  *
  * Fulcrum's own families are written straight to text: a scrape builds each server's label set
  * once and then emits one line per server and family, which keeps a scrape of a thousand
@@ -15,9 +15,8 @@
 import client from 'prom-client';
 import { formatAddress } from '../core/address.ts';
 import type { Server } from '../core/servers/server.ts';
-import { TERMINATION_REASONS } from '../dataplane/session.ts';
-import type { Balancer } from '../app/balancer.ts';
-import type { GroupRuntime } from '../app/runtime.ts';
+import { TERMINATION_REASONS } from '../core/termination.ts';
+import type { ObservedBalancer, ObservedGroup, ObservedListener } from './observed.ts';
 
 /** Reload outcomes, provided by whoever reloads (the Reloader). */
 export interface ReloadStats {
@@ -61,9 +60,9 @@ export class Metrics {
   /** prom-client's default metrics (event loop, process). */
   readonly registry = new client.Registry();
   readonly #families: Family[] = [];
-  readonly #b: Balancer;
+  readonly #b: ObservedBalancer;
 
-  constructor(balancer: Balancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean }) {
+  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean }) {
     this.#b = balancer;
     const b = balancer;
     const family = (name: string, help: string, type: Family['type'], emit: Family['emit']): void => {
@@ -88,7 +87,7 @@ export class Metrics {
     );
 
     // Listeners
-    const perListener = (value: (l: Balancer['listeners'][number]) => number) => () =>
+    const perListener = (value: (l: ObservedListener) => number) => () =>
       b.listeners.map((l) => ({ labels: { listener: l.name, address: formatAddress(l.config.address) }, value: value(l) }));
     add('listener_connections_current', 'Connections accepted by the listener and not yet finished (waiting, connecting or established).', 'gauge', perListener((l) => l.active));
     add('listener_connections_total', 'Connections accepted by the listener.', 'counter', perListener((l) => l.accepted));
@@ -113,7 +112,7 @@ export class Metrics {
     );
 
     // Groups
-    const perGroup = (value: (g: GroupRuntime) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));
+    const perGroup = (value: (g: ObservedGroup) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));
     add('group_tracked_clients', 'Entries in the group\'s client tracking table.', 'gauge', perGroup((g) => g.clients.size));
     add('group_servers', 'Primary servers configured in the group (backups not counted).', 'gauge', perGroup((g) => g.servers.length));
     add('group_queue_length', 'Clients waiting in the group\'s queue because every eligible server is full.', 'gauge', perGroup((g) => g.queueLength));

@@ -5,9 +5,7 @@
 import { formatAddress } from '../core/address.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { Server, ServerStatus } from '../core/servers/server.ts';
-import type { Session } from '../dataplane/session.ts';
-import type { Balancer } from '../app/balancer.ts';
-import type { GroupRuntime, ListenerRuntime } from '../app/runtime.ts';
+import type { ObservedBalancer, ObservedGroup, ObservedListener, SessionRecord } from './observed.ts';
 
 /**
  * One word for the dashboard and listings (Server.status): `up`, `starting` (slow start),
@@ -57,7 +55,7 @@ export interface ServerView {
   last_change: string | null;
 }
 
-export function serverView(group: GroupRuntime, s: Server, nowMs: number): ServerView {
+export function serverView(group: { readonly name: string }, s: Server, nowMs: number): ServerView {
   const blacklisted = s.isBlacklisted(nowMs);
   return {
     group: group.name,
@@ -95,19 +93,19 @@ export function serverView(group: GroupRuntime, s: Server, nowMs: number): Serve
   };
 }
 
-export function groupServers(b: Balancer, group: GroupRuntime): ServerView[] {
+export function groupServers(b: Pick<ObservedBalancer, 'clock'>, group: ObservedGroup): ServerView[] {
   const now = b.clock.now();
   return [...group.selector.allServers()].map((s) => serverView(group, s, now));
 }
 
-export function allServers(b: Balancer): ServerView[] {
+export function allServers(b: ObservedBalancer): ServerView[] {
   const now = b.clock.now();
   const out: ServerView[] = [];
   for (const { group, server } of b.allServers()) out.push(serverView(group, server, now));
   return out;
 }
 
-export function groupView(b: Balancer, g: GroupRuntime): Record<string, unknown> {
+export function groupView(b: ObservedBalancer, g: ObservedGroup): Record<string, unknown> {
   const c = g.config;
   return {
     name: g.name,
@@ -126,7 +124,7 @@ export function groupView(b: Balancer, g: GroupRuntime): Record<string, unknown>
   };
 }
 
-export function listenerView(l: ListenerRuntime): Record<string, unknown> {
+export function listenerView(l: ObservedListener): Record<string, unknown> {
   return {
     name: l.name,
     address: formatAddress(l.config.address),
@@ -140,9 +138,9 @@ export function listenerView(l: ListenerRuntime): Record<string, unknown> {
   };
 }
 
-export function connectionView(s: Session, nowMs: number): Record<string, unknown> {
+export function connectionView(s: SessionRecord, nowMs: number): Record<string, unknown> {
   const server = s.selection.server;
-  const owner = s.owner as unknown as { name?: string };
+  const owner = s.owner as { name?: string };
   return {
     id: s.id,
     listener: s.listener?.name ?? null,
@@ -158,7 +156,7 @@ export function connectionView(s: Session, nowMs: number): Record<string, unknow
   };
 }
 
-export function clientView(g: GroupRuntime, c: ClientEntry): Record<string, unknown> {
+export function clientView(g: Pick<ObservedGroup, 'servers'>, c: ClientEntry): Record<string, unknown> {
   const s = c.server >= 0 ? g.servers[c.server] : undefined;
   return {
     client: c.key,
@@ -172,7 +170,7 @@ export function clientView(g: GroupRuntime, c: ClientEntry): Record<string, unkn
 }
 
 /** What the dashboard receives every tick (server-sent events). */
-export function snapshot(b: Balancer, version: string): Record<string, unknown> {
+export function snapshot(b: ObservedBalancer, version: string): Record<string, unknown> {
   const t = b.totals;
   const now = b.clock.now();
   return {

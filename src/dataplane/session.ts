@@ -21,28 +21,9 @@ import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
 import { systemClock } from './system-clock.ts';
 
-/** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
-export const TERMINATION_REASONS = [
-  'client-closed',
-  'server-closed',
-  'client-reset',
-  'server-reset',
-  'idle-timeout',
-  'connect-timeout',
-  'connect-failed',
-  'no-server',
-  'all-full',
-  'acl-denied',
-  'stubborn',
-  'queue-full',
-  'queue-timeout',
-  'max-age',
-  'server-down',
-  'closed-by-operator',
-  'shutdown',
-] as const;
-
-export type TerminationReason = (typeof TERMINATION_REASONS)[number];
+// The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
+export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
+import type { TerminationReason } from '../core/termination.ts';
 
 /** What a session needs from the balancer that owns it. */
 export interface SessionOwner {

@@ -29,10 +29,10 @@ import {
 } from '../../core/workers/layout.ts';
 import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
-import type { GateFailure } from '../../dataplane/gate.ts';
-import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../dataplane/session.ts';
-import type { Totals } from '../balancer.ts';
+import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../core/termination.ts';
+import type { Totals } from '../totals.ts';
 import type { GroupStats } from '../runtime.ts';
+import { defineCounter, GATE_FAILURES, shareListenerCounters, type ListenerCounters } from './shared-listener.ts';
 
 /** A group's shared parts: its client table, queue counters and queue length. */
 export interface GroupShared {
@@ -64,55 +64,6 @@ export interface SharedDirectory {
   /** Listener name → its block number. */
   listeners: Record<string, number>;
 }
-
-/** Why a TLS or passthrough connection never got past its gate, in a fixed order (one counter each). */
-export const GATE_FAILURES = [
-  'timeout',
-  'client-closed',
-  'client-reset',
-  'handshake-limit',
-  'not-tls',
-  'sslv2',
-  'hello-too-large',
-  'malformed-hello',
-  'protocol-version',
-  'no-shared-cipher',
-  'no-client-cert',
-  'bad-client-cert',
-  'no-alpn-match',
-  'unknown-ca',
-  'handshake-failed',
-  'shutdown',
-] as const satisfies readonly GateFailure[];
-// A reason added to GateFailure but not above fails to compile here.
-const _allGateFailures: readonly (typeof GATE_FAILURES)[number][] = [] as GateFailure[];
-void _allGateFailures;
-
-/** A listener's counters, as ListenerRuntime has them. */
-export interface ListenerCounters {
-  accepted: number;
-  active: number;
-  bytesFromClients: number;
-  bytesToClients: number;
-  handshakeFailures: number;
-  handshakes: { ok: number; resumed: number; inProgress: number; failures: Record<string, number> };
-}
-
-/** Where each shared listener counter is on the ListenerRuntime. */
-const LISTENER_FIELDS: Record<(typeof LISTENER_COUNTERS)[number], [sub: 'handshakes' | null, field: string]> = {
-  accepted: [null, 'accepted'],
-  active: [null, 'active'],
-  bytesFromClients: [null, 'bytesFromClients'],
-  bytesToClients: [null, 'bytesToClients'],
-  handshakeFailures: [null, 'handshakeFailures'],
-  handshakesOk: ['handshakes', 'ok'],
-  handshakesResumed: ['handshakes', 'resumed'],
-  handshakesInProgress: ['handshakes', 'inProgress'],
-};
-
-const defineCounter = (o: object, name: string, get: () => number, set: (v: number) => void): void => {
-  Object.defineProperty(o, name, { get, set, enumerable: true, configurable: true });
-};
 
 export class SharedState {
   readonly setup: SharedSetup;
@@ -215,45 +166,7 @@ export class SharedState {
       mapped = this.#listenerBlocks.get(block) ?? openBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
       this.#listenerBlocks.set(block, mapped);
     }
-    const f64 = mapped.f64;
-    const w = this.setup.worker;
-    const sum = (index: (worker: number) => number): number => {
-      let n = 0;
-      for (let x = 0; x < this.setup.workers; x++) n += f64[index(x)]!;
-      return n;
-    };
-    LISTENER_COUNTERS.forEach((name, c) => {
-      const [sub, field] = LISTENER_FIELDS[name];
-      const target = sub === null ? counters : counters[sub];
-      if (w >= 0) {
-        const at = L.counter(w, c);
-        defineCounter(target, field, () => f64[at]!, (v) => (f64[at] = v));
-      } else {
-        defineCounter(target, field, () => sum((x) => L.counter(x, c)), () => {});
-      }
-    });
-    if (w >= 0) {
-      const failures: Record<string, number> = {};
-      GATE_FAILURES.forEach((r, i) => {
-        const at = L.failure(w, i);
-        defineCounter(failures, r, () => f64[at]!, (v) => (f64[at] = v));
-      });
-      counters.handshakes.failures = failures;
-    } else {
-      Object.defineProperty(counters.handshakes, 'failures', {
-        enumerable: true,
-        configurable: true,
-        get: () => {
-          const out: Record<string, number> = {};
-          GATE_FAILURES.forEach((r, i) => {
-            const n = sum((x) => L.failure(x, i));
-            if (n > 0) out[r] = n;
-          });
-          return out;
-        },
-        set: () => {},
-      });
-    }
+    shareListenerCounters(mapped.f64, L, this.setup.worker, this.setup.workers, counters);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -9,16 +9,12 @@
  * closes), so that a killed primary never leaves orphans holding the port. Other signals are the
  * primary's to handle (a terminal's Ctrl-C reaches the whole process group).
  */
-import { AccessLog } from '../../control/access-log.ts';
-import { Balancer, systemClock, systemRandom, type Diagnostics } from '../balancer.ts';
+import type { Clock, Random } from '../../core/clock.ts';
+import { systemClock, systemRandom } from '../../dataplane/system-clock.ts';
+import { makeDiagnostics } from '../diagnostics.ts';
+import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
-
-export interface WorkerDeps {
-  makeDiagnostics(name: string, getDebug: () => number): Diagnostics;
-  /** -u: drop privileges once the listeners are bound. */
-  switchUser(user: string): Promise<void>;
-}
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
 const CONFIG_WAIT_MS = 30_000;
@@ -27,7 +23,8 @@ export function isWorkerProcess(): boolean {
   return process.env[WORKER_ENV] !== undefined;
 }
 
-export async function runWorker(deps: WorkerDeps): Promise<void> {
+/** This process is a worker: serve what the primary sends until it says stop or is gone. */
+export async function runWorker(clock: Clock = systemClock, random: Random = systemRandom): Promise<void> {
   const worker = Number(process.env[WORKER_ENV]);
   const workers = Number(process.env[WORKER_COUNT_ENV]);
   const shm = process.env[WORKER_SHM_ENV] ?? '';
@@ -41,17 +38,16 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
   }
   const slash = shm.lastIndexOf('/');
   const shared = SharedState.open({ dir: shm.slice(0, slash), prefix: shm.slice(slash + 1), workers, worker, epochMs });
-  let balancer: Balancer | null = null;
   /** Each worker writes the access lines of its own connections (appending, like -l). */
-  let accessLog: AccessLog | null = null;
-  const diag = deps.makeDiagnostics(`fulcrum worker ${worker}`, () => balancer?.global.debug ?? 0);
+  let serving: Serving | null = null;
+  const diag = makeDiagnostics(`fulcrum worker ${worker}`, () => serving?.balancer.global.debug ?? 0, clock);
 
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    await balancer?.stop();
-    await accessLog?.close();
+    await serving?.balancer.stop();
+    await serving?.closeLogs();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
@@ -63,18 +59,15 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
     switch (m.t) {
       case 'config': {
         shared.useDirectory(m.directory);
-        if (balancer === null) {
+        if (serving === null) {
           try {
-            balancer = new Balancer(m.config, diag, systemClock, systemRandom, { mode: 'worker', shared });
-            if (m.config.global.accessLog !== null) {
-              accessLog = new AccessLog(m.config.global.accessLog);
-              balancer.onSessionEnd.push(accessLog.onSessionEnd);
-            }
-            balancer.start();
-            if (m.config.global.user !== null) await deps.switchUser(m.config.global.user);
+            serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
+            serving.openAccessLog(m.config.global.accessLog);
+            serving.balancer.start();
+            if (m.config.global.user !== null) switchTo(await lookupUser(m.config.global.user));
           } catch (e) {
             send({ t: 'failed', seq: 0, error: (e as Error).message });
-            await balancer?.stop();
+            await serving?.balancer.stop();
             process.exit(1);
           }
           diag.debug(1, `serving (pid ${process.pid})`);
@@ -82,7 +75,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
           return;
         }
         try {
-          const changes = balancer.reload(m.config);
+          const changes = serving.balancer.reload(m.config);
           diag.debug(1, `configuration ${m.seq} applied${changes.length > 0 ? `: ${changes.join('; ')}` : ''}`);
           send({ t: 'applied', seq: m.seq, changes });
         } catch (e) {
@@ -92,7 +85,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
         return;
       }
       case 'server': {
-        const g = balancer?.groups.get(m.group);
+        const g = serving?.balancer.groups.get(m.group);
         if (g === undefined) return;
         for (const s of g.selector.allServers()) {
           if ((s as { slot?: number }).slot === m.slot) {
@@ -103,9 +96,8 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
         return;
       }
       case 'reopen':
-        balancer?.log?.reopen();
-        accessLog?.reopen();
-        balancer?.reloadTls('SIGHUP');
+        serving?.reopenLogs();
+        serving?.balancer.reloadTls('SIGHUP');
         return;
     }
   };
@@ -114,11 +106,15 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
   process.on('message', (m: ToWorker) => {
     queue = queue.then(() => handle(m)).catch((e: unknown) => diag.error(`IPC: ${(e as Error).message}`));
   });
-  setTimeout(() => {
-    if (balancer === null && !stopping) {
-      diag.error(`no configuration from the primary after ${CONFIG_WAIT_MS} ms; exiting`);
-      process.exit(1);
-    }
-  }, CONFIG_WAIT_MS).unref();
+  clock.setTimeout(
+    () => {
+      if (serving === null && !stopping) {
+        diag.error(`no configuration from the primary after ${CONFIG_WAIT_MS} ms; exiting`);
+        process.exit(1);
+      }
+    },
+    CONFIG_WAIT_MS,
+    undefined,
+  );
   send({ t: 'hello' });
 }

@@ -1,0 +1,244 @@
+/**
+ * The composition root: `start` turns a ServeRequest into a running Fulcrum — the balancer and
+ * its access log (serving.ts), pen's commands and -F file, the state file, the control port, the
+ * admin API with its metrics, the worker pool (with --workers: this process is their primary),
+ * the switch to -u's user and the pid file — and returns the handle the CLI forwards signals to.
+ * A worker process builds on the same Serving (workers/worker.ts). Every failure to start undoes
+ * what was started and throws a StartError with the reason.
+ */
+import { unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Clock, Random } from '../core/clock.ts';
+import { AdminServer, readTokenFile } from '../control/admin-server.ts';
+import type { ControlPort } from '../control/control-port.ts';
+import { Metrics } from '../control/metrics.ts';
+import { listenHttp } from '../dataplane/http-listener.ts';
+import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
+import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
+import { resolveConfig, resolveServer } from './balancer.ts';
+import { StartError, type ServeRequest } from './command-line.ts';
+import { createControlPort } from './control-service.ts';
+import { makeDiagnostics } from './diagnostics.ts';
+import { VERSION } from './facts.ts';
+import { CommandError, PenCommands } from './pen-commands.ts';
+import { penStatusHtml } from './pen-reports.ts';
+import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
+import { Serving, lookupUser, switchTo } from './serving.ts';
+import { loadState, saveState } from './state-file.ts';
+import { statsText } from './status.ts';
+import { WorkerPool } from './workers/primary.ts';
+import { SharedState } from './workers/shared-state.ts';
+
+export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
+export { versionLine } from './facts.ts';
+export { isWorkerProcess, runWorker } from './workers/worker.ts';
+
+export interface StartOptions {
+  /** The command line a worker runs (the same as this process's). */
+  workerCommand: string[];
+  /** The environment for workers (this process's, minus what concerns it alone). */
+  workerEnv: Record<string, string | undefined>;
+  clock?: Clock;
+  random?: Random;
+}
+
+/** A started Fulcrum, driven by the CLI's signals. */
+export interface Running {
+  /** Resolves once stopped, by `stop` or by the control port's `exit`. */
+  readonly done: Promise<void>;
+  /** SIGTERM, SIGINT: stop listening, let go of everything, save the state file. */
+  stop(why: string): Promise<void>;
+  /** SIGHUP: reopen the logs, re-read the admin token and the config; the outcome is logged. */
+  reload(why: string): Promise<void>;
+  /** SIGUSR1: the statistics text (and pen's status page written to its file, if any). */
+  stats(): string;
+}
+
+export async function start(req: ServeRequest, options: StartOptions): Promise<Running> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const { config, workers } = req;
+
+  // With workers, this process is the primary: it checks, reports and answers the control port,
+  // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
+  let shared: SharedState | null = null;
+  if (workers > 1) {
+    try {
+      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: clock.now() });
+    } catch (e) {
+      throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`);
+    }
+    process.on('exit', () => shared?.remove());
+  }
+  let serving: Serving;
+  try {
+    const diag = makeDiagnostics('fulcrum', () => serving?.balancer.global.debug ?? config.global.debug, clock);
+    serving = new Serving(await resolveConfig(config), diag, clock, random, shared === null ? {} : { mode: 'primary', shared });
+  } catch (e) {
+    throw new StartError((e as Error).message);
+  }
+  const balancer = serving.balancer;
+  const commands = new PenCommands(balancer);
+  try {
+    for (const c of req.commands) await commands.execute(c);
+    if (config.global.commandFile !== null) {
+      await commands.runFile(config.global.commandFile, { baseDir: dirname(config.global.commandFile) });
+    }
+  } catch (e) {
+    if (e instanceof CommandError) throw new StartError(e.message);
+    throw e;
+  }
+  if (balancer.defaultGroup.servers.length === 0) throw new StartError('no servers configured');
+
+  const stateFile = config.global.stateFile;
+  if (stateFile !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, stateFile);
+      balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
+    }
+  }
+  try {
+    serving.openAccessLog(config.global.accessLog);
+  } catch (e) {
+    throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`);
+  }
+  const adminConfig = config.global.admin;
+  if (adminConfig?.tokenFile != null) {
+    // A bad token file stops the start before any listener is bound.
+    try {
+      readTokenFile(adminConfig.tokenFile);
+    } catch (e) {
+      throw new StartError((e as Error).message);
+    }
+  }
+
+  const pidFile = config.global.pidFile;
+  let control: ControlPort | null = null;
+  let pool: WorkerPool | null = null;
+  let admin: AdminServer | null = null;
+  let stopping: Promise<void> | null = null;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  /** Undoes a start that failed half-way, then reports why. */
+  const abandon = async (message: string): Promise<never> => {
+    control?.stop();
+    await admin?.stop();
+    await pool?.stop();
+    await balancer.stop();
+    throw new StartError(message);
+  };
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      balancer.diag.debug(1, `${why}: stopping`);
+      control?.stop();
+      await admin?.stop();
+      await pool?.stop();
+      await balancer.stop();
+      if (stateFile !== null) {
+        try {
+          const n = await saveState(balancer, stateFile);
+          balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
+        } catch (e) {
+          balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
+        }
+      }
+      await serving.closeLogs();
+      if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+      stopped();
+    })();
+    return stopping;
+  };
+  /**
+   * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
+   * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
+   */
+  const reloader = new Reloader(balancer, commands);
+  const reloadOutcome = async (): Promise<ReloadOutcome> => {
+    serving.reopenLogs();
+    admin?.reloadToken();
+    pool?.reopenLogs();
+    try {
+      return await reloader.reload();
+    } finally {
+      // With workers: they get what changed (nothing is sent when nothing did).
+      pool?.configChanged();
+    }
+  };
+  /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
+  const reload = async (): Promise<string> => {
+    const r = outcomeReply(await reloadOutcome(), balancer.global.configFile !== null);
+    if ('error' in r) throw new CommandError(r.error);
+    return r.reply;
+  };
+
+  try {
+    balancer.start();
+    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
+    control?.start();
+  } catch (e) {
+    await balancer.stop();
+    throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
+  }
+  if (adminConfig !== null) {
+    try {
+      admin = AdminServer.start({
+        config: adminConfig,
+        balancer,
+        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader }),
+        listen: listenHttp,
+        clock,
+        reload: reloadOutcome,
+        reloadSource: () => reloader.source,
+        resolveServer,
+        version: VERSION,
+        runtimeVersion: Bun.version,
+        diag: balancer.diag,
+        changed: () => pool?.configChanged(),
+      });
+    } catch (e) {
+      await abandon((e as Error).message);
+    }
+    balancer.diag.debug(1, `admin API on ${admin!.url ?? admin!.address}${admin!.readOnly ? ' (read-only: no token file)' : ''}`);
+  }
+  if (shared !== null) {
+    pool = new WorkerPool({ count: workers, shared, balancer, command: options.workerCommand, env: options.workerEnv, diag: balancer.diag });
+    try {
+      await pool.start();
+    } catch (e) {
+      await abandon((e as Error).message);
+    }
+    balancer.diag.debug(1, `${workers} workers ready (pids ${pool.pids.join(', ')})`);
+  }
+  if (config.global.user !== null) {
+    try {
+      const ids = await lookupUser(config.global.user);
+      // Replacement workers are started by this process after it has dropped privileges.
+      if (shared !== null) chownBlocks(shared.paths, ids.uid, ids.gid);
+      switchTo(ids);
+    } catch (e) {
+      await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
+    }
+  }
+  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
+  balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
+
+  return {
+    done,
+    stop,
+    reload: (why) =>
+      reload().then(
+        (report) => balancer.diag.info(`${why}: ${report.trimEnd().split('\n').join('; ')}`),
+        (e: Error) => balancer.diag.error(`${why}: ${e.message}`),
+      ),
+    stats: () => {
+      let text = statsText(balancer);
+      if (pool !== null) text += pool.statsLines().join('\n') + '\n';
+      if (control !== null) text += `  ${control.statsLine()}\n`;
+      const file = balancer.global.statusFile;
+      if (file !== null) writeFile(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      return text;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * pen's daemonising: without -f, the command re-runs itself in the background and exits once that
+ * process is serving. The child tells its waiting parent over fd 3: `ready`, or an error with its
+ * exit code, which the parent prints and leaves with.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+
+const DAEMON_ENV = 'FULCRUM_DAEMON_CHILD';
+
+/** True in the background process a daemonising parent started. */
+export function isDaemonChild(): boolean {
+  return process.env[DAEMON_ENV] !== undefined;
+}
+
+/** In a daemonised child, startup messages travel to the waiting parent over fd 3. */
+export function tellParent(text: string): boolean {
+  if (!isDaemonChild()) return false;
+  try {
+    writeSync(3, text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The child is serving: the parent may exit, and fd 3 is closed. */
+export function tellParentReady(): void {
+  if (tellParent('ready\n')) closeSync(3);
+}
+
+/** The environment of workers: this process's, without what concerns only the daemon's parent. */
+export function childEnv(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  delete env[DAEMON_ENV];
+  return env;
+}
+
+/**
+ * Re-runs this command in the background, with no stdio (so that a caller waiting on our output
+ * is not held by the daemon), and exits once it is serving. Startup errors come back over a pipe
+ * and are printed here, with the child's exit code.
+ */
+export async function daemonize(argv: string[]): Promise<never> {
+  const child = spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  });
+  let text = '';
+  const ok = await new Promise<boolean>((resolve) => {
+    const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
+    pipe?.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('ready\n')) resolve(true);
+    });
+    child.on('exit', () => resolve(false));
+  });
+  if (!ok) {
+    const m = /^error (\d+) ([\s\S]*)$/m.exec(text);
+    process.stderr.write(m?.[2] ?? 'fulcrum: the background process exited during start-up\n');
+    process.exit(Number(m?.[1] ?? child.exitCode ?? 1));
+  }
+  child.unref();
+  process.exit(0);
+}

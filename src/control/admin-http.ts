@@ -1,0 +1,127 @@
+/**
+ * The admin API's HTTP vocabulary: errors as answers (HttpError), JSON answers, request checks
+ * (methods, paths, bodies, paging), the token file, and the HTTP listener the admin server
+ * needs (declared here; app passes dataplane/http-listener.ts's listenHttp).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import type { Address } from '../core/address.ts';
+import type { FieldIssue } from '../config/yaml-config.ts';
+import type { Diagnostics } from './observed.ts';
+
+/** An HTTP listener: binds `address` and answers every request with `fetch`. */
+export interface HttpListener {
+  /** The bound TCP port; 0 on a Unix socket. */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export type HttpListen = (o: {
+  address: Address;
+  fetch(req: Request, noTimeout: (req: Request) => void): Response | Promise<Response>;
+  error(e: Error): Response;
+  maxRequestBodySize: number;
+  idleTimeoutS: number;
+}) => HttpListener;
+
+/** Tokens shorter than this are refused: the token is the only thing guarding changes. */
+export const MIN_TOKEN_LENGTH = 16;
+
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+}
+
+/** An answer in the making: thrown by handlers to end a request with an error. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: FieldIssue[] | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+export function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body, null, 2) + '\n', { status, headers: JSON_HEADERS });
+}
+
+export function errorResponse(e: HttpError): Response {
+  const body: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.issues !== null) body.issues = e.issues;
+  return new Response(JSON.stringify({ error: body }, null, 2) + '\n', { status: e.status, headers: { ...JSON_HEADERS, ...e.headers } });
+}
+
+export function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Reads and checks a token file; throws AdminError with the reason. */
+export function readTokenFile(path: string, diag?: Diagnostics): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AdminError(`cannot read the admin token file ${path}: ${(e as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === '') throw new AdminError(`the admin token file ${path} is empty`);
+  if (/\s/.test(token)) throw new AdminError(`the admin token file ${path} must hold one token (no spaces or line breaks inside it)`);
+  if (token.length < MIN_TOKEN_LENGTH) throw new AdminError(`the admin token in ${path} is too short: use at least ${MIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  try {
+    if ((statSync(path).mode & 0o077) !== 0) diag?.info(`warning: the admin token file ${path} can be read by other users; chmod 600 it`);
+  } catch {
+    // read above, so it exists; a stat failure here changes nothing
+  }
+  return token;
+}
+
+export function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new HttpError(405, 'method_not_allowed', `${method} is not allowed here; use ${methods.join(', ')}`, null, { allow: methods.join(', ') });
+  }
+}
+
+export function decodePart(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new HttpError(400, 'invalid_request', `bad percent-encoding in the path: ${p}`);
+  }
+}
+
+export function invalid(issues: FieldIssue[]): HttpError {
+  const summary = issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; ');
+  return new HttpError(422, 'validation_failed', summary, issues);
+}
+
+export async function readJson(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (text.trim() === '') throw new HttpError(400, 'invalid_json', 'the request needs a JSON body');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'invalid_json', `the body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function paging(query: URLSearchParams): { offset: number; limit: number } {
+  const issues: FieldIssue[] = [];
+  const num = (name: string, dflt: number, min: number, max: number): number => {
+    const v = query.get(name);
+    if (v === null) return dflt;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      issues.push({ path: name, message: `expected an integer ${min}-${max}, got ${JSON.stringify(v)}` });
+      return dflt;
+    }
+    return Number(v);
+  };
+  const offset = num('offset', 0, 0, Number.MAX_SAFE_INTEGER);
+  const limit = num('limit', 100, 1, 1000);
+  if (issues.length > 0) throw new HttpError(400, 'invalid_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+  return { offset, limit };
+}

@@ -1,0 +1,147 @@
+/**
+ * What the control plane reads of the running balancer, declared here so that control/ depends
+ * on no other plane's objects: app's Balancer, GroupRuntime, ListenerRuntime and Session satisfy
+ * these interfaces structurally, and app passes them in. Everything is read at request or scrape
+ * time; nothing here is called per connection event.
+ */
+import type { Address } from '../core/address.ts';
+import type { ClientEntry } from '../core/clients/client-table.ts';
+import type { Clock } from '../core/clock.ts';
+import type { AdminState, Server } from '../core/servers/server.ts';
+import type { TerminationReason } from '../core/termination.ts';
+import type { GroupConfig, ServerConfig } from '../config/model.ts';
+
+/** Where a line goes: the process's diagnostics (stderr), with pen's -d debug levels. */
+export interface Diagnostics {
+  info(msg: string): void;
+  debug(level: number, msg: string): void;
+  error(msg: string): void;
+}
+
+/** Per-group counters of the all-full queue and of closed connections. */
+export interface ObservedGroupStats {
+  readonly queued: number;
+  readonly queueTimeouts: number;
+  readonly queueFull: number;
+  readonly maxAgeClosed: number;
+  readonly closedOnDown: number;
+}
+
+/** A group of servers with its selector and client table. */
+export interface ObservedGroup {
+  readonly name: string;
+  readonly config: GroupConfig;
+  readonly servers: readonly Server[];
+  readonly selector: { allServers(): Iterable<Server> };
+  readonly clients: { readonly size: number; readonly capacity: number; readonly expiryMs: number; values(): Iterable<ClientEntry> };
+  readonly queueLength: number;
+  readonly stats: ObservedGroupStats;
+}
+
+/** A listener and its counters (TLS ones are zero on plain listeners). */
+export interface ObservedListener {
+  readonly name: string;
+  readonly config: { readonly address: Address };
+  readonly group: { readonly name: string };
+  /** 'plain', or a TLS mode (termination, passthrough). */
+  readonly mode: string;
+  /** Bound (non-null) or not. */
+  readonly handle: unknown;
+  readonly active: number;
+  readonly accepted: number;
+  readonly bytesFromClients: number;
+  readonly bytesToClients: number;
+  readonly handshakeFailures: number;
+  readonly handshakes: { readonly ok: number; readonly resumed: number; readonly inProgress: number; readonly failures: Readonly<Record<string, number>> };
+}
+
+/** What a TLS or passthrough gate learnt of a connection. */
+export interface SessionTlsFacts {
+  readonly serverName: string | null;
+  readonly alpn: readonly string[];
+  readonly clientIdentity: string | null;
+  readonly clientFingerprint: string | null;
+  readonly tlsVersion: string | null;
+  readonly cipher: string | null;
+  readonly resumed: boolean;
+  readonly terminated: boolean;
+}
+
+/** A connection as the access log (finished) and the connection list (open) see it. */
+export interface SessionRecord {
+  readonly id: number;
+  /** The group that owns it (read for its name and algorithm). */
+  readonly owner: unknown;
+  readonly listener: { readonly name: string } | null;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly selection: { readonly server: Server | null; readonly reason: string };
+  readonly connecting: boolean;
+  readonly startMs: number;
+  readonly connectStartMs: number;
+  readonly connectedMs: number;
+  readonly endMs: number;
+  readonly client: { readonly bytesRead: number };
+  readonly server: { readonly bytesRead: number };
+  readonly reason: TerminationReason | null;
+  readonly failedServers: readonly Server[] | null;
+  readonly connectErrors: readonly string[] | null;
+  readonly facts: SessionTlsFacts | null;
+}
+
+/** An open connection, which the operator may close. */
+export interface OpenSession extends SessionRecord {
+  close(reason: TerminationReason, abort: boolean): void;
+}
+
+/** Totals since start, by outcome. */
+export interface ObservedTotals {
+  readonly accepted: number;
+  readonly queued: number;
+  readonly finished: number;
+  readonly bytesFromClients: number;
+  readonly bytesToClients: number;
+  readonly ends: Readonly<Partial<Record<TerminationReason, number>>>;
+}
+
+/** The balancer as views and metrics read it. */
+export interface ObservedBalancer {
+  readonly clock: Pick<Clock, 'now'>;
+  readonly startedMs: number;
+  readonly totals: ObservedTotals;
+  readonly activeCount: number;
+  readonly waitingCount: number;
+  readonly listeners: readonly ObservedListener[];
+  readonly groups: ReadonlyMap<string, ObservedGroup>;
+  allServers(): Iterable<{ group: ObservedGroup; server: Server }>;
+}
+
+/**
+ * The balancer as the admin API changes it. The groups passed back are always ones read from
+ * `groups` (method parameters are checked both ways, so app's own group type fits).
+ */
+export interface ManagedBalancer extends ObservedBalancer {
+  /** 'single', or with --workers 'primary' (holds no connections) or 'worker'. */
+  readonly mode: string;
+  readonly global: { readonly configFile: string | null; readonly commandFile: string | null };
+  readonly sessions: ReadonlyMap<number, OpenSession>;
+  findServer(group: ObservedGroup, id: string): Server | undefined;
+  setServerAdmin(group: ObservedGroup, server: Server, state: AdminState): void;
+  updateServerSettings(group: ObservedGroup, server: Server, patch: Partial<Pick<ServerConfig, 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>>): string[];
+  addServer(group: ObservedGroup, sc: ServerConfig): Server;
+  removeServer(group: ObservedGroup, server: Server): string[];
+}
+
+/** One reason a reload was refused; file positions when the config file itself is wrong. */
+export interface ReloadIssue {
+  file: string | null;
+  line: number;
+  column: number;
+  path: string;
+  message: string;
+}
+
+/** What a reload did (app's Reloader produces it). */
+export type ReloadOutcome =
+  | { ok: true; source: string; changes: string[] }
+  | { ok: false; source: string | null; message: string; issues: ReloadIssue[] };

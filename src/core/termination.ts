@@ -1,0 +1,28 @@
+/**
+ * The termination vocabulary: how a connection ended. Every plane speaks it (the data plane sets
+ * it, the control plane logs and counts it), so it lives here, below all of them; each code is
+ * documented in docs/termination-codes.md.
+ */
+
+/** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
+export const TERMINATION_REASONS = [
+  'client-closed',
+  'server-closed',
+  'client-reset',
+  'server-reset',
+  'idle-timeout',
+  'connect-timeout',
+  'connect-failed',
+  'no-server',
+  'all-full',
+  'acl-denied',
+  'stubborn',
+  'queue-full',
+  'queue-timeout',
+  'max-age',
+  'server-down',
+  'closed-by-operator',
+  'shutdown',
+] as const;
+
+export type TerminationReason = (typeof TERMINATION_REASONS)[number];
