@@ -35,15 +35,6 @@ export default tseslint.config(
     files: ['src/**'],
     ignores: [
       'src/dataplane/system-clock.ts',
-      // ---- TEMPORARY exceptions, to be deleted when the branches are merged: these files are
-      // ---- being converted to the Clock by their owners (app/tls.ts: its load/reload default
-      // ---- `now`, until the balancer passes one).
-      'src/app/balancer.ts',
-      'src/app/runtime.ts',
-      'src/cli/main.ts',
-      'src/app/workers/worker.ts',
-      'src/app/tls.ts',
-      // ---- end of TEMPORARY exceptions
     ],
     rules: {
       'no-restricted-globals': ['error', ...TIME_GLOBALS],

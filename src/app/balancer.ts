@@ -16,7 +16,7 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
-import { runProbe } from '../dataplane/health-probes.ts';
+import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { Admission, localSlots, sharedSlots } from './admission.ts';
@@ -135,7 +135,7 @@ export class Balancer implements RuntimeHooks {
     this.#listeners.list = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
     this.#penLog = new PenLog(this.global.logFile);
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
-    this.health = new HealthChecker({ clock, random, probe: runProbe, log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
+    this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
   }
 
   /** The running listeners (a reload replaces the list). */

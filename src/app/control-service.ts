@@ -39,7 +39,7 @@ export function createControlPort(b: Balancer, commands: PenCommands, hooks: Con
   if (spec === null) return null;
   return new ControlPort({
     address: parseListenAddress(spec),
-    listen: listenLines,
+    listen: (address, service, limits) => listenLines(address, service, { ...limits, clock: b.clock }),
     permits: (client) => b.acls.permits(b.global.controlAcl, client),
     log: (level, message) => b.diag.debug(level, message),
     run: async (line) => {

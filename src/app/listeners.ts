@@ -51,7 +51,7 @@ export class Listeners {
     if (l.tls === null) return;
     let messages: string[];
     try {
-      messages = l.tls.load();
+      messages = l.tls.load(new Date(this.#clock.now()));
     } catch (e) {
       throw new Error(`listener ${l.config.name} (${formatAddress(l.config.address)}): ${(e as Error).message}`, { cause: e });
     }
@@ -136,7 +136,7 @@ export class Listeners {
 
   #reloadListenerTls(l: ListenerRuntime, why: string): string[] {
     if (l.tls === null) return [];
-    const messages = l.tls.reload();
+    const messages = l.tls.reload(new Date(this.#clock.now()));
     const errors = messages.filter((m) => m.startsWith('error:'));
     for (const m of errors) this.#diag.error(`listener ${l.config.name}: ${why}: ${m.slice(7)}`);
     const rest = messages.filter((m) => !m.startsWith('error:'));

@@ -30,6 +30,8 @@ import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from '.
 export interface RuntimeHooks {
   /** The live global settings: pen commands change them in place, a reload replaces them. */
   readonly global: GlobalConfig;
+  /** The exact clock (timestamps, deadlines). */
+  readonly clock: Clock;
   /** For activity stamps per chunk: a clock refreshed by a timer, cheap to read. */
   readonly coarseClock: Clock;
   /** Shutting down: waiting clients are not served any more. */
@@ -123,9 +125,12 @@ export class GroupRuntime implements SessionOwner {
   /** Connections by server. */
   readonly #byServer = new Map<Server, Set<Session>>();
   readonly #ages: ConnectionAges;
+  /** The exact clock (session timestamps, connect timers); per-chunk stamps use the coarse one. */
+  readonly clock: Clock;
 
   constructor(config: GroupConfig, acls: AclTable, hooks: RuntimeHooks, clock: Clock, random: Random) {
     this.config = config;
+    this.clock = clock;
     this.#hooks = hooks;
     this.#shared = hooks.groupShared?.(config) ?? null;
     this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
@@ -353,6 +358,11 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
 
   get mode(): ListenerMode {
     return listenerMode(this.config);
+  }
+
+  /** The gate's deadline clock. */
+  get clock(): Clock {
+    return this.#hooks.clock;
   }
 
   /** Applies a (new) config: TLS state is created on first use and kept across reloads. */

@@ -244,7 +244,7 @@ export class ListenerTls {
   }
 
   /** Builds everything from the config; throws TlsConfigError if any certificate is unusable. */
-  load(now: Date = new Date()): string[] {
+  load(now: Date): string[] {
     const p = this.prepare(this.config, now, false);
     this.commit(this.config, p);
     return p.messages;
@@ -254,7 +254,7 @@ export class ListenerTls {
    * Re-reads the files. Certificates that fail keep their previous version (reported in the
    * returned messages); settings that fail as a whole (a bad cipher list) keep everything as it was.
    */
-  reload(now: Date = new Date()): string[] {
+  reload(now: Date): string[] {
     try {
       const p = this.prepare(this.config, now, true);
       this.commit(this.config, p);

@@ -41,8 +41,8 @@ export interface LineListenerOptions {
   maxLineBytes: number;
   timeoutMs: number;
   maxConnections: number;
-  /** The time source for the deadlines (the system clock when absent). */
-  clock?: Clock;
+  /** The time source for the deadlines. */
+  clock: Clock;
 }
 
 export interface LineListenHandle {
@@ -293,7 +293,7 @@ function removeStaleSocket(path: string): void {
 }
 
 export function listenLines(address: Address, service: LineService, options: LineListenerOptions): LineListenHandle {
-  const state: ListenerState = { service, options, clock: options.clock ?? systemClock, open: 0 };
+  const state: ListenerState = { service, options, clock: options.clock, open: 0 };
   const data = state as unknown as LineConnection;
   if (address.kind === 'unix') {
     removeStaleSocket(address.path);

@@ -17,7 +17,6 @@ import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { DEFAULT_MAX_HELLO_BYTES, parseClientHello, tlsVersionName } from '../protocol/tls-client-hello.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
-import { systemClock } from './system-clock.ts';
 
 /** What a gate learnt about a connection; the access log and routing read it. */
 export interface ConnectionFacts {
@@ -65,8 +64,8 @@ export interface GateOwner {
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void;
   /** A gate failed; the socket is already being closed. */
   gateFailed(reason: GateFailure, detail: string): void;
-  /** The time source for the deadline (the system clock when absent). */
-  readonly clock?: Clock;
+  /** The time source for the deadline. */
+  readonly clock: Clock;
 }
 
 /** TLS gates need a few more socket operations than sessions. */
@@ -98,7 +97,7 @@ export class Gate {
     this.owner = owner;
     this.clientAuth = clientAuth;
     this.maxHelloBytes = maxHelloBytes;
-    this.#clock = owner.clock ?? systemClock;
+    this.#clock = owner.clock;
     // Not a keep-alive timer: a half-open handshake does not keep a stopping process alive.
     if (timeoutMs > 0) this.#timer = this.#clock.setTimeout(onGateTimeout, clampTimerMs(timeoutMs), this);
   }

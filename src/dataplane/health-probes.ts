@@ -13,7 +13,6 @@ import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdi
 import { HttpConversation } from '../core/health/http-check.ts';
 import { ScriptConversation } from '../core/health/script-check.ts';
 import { ConnectConversation } from '../core/health/tcp-check.ts';
-import { systemClock } from './system-clock.ts';
 
 export function conversationFor(spec: CheckSpec, host: string): Conversation {
   switch (spec.kind) {
@@ -148,7 +147,6 @@ export function probeRunner(clock: Clock): ProbeFn {
 }
 
 /** Probes on the system clock. */
-export const runProbe: ProbeFn = probeRunner(systemClock);
 
 function runProbeOn(clock: Clock, target: Address, spec: CheckSpec, done: (v: Verdict) => void): void {
   const host = target.kind === 'tcp' ? target.host : 'localhost';

@@ -19,7 +19,6 @@ import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
-import { systemClock } from './system-clock.ts';
 
 // The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
 export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
@@ -39,8 +38,8 @@ export interface SessionOwner {
   connect(address: Address, side: Side): void;
   /** Coarse current time (ms), refreshed by a timer, cheap to read per chunk. */
   coarseNow(): number;
-  /** The time source for timestamps and the connect timer (the system clock when absent). */
-  readonly clock?: Clock;
+  /** The time source for timestamps and the connect timer. */
+  readonly clock: Clock;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
   /**
@@ -229,7 +228,7 @@ export class Session {
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
     this.owner = owner;
-    this.#clock = owner.clock ?? systemClock;
+    this.#clock = owner.clock;
     this.client = new Side(this, true);
     this.client.socket = clientSocket;
     clientSocket.data = this.client;

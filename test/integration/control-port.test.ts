@@ -4,9 +4,13 @@
  * (line length, time, number of connections). The e2e tests drive the same port with penctl.
  */
 import { expect, test } from 'bun:test';
-import { ControlPort, type ControlPortOptions, type ControlReply } from '../../src/control/control-port.ts';
+import { ControlPort, type ControlPortOptions, type ControlReply, type LineListen } from '../../src/control/control-port.ts';
 import { listenLines, requestLine } from '../../src/dataplane/control-socket.ts';
+import { systemClock } from '../../src/dataplane/system-clock.ts';
 import { useHarness, waitFor, withTimeout } from '../harness/index.ts';
+
+/** The line listener with the system clock, as app/control-service.ts wires it. */
+const listenWithClock: LineListen = (address, service, limits) => listenLines(address, service, { ...limits, clock: systemClock });
 
 const h = useHarness();
 
@@ -23,7 +27,7 @@ function start(opts: Partial<ControlPortOptions> & { run?: (line: string) => Pro
     log: (_level, m) => logs.push(m),
     timeoutMs: 300,
     ...opts,
-    listen: opts.listen ?? listenLines,
+    listen: opts.listen ?? listenWithClock,
   });
   port.start();
   h.defer(() => port.stop());
@@ -174,16 +178,16 @@ test('the after hook (exit) runs once the reply is out and the connection closed
 
 test('a Unix socket control port; a stale socket file is replaced, anything else is not', async () => {
   const path = h.socketPath('ctl');
-  const first = new ControlPort({ address: { kind: 'unix', path }, listen: listenLines, permits: () => true, run: async () => ({ reply: 'one\n' }), log: () => {} });
+  const first = new ControlPort({ address: { kind: 'unix', path }, listen: listenWithClock, permits: () => true, run: async () => ({ reply: 'one\n' }), log: () => {} });
   first.start();
   expect(await requestLine({ kind: 'unix', path }, 'pid', 2000)).toBe('one\n');
   // A crashed process leaves its socket file behind: simulate by binding over it.
-  const second = new ControlPort({ address: { kind: 'unix', path }, listen: listenLines, permits: () => true, run: async () => ({ reply: 'two\n' }), log: () => {} });
+  const second = new ControlPort({ address: { kind: 'unix', path }, listen: listenWithClock, permits: () => true, run: async () => ({ reply: 'two\n' }), log: () => {} });
   second.start();
   h.defer(() => second.stop());
   expect(await withTimeout(requestLine({ kind: 'unix', path }, 'pid', 2000), 3000, 'reply')).toBe('two\n');
   await Bun.write(path + '.txt', 'not a socket');
-  const third = new ControlPort({ address: { kind: 'unix', path: path + '.txt' }, listen: listenLines, permits: () => true, run: async () => ({ reply: '' }), log: () => {} });
+  const third = new ControlPort({ address: { kind: 'unix', path: path + '.txt' }, listen: listenWithClock, permits: () => true, run: async () => ({ reply: '' }), log: () => {} });
   expect(() => third.start()).toThrow('is not a socket');
   first.stop();
 });
