@@ -14,6 +14,9 @@ const TIME_PROPERTIES = [
   { object: 'Bun', property: 'nanoseconds', message: INJECT_CLOCK },
   ...['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'].map((property) => ({ object: 'globalThis', property, message: INJECT_CLOCK })),
 ];
+/** The runtime's socket APIs: only src/dataplane/ calls them (the adapter another runtime would replace). */
+const SOCKETS_IN_DATAPLANE = 'only src/dataplane/ touches the runtime\'s socket APIs: add or use an adapter there';
+const SOCKET_PROPERTIES = ['listen', 'connect', 'serve', 'udpSocket'].map((property) => ({ object: 'Bun', property, message: SOCKETS_IN_DATAPLANE }));
 const TIME_GLOBALS = ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'].map((name) => ({ name, message: INJECT_CLOCK }));
 const TIME_SYNTAX = [
   { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: `new Date() reads the clock: ${INJECT_CLOCK}` },
@@ -43,6 +46,16 @@ export default tseslint.config(
     },
   },
   {
+    // Outside the data plane neither time nor sockets (this block's list replaces the one above).
+    files: ['src/app/**', 'src/control/**', 'src/cli/**'],
+    rules: {
+      'no-restricted-properties': ['error', ...TIME_PROPERTIES, ...SOCKET_PROPERTIES],
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['node:net', 'node:tls', 'node:dgram', 'net', 'tls', 'dgram', 'node:http', 'node:https'], message: SOCKETS_IN_DATAPLANE }],
+      }],
+    },
+  },
+  {
     files: ['src/core/**', 'src/protocol/**', 'src/config/**'],
     rules: {
       'no-restricted-imports': ['error', {
@@ -54,6 +67,7 @@ export default tseslint.config(
       // Replaces the src/ list for these folders (a later block's rule wins), so it repeats it.
       'no-restricted-properties': ['error',
         ...TIME_PROPERTIES,
+        ...SOCKET_PROPERTIES,
         { object: 'Math', property: 'random', message: 'inject a Random instead' },
       ],
     },

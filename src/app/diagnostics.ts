@@ -4,12 +4,10 @@
  */
 import type { Clock } from '../core/clock.ts';
 
-/** Where the balancer's own messages go. */
-export interface Diagnostics {
-  info(msg: string): void;
-  debug(level: number, msg: string): void;
-  error(msg: string): void;
-}
+import type { Diagnostics } from '../control/observed.ts';
+
+/** Where the balancer's own messages go (declared by control/, which writes some of them). */
+export type { Diagnostics } from '../control/observed.ts';
 
 export function makeDiagnostics(name: string, getDebug: () => number, clock: Clock): Diagnostics {
   const stamp = (): string => new Date(clock.now()).toISOString();

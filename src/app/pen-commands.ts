@@ -6,9 +6,9 @@
  * new value when given one; a setter answers nothing. Unlike pen, a bad command throws a
  * CommandError (the control port answers it as an "error:" line) and changes nothing.
  */
+import { isIpLiteral } from '../core/ip.ts';
 import { lookup } from 'node:dns/promises';
 import { readFile, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
 import { AddressError, formatAddress, parseListenAddress, parsePort } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
@@ -439,7 +439,7 @@ export class PenCommands {
   async #resolveServerAddress(args: string[]): Promise<string[]> {
     const i = args.indexOf('address');
     const name = i > 0 && i % 2 === 1 ? args[i + 1] : undefined;
-    if (name === undefined || isIP(name.replace(/^\[|\]$/g, '')) !== 0) return args;
+    if (name === undefined || isIpLiteral(name.replace(/^\[|\]$/g, ''))) return args;
     try {
       const found = await lookup(name);
       const out = [...args];

@@ -41,18 +41,9 @@ export function formatReload(r: ReloadResult, yaml: boolean): string {
 // ---------------------------------------------------------------------------------------------
 // Structured and serialised: what SIGHUP, the control port and the admin API use.
 
-/** One reason a reload was refused; file positions when the config file itself is wrong. */
-export interface ReloadIssue {
-  file: string | null;
-  line: number;
-  column: number;
-  path: string;
-  message: string;
-}
-
-export type ReloadOutcome =
-  | { ok: true; source: string; changes: string[] }
-  | { ok: false; source: string | null; message: string; issues: ReloadIssue[] };
+// The outcome's shape is declared by control/ (it reports it); app produces it.
+export type { ReloadIssue, ReloadOutcome } from '../control/observed.ts';
+import type { ReloadIssue, ReloadOutcome } from '../control/observed.ts';
 
 function fromConfigIssue(i: ConfigIssue): ReloadIssue {
   return { file: i.file, line: i.line, column: i.column, path: i.path, message: i.message };

@@ -2,13 +2,13 @@
  * Server host names to addresses, at start, on reload and on an API add (never per
  * connection): the only DNS lookups Fulcrum makes.
  */
+import { isIpLiteral } from '../core/ip.ts';
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import type { FulcrumConfig, GroupConfig, ServerConfig } from '../config/model.ts';
 
 /** Resolves a server's host name to an address, keeping the name for TLS and reports. */
 export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
-  if (s.address.kind !== 'tcp' || isIP(s.address.host) !== 0) return s;
+  if (s.address.kind !== 'tcp' || isIpLiteral(s.address.host)) return s;
   const name = s.hostname ?? s.address.host;
   let found: { address: string };
   try {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Address } from '../core/address.ts';
-import type { FieldIssue } from '../config/yaml-config.ts';
+import type { FieldIssue } from '../config/yaml/admin-api.ts';
 import type { Diagnostics } from './observed.ts';
 
 /** An HTTP listener: binds `address` and answers every request with `fetch`. */

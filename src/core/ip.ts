@@ -61,3 +61,8 @@ export function fnv1aString(text: string, seed = 0x811c9dc5): number {
   }
   return h >>> 0;
 }
+
+/** Whether `s` is an IP address literal (dotted-quad IPv4 or IPv6), not a host name; as node:net's isIP() !== 0. */
+export function isIpLiteral(s: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s);
+}
