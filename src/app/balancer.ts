@@ -30,6 +30,7 @@ import { ServerAdmin } from './server-admin.ts';
 import { GroupTls } from './tls.ts';
 import { newTotals, type Totals } from './totals.ts';
 import type { SharedState } from './workers/shared-state.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 // What other modules have always imported from here.
 export { systemClock, systemRandom } from '../dataplane/system-clock.ts';
@@ -86,7 +87,7 @@ export class Balancer implements RuntimeHooks {
     this.mode = options.mode ?? 'single';
     this.shared = options.shared ?? null;
     const shared = this.shared;
-    if (this.mode !== 'single' && shared === null) throw new Error(`a ${this.mode} balancer needs shared memory`);
+    if (this.mode !== 'single' && shared === null) throw new FulcrumError('E_INTERNAL', `a ${this.mode} balancer needs shared memory`);
     this.totals = shared?.totals() ?? newTotals();
     this.global = config.global;
     this.diag = diag;
@@ -176,14 +177,14 @@ export class Balancer implements RuntimeHooks {
 
   #group(name: string): GroupRuntime {
     const g = this.groups.get(name);
-    if (g === undefined) throw new Error(`listener refers to unknown group "${name}"`);
+    if (g === undefined) throw new FulcrumError('E_CONFIG_INVALID', `listener refers to unknown group "${name}"`);
     return g;
   }
 
   /** The first (pen command line: only) group, which pen commands act on. */
   get defaultGroup(): GroupRuntime {
     const first = this.groups.values().next();
-    if (first.done) throw new Error('no server group configured');
+    if (first.done) throw new FulcrumError('E_CONFIG_INVALID', 'no server group configured');
     return first.value;
   }
 

@@ -5,6 +5,7 @@
  * its exit code (2 for usage, 1 otherwise), which the CLI prints.
  */
 import { availableParallelism } from 'node:os';
+import { errorCode, FulcrumError } from '../core/errors.ts';
 import type { FulcrumConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError, type ParsedCommandLine } from '../config/pen-args.ts';
 import { workerListenProblem } from './balancer.ts';
@@ -12,13 +13,15 @@ import { controlRootRefusal } from './control-service.ts';
 import { loadYamlConfig } from './reload.ts';
 
 /** A reason not to start, with the exit code to leave with. */
-export class StartError extends Error {
+export class StartError extends FulcrumError {
   override readonly name = 'StartError';
+  /** The cause's own code when it has one (E_LISTEN, E_TLS_CONFIG, ...). */
   constructor(
     message: string,
     readonly exitCode = 1,
+    cause?: unknown,
   ) {
-    super(message);
+    super(errorCode(cause) ?? (exitCode === 2 ? 'E_USAGE' : 'E_START'), message, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -38,7 +41,7 @@ function usage<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof UsageError) throw new StartError(e.message, 2);
+    if (e instanceof UsageError) throw new StartError(e.message, 2, e);
     throw e;
   }
 }
@@ -58,7 +61,7 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
     try {
       config = await loadYamlConfig(parsed.long.configFile);
     } catch (e) {
-      throw new StartError((e as Error).message);
+      throw new StartError((e as Error).message, 1, e);
     }
     config.global.foreground = true; // a config file is for supervised, modern use
     // The control port is given on the command line in both modes.

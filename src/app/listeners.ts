@@ -11,6 +11,7 @@ import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
 export function workerListenProblem(a: Address): string | null {
@@ -53,7 +54,7 @@ export class Listeners {
     try {
       messages = l.tls.load(new Date(this.#clock.now()));
     } catch (e) {
-      throw new Error(`listener ${l.config.name} (${formatAddress(l.config.address)}): ${(e as Error).message}`, { cause: e });
+      throw new FulcrumError('E_TLS_CONFIG', `listener ${l.config.name} (${formatAddress(l.config.address)}): ${(e as Error).message}`, { cause: e });
     }
     for (const m of messages) this.#diag.info(`listener ${l.config.name}: ${m}`);
     for (const c of l.tls.certificates) {
@@ -64,7 +65,7 @@ export class Listeners {
   /** Binds a listener's socket on `address` for its mode. */
   #listen(l: ListenerRuntime, address: Address): ListenHandle {
     const problem = this.problem(address);
-    if (problem !== null) throw new Error(problem);
+    if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
     const options = { reusePort: this.#role !== 'alone' };
     const mode = l.mode;
     const handle = mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
@@ -78,7 +79,7 @@ export class Listeners {
     try {
       l.handle = this.#listen(l, l.config.address);
     } catch (e) {
-      throw new Error(`cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
+      throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
     const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}`;
     this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
@@ -112,7 +113,7 @@ export class Listeners {
           l.config = oldConfig;
           restored = `; the old address ${formatAddress(oldConfig.address)} could not be bound again either (${(e2 as Error).message}), so nothing is listening`;
         }
-        throw new Error(`cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
+        throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
       }
       this.#diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
       return;

@@ -20,9 +20,14 @@ import type { GroupRuntime } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { applySslOption } from '../core/tls.ts';
 import type { ListenerTlsConfig } from '../config/model.ts';
+import { FulcrumError } from '../core/errors.ts';
 
-export class CommandError extends Error {
+export class CommandError extends FulcrumError {
   override readonly name = 'CommandError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_COMMAND', message, options);
+  }
 }
 
 /** pen's algorithm flags; pen picks by prio, then weight, then hash, then round robin. */

@@ -15,6 +15,7 @@ import type { Listeners } from './listeners.ts';
 import { listenerMode, serverKey, type GroupRuntime, type ListenerRuntime } from './runtime.ts';
 import type { ServerAdmin } from './server-admin.ts';
 import { GroupTls, type PreparedTls } from './tls.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 /** What a reconfiguration changes and builds with (the Balancer composes it). */
 export interface ReconfigureHost {
@@ -69,11 +70,11 @@ export class Reconfiguration {
     const newListeners: ListenerRuntime[] = [];
     const bound: ListenerRuntime[] = [];
     for (const lc of next.listeners) {
-      if (!next.groups.some((g) => g.name === lc.group)) throw new Error(`listener ${lc.name} refers to unknown group "${lc.group}"`);
+      if (!next.groups.some((g) => g.name === lc.group)) throw new FulcrumError('E_CONFIG_INVALID', `listener ${lc.name} refers to unknown group "${lc.group}"`);
       const problem = binder.problem(lc.address);
-      if (problem !== null) throw new Error(problem);
+      if (problem !== null) throw new FulcrumError('E_CONFIG_INVALID', problem);
       for (const r of lc.sniRoutes ?? []) {
-        if (!next.groups.some((g) => g.name === r.group)) throw new Error(`listener ${lc.name}: an SNI route refers to unknown group "${r.group}"`);
+        if (!next.groups.some((g) => g.name === r.group)) throw new FulcrumError('E_CONFIG_INVALID', `listener ${lc.name}: an SNI route refers to unknown group "${r.group}"`);
       }
     }
     // 2. Groups: keep runtime (client table, counters) by name; servers by address. Server TLS
@@ -254,7 +255,7 @@ export class Reconfiguration {
     const key = serverKey(sc);
     const backup = sc.backup === true;
     const list = backup ? group.selector.backups : group.servers;
-    if (list.some((s) => serverKey(s) === key)) throw new Error(`${backup ? 'backup' : 'server'} ${key} is already in group ${group.name}`);
+    if (list.some((s) => serverKey(s) === key)) throw new FulcrumError('E_CONFLICT', `${backup ? 'backup' : 'server'} ${key} is already in group ${group.name}`);
     this.applyGroup(group, { ...group.config, servers: [...currentServerConfigs(group), { ...sc }] });
     this.#h.serversChanged();
     group.serveQueue();
@@ -267,8 +268,8 @@ export class Reconfiguration {
    */
   removeServer(group: GroupRuntime, server: Server): string[] {
     const all = [...group.servers, ...group.selector.backups];
-    if (!all.includes(server)) throw new Error(`server ${serverKey(server)} is not in group ${group.name}`);
-    if (server.role === 'regular' && group.servers.length === 1) throw new Error('a group needs at least one server');
+    if (!all.includes(server)) throw new FulcrumError('E_NOT_FOUND', `server ${serverKey(server)} is not in group ${group.name}`);
+    if (server.role === 'regular' && group.servers.length === 1) throw new FulcrumError('E_CONFLICT', 'a group needs at least one server');
     const configs = currentServerConfigs(group).filter((_, i) => all[i] !== server);
     const changes = this.applyGroup(group, { ...group.config, servers: configs });
     this.#h.serversChanged();
@@ -291,7 +292,7 @@ export class Reconfiguration {
       return changes;
     }
     const at = [...group.servers, ...group.selector.backups].indexOf(server);
-    if (at < 0) throw new Error(`server ${key} is not in group ${group.name}`);
+    if (at < 0) throw new FulcrumError('E_NOT_FOUND', `server ${key} is not in group ${group.name}`);
     const configs = currentServerConfigs(group);
     const patched: ServerConfig = { ...configs[at]! };
     for (const [k] of PATCH_LABELS) if (patch[k] !== undefined) patched[k] = patch[k];

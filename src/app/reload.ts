@@ -17,7 +17,7 @@ import type { PenCommands } from './pen-commands.ts';
 export async function loadYamlConfig(path: string): Promise<FulcrumConfig> {
   const result = await loadConfigFile(path);
   if ('errors' in result) {
-    throw new Error(`${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
+    throw new FulcrumError('E_CONFIG_INVALID', `${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
   }
   result.config.global.configFile = path;
   return result.config;
@@ -44,6 +44,7 @@ export function formatReload(r: ReloadResult, yaml: boolean): string {
 // The outcome's shape is declared by control/ (it reports it); app produces it.
 export type { ReloadIssue, ReloadOutcome } from '../control/observed.ts';
 import type { ReloadIssue, ReloadOutcome } from '../control/observed.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 function fromConfigIssue(i: ConfigIssue): ReloadIssue {
   return { file: i.file, line: i.line, column: i.column, path: i.path, message: i.message };

@@ -5,6 +5,7 @@
 import { isIpLiteral } from '../core/ip.ts';
 import { lookup } from 'node:dns/promises';
 import type { FulcrumConfig, GroupConfig, ServerConfig } from '../config/model.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 /** Resolves a server's host name to an address, keeping the name for TLS and reports. */
 export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
@@ -14,7 +15,7 @@ export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
   try {
     found = await lookup(name);
   } catch (e) {
-    throw new Error(`cannot resolve server host name "${name}": ${(e as Error).message}`);
+    throw new FulcrumError('E_RESOLVE', `cannot resolve server host name "${name}": ${(e as Error).message}`);
   }
   return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
 }

@@ -6,6 +6,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import { serverKey, serverLabel, type GroupRuntime } from './runtime.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 export class ServerAdmin {
   readonly #groups: ReadonlyMap<string, GroupRuntime>;
@@ -33,9 +34,9 @@ export class ServerAdmin {
    */
   setServerState(groupName: string, index: number, state: AdminState, reason = 'operator', backup = false): void {
     const g = this.#groups.get(groupName);
-    if (g === undefined) throw new Error(`no group "${groupName}"`);
+    if (g === undefined) throw new FulcrumError('E_NOT_FOUND', `no group "${groupName}"`);
     const s = (backup ? g.selector.backups : g.selector.servers)[index];
-    if (s === undefined) throw new Error(`group ${groupName} has no ${backup ? 'backup' : 'server'} ${index}`);
+    if (s === undefined) throw new FulcrumError('E_NOT_FOUND', `group ${groupName} has no ${backup ? 'backup' : 'server'} ${index}`);
     this.apply(g, s, state, reason);
   }
 

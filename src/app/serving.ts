@@ -8,6 +8,7 @@ import type { Clock, Random } from '../core/clock.ts';
 import type { AccessLogConfig, FulcrumConfig } from '../config/model.ts';
 import { AccessLog } from '../control/access-log.ts';
 import { Balancer, type BalancerOptions, type Diagnostics } from './balancer.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 export class Serving {
   readonly balancer: Balancer;
@@ -44,7 +45,7 @@ export async function lookupUser(name: string): Promise<{ uid: number; gid: numb
     if (f[0] === name && f[2] !== undefined && f[3] !== undefined) return { uid: Number(f[2]), gid: Number(f[3]) };
   }
   if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(name) };
-  throw new Error(`-u: no such user "${name}"`);
+  throw new FulcrumError('E_USAGE', `-u: no such user "${name}"`);
 }
 
 export function switchTo(ids: { uid: number; gid: number }): void {

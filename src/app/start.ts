@@ -66,7 +66,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
-      throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`);
+      throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`, 1, e);
     }
     process.on('exit', () => shared?.remove());
   }
@@ -75,7 +75,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     const diag = makeDiagnostics('fulcrum', () => serving?.balancer.global.debug ?? config.global.debug, clock);
     serving = new Serving(await resolveConfig(config), diag, clock, random, shared === null ? {} : { mode: 'primary', shared });
   } catch (e) {
-    throw new StartError((e as Error).message);
+    throw new StartError((e as Error).message, 1, e);
   }
   const balancer = serving.balancer;
   const commands = new PenCommands(balancer);
@@ -85,7 +85,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await commands.runFile(config.global.commandFile, { baseDir: dirname(config.global.commandFile) });
     }
   } catch (e) {
-    if (e instanceof CommandError) throw new StartError(e.message);
+    if (e instanceof CommandError) throw new StartError(e.message, 1, e);
     throw e;
   }
   if (balancer.defaultGroup.servers.length === 0) throw new StartError('no servers configured');
@@ -102,7 +102,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   try {
     serving.openAccessLog(config.global.accessLog);
   } catch (e) {
-    throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`);
+    throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`, 1, e);
   }
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
@@ -110,7 +110,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       readTokenFile(adminConfig.tokenFile);
     } catch (e) {
-      throw new StartError((e as Error).message);
+      throw new StartError((e as Error).message, 1, e);
     }
   }
 
@@ -122,12 +122,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   /** Undoes a start that failed half-way, then reports why. */
-  const abandon = async (message: string): Promise<never> => {
+  const abandon = async (message: string, cause?: unknown): Promise<never> => {
     control?.stop();
     await admin?.stop();
     await pool?.stop();
     await balancer.stop();
-    throw new StartError(message);
+    throw new StartError(message, 1, cause);
   };
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
@@ -179,7 +179,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     control?.start();
   } catch (e) {
     await balancer.stop();
-    throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`);
+    throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
     try {
@@ -198,7 +198,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
         changed: () => pool?.configChanged(),
       });
     } catch (e) {
-      await abandon((e as Error).message);
+      await abandon((e as Error).message, e);
     }
     balancer.diag.debug(1, `admin API on ${admin!.url ?? admin!.address}${admin!.readOnly ? ' (read-only: no token file)' : ''}`);
   }
@@ -207,7 +207,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       await pool.start();
     } catch (e) {
-      await abandon((e as Error).message);
+      await abandon((e as Error).message, e);
     }
     balancer.diag.debug(1, `${workers} workers ready (pids ${pool.pids.join(', ')})`);
   }
@@ -218,7 +218,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       if (shared !== null) chownBlocks(shared.paths, ids.uid, ids.gid);
       switchTo(ids);
     } catch (e) {
-      await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`);
+      await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`, e);
     }
   }
   if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);

@@ -10,6 +10,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Balancer } from './balancer.ts';
 import { serverKey } from './runtime.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 const VERSION = 1;
 
@@ -60,16 +61,16 @@ export async function loadState(b: Balancer, path: string): Promise<LoadedState>
     text = await readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { loaded: 0, dropped: 0 };
-    throw new Error(`cannot read the state file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new FulcrumError('E_STATE_FILE', `cannot read the state file ${path}: ${(e as Error).message}`, { cause: e });
   }
   let state: unknown;
   try {
     state = JSON.parse(text);
   } catch (e) {
-    throw new Error(`the state file ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw new FulcrumError('E_STATE_FILE', `the state file ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
   if (!isRecord(state) || state.version !== VERSION || !isRecord(state.groups)) {
-    throw new Error(`the state file ${path} is not a Fulcrum state file (version ${VERSION})`);
+    throw new FulcrumError('E_STATE_FILE', `the state file ${path} is not a Fulcrum state file (version ${VERSION})`);
   }
   let loaded = 0;
   let dropped = 0;

@@ -23,9 +23,14 @@ import {
   type TlsServerSettings,
 } from '../dataplane/bun-tls.ts';
 import { ocspResponseSummary } from '../protocol/ocsp.ts';
+import { FulcrumError } from '../core/errors.ts';
 
-export class TlsConfigError extends Error {
+export class TlsConfigError extends FulcrumError {
   override readonly name = 'TlsConfigError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_TLS_CONFIG', message, options);
+  }
 }
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Address } from '../core/address.ts';
 import type { FieldIssue } from '../config/yaml/admin-api.ts';
 import type { Diagnostics } from './observed.ts';
+import { FulcrumError } from '../core/errors.ts';
 
 /** An HTTP listener: binds `address` and answers every request with `fetch`. */
 export interface HttpListener {
@@ -27,20 +28,26 @@ export type HttpListen = (o: {
 /** Tokens shorter than this are refused: the token is the only thing guarding changes. */
 export const MIN_TOKEN_LENGTH = 16;
 
-export class AdminError extends Error {
+export class AdminError extends FulcrumError {
   override readonly name = 'AdminError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_ADMIN', message, options);
+  }
 }
 
 /** An answer in the making: thrown by handlers to end a request with an error. */
-export class HttpError extends Error {
+export class HttpError extends FulcrumError {
+  override readonly name = 'HttpError';
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** The API's own error code in the JSON answer (`not_found`, `invalid`, ...). */
+    readonly apiCode: string,
     message: string,
     readonly issues: FieldIssue[] | null = null,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super('E_ADMIN_REQUEST', message);
   }
 }
 
@@ -51,7 +58,7 @@ export function json(body: unknown, status = 200): Response {
 }
 
 export function errorResponse(e: HttpError): Response {
-  const body: Record<string, unknown> = { code: e.code, message: e.message };
+  const body: Record<string, unknown> = { code: e.apiCode, message: e.message };
   if (e.issues !== null) body.issues = e.issues;
   return new Response(JSON.stringify({ error: body }, null, 2) + '\n', { status: e.status, headers: { ...JSON_HEADERS, ...e.headers } });
 }

@@ -33,6 +33,7 @@ import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../co
 import type { Totals } from '../totals.ts';
 import type { GroupStats } from '../runtime.ts';
 import { defineCounter, GATE_FAILURES, shareListenerCounters, type ListenerCounters } from './shared-listener.ts';
+import { FulcrumError } from '../../core/errors.ts';
 
 /** A group's shared parts: its client table, queue counters and queue length. */
 export interface GroupShared {
@@ -107,7 +108,7 @@ export class SharedState {
     const main = openBlock(join(setup.dir, `${setup.prefix}main`), layout.bytes);
     const h = main.i32;
     if (h[MAIN.MAGIC] !== LAYOUT_MAGIC || h[MAIN.VERSION] !== LAYOUT_VERSION || h[MAIN.WORKERS] !== setup.workers || h[MAIN.REASONS] !== REASONS.length) {
-      throw new Error(`shared memory ${main.path} has another layout (a different Fulcrum version?)`);
+      throw new FulcrumError('E_SHARED_MEMORY', `shared memory ${main.path} has another layout (a different Fulcrum version?)`);
     }
     return new SharedState(setup, main);
   }
@@ -162,7 +163,7 @@ export class SharedState {
       mapped = createBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
       this.#listenerBlocks.set(block, mapped);
     } else {
-      if (block === undefined) throw new Error(`listener ${name} has no shared block (the primary assigns them)`);
+      if (block === undefined) throw new FulcrumError('E_INTERNAL', `listener ${name} has no shared block (the primary assigns them)`);
       mapped = this.#listenerBlocks.get(block) ?? openBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
       this.#listenerBlocks.set(block, mapped);
     }
@@ -192,7 +193,7 @@ export class SharedState {
     if (this.isPrimary) {
       slot = this.#slots++;
     } else if (slot === undefined) {
-      throw new Error(`server ${JSON.stringify(c.address)} has no shared slot (the primary assigns them)`);
+      throw new FulcrumError('E_INTERNAL', `server ${JSON.stringify(c.address)} has no shared slot (the primary assigns them)`);
     }
     const { block, byteOffset } = this.serverLayout.locate(slot);
     const b = this.#serverBlock(block);
@@ -217,7 +218,7 @@ export class SharedState {
       mapped.i32[layout.slotsWord] = entry.slots;
       this.#groupBlocks.set(entry.block, { block: mapped, layout });
     } else {
-      if (entry === undefined) throw new Error(`group ${config.name} has no shared block (the primary assigns them)`);
+      if (entry === undefined) throw new FulcrumError('E_INTERNAL', `group ${config.name} has no shared block (the primary assigns them)`);
       const known = this.#groupBlocks.get(entry.block);
       layout = known?.layout ?? groupLayout(this.setup.workers, entry.slots);
       mapped = known?.block ?? openBlock(join(this.setup.dir, `${this.setup.prefix}group-${entry.block}`), layout.bytes);

@@ -15,6 +15,7 @@
  * (its upstream socket) is the opaque `T`; endings are reported to one handler object.
  */
 import { MAX_TIMER_MS, type Clock, type TimerHandle } from '../clock.ts';
+import { FulcrumError } from '../errors.ts';
 
 export interface UdpSessionLimits {
   /** The most sessions at once (pen's -x); opening one more evicts the least recently active. */
@@ -161,7 +162,7 @@ export class UdpSessionTable<T> {
    * if the table is full. The caller asked `get` (none open) and `admits` (allowed) first.
    */
   open(address: string, port: number, server: number, data: T): UdpSession<T> {
-    if (this.get(address, port) !== undefined) throw new Error(`udp session ${address}:${port} is already open`);
+    if (this.get(address, port) !== undefined) throw new FulcrumError('E_INTERNAL', `udp session ${address}:${port} is already open`);
     while (this.#size >= this.#limits.maxSessions && this.#head !== null) this.#end(this.#head, 'evicted');
     const now = this.clock.now();
     const s = new UdpSession(address, port, server, data, now);

@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test';
 import { controlRootRefusal } from '../../../src/app/control-service.ts';
 import { formatReload } from '../../../src/app/reload.ts';
-import { CtlUsageError, isErrorReply, parseCtlAddress, parseCtlArgs } from '../../../src/cli/ctl.ts';
+import { CtlUsageError, isErrorReply, parseCtlAddress, parseCtlArgs } from '../../../src/app/control-client.ts';
 import { defaultGlobal } from '../../../src/config/model.ts';
 
 test("fulcrum ctl reads addresses as penctl does: '/' = Unix socket, the last ':' starts the port", () => {
