@@ -6,8 +6,8 @@
  * every server (pen's do) cannot stop early. Each figure is the median of 5 timed batches after
  * a warm-up; batches are sized to a time budget and capped in count, so the run ends by itself.
  */
-import { balancers, algorithmNames } from '../../src/core/balancing/registry.ts';
-import type { PickInput } from '../../src/core/balancing/balancer.ts';
+import { algorithms, algorithmNames } from '../../src/core/balancing/registry.ts';
+import type { PickInput } from '../../src/core/balancing/algorithm.ts';
 import { seededRandom } from '../../src/core/clock.ts';
 import { Server } from '../../src/core/servers/server.ts';
 import { summarize } from '../lib/stats.ts';
@@ -48,7 +48,7 @@ function time(pick: (input: PickInput) => number, picks: number): { ns: number; 
 
 function measure(name: (typeof algorithmNames)[number], n: number): number {
   const servers = makeServers(n);
-  const balancer = balancers[name].create(seededRandom(7));
+  const balancer = algorithms[name].create(seededRandom(7));
   balancer.serversChanged?.(servers);
   const pick = (input: PickInput): number => balancer.pick(servers, input);
   // Warm up (JIT) and size the batch from a short trial.

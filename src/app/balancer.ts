@@ -27,7 +27,7 @@ import { formatDump, PenLog } from './pen-log.ts';
 import { cloneGroupConfig, Reconfiguration, type ServerPatch } from './reconfigure.ts';
 import { GroupRuntime, ListenerRuntime, makeServer, serverLabel, type GroupSharedParts, type RuntimeHooks } from './runtime.ts';
 import { ServerAdmin } from './server-admin.ts';
-import { GroupTls } from './tls.ts';
+import { GroupTls } from './tls-material.ts';
 import { newTotals, type Totals } from './totals.ts';
 import type { SharedState } from './workers/shared-state.ts';
 import { FulcrumError } from '../core/errors.ts';

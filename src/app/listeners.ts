@@ -10,7 +10,7 @@ import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
-import { GroupTls } from './tls.ts';
+import { GroupTls } from './tls-material.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */

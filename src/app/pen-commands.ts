@@ -18,7 +18,7 @@ import { LogFile } from './log-file.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
 import type { GroupRuntime } from './runtime.ts';
 import type { ListenerRuntime } from './runtime.ts';
-import { applySslOption } from '../core/tls.ts';
+import { applySslOption } from '../core/tls-rules.ts';
 import type { ListenerTlsConfig } from '../config/model.ts';
 import { FulcrumError } from '../core/errors.ts';
 

@@ -14,7 +14,7 @@ import type { Diagnostics } from './diagnostics.ts';
 import type { Listeners } from './listeners.ts';
 import { listenerMode, serverKey, type GroupRuntime, type ListenerRuntime } from './runtime.ts';
 import type { ServerAdmin } from './server-admin.ts';
-import { GroupTls, type PreparedTls } from './tls.ts';
+import { GroupTls, type PreparedTls } from './tls-material.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 /** What a reconfiguration changes and builds with (the Balancer composes it). */

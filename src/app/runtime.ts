@@ -9,12 +9,12 @@
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
 import { formatAddress } from '../core/address.ts';
-import { balancers } from '../core/balancing/registry.ts';
+import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
 import { Selector, type SelectorSettings } from '../core/selector.ts';
 import { Server } from '../core/servers/server.ts';
-import { Router } from '../core/tls.ts';
+import { Router } from '../core/tls-rules.ts';
 import { TLS_DEFAULTS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
@@ -24,7 +24,7 @@ import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/
 import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
 import { GroupQueue, type QueueStats } from './group-queue.ts';
-import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls.ts';
+import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
 
 /** What groups and listeners need from the process that owns them (composed in balancer.ts). */
 export interface RuntimeHooks {
@@ -135,7 +135,7 @@ export class GroupRuntime implements SessionOwner {
     this.#shared = hooks.groupShared?.(config) ?? null;
     this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
     this.stats = this.#shared?.stats ?? { queued: 0, queueServed: 0, queueTimeouts: 0, queueFull: 0, allFull: 0, maxAgeClosed: 0, closedOnDown: 0 };
-    const kind = balancers[config.algorithm];
+    const kind = algorithms[config.algorithm];
     this.selector = new Selector({
       servers: [],
       balancer: kind.create(random),
@@ -306,7 +306,7 @@ export class GroupRuntime implements SessionOwner {
   /** Applies a changed algorithm or selection flags (pen commands, reload). */
   setAlgorithm(name: GroupConfig['algorithm'], random: Random): void {
     this.config.algorithm = name;
-    const kind = balancers[name];
+    const kind = algorithms[name];
     this.selector.balancer = kind.create(random);
     this.selector.needsClientHash = kind.hashesClient;
     this.selector.serversChanged();

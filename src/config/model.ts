@@ -6,7 +6,7 @@
 import type { Address } from '../core/address.ts';
 import type { AclEntry } from '../core/acl/acl.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
-import { DEFAULT_MAX_TLS_VERSION, DEFAULT_MIN_TLS_VERSION, type TlsVersion } from '../core/tls.ts';
+import { DEFAULT_MAX_TLS_VERSION, DEFAULT_MIN_TLS_VERSION, type TlsVersion } from '../core/tls-rules.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
 import type { AdminState } from '../core/servers/server.ts';
 

@@ -5,7 +5,7 @@
  */
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
-import { penProtocolMinimum, type TlsVersion } from '../core/tls.ts';
+import { penProtocolMinimum, type TlsVersion } from '../core/tls-rules.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';

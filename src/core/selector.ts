@@ -22,7 +22,7 @@
  * extra allocation). Every outcome is O(servers) at worst, and O(1) for a tracked client.
  */
 import type { AclTable } from './acl/acl.ts';
-import type { Balancer } from './balancing/balancer.ts';
+import type { Algorithm } from './balancing/algorithm.ts';
 import type { ClientEntry, ClientTracker } from './clients/client-table.ts';
 import type { Clock } from './clock.ts';
 import { penHashValue, parseClientIp, type ClientIp } from './ip.ts';
@@ -117,7 +117,7 @@ export class Selector {
   backups: Server[] = [];
   emergency: Server | null = null;
   abuse: Server | null = null;
-  balancer: Balancer;
+  balancer: Algorithm;
   readonly settings: SelectorSettings;
   readonly acls: AclTable;
   readonly clients: ClientTracker;
@@ -131,7 +131,7 @@ export class Selector {
 
   constructor(opts: {
     servers: Server[];
-    balancer: Balancer;
+    balancer: Algorithm;
     needsClientHash: boolean;
     settings: SelectorSettings;
     acls: AclTable;

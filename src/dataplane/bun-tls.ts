@@ -15,7 +15,7 @@
 import { createSecureContext } from 'node:tls';
 import type { Socket, SocketHandler, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';
-import type { TlsVersion } from '../core/tls.ts';
+import type { TlsVersion } from '../core/tls-rules.ts';
 import { clientHandlers, serverHandlers, type ListenHandle, type ListenOptions } from './bun-tcp.ts';
 import { Gate, type ClientAuth, type GateOwner, type TlsSocketInfo } from './gate.ts';
 import type { Side } from './session.ts';

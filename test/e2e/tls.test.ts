@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { freePort, penAvailable, useHarness, waitFor, type Harness } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { tlsConnect, tlsEcho } from '../helpers/tls.ts';
+import { tlsConnect, tlsEcho } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { copyFileSync } from 'node:fs';
 import { freePort, useHarness, waitFor, type RunningProcess } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { tlsConnect } from '../helpers/tls.ts';
+import { tlsConnect } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

@@ -6,7 +6,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { connect, freePort, useHarness, waitFor, withTimeout } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { sClient, startFromYaml, tlsConnect, tlsEcho, yamlConfig } from '../helpers/tls.ts';
+import { sClient, startFromYaml, tlsConnect, tlsEcho, yamlConfig } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { connect, freePort, useHarness, waitFor } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { sha256, startFromYaml, tap, tlsConnect, tlsEchoBackend } from '../helpers/tls.ts';
+import { sha256, startFromYaml, tap, tlsConnect, tlsEchoBackend } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

@@ -8,7 +8,7 @@ import { outcomeReply, Reloader } from '../../src/app/reload.ts';
 import { useHarness, waitFor } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
 import { startInProcess } from '../helpers/in-process.ts';
-import { sClient, tlsConnect, tlsEcho } from '../helpers/tls.ts';
+import { sClient, tlsConnect, tlsEcho } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { connect, freePort, useHarness, waitFor } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { startFromYaml, tlsConnect, tlsEchoBackend } from '../helpers/tls.ts';
+import { startFromYaml, tlsConnect, tlsEchoBackend } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 let pki: TestPki;

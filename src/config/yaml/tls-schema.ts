@@ -3,7 +3,7 @@
  * `tls:` (TLS to the servers).
  */
 import { z } from 'zod';
-import { isTlsVersion, serverNamePatternProblem, TLS_VERSIONS, versionRank, type TlsVersion } from '../../core/tls.ts';
+import { isTlsVersion, serverNamePatternProblem, TLS_VERSIONS, versionRank, type TlsVersion } from '../../core/tls-rules.ts';
 import { bool, duration, filePath, mapping, oneOf } from './leaves.ts';
 import { didYouMean, expecting } from './messages.ts';
 

@@ -4,10 +4,10 @@
  * percentages scale it). Ties rotate, so that equal servers share
  * new connections instead of the first one taking every tie.
  */
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class LeastConnections implements Balancer {
+class LeastConnections implements Algorithm {
   #rotor = 0;
 
   pick(servers: readonly Server[], input: PickInput): number {
@@ -31,7 +31,7 @@ class LeastConnections implements Balancer {
   }
 }
 
-export const leastConnections: BalancerKind = {
+export const leastConnections: AlgorithmKind = {
   name: 'leastconn',
   summary: 'fewest open connections per unit of weight; ties rotate',
   hashesClient: false,

@@ -9,7 +9,7 @@
  * weight 0 means "unset", so it counts as 1 here.
  */
 import { fnv1aString } from '../ip.ts';
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 import { formatAddress } from '../address.ts';
 
@@ -53,7 +53,7 @@ export function buildMaglevTable(names: readonly string[], weights: readonly num
   return table;
 }
 
-class Maglev implements Balancer {
+class Maglev implements Algorithm {
   #table: Int32Array = new Int32Array(0);
   #signature = '';
 
@@ -73,7 +73,7 @@ class Maglev implements Balancer {
   }
 }
 
-export const maglev: BalancerKind = {
+export const maglev: AlgorithmKind = {
   name: 'maglev',
   summary: 'Maglev consistent hashing of the client address; weights honoured; ~1/N of clients move when a server is added or removed',
   hashesClient: true,

@@ -3,10 +3,10 @@
  * value; ties go to the lowest index. Used after pen's `prio` command (`-o prio`) or with
  * `--algorithm prio`; a prio field on the command line alone changes nothing, as in pen 0.34.1.
  */
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class Priority implements Balancer {
+class Priority implements Algorithm {
   pick(servers: readonly Server[], input: PickInput): number {
     let best = -1;
     let bestPrio = Infinity;
@@ -22,7 +22,7 @@ class Priority implements Balancer {
   }
 }
 
-export const priority: BalancerKind = {
+export const priority: AlgorithmKind = {
   name: 'prio',
   summary: 'the available server with the lowest prio value',
   hashesClient: false,

@@ -1,5 +1,5 @@
 /** Every balancing algorithm by its config keyword. Adding one = one file + one line here. */
-import type { BalancerKind } from './balancer.ts';
+import type { AlgorithmKind } from './algorithm.ts';
 import { leastConnections } from './least-connections.ts';
 import { maglev } from './maglev.ts';
 import { priority } from './priority.ts';
@@ -8,7 +8,7 @@ import { sourceHash } from './source-hash.ts';
 import { twoChoices } from './two-choices.ts';
 import { weightedLeastLoad } from './weighted-least-load.ts';
 
-export const balancers = {
+export const algorithms = {
   roundrobin: roundRobin,
   weight: weightedLeastLoad,
   prio: priority,
@@ -16,12 +16,12 @@ export const balancers = {
   leastconn: leastConnections,
   p2c: twoChoices,
   maglev,
-} as const satisfies Record<string, BalancerKind>;
+} as const satisfies Record<string, AlgorithmKind>;
 
-export type AlgorithmName = keyof typeof balancers;
+export type AlgorithmName = keyof typeof algorithms;
 
-export const algorithmNames = Object.keys(balancers) as AlgorithmName[];
+export const algorithmNames = Object.keys(algorithms) as AlgorithmName[];
 
 export function isAlgorithmName(name: string): name is AlgorithmName {
-  return Object.hasOwn(balancers, name);
+  return Object.hasOwn(algorithms, name);
 }

@@ -3,10 +3,10 @@
  * next one that is available; -1 after a full turn. A server in slow start, or whose agent
  * reported a reduced weight, is taken on only that share of the turns that land on it.
  */
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class RoundRobin implements Balancer {
+class RoundRobin implements Algorithm {
   #last = 0;
 
   pick(servers: readonly Server[], input: PickInput): number {
@@ -22,7 +22,7 @@ class RoundRobin implements Balancer {
   }
 }
 
-export const roundRobin: BalancerKind = {
+export const roundRobin: AlgorithmKind = {
   name: 'roundrobin',
   summary: 'each new client goes to the next available server in turn (pen default)',
   hashesClient: false,

@@ -3,16 +3,16 @@
  * availability, as in pen: if the hashed server is unavailable the selector fails over to the
  * next index, so a client keeps its server whenever that server is up.
  */
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class SourceHash implements Balancer {
+class SourceHash implements Algorithm {
   pick(servers: readonly Server[], input: PickInput): number {
     return servers.length === 0 ? -1 : input.clientHash % servers.length;
   }
 }
 
-export const sourceHash: BalancerKind = {
+export const sourceHash: AlgorithmKind = {
   name: 'hash',
   summary: "pen's -h: client address modulo the server count",
   hashesClient: true,

@@ -4,10 +4,10 @@
  * new connections onto one momentarily idle server when several balancers share servers.
  */
 import type { Random } from '../clock.ts';
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class TwoChoices implements Balancer {
+class TwoChoices implements Algorithm {
   readonly #random: Random;
   constructor(random: Random) {
     this.#random = random;
@@ -42,7 +42,7 @@ class TwoChoices implements Balancer {
   }
 }
 
-export const twoChoices: BalancerKind = {
+export const twoChoices: AlgorithmKind = {
   name: 'p2c',
   summary: 'power of two random choices by connections per unit of weight',
   hashesClient: false,

@@ -3,10 +3,10 @@
  * weight 0 excludes a server; ties go to the lowest index. pen's manual calls it "weight", but
  * it is weighted least-connections.
  */
-import type { Balancer, BalancerKind, PickInput } from './balancer.ts';
+import type { Algorithm, AlgorithmKind, PickInput } from './algorithm.ts';
 import type { Server } from '../servers/server.ts';
 
-class WeightedLeastLoad implements Balancer {
+class WeightedLeastLoad implements Algorithm {
   pick(servers: readonly Server[], input: PickInput): number {
     let best = -1;
     let bestLoad = Infinity;
@@ -25,7 +25,7 @@ class WeightedLeastLoad implements Balancer {
   }
 }
 
-export const weightedLeastLoad: BalancerKind = {
+export const weightedLeastLoad: AlgorithmKind = {
   name: 'weight',
   summary: "pen's -W: fewest connections per unit of weight; weight 0 excludes a server",
   hashesClient: false,

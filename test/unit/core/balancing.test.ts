@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { buildMaglevTable } from '../../../src/core/balancing/maglev.ts';
-import { balancers, algorithmNames } from '../../../src/core/balancing/registry.ts';
+import { algorithms, algorithmNames } from '../../../src/core/balancing/registry.ts';
 import { seededRandom } from '../../../src/core/clock.ts';
 import { servers } from './helpers.ts';
 
@@ -11,13 +11,13 @@ describe('every algorithm', () => {
     test(`${name}: returns -1 or an index in range, and never an unavailable server unless hashing`, () => {
       const list = servers(5, [{ weight: 1 }, { weight: 2 }, { weight: 3 }, { weight: 1 }, { weight: 1 }]);
       list[2]!.blacklistedUntilMs = NOW + 10;
-      const b = balancers[name].create(seededRandom(1));
+      const b = algorithms[name].create(seededRandom(1));
       b.serversChanged?.(list);
       for (let i = 0; i < 500; i++) {
         const pick = b.pick(list, { clientHash: (i * 2654435761) >>> 0, nowMs: NOW });
         expect(pick).toBeGreaterThanOrEqual(0);
         expect(pick).toBeLessThan(5);
-        if (!balancers[name].hashesClient) expect(pick).not.toBe(2);
+        if (!algorithms[name].hashesClient) expect(pick).not.toBe(2);
       }
       expect(b.pick([], { clientHash: 1, nowMs: NOW })).toBe(-1);
     });
@@ -28,7 +28,7 @@ describe('least connections and p2c spread load', () => {
   for (const name of ['leastconn', 'p2c'] as const) {
     test(`${name}: with connections held, counts stay within 1 of each other (equal weights)`, () => {
       const list = servers(4);
-      const b = balancers[name].create(seededRandom(7));
+      const b = algorithms[name].create(seededRandom(7));
       for (let i = 0; i < 400; i++) {
         const pick = b.pick(list, { clientHash: 0, nowMs: NOW });
         list[pick]!.connections++;
@@ -42,7 +42,7 @@ describe('least connections and p2c spread load', () => {
 
   test('leastconn honours weights: a weight-3 server holds about 3x the connections', () => {
     const list = servers(2, [{ weight: 3 }, { weight: 1 }]);
-    const b = balancers.leastconn.create(seededRandom(1));
+    const b = algorithms.leastconn.create(seededRandom(1));
     for (let i = 0; i < 400; i++) list[b.pick(list, { clientHash: 0, nowMs: NOW })]!.connections++;
     expect(list[0]!.connections).toBe(300);
   });
@@ -89,7 +89,7 @@ describe('maglev', () => {
 describe('pen round robin', () => {
   test('starts after server 0 and skips unavailable servers', () => {
     const list = servers(3);
-    const b = balancers.roundrobin.create(seededRandom(1));
+    const b = algorithms.roundrobin.create(seededRandom(1));
     list[2]!.admin = 'drain';
     const picks = [1, 2, 3, 4].map(() => b.pick(list, { clientHash: 0, nowMs: NOW }));
     expect(picks).toEqual([1, 0, 1, 0]);

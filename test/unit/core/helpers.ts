@@ -1,5 +1,5 @@
 import { AclTable } from '../../../src/core/acl/acl.ts';
-import { balancers, type AlgorithmName } from '../../../src/core/balancing/registry.ts';
+import { algorithms, type AlgorithmName } from '../../../src/core/balancing/registry.ts';
 import { ClientTable } from '../../../src/core/clients/client-table.ts';
 import { seededRandom } from '../../../src/core/clock.ts';
 import { ManualClock } from '../../helpers/manual-clock.ts';
@@ -30,7 +30,7 @@ export function selectorFor(
   const clock = new ManualClock();
   const acls = new AclTable();
   const clients = new ClientTable(clientsMax, trackingMs);
-  const kind = balancers[algorithm];
+  const kind = algorithms[algorithm];
   const selector = new Selector({
     servers: list,
     balancer: kind.create(seededRandom(42)),

@@ -8,7 +8,7 @@ import {
   Router,
   serverNamePatternProblem,
   type RouteRule,
-} from '../../../src/core/tls.ts';
+} from '../../../src/core/tls-rules.ts';
 
 describe('server name patterns', () => {
   test('names are compared in lower case without a trailing dot', () => {

@@ -11,7 +11,7 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls.ts';
+import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
 import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/model.ts';
 import {
   createClientContext,

@@ -12,18 +12,18 @@ export interface PickInput {
   readonly nowMs: number;
 }
 
-export interface Balancer {
+export interface Algorithm {
   /** Index of the chosen regular server, or -1 when none is available. */
   pick(servers: readonly Server[], input: PickInput): number;
   /** The server set or a weight changed; algorithms with precomputed state rebuild here. */
   serversChanged?(servers: readonly Server[]): void;
 }
 
-export interface BalancerKind {
+export interface AlgorithmKind {
   /** Keyword in the config file and for --algorithm. */
   readonly name: string;
   readonly summary: string;
   /** True for algorithms that choose by client address (pen's tracking adds nothing to them). */
   readonly hashesClient: boolean;
-  create(random: Random): Balancer;
+  create(random: Random): Algorithm;
 }
