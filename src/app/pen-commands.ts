@@ -21,6 +21,7 @@ import type { ListenerRuntime } from './runtime.ts';
 import { applySslOption } from '../core/tls-rules.ts';
 import type { ListenerTlsConfig } from '../config/model.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { checkDuration, type DurationRule } from '../core/duration.ts';
 
 export class CommandError extends FulcrumError {
   override readonly name = 'CommandError';
@@ -84,6 +85,14 @@ function int(text: string | undefined, what: string, min = 0): number {
   const n = Number(text);
   if (n < min) throw new CommandError(`${what}: ${n} is below ${min}`);
   return n;
+}
+
+/** A time in pen's seconds, as ms, by the one rule for every duration (core/duration.ts). */
+function seconds(text: string | undefined, what: string, rule?: DurationRule): number {
+  if (text === undefined) throw new CommandError(`${what}: missing number`);
+  const r = checkDuration(text, 's', what, rule);
+  if ('error' in r) throw new CommandError(r.error);
+  return r.ms;
 }
 
 export class PenCommands {
@@ -165,7 +174,7 @@ export class PenCommands {
         return '';
       case 'blacklist':
         if (args[0] !== undefined) {
-          g.config.blacklistMs = int(args[0], 'blacklist') * 1000;
+          g.config.blacklistMs = seconds(args[0], 'blacklist');
           g.syncSettings();
         }
         return `${g.config.blacklistMs / 1000}\n`;
@@ -217,14 +226,14 @@ export class PenCommands {
         g.syncSettings();
         return '';
       case 'idle_timeout':
-        if (args[0] !== undefined) b.global.idleTimeoutMs = int(args[0], 'idle_timeout') * 1000;
+        if (args[0] !== undefined) b.global.idleTimeoutMs = seconds(args[0], 'idle_timeout');
         return `Idle timeout: ${b.global.idleTimeoutMs / 1000} seconds\n`;
       case 'timeout':
-        if (args[0] !== undefined) g.config.connectTimeoutMs = int(args[0], 'timeout', 1) * 1000;
+        if (args[0] !== undefined) g.config.connectTimeoutMs = seconds(args[0], 'timeout', { minMs: 1000 });
         return `${g.config.connectTimeoutMs / 1000}\n`;
       case 'tracking':
         if (args[0] !== undefined) {
-          g.config.trackingMs = int(args[0], 'tracking') * 1000;
+          g.config.trackingMs = seconds(args[0], 'tracking');
           g.syncSettings();
         }
         return `${g.config.trackingMs / 1000}\n`;
@@ -290,7 +299,7 @@ export class PenCommands {
       case 'pid':
         return `${process.pid}\n`;
       case 'recent':
-        return formatRecent(b, g, args[0] === undefined ? 300 : int(args[0], 'recent'));
+        return formatRecent(b, g, args[0] === undefined ? 300 : seconds(args[0], 'recent') / 1000);
       case 'connection':
         this.#inWorkers(cmd);
         return formatConnection(b, int(args[0], 'connection'));
@@ -385,7 +394,7 @@ export class PenCommands {
         return '';
       }
       case 'ssl_client_renegotiation_interval':
-        tls.config.renegotiationIntervalS = int(args[0], cmd);
+        tls.config.renegotiationIntervalS = seconds(args[0], cmd) / 1000;
         // Nothing to apply: BoringSSL as a server refuses every client-initiated renegotiation.
         return '';
       default:
@@ -510,8 +519,8 @@ export class PenCommands {
           break;
         }
         case 'blacklist': {
-          const v = int(value, 'server blacklist');
-          updates.push((s) => (s.blacklistedUntilMs = this.#b.clock.now() + v * 1000));
+          const ms = seconds(value, 'server blacklist');
+          updates.push((s) => (s.blacklistedUntilMs = this.#b.clock.now() + ms));
           break;
         }
         case 'state':

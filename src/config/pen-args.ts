@@ -10,6 +10,7 @@ import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
 
 export class UsageError extends FulcrumError {
   override readonly name = 'UsageError';
@@ -111,6 +112,13 @@ function intValue(opt: string, value: string, min = 0): number {
   return n;
 }
 
+/** A time option, in ms, by the one rule for every duration (core/duration.ts). */
+function durationValue(opt: string, value: string, unit: DurationUnit, rule?: DurationRule): number {
+  const r = checkDuration(value, unit, opt, rule);
+  if ('error' in r) throw new UsageError(r.error);
+  return r.ms;
+}
+
 /** pen's `-e host:port` / `-B host:port`. */
 function specialServer(opt: string, value: string, listen: Address | null): ServerConfig {
   try {
@@ -187,13 +195,13 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
 
   const apply = (opt: string, value: string): void => {
     switch (opt) {
-      case 'b': group.blacklistMs = intValue(opt, value) * 1000; break;
+      case 'b': group.blacklistMs = durationValue('-b', value, 's'); break;
       case 'c': group.clientsMax = intValue(opt, value, 1); break;
       case 'e': emergency = value; break;
       case 'B': abuse = value; break;
-      case 't': group.connectTimeoutMs = intValue(opt, value, 1) * 1000; break;
+      case 't': group.connectTimeoutMs = durationValue('-t', value, 's', { minMs: 1000 }); break;
       case 'x': global.maxConnections = intValue(opt, value, 1); break;
-      case 'T': group.trackingMs = intValue(opt, value) * 1000; break;
+      case 'T': group.trackingMs = durationValue('-T', value, 's'); break;
       case 'F': global.commandFile = value; break;
       case 'C':
         try {
@@ -289,8 +297,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
         }
         case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;
         case 'check': long.check = takeValue(); break;
-        case 'check-interval': long.checkIntervalMs = intValue('-check-interval', takeValue(), 1); break;
-        case 'check-timeout': long.checkTimeoutMs = intValue('-check-timeout', takeValue(), 1); break;
+        case 'check-interval': long.checkIntervalMs = durationValue('--check-interval', takeValue(), 'ms', { minMs: 1 }); break;
+        case 'check-timeout': long.checkTimeoutMs = durationValue('--check-timeout', takeValue(), 'ms', { minMs: 1 }); break;
         case 'rise': long.rise = intValue('-rise', takeValue(), 1); break;
         case 'fall': long.fall = intValue('-fall', takeValue(), 1); break;
         case 'workers': {

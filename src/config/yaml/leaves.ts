@@ -9,13 +9,12 @@ import { AddressError, isUnixPath, parseListenAddress, parseServerArg } from '..
 import type { Address } from '../../core/address.ts';
 import { AclError, parseAclEntry } from '../../core/acl/acl.ts';
 import type { AclEntry } from '../../core/acl/acl.ts';
+import { checkDuration, durationRangeText, DURATION_SUFFIX_TEXT, type DurationRule } from '../../core/duration.ts';
 import { serverConfig } from '../model.ts';
 import type { ServerConfig } from '../model.ts';
-import { describe, didYouMean, expecting } from './messages.ts';
+import { didYouMean, expecting } from './messages.ts';
 
 export const MAX_INT = 2 ** 31 - 1;
-/** Node timers overflow beyond this and fire at once, so longer durations are refused. */
-const MAX_DURATION_MS = MAX_INT;
 
 export function int(lo: number, hi: number, what = hi >= MAX_INT ? `an integer ${lo} or more` : `an integer ${lo}-${hi}`) {
   const error = expecting(what);
@@ -43,26 +42,28 @@ export const nameText = (what: string) => {
   return z.string({ error }).regex(NAME, { error });
 };
 
-const DURATION_TEXT = 'a duration such as "250ms", "3s", "5m", "1h", or whole milliseconds';
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** `"250ms"`, `"3s"`, `"5m"`, `"1h"`, or a whole number of milliseconds; undefined if malformed. */
-export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-  if (typeof v !== 'string') return undefined;
-  const m = /^(\d+)(ms|s|m|h)?$/.exec(v.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2] ?? 'ms']! : undefined;
+/**
+ * A duration field: "250ms", "3s", "5m", "1h" or whole milliseconds, checked by the one rule for
+ * every duration (core/duration.ts), so the file refuses what pen's command line and commands
+ * refuse, in the same words. `rule` narrows a field's range where one makes sense.
+ */
+export function durationField(rule: DurationRule = {}) {
+  return z.unknown().transform((v, ctx) => {
+    const r = typeof v === 'number' || typeof v === 'string' ? checkDuration(v, 'ms', '', { ...rule, suffixes: true }) : { error: expecting(`${DURATION_SUFFIX_TEXT} ${durationRangeText('ms', rule)}`)({ input: v }) };
+    if ('ms' in r) return r.ms;
+    ctx.addIssue({ code: 'custom', message: r.error });
+    return z.NEVER;
+  });
 }
 
-export const duration = z.unknown().transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms !== undefined && ms <= MAX_DURATION_MS) return ms;
-  ctx.addIssue({
-    code: 'custom',
-    message: ms === undefined ? expecting(DURATION_TEXT)({ input: v }) : `expected at most ${MAX_DURATION_MS}ms (about 24 days), got ${describe(v)}`,
-  });
-  return z.NEVER;
-});
+export const duration = durationField();
+
+/** A duration as the config file writes it, in ms; undefined if malformed or out of range. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v !== 'number' && typeof v !== 'string') return undefined;
+  const r = checkDuration(v, 'ms', '', { suffixes: true });
+  return 'ms' in r ? r.ms : undefined;
+}
 
 const LABEL = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
 const HOSTNAME = new RegExp(`^${LABEL}(\\.${LABEL})*\\.?$`);

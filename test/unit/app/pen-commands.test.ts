@@ -103,7 +103,7 @@ test('recent lists nothing without clients; a bad number is an error, not pen\'s
   const { c } = make();
   expect(await c.execute('recent')).toBe('');
   expect(await c.execute('recent 10')).toBe('');
-  expect(await fails(c, 'recent abc')).toContain('not an integer');
+  expect(await fails(c, 'recent abc')).toContain('recent: expected a whole number of seconds');
 });
 
 test('exit needs -X and says so in pen\'s words; with it, the exit hook runs', async () => {
@@ -134,6 +134,28 @@ test('a bad setter changes nothing', async () => {
   expect(await fails(c, 'server 1 weight 3 port 99999')).toContain('port');
   expect(b.defaultGroup.config.clientAcl).toBe(0);
   expect(b.defaultGroup.servers[1]!.weight).toBe(0);
+});
+
+test('every time a command sets follows the one duration rule, and a refused one changes nothing', async () => {
+  const { c, b } = make(['-E', '/nonexistent.pem']);
+  const g = b.defaultGroup;
+  const before = [g.config.connectTimeoutMs, g.config.blacklistMs, g.config.trackingMs, b.global.idleTimeoutMs];
+  // 3000000 s overflows the runtime's timer (it would fire at once): refused with the range.
+  expect(await fails(c, 'timeout 3000000')).toBe('timeout: expected a duration from 1 to 2147483 s (about 24.8 days), got 3000000 s');
+  expect(await fails(c, 'timeout 0')).toContain('timeout: expected a duration from 1 to');
+  expect(await fails(c, 'blacklist 2147484')).toBe('blacklist: expected a duration up to 2147483 s (about 24.8 days), got 2147484 s');
+  expect(await fails(c, 'tracking 99999999999999999999')).toContain('tracking: expected a duration up to 2147483 s');
+  expect(await fails(c, 'idle_timeout 3000000')).toContain('idle_timeout: expected a duration up to 2147483 s');
+  expect(await fails(c, 'idle_timeout -5')).toContain('idle_timeout: expected a whole number of seconds');
+  expect(await fails(c, 'recent 3000000')).toContain('recent: expected a duration up to 2147483 s');
+  expect(await fails(c, 'ssl_client_renegotiation_interval 3000000')).toContain('ssl_client_renegotiation_interval: expected a duration up to 2147483 s');
+  expect(await fails(c, 'server 0 weight 3 blacklist 3000000')).toContain('server blacklist: expected a duration up to 2147483 s');
+  expect([g.config.connectTimeoutMs, g.config.blacklistMs, g.config.trackingMs, b.global.idleTimeoutMs]).toEqual(before);
+  expect(g.servers[0]!.weight).toBe(0);
+  expect(g.servers[0]!.blacklistedUntilMs).toBe(0);
+  // The longest accepted value is taken as given.
+  expect(await c.execute('timeout 2147483')).toBe('2147483\n');
+  expect(g.config.connectTimeoutMs).toBe(2_147_483_000);
 });
 
 test("status: pen's HTML status page, tag for tag", () => {

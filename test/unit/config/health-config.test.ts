@@ -187,7 +187,7 @@ describe('YAML: lifecycle settings', () => {
 
   test('bad values', () => {
     expect(errors(`groups:\n  app:\n    queue: {max: 0}\n    on_server_down: kill\n    servers:\n      - address: 127.0.0.1:1\n        state: drained\n`)).toEqual([
-      'f.yaml:3:5: groups.app.queue.timeout: missing; expected a duration such as "250ms", "3s", "5m", "1h", or whole milliseconds',
+      'f.yaml:3:5: groups.app.queue.timeout: missing; expected a duration such as "250ms", "3s", "5m", "1h", or whole milliseconds up to 2147483647 ms (about 24.8 days)',
       'f.yaml:3:18: groups.app.queue.max: expected an integer 1 or more, got 0',
       'f.yaml:4:21: groups.app.on_server_down: expected one of keep, close, got "kill"',
       "f.yaml:7:16: groups.app.servers[0].state: expected one of enabled, drain, maintenance, got \"drained\" (did you mean 'drain'?)",
@@ -217,6 +217,7 @@ describe('command line: --check', () => {
     expect(() => check('--check', 'smtp')).toThrow(UsageError);
     expect(() => check('--check', 'http:/h:999')).toThrow('is not a status');
     expect(() => check('--rise', '2')).toThrow('need --check KIND');
-    expect(() => check('--check', 'tcp', '--check-interval', 'x')).toThrow('not an integer');
+    expect(() => check('--check', 'tcp', '--check-interval', 'x')).toThrow('--check-interval: expected a whole number of milliseconds from 1 to 2147483647 ms (about 24.8 days), got "x"');
+    expect(() => check('--check', 'tcp', '--check-timeout', '2147483648')).toThrow('--check-timeout: expected a duration from 1 to 2147483647 ms (about 24.8 days), got 2147483648 ms');
   });
 });

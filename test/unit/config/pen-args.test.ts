@@ -76,3 +76,15 @@ test('-C and -X are accepted; a bad -C address is a usage error', () => {
   expect(parsePenArgs(['8080', 'a:1']).config.global.control).toBeNull();
   expect(() => parsePenArgs(['-C', 'host:port', '8080', 'a:1'])).toThrow(UsageError);
 });
+
+test('time options follow the one duration rule: -t 3000000 would overflow the runtime timer and is refused', () => {
+  // Beyond ~24.8 days the runtime's timer fires at once: every client would get an empty close.
+  expect(() => parsePenArgs(['-t', '3000000', '80', 'a'])).toThrow(new UsageError('-t: expected a duration from 1 to 2147483 s (about 24.8 days), got 3000000 s'));
+  expect(() => parsePenArgs(['-t', '0', '80', 'a'])).toThrow(/-t: expected a duration from 1 to 2147483 s/);
+  expect(() => parsePenArgs(['-b', '2147484', '80', 'a'])).toThrow(/^-b: expected a duration up to 2147483 s/);
+  expect(() => parsePenArgs(['-T99999999999', '80', 'a'])).toThrow(/^-T: expected a duration up to 2147483 s/);
+  expect(() => parsePenArgs(['-b', '-1', '80', 'a'])).toThrow(/^-b: expected a whole number of seconds/);
+  expect(() => parsePenArgs(['--check', 'tcp', '--check-interval', '2147483648', '80', 'a'])).toThrow(/^--check-interval: expected a duration from 1 to 2147483647 ms/);
+  const g = parsePenArgs(['-t', '2147483', '-b', '0', '-T', '2147483', '80', 'a']).config.groups[0]!;
+  expect([g.connectTimeoutMs, g.blacklistMs, g.trackingMs]).toEqual([2_147_483_000, 0, 2_147_483_000]);
+});
