@@ -6,30 +6,19 @@
  * new value when given one; a setter answers nothing. Unlike pen, a bad command throws a
  * CommandError (the control port answers it as an "error:" line) and changes nothing.
  */
-import { isIpLiteral } from '../core/ip.ts';
-import { lookup } from 'node:dns/promises';
 import { readFile, writeFile } from 'node:fs/promises';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
-import { AddressError, formatAddress, parseListenAddress, parsePort } from '../core/address.ts';
+import { AddressError, formatAddress, parseListenAddress } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
-import type { AdminState, Server } from '../core/servers/server.ts';
 import type { Balancer } from './balancer.ts';
 import { LogFile } from './log-file.ts';
+import { aclIndex, CommandError, int, seconds } from './pen-command-args.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
+import { resolveServerAddress, serverCommand } from './pen-server-command.ts';
+import { sslCommand } from './pen-ssl-commands.ts';
 import type { GroupRuntime } from './runtime.ts';
-import type { ListenerRuntime } from './runtime.ts';
-import { applySslOption } from '../core/tls-rules.ts';
-import type { ListenerTlsConfig } from '../config/model.ts';
-import { FulcrumError } from '../core/errors.ts';
-import { checkDuration, type DurationRule } from '../core/duration.ts';
 
-export class CommandError extends FulcrumError {
-  override readonly name = 'CommandError';
-
-  constructor(message: string, options?: ErrorOptions) {
-    super('E_COMMAND', message, options);
-  }
-}
+export { CommandError } from './pen-command-args.ts';
 
 /** pen's algorithm flags; pen picks by prio, then weight, then hash, then round robin. */
 export interface PenFlags {
@@ -77,22 +66,6 @@ export interface CommandContext {
   exit?: () => void;
   /** `reload` (control port only): re-reads --config or -F as SIGHUP does; resolves to the report. */
   reload?: () => Promise<string>;
-}
-
-function int(text: string | undefined, what: string, min = 0): number {
-  if (text === undefined) throw new CommandError(`${what}: missing number`);
-  if (!/^-?\d+$/.test(text)) throw new CommandError(`${what}: "${text}" is not an integer`);
-  const n = Number(text);
-  if (n < min) throw new CommandError(`${what}: ${n} is below ${min}`);
-  return n;
-}
-
-/** A time in pen's seconds, as ms, by the one rule for every duration (core/duration.ts). */
-function seconds(text: string | undefined, what: string, rule?: DurationRule): number {
-  if (text === undefined) throw new CommandError(`${what}: missing number`);
-  const r = checkDuration(text, 's', what, rule);
-  if ('error' in r) throw new CommandError(r.error);
-  return r.ms;
 }
 
 export class PenCommands {
@@ -150,7 +123,7 @@ export class PenCommands {
     const g = this.#group;
     const na = NOT_APPLICABLE[cmd];
     if (na !== undefined) throw new CommandError(`${cmd}: not supported: ${na}`);
-    if (cmd.startsWith('ssl_')) return this.#ssl(cmd, args);
+    if (cmd.startsWith('ssl_')) return sslCommand(b, cmd, args);
     switch (cmd) {
       case 'acl': {
         const list = int(args[0], 'acl');
@@ -180,12 +153,12 @@ export class PenCommands {
         return `${g.config.blacklistMs / 1000}\n`;
       case 'client_acl':
         if (args[0] !== undefined) {
-          g.config.clientAcl = this.#aclIndex(args[0], 'client_acl');
+          g.config.clientAcl = aclIndex(args[0], 'client_acl');
           g.syncSettings();
         }
         return `${g.config.clientAcl}\n`;
       case 'control_acl':
-        if (args[0] !== undefined) b.global.controlAcl = this.#aclIndex(args[0], 'control_acl');
+        if (args[0] !== undefined) b.global.controlAcl = aclIndex(args[0], 'control_acl');
         return `${b.global.controlAcl}\n`;
       case 'control':
         if (b.global.control === null) throw new CommandError('control: no control port (start with -C)');
@@ -291,7 +264,7 @@ export class PenCommands {
         return '';
       }
       case 'server':
-        return this.#server(await this.#resolveServerAddress(args));
+        return serverCommand(b, this.#group, await resolveServerAddress(args));
       case 'servers':
         return formatServers(g);
       case 'mode':
@@ -351,76 +324,6 @@ export class PenCommands {
     }
   }
 
-  /**
-   * pen's ssl_* commands, on the first TLS listener. Unlike pen, where most of them only count
-   * before the TLS context is made at start, they apply to new connections at any time; a
-   * value that makes the TLS settings unusable is refused and changes nothing.
-   */
-  #ssl(cmd: string, args: string[]): string {
-    const l = this.#b.listeners.find((x) => x.tls !== null);
-    if (l === undefined || l.tls === null) throw new CommandError(`${cmd}: no TLS listener (start Fulcrum with -E certfile)`);
-    const tls = l.tls;
-    const next: ListenerTlsConfig = { ...tls.config, clientAuth: { ...tls.config.clientAuth } };
-    switch (cmd) {
-      case 'ssl_ciphers':
-        next.ciphers = args[0] ?? null; // pen: without a list, back to the library's defaults
-        break;
-      case 'ssl_option': {
-        if (args[0] === undefined) throw new CommandError('ssl_option no_sslv2|no_sslv3|no_tlsv1|no_tlsv1.1|no_tlsv1.2|no_tlsv1.3|cipher_server_preference');
-        const r = applySslOption({ min: next.minVersion, max: next.maxVersion }, args[0]);
-        if ('error' in r) throw new CommandError(r.error);
-        next.minVersion = r.range.min;
-        next.maxVersion = r.range.max;
-        if (r.serverPreference === true) next.preferServerCiphers = true;
-        break;
-      }
-      case 'ssl_sni_path':
-        if (args[0] === undefined) throw new CommandError('ssl_sni_path DIRECTORY');
-        next.sniPath = args[0];
-        break;
-      case 'ssl_ocsp_response': {
-        const file = args[0];
-        if (file === undefined) throw new CommandError('ssl_ocsp_response FILE');
-        let summary: string;
-        try {
-          summary = tls.readOcsp(file);
-        } catch (e) {
-          throw new CommandError((e as Error).message);
-        }
-        tls.config.ocspResponse = file;
-        this.#b.diag.info(
-          `ssl_ocsp_response: read ${file} (${summary}); it is NOT stapled: Bun's TLS has no API to send an OCSP response, so clients will not receive it (see docs/tls.md)`,
-        );
-        return '';
-      }
-      case 'ssl_client_renegotiation_interval':
-        tls.config.renegotiationIntervalS = seconds(args[0], cmd) / 1000;
-        // Nothing to apply: BoringSSL as a server refuses every client-initiated renegotiation.
-        return '';
-      default:
-        throw new CommandError(`unknown command "${cmd}" (ssl_ciphers, ssl_option, ssl_sni_path, ssl_ocsp_response, ssl_client_renegotiation_interval)`);
-    }
-    this.#applyTls(l, next, cmd);
-    return '';
-  }
-
-  #applyTls(l: ListenerRuntime, next: ListenerTlsConfig, cmd: string): void {
-    const tls = l.tls!;
-    if (l.handle === null) {
-      tls.config = next; // before start: checked when the listener starts
-      l.config = { ...l.config, tls: next };
-      return;
-    }
-    try {
-      const prepared = tls.prepare(next, new Date(this.#b.clock.now()), true);
-      tls.commit(next, prepared);
-      for (const m of prepared.messages) this.#b.diag.info(`${cmd}: ${m}`);
-    } catch (e) {
-      throw new CommandError(`${cmd}: ${(e as Error).message}; nothing changed`);
-    }
-    l.config = { ...l.config, tls: next };
-  }
-
   /** pen's `listen [addr:]port`: moves the (first) listener; established connections stay. */
   #listen(spec: string): void {
     const b = this.#b;
@@ -437,125 +340,6 @@ export class PenCommands {
     } catch (e) {
       throw new CommandError(`listen: ${(e as Error).message}`);
     }
-  }
-
-  #aclIndex(text: string | undefined, what: string): number {
-    const n = int(text, what);
-    try {
-      AclTable.checkIndex(n);
-    } catch (e) {
-      throw new CommandError(`${what}: ${(e as Error).message}`);
-    }
-    return n;
-  }
-
-  /** Host names in `server N address NAME` are resolved when the command runs, as pen does. */
-  async #resolveServerAddress(args: string[]): Promise<string[]> {
-    const i = args.indexOf('address');
-    const name = i > 0 && i % 2 === 1 ? args[i + 1] : undefined;
-    if (name === undefined || isIpLiteral(name.replace(/^\[|\]$/g, ''))) return args;
-    try {
-      const found = await lookup(name);
-      const out = [...args];
-      out[i + 1] = found.address;
-      return out;
-    } catch (e) {
-      throw new CommandError(`server address: cannot resolve "${name}": ${(e as Error).message}`);
-    }
-  }
-
-  /** `server N [acl A] [address A] [port P] [max M] [hard H] [blacklist T] [weight W] [prio P]` */
-  #server(args: string[]): string {
-    const g = this.#group;
-    const n = int(args[0], 'server');
-    if (n > 4096) throw new CommandError(`server: index ${n} is too large`);
-    if (args.length < 3 || args.length % 2 === 0) {
-      throw new CommandError('server N acl A | address A | port P | max M | hard H | blacklist T | weight W | prio P | state enabled|drain|maintenance ...');
-    }
-    const servers = g.selector.servers;
-    // Validate everything first, so that a bad pair changes nothing.
-    const updates: ((s: Server) => void)[] = [];
-    let address: string | undefined;
-    let port: number | undefined;
-    let state: AdminState | undefined;
-    for (let i = 1; i < args.length; i += 2) {
-      const key = args[i]!;
-      const value = args[i + 1]!;
-      switch (key) {
-        case 'acl': {
-          const a = this.#aclIndex(value, 'server acl');
-          updates.push((s) => (s.acl = a));
-          break;
-        }
-        case 'address':
-          if (value.includes('/') || value === '') throw new CommandError(`server address: "${value}" is not a host address`);
-          address = value.replace(/^\[|\]$/g, '');
-          break;
-        case 'port':
-          try {
-            port = parsePort(value, 'server port');
-          } catch (e) {
-            throw new CommandError((e as AddressError).message);
-          }
-          break;
-        case 'max': {
-          const v = int(value, 'server max');
-          updates.push((s) => (s.maxConnections = v));
-          break;
-        }
-        case 'hard': {
-          const v = int(value, 'server hard');
-          updates.push((s) => (s.hardLimit = v));
-          break;
-        }
-        case 'weight': {
-          const v = int(value, 'server weight');
-          updates.push((s) => (s.weight = v));
-          break;
-        }
-        case 'prio': {
-          const v = int(value, 'server prio');
-          updates.push((s) => (s.priority = v));
-          break;
-        }
-        case 'blacklist': {
-          const ms = seconds(value, 'server blacklist');
-          updates.push((s) => (s.blacklistedUntilMs = this.#b.clock.now() + ms));
-          break;
-        }
-        case 'state':
-          // Fulcrum's addition: drain (no new clients, established ones continue), maintenance, enabled.
-          if (value !== 'enabled' && value !== 'drain' && value !== 'maintenance') throw new CommandError(`server state: "${value}" is not enabled, drain or maintenance`);
-          state = value;
-          break;
-        default:
-          throw new CommandError(`server: unknown field "${key}" (acl, address, port, max, hard, blacklist, weight, prio, state)`);
-      }
-    }
-    // pen grows its server table on demand; new slots stay out of rotation until they have
-    // both an address and a port.
-    while (servers.length <= n) {
-      const s = this.#b.createServer(servers.length, { address: { kind: 'tcp', host: '0.0.0.0', port: 0 }, maxConnections: 0, hardLimit: 0, weight: 0, priority: 0, acl: 0 });
-      s.admin = 'maintenance';
-      s.downReason = 'unconfigured';
-      servers.push(s);
-    }
-    const s = servers[n]!;
-    if (address !== undefined || port !== undefined) {
-      const old = s.address;
-      const host = address ?? (old.kind === 'tcp' ? old.host : '0.0.0.0');
-      const p = port ?? (old.kind === 'tcp' ? old.port : 0);
-      s.address = { kind: 'tcp', host, port: p };
-      if (s.downReason === 'unconfigured' && host !== '0.0.0.0' && p !== 0) {
-        s.admin = 'enabled';
-        s.downReason = '';
-      }
-    }
-    for (const u of updates) u(s);
-    if (state !== undefined && s.downReason !== 'unconfigured') this.#b.setServerState(g.name, n, state, 'server command');
-    g.selector.serversChanged();
-    this.#b.serversChanged();
-    return '';
   }
 
   /** pen's order: hash, roundrobin, stubborn, weight, prio. */
