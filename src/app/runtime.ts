@@ -40,6 +40,10 @@ export interface RuntimeHooks {
   groupNamed(name: string): GroupRuntime | undefined;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /** A connect failed for want of our own file descriptors (not the server's fault). */
+  resourceFailure?(session: Session): void;
+  /** A gate takes (1) or gives back (-1) a descriptor; false: none left in the budget. */
+  gateDescriptor?(delta: 1 | -1): boolean;
   /** An admitted session starts or stops waiting in a group queue (it holds no connect slot meanwhile). */
   sessionQueued(session: Session): void;
   sessionDequeued(session: Session): void;
@@ -233,6 +237,9 @@ export class GroupRuntime implements SessionOwner {
     if (this.#queue.length > 0 && !this.#queue.isRetrying(session) && !this.#hooks.stopping) this.serveQueue();
     this.#hooks.sessionEnded(session);
   }
+  resourceFailure(session: Session): void {
+    this.#hooks.resourceFailure?.(session);
+  }
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
     this.#hooks.dumpChunk(session, fromClient, chunk);
   }
@@ -387,7 +394,9 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   gateOpened(): boolean {
     this.accepted++;
     const h = this.handshakes;
-    if (h.inProgress >= this.#hooks.global.maxConnections) {
+    // Out of descriptors counts as the handshake stage being full (the listener's failure reasons
+    // are a fixed set shared with workers); the balancer counts and logs it as a resource failure.
+    if (h.inProgress >= this.#hooks.global.maxConnections || this.#hooks.gateDescriptor?.(1) === false) {
       h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
       this.handshakeFailures++;
       return false;
@@ -399,6 +408,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   gateFailed(reason: GateFailure, detail: string): void {
     const h = this.handshakes;
     h.inProgress--;
+    this.#hooks.gateDescriptor?.(-1);
     this.handshakeFailures++;
     h.failures[reason] = (h.failures[reason] ?? 0) + 1;
     h.last = `${reason}: ${detail}`;
@@ -407,6 +417,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void {
     const h = this.handshakes;
     h.inProgress--;
+    this.#hooks.gateDescriptor?.(-1); // the session takes its own
     h.ok++;
     if (facts.resumed) h.resumed++;
     let group = this.group;

@@ -19,6 +19,7 @@ import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import { Linger } from './linger.ts';
 import { systemClock } from './system-clock.ts';
 
 /** How a connection ended; documented in docs/termination-codes.md and logged per connection. */
@@ -40,6 +41,7 @@ export const TERMINATION_REASONS = [
   'server-down',
   'closed-by-operator',
   'shutdown',
+  'no-resources',
 ] as const;
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
@@ -62,6 +64,8 @@ export interface SessionOwner {
   readonly clock?: Clock;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /** A connect failed for want of our own resources (file descriptors): not the server's fault. */
+  resourceFailure?(session: Session): void;
   /**
    * Every eligible server is full: hold the session (unread) until a slot frees or its queue
    * time is up. False when it cannot wait (no queue, or the queue is full); the session then
@@ -356,9 +360,19 @@ export class Session {
     return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }
 
-  /** Adapter callback: the connect failed (refused, unreachable, reset during connect). */
-  serverConnectFailed(side: Side, error: Error | undefined): void {
+  /**
+   * Adapter callback: the connect failed (refused, unreachable, reset during connect). `ours`:
+   * it failed for want of our own resources (out of file descriptors), which says nothing about
+   * the server: its health and blacklist are left alone and the client is closed cleanly.
+   */
+  serverConnectFailed(side: Side, error: Error | undefined, ours = false): void {
     if (side !== this.server || this.finished || !this.connecting) return;
+    if (ours) {
+      (this.connectErrors ??= []).push('out of file descriptors');
+      this.owner.resourceFailure?.(this);
+      this.close('no-resources', false); // #finish abandons the connect: the server is not judged
+      return;
+    }
     this.#retry(false, error?.message ?? 'connect failed');
   }
 
@@ -415,6 +429,9 @@ export class Session {
       if (sock !== null && !side.gone) {
         side.gone = true;
         if (abort) sock.terminate();
+        // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
+        // (not when we are short of descriptors: then the descriptor is what we need back).
+        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources') Linger.start(sock as StreamSocket<unknown>);
         else sock.end();
       }
     }

@@ -1,0 +1,49 @@
+/**
+ * Hardening of the data plane (issue 13): refusals end with a FIN, a slow reader costs a bounded
+ * amount of buffered memory, and a flood of silent connections from one address does not keep a
+ * client from another address out. Out-of-descriptor handling runs the CLI under a low open-files
+ * limit: test/e2e/resources.test.ts.
+ */
+import { describe, expect, test } from 'bun:test';
+import net from 'node:net';
+import { useHarness } from '../harness/index.ts';
+import { startInProcess } from '../helpers/in-process.ts';
+
+const h = useHarness();
+
+/**
+ * A refused client that sends a request before the balancer looks at it, and more after the FIN
+ * it gets; it then ends its side. Resolves with what it saw: 'fin' then 'closed', and any error.
+ */
+function refusedClient(port: number): Promise<string[]> {
+  return new Promise((resolve) => {
+    const seen: string[] = [];
+    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    c.on('connect', () => {
+      c.write(Buffer.alloc(3000, 65));
+      // The balancer runs in this process: blocking here lets the bytes land in its receive
+      // queue before it accepts, so it closes over unread bytes (a reset, unless it drains them).
+      Bun.sleepSync(20);
+    });
+    c.on('data', () => seen.push('data'));
+    c.on('end', () => {
+      seen.push('fin');
+      c.end('more after the FIN'); // reaches a closed socket: a reset, unless it still drains
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => seen.push(`error ${e.code ?? e.message}`));
+    c.on('close', () => resolve(seen));
+    setTimeout(() => c.destroy(), 5000); // bound: 'fin' missing from `seen` then fails the test
+  });
+}
+
+describe('refusals', () => {
+  test('a client refused by the ACL gets a FIN and no reset, whatever it sends', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['LISTEN', echo.address]);
+    await lb.commands.execute('acl 1 deny 127.0.0.0/8');
+    await lb.commands.execute('client_acl 1');
+    for (let i = 0; i < 3; i++) expect(await refusedClient(lb.port)).toEqual(['fin']);
+    expect(lb.balancer.totals.ends['acl-denied']).toBe(3);
+    expect(echo.connections).toBe(0);
+  });
+});
