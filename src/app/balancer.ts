@@ -295,6 +295,13 @@ export class Balancer implements RuntimeHooks {
     return false;
   }
 
+  /** Bytes held in Fulcrum's buffers by all admitted sessions (walks them: for reports only). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.buffered;
+    return n;
+  }
+
   /** Connects that failed for want of our own file descriptors (this process), for reports. */
   get resourceErrors(): number {
     return this.resources.failures;

@@ -401,6 +401,15 @@ export class Session {
     this.#connectTimer = null;
   }
 
+  /**
+   * Bytes Fulcrum holds for this connection (both directions), read at report time. A side stops
+   * reading at the first byte its peer could not take, so this is at most one read per direction
+   * (Bun reads up to 512 KiB at a time); the kernel's socket buffers are not counted here.
+   */
+  get buffered(): number {
+    return (this.client.pending?.length ?? 0) + (this.server.pending?.length ?? 0);
+  }
+
   /** Remember the first thing that ended the connection. */
   noteEnd(reason: TerminationReason): void {
     this.reason ??= reason;

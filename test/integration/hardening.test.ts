@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import net from 'node:net';
-import { useHarness } from '../harness/index.ts';
+import { sha256, useHarness, waitFor } from '../harness/index.ts';
 import { startInProcess } from '../helpers/in-process.ts';
 
 const h = useHarness();
@@ -45,5 +45,44 @@ describe('refusals', () => {
     for (let i = 0; i < 3; i++) expect(await refusedClient(lb.port)).toEqual(['fin']);
     expect(lb.balancer.totals.ends['acl-denied']).toBe(3);
     expect(echo.connections).toBe(0);
+  });
+});
+
+/** What Bun reads from a socket at most at a time: the most a side can hold beyond a pause. */
+const MAX_READ_BYTES = 512 * 1024;
+
+describe('a slow reader', () => {
+  test('costs at most one read of buffered memory per direction, and every byte arrives', async () => {
+    const src = h.source(12_000_000);
+    const lb = await startInProcess(h, ['LISTEN', src.address]);
+    const c = await h.connect(lb.port, { timeoutMs: 20_000 });
+    c.pause(); // reads nothing: backpressure builds through Fulcrum to the server
+    await waitFor(() => [...lb.balancer.sessions.values()].some((s) => s.client.pending !== null), { what: 'backpressure toward the client' });
+    let max = 0;
+    let serverRead = -1;
+    // The server keeps pushing until the kernel buffers fill; sample until Fulcrum stops reading.
+    for (let i = 0; i < 200; i++) {
+      const s = [...lb.balancer.sessions.values()][0]!;
+      max = Math.max(max, s.buffered, lb.balancer.bufferedBytes());
+      if (s.server.bytesRead === serverRead) break;
+      serverRead = s.server.bytesRead;
+      await Bun.sleep(20);
+    }
+    expect(max).toBeGreaterThan(0);
+    expect(max).toBeLessThanOrEqual(MAX_READ_BYTES);
+    expect(serverRead).toBeLessThan(src.bytes); // the server was held back, not read ahead
+    // Now a slow reader: 1 KB at a time for a while, then the rest; all of it arrives intact.
+    for (let i = 0; i < 20; i++) {
+      c.resume();
+      await c.readExactly(1024);
+      c.pause();
+      max = Math.max(max, lb.balancer.bufferedBytes());
+    }
+    expect(max).toBeLessThanOrEqual(MAX_READ_BYTES);
+    c.resume();
+    const rest = await c.readAll();
+    expect(20 * 1024 + rest.length).toBe(src.bytes);
+    expect(sha256(Buffer.concat([src.data.subarray(0, 20 * 1024), rest]))).toBe(src.sha256);
+    expect(rest.equals(src.data.subarray(20 * 1024))).toBe(true);
   });
 });
