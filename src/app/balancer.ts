@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
+import { SourceCounts } from '../core/source-counts.ts';
 import type { Address } from '../core/address.ts';
 import { formatAddress } from '../core/address.ts';
 import { CoarseClock, type Clock, type Random } from '../core/clock.ts';
@@ -83,6 +84,8 @@ export class Balancer implements RuntimeHooks {
   readonly #penLog: PenLog;
   /** Our own resource exhaustion (out of file descriptors): counted, logged once per interval. */
   readonly resources: ResourceGuard;
+  /** Connections per client address (global max_connections_per_source). */
+  readonly sources = new SourceCounts();
   #started = false;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom, options: BalancerOptions = {}) {
@@ -259,6 +262,8 @@ export class Balancer implements RuntimeHooks {
       if (facts.initial !== null) session.preload(facts.initial);
     }
     const fits = this.resources.take(2); // given back in sessionEnded, whatever happens
+    // A gated connection was counted for its address when its gate opened; both give back at the end.
+    const withinSource = facts !== null || this.sources.take(session.selection.clientKey, this.global.maxPerSource);
     if (this.stopping) {
       session.close('shutdown', false);
       return;
@@ -266,6 +271,10 @@ export class Balancer implements RuntimeHooks {
     if (!fits) {
       this.resources.failed();
       session.close('no-resources', false);
+      return;
+    }
+    if (!withinSource) {
+      session.close('source-limit', false);
       return;
     }
     this.#admission.offer(session);
@@ -281,6 +290,17 @@ export class Balancer implements RuntimeHooks {
 
   resourceFailure(): void {
     this.resources.failed();
+  }
+
+  gateSource(remoteAddress: string, delta: 1 | -1): boolean {
+    const key = clientKey(remoteAddress);
+    if (delta < 0) {
+      this.sources.give(key);
+      return true;
+    }
+    if (this.sources.take(key, this.global.maxPerSource)) return true;
+    this.sources.give(key);
+    return false;
   }
 
   /** A TLS or passthrough gate opens (1 descriptor) or ends; false: over the descriptor budget. */
@@ -323,6 +343,7 @@ export class Balancer implements RuntimeHooks {
   sessionEnded(session: Session): void {
     const admitted = this.#admission.ended(session);
     this.resources.give(2);
+    this.sources.give(session.selection.clientKey);
     const t = this.totals;
     t.finished++;
     t.bytesFromClients += session.client.bytesRead;

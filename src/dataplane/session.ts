@@ -42,6 +42,7 @@ export const TERMINATION_REASONS = [
   'closed-by-operator',
   'shutdown',
   'no-resources',
+  'source-limit',
 ] as const;
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
@@ -439,8 +440,9 @@ export class Session {
         side.gone = true;
         if (abort) sock.terminate();
         // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
-        // (not when we are short of descriptors: then the descriptor is what we need back).
-        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources') Linger.start(sock as StreamSocket<unknown>);
+        // (not under a flood: short of descriptors, or one address over its limit; then the
+        // descriptor is what we need back).
+        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
         else sock.end();
       }
     }

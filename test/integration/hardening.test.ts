@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import net from 'node:net';
-import { sha256, useHarness, waitFor } from '../harness/index.ts';
+import { sha256, transfer, useHarness, waitFor, type Client } from '../harness/index.ts';
 import { startInProcess } from '../helpers/in-process.ts';
 
 const h = useHarness();
@@ -84,5 +84,26 @@ describe('a slow reader', () => {
     expect(20 * 1024 + rest.length).toBe(src.bytes);
     expect(sha256(Buffer.concat([src.data.subarray(0, 20 * 1024), rest]))).toBe(src.sha256);
     expect(rest.equals(src.data.subarray(20 * 1024))).toBe(true);
+  });
+});
+
+describe('a flood of idle connections from one address', () => {
+  test('takes at most its per-source share of -x; a client from another address is served at once', async () => {
+    const echo = h.echo();
+    const lb = await startInProcess(h, ['-x', '200', 'LISTEN', echo.address]);
+    lb.balancer.global.maxPerSource = 50; // the config file's default would be 200 / 4
+    const idle: Client[] = [];
+    for (let i = 0; i < 300; i++) idle.push(await h.connect(lb.port, { localAddress: '127.0.0.2' }));
+    // 50 held (each connected to the server, as pen does), 250 closed at once with a FIN.
+    await waitFor(() => lb.balancer.totals.ends['source-limit'] === 250, { what: '250 refusals for the source limit' });
+    expect(lb.balancer.activeCount).toBe(50);
+    expect(lb.balancer.sources.held('127.0.0.2')).toBe(50);
+    expect(await idle[299]!.waitClosed(5000)).toBe('fin');
+    // A well-behaved client from another address is served, not queued behind the flood.
+    const r = await transfer(lb.port, 100_000, { localAddress: '127.0.0.3', timeoutMs: 3000 });
+    expect(r.bytes).toBe(100_000);
+    // The flood leaving gives its counts back.
+    await Promise.all(idle.map((c) => c.close()));
+    await waitFor(() => lb.balancer.sources.sources === 0, { what: 'the per-source table to empty' });
   });
 });
