@@ -305,9 +305,13 @@ export const PEN_DEFAULTS = {
   multiAccept: 100,
 } as const;
 
-/** The config file's per-source limit when not set: a quarter of max_connections (at least 1). */
+/**
+ * The config file's per-source limit when not set: a quarter of max_connections, so that one
+ * address cannot take every slot, but at least 16, so that a small max_connections (a lab, a
+ * test) is not also a tight per-address limit (a browser opens several connections).
+ */
 export function defaultMaxPerSource(maxConnections: number): number {
-  return Math.max(1, Math.floor(maxConnections / 4));
+  return Math.max(16, Math.floor(maxConnections / 4));
 }
 
 export function defaultGlobal(): GlobalConfig {
