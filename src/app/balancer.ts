@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
+import { SourceCounts } from '../core/source-counts.ts';
 import type { Address } from '../core/address.ts';
 import { formatAddress } from '../core/address.ts';
 import { CoarseClock, type Clock, type Random } from '../core/clock.ts';
@@ -26,6 +27,7 @@ import type { LogFile } from './log-file.ts';
 import { formatDump, PenLog } from './pen-log.ts';
 import { cloneGroupConfig, Reconfiguration, type ServerPatch } from './reconfigure.ts';
 import { GroupRuntime, ListenerRuntime, makeServer, serverLabel, type GroupSharedParts, type RuntimeHooks } from './runtime.ts';
+import { ResourceGuard } from './resource-guard.ts';
 import { ServerAdmin } from './server-admin.ts';
 import { GroupTls } from './tls-material.ts';
 import { newTotals, type Totals } from './totals.ts';
@@ -81,6 +83,10 @@ export class Balancer implements RuntimeHooks {
   readonly #admin: ServerAdmin;
   readonly #reconfigure: Reconfiguration;
   readonly #penLog: PenLog;
+  /** Our own resource exhaustion (out of file descriptors): counted, logged once per interval. */
+  readonly resources: ResourceGuard;
+  /** Connections per client address (global max_connections_per_source). */
+  readonly sources = new SourceCounts();
   #started = false;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom, options: BalancerOptions = {}) {
@@ -134,6 +140,7 @@ export class Balancer implements RuntimeHooks {
     for (const { list, entry } of config.acls) this.acls.add(list, entry);
     for (const g of config.groups) this.groups.set(g.name, this.#newGroup(g));
     this.#listeners.list = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
+    this.resources = new ResourceGuard(clock, (m) => this.diag.error(m));
     this.#penLog = new PenLog(this.global.logFile);
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
     this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
@@ -221,6 +228,7 @@ export class Balancer implements RuntimeHooks {
     this.coarseClock = new CoarseClock(this.clock, 200);
     for (const l of this.listeners) this.#listeners.loadTls(l);
     for (const l of this.listeners) this.#listeners.bind(l);
+    this.resources.measure();
     this.#listeners.scheduleTlsChecks();
     this.#started = true;
     if (this.#checks) this.health.sync(this.groups.values());
@@ -254,8 +262,20 @@ export class Balancer implements RuntimeHooks {
       session.facts = facts;
       if (facts.initial !== null) session.preload(facts.initial);
     }
+    const fits = this.resources.take(2); // given back in sessionEnded, whatever happens
+    // A gated connection was counted for its address when its gate opened; both give back at the end.
+    const withinSource = facts !== null || this.sources.take(session.selection.clientKey, this.global.maxPerSource);
     if (this.stopping) {
       session.close('shutdown', false);
+      return;
+    }
+    if (!fits) {
+      this.resources.failed();
+      session.close('no-resources', false);
+      return;
+    }
+    if (!withinSource) {
+      session.close('source-limit', false);
       return;
     }
     this.#admission.offer(session);
@@ -267,6 +287,45 @@ export class Balancer implements RuntimeHooks {
     if (this.global.debug >= 2) {
       this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
     }
+  }
+
+  resourceFailure(): void {
+    this.resources.failed();
+  }
+
+  gateSource(remoteAddress: string, delta: 1 | -1): boolean {
+    const key = clientKey(remoteAddress);
+    if (delta < 0) {
+      this.sources.give(key);
+      return true;
+    }
+    if (this.sources.take(key, this.global.maxPerSource)) return true;
+    this.sources.give(key);
+    return false;
+  }
+
+  /** A TLS or passthrough gate opens (1 descriptor) or ends; false: over the descriptor budget. */
+  gateDescriptor(delta: 1 | -1): boolean {
+    if (delta < 0) {
+      this.resources.give(1);
+      return true;
+    }
+    if (this.resources.take(1)) return true;
+    this.resources.give(1);
+    this.resources.failed();
+    return false;
+  }
+
+  /** Bytes held in Fulcrum's buffers by all admitted sessions (walks them: for reports only). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.buffered;
+    return n;
+  }
+
+  /** Connects that failed for want of our own file descriptors (this process), for reports. */
+  get resourceErrors(): number {
+    return this.resources.failures;
   }
 
   sessionQueued(): void {
@@ -284,6 +343,8 @@ export class Balancer implements RuntimeHooks {
   /** The finished-session record: totals and counters, then the observers, then a freed slot. */
   sessionEnded(session: Session): void {
     const admitted = this.#admission.ended(session);
+    this.resources.give(2);
+    this.sources.give(session.selection.clientKey);
     const t = this.totals;
     t.finished++;
     t.bytesFromClients += session.client.bytesRead;

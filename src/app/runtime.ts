@@ -42,6 +42,12 @@ export interface RuntimeHooks {
   groupNamed(name: string): GroupRuntime | undefined;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /** A connect failed for want of our own file descriptors (not the server's fault). */
+  resourceFailure?(session: Session): void;
+  /** A gate takes (1) or gives back (-1) a descriptor; false: none left in the budget. */
+  gateDescriptor?(delta: 1 | -1): boolean;
+  /** A gate opens (1) or fails (-1) for a client address; false: over the per-source limit. */
+  gateSource?(remoteAddress: string, delta: 1 | -1): boolean;
   /** An admitted session starts or stops waiting in a group queue (it holds no connect slot meanwhile). */
   sessionQueued(session: Session): void;
   sessionDequeued(session: Session): void;
@@ -238,6 +244,9 @@ export class GroupRuntime implements SessionOwner {
     if (this.#queue.length > 0 && !this.#queue.isRetrying(session) && !this.#hooks.stopping) this.serveQueue();
     this.#hooks.sessionEnded(session);
   }
+  resourceFailure(session: Session): void {
+    this.#hooks.resourceFailure?.(session);
+  }
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
     this.#hooks.dumpChunk(session, fromClient, chunk);
   }
@@ -394,10 +403,19 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     return this.tls?.settings ?? null;
   }
 
-  gateOpened(): boolean {
+  gateOpened(remoteAddress: string): boolean {
     this.accepted++;
     const h = this.handshakes;
-    if (h.inProgress >= this.#hooks.global.maxConnections) {
+    if (this.#hooks.gateSource?.(remoteAddress, 1) === false) {
+      // Counted as the handshake stage being full for this client (failure reasons are a fixed set).
+      h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
+      this.handshakeFailures++;
+      return false;
+    }
+    // Out of descriptors counts as the handshake stage being full (the listener's failure reasons
+    // are a fixed set shared with workers); the balancer counts and logs it as a resource failure.
+    if (h.inProgress >= this.#hooks.global.maxConnections || this.#hooks.gateDescriptor?.(1) === false) {
+      this.#hooks.gateSource?.(remoteAddress, -1);
       h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
       this.handshakeFailures++;
       return false;
@@ -406,9 +424,11 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     return true;
   }
 
-  gateFailed(reason: GateFailure, detail: string): void {
+  gateFailed(reason: GateFailure, detail: string, source: string): void {
     const h = this.handshakes;
     h.inProgress--;
+    this.#hooks.gateDescriptor?.(-1);
+    this.#hooks.gateSource?.(source, -1);
     this.handshakeFailures++;
     h.failures[reason] = (h.failures[reason] ?? 0) + 1;
     h.last = `${reason}: ${detail}`;
@@ -417,6 +437,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void {
     const h = this.handshakes;
     h.inProgress--;
+    this.#hooks.gateDescriptor?.(-1); // the session takes its own
     h.ok++;
     if (facts.resumed) h.resumed++;
     let group = this.group;

@@ -237,6 +237,12 @@ export interface ReloadableGlobals {
   pendingMax: number;
   /** -q: accepted clients that may wait for a free slot. */
   backlog: number;
+  /**
+   * Connections one client address may hold at once (waiting, in a handshake or established);
+   * 0 = no limit (pen's command line). Beyond it a new connection from that address is closed at
+   * once, so that one address cannot take every -x slot (docs/hardening.md).
+   */
+  maxPerSource: number;
   /** -m: accepts per event in pen; informational with Bun (the runtime accepts in batches). */
   multiAccept: number;
   idleTimeoutMs: number;
@@ -299,11 +305,21 @@ export const PEN_DEFAULTS = {
   multiAccept: 100,
 } as const;
 
+/**
+ * The config file's per-source limit when not set: a quarter of max_connections, so that one
+ * address cannot take every slot, but at least 16, so that a small max_connections (a lab, a
+ * test) is not also a tight per-address limit (a browser opens several connections).
+ */
+export function defaultMaxPerSource(maxConnections: number): number {
+  return Math.max(16, Math.floor(maxConnections / 4));
+}
+
 export function defaultGlobal(): GlobalConfig {
   return {
     maxConnections: PEN_DEFAULTS.maxConnections,
     pendingMax: PEN_DEFAULTS.pendingMax,
     backlog: PEN_DEFAULTS.backlog,
+    maxPerSource: 0,
     multiAccept: PEN_DEFAULTS.multiAccept,
     idleTimeoutMs: 0,
     tcpNoDelay: false,

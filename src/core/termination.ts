@@ -23,6 +23,8 @@ export const TERMINATION_REASONS = [
   'server-down',
   'closed-by-operator',
   'shutdown',
+  'no-resources',
+  'source-limit',
 ] as const;
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];

@@ -7,6 +7,7 @@
  */
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';
+import { isResourceFailure } from './resources.ts';
 import type { Side } from './session.ts';
 
 export interface AcceptHandler {
@@ -63,12 +64,12 @@ export const serverHandlers: SocketHandler<Side> = {
   },
   connectError(socket, error) {
     const side = socket.data;
-    side.session.serverConnectFailed(side, error);
+    side.session.serverConnectFailed(side, error, isResourceFailure(error));
   },
   close(socket, error) {
     const side = socket.data;
     if (side.socket === socket) side.onClose(error);
-    else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error);
+    else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error, isResourceFailure(error));
   },
   error(socket, error) {
     const side = socket.data;

@@ -113,7 +113,7 @@ export interface TlsServerSettings {
 /** The listener side of a TLS or passthrough listener. */
 export interface GatedAcceptor extends GateOwner {
   /** null: refuse this connection now (e.g. too many handshakes in progress); it is counted. */
-  gateOpened(): boolean;
+  gateOpened(remoteAddress: string): boolean;
   /** Termination: the settings for a new connection. Passthrough: null. */
   tlsSettings(): TlsServerSettings | null;
   /** Passthrough: how long the ClientHello may take. */
@@ -168,7 +168,7 @@ const rawTlsHandlers: SocketHandler<unknown> = {
       return;
     }
     const settings = acceptor.tlsSettings();
-    if (settings === null || !acceptor.gateOpened()) {
+    if (settings === null || !acceptor.gateOpened(raw.remoteAddress)) {
       raw.end();
       return;
     }
@@ -209,7 +209,7 @@ const prereadHandlers: SocketHandler<Gate | Side> = {
       socket.terminate();
       return;
     }
-    if (!acceptor.gateOpened()) {
+    if (!acceptor.gateOpened(socket.remoteAddress)) {
       socket.end();
       return;
     }

@@ -63,7 +63,7 @@ export interface GateOwner {
   /** A gate finished: create the session (socket.data is replaced by its Side). */
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void;
   /** A gate failed; the socket is already being closed. */
-  gateFailed(reason: GateFailure, detail: string): void;
+  gateFailed(reason: GateFailure, detail: string, source: string): void;
   /** The time source for the deadline. */
   readonly clock: Clock;
 }
@@ -91,9 +91,12 @@ export class Gate {
   readonly #clock: Clock;
   #timer: TimerHandle | null = null;
   done = false;
+  /** The client's address, captured at accept (a closed socket no longer knows it). */
+  readonly source: string;
 
   constructor(socket: StreamSocket<unknown>, owner: GateOwner, timeoutMs: number, clientAuth: ClientAuth | null, maxHelloBytes = DEFAULT_MAX_HELLO_BYTES) {
     this.socket = socket;
+    this.source = socket.remoteAddress ?? '';
     this.owner = owner;
     this.clientAuth = clientAuth;
     this.maxHelloBytes = maxHelloBytes;
@@ -197,7 +200,7 @@ export class Gate {
     this.#clear();
     this.#buffer = null;
     if (closeSocket) this.socket.end();
-    this.owner.gateFailed(reason, detail);
+    this.owner.gateFailed(reason, detail, this.source);
   }
 
   #pass(facts: ConnectionFacts): void {

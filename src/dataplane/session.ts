@@ -23,6 +23,7 @@ import { concat } from './bytes.ts';
 // The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
 export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
 import type { TerminationReason } from '../core/termination.ts';
+import { Linger } from './linger.ts';
 
 /** What a session needs from the balancer that owns it. */
 export interface SessionOwner {
@@ -42,6 +43,8 @@ export interface SessionOwner {
   readonly clock: Clock;
   sessionConnected(session: Session): void;
   sessionEnded(session: Session): void;
+  /** A connect failed for want of our own resources (file descriptors): not the server's fault. */
+  resourceFailure?(session: Session): void;
   /**
    * Every eligible server is full: hold the session (unread) until a slot frees or its queue
    * time is up. False when it cannot wait (no queue, or the queue is full); the session then
@@ -336,9 +339,19 @@ export class Session {
     return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }
 
-  /** Adapter callback: the connect failed (refused, unreachable, reset during connect). */
-  serverConnectFailed(side: Side, error: Error | undefined): void {
+  /**
+   * Adapter callback: the connect failed (refused, unreachable, reset during connect). `ours`:
+   * it failed for want of our own resources (out of file descriptors), which says nothing about
+   * the server: its health and blacklist are left alone and the client is closed cleanly.
+   */
+  serverConnectFailed(side: Side, error: Error | undefined, ours = false): void {
     if (side !== this.server || this.finished || !this.connecting) return;
+    if (ours) {
+      (this.connectErrors ??= []).push('out of file descriptors');
+      this.owner.resourceFailure?.(this);
+      this.close('no-resources', false); // #finish abandons the connect: the server is not judged
+      return;
+    }
     this.#retry(false, error?.message ?? 'connect failed');
   }
 
@@ -365,6 +378,15 @@ export class Session {
   #clearConnectTimer(): void {
     this.#clock.clearTimer(this.#connectTimer);
     this.#connectTimer = null;
+  }
+
+  /**
+   * Bytes Fulcrum holds for this connection (both directions), read at report time. A side stops
+   * reading at the first byte its peer could not take, so this is at most one read per direction
+   * (Bun reads up to 512 KiB at a time); the kernel's socket buffers are not counted here.
+   */
+  get buffered(): number {
+    return (this.client.pending?.length ?? 0) + (this.server.pending?.length ?? 0);
   }
 
   /** Remember the first thing that ended the connection. */
@@ -395,6 +417,10 @@ export class Session {
       if (sock !== null && !side.gone) {
         side.gone = true;
         if (abort) sock.terminate();
+        // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
+        // (not under a flood: short of descriptors, or one address over its limit; then the
+        // descriptor is what we need back).
+        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
         else sock.end();
       }
     }

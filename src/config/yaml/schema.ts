@@ -17,6 +17,7 @@ const globalShape = {
   max_connections: int(1, MAX_INT).optional(),
   pending_max: int(1, MAX_INT).optional(),
   backlog: int(0, MAX_INT).optional(),
+  max_connections_per_source: int(0, MAX_INT).optional(),
   multi_accept: int(1, MAX_INT).optional(),
   idle_timeout: duration.optional(),
   tcp_nodelay: bool.optional(),

@@ -40,7 +40,7 @@ describe('connect timeout (manual clock)', () => {
     expect(rig.session.connectErrors).toEqual(['connect timeout', 'connect timeout']);
     expect(rig.session.failedServers).toEqual(rig.attempted);
     expect(new Set(rig.attempted).size).toBe(2);
-    expect(rig.client.closes).toEqual(['end']);
+    expect(rig.client.closes).toEqual(['shutdown']); // FIN, then it lingers (reading) for the client's own (linger.ts)
     expect(rig.leftovers).toEqual(CLEAN);
   });
 
@@ -83,7 +83,7 @@ describe('failed connects', () => {
     }
     expect([rig.session.finished, rig.session.reason, rig.connects.length]).toEqual([true, row.reason, row.attempts]);
     expect(rig.servers.reduce((n, s) => n + s.connectFailures, 0)).toBe(row.attempts);
-    expect(rig.client.closes).toEqual(['end']);
+    expect(rig.client.closes).toEqual(['shutdown']); // FIN, then it lingers (reading) for the client's own (linger.ts)
     expect(rig.leftovers).toEqual(CLEAN);
   });
 
@@ -98,7 +98,7 @@ describe('failed connects', () => {
 
   test('no server at all: refused with no-server before any connect', () => {
     const rig = new Rig({ servers: 0 }).begin();
-    expect([rig.session.reason, rig.connects.length, rig.client.closes]).toEqual(['no-server', 0, ['end']]);
+    expect([rig.session.reason, rig.connects.length, rig.client.closes]).toEqual(['no-server', 0, ['shutdown']]);
     expect(rig.leftovers).toEqual(CLEAN);
   });
 });
