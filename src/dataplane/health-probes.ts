@@ -7,26 +7,12 @@ import { readFileSync } from 'node:fs';
 import type { Socket, SocketHandler } from 'bun';
 import type { Address } from '../core/address.ts';
 import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
-import { AgentConversation } from '../core/health/agent-check.ts';
+import { CHECK_KINDS } from '../core/health/check-kinds.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
 import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdict } from '../core/health/conversation.ts';
-import { HttpConversation } from '../core/health/http-check.ts';
-import { ScriptConversation } from '../core/health/script-check.ts';
-import { ConnectConversation } from '../core/health/tcp-check.ts';
 
 export function conversationFor(spec: CheckSpec, host: string): Conversation {
-  switch (spec.kind) {
-    case 'tcp':
-      return new ConnectConversation('connect');
-    case 'tls':
-      return new ConnectConversation('TLS handshake');
-    case 'http':
-      return new HttpConversation(spec.http!, host);
-    case 'script':
-      return new ScriptConversation(spec.script ?? []);
-    case 'agent':
-      return new AgentConversation(spec.agentSend);
-  }
+  return CHECK_KINDS[spec.kind].conversation(spec, host);
 }
 
 interface Probe {
@@ -137,7 +123,7 @@ function caText(path: string): string {
 
 function probeTimedOut(p: Probe): void {
   p.timer = null;
-  const where = p.connected ? (p.conv instanceof ScriptConversation ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
+  const where = p.connected ? (p.conv.waitingFor !== undefined ? ` (${p.conv.waitingFor()})` : ', waiting for the answer') : p.socket !== null ? ', in the TLS handshake' : ', connecting';
   settle(p, fail(`timeout after ${p.spec.timeoutMs} ms${where}`));
 }
 

@@ -4,11 +4,11 @@
  */
 import { z } from 'zod';
 import { parseStatusRanges } from '../../core/health/check-spec.ts';
-import type { CheckKind, ScriptStep } from '../../core/health/check-spec.ts';
+import { CHECK_KINDS } from '../../core/health/check-kinds.ts';
+import { CHECK_KIND_NAMES, type CheckKind, type ScriptStep } from '../../core/health/check-spec.ts';
 import { bool, checkedText, duration, filePath, fraction, hostText, int, mapping, nameText, oneOf, parsed, portNumber } from './leaves.ts';
 import { describe, expecting } from './messages.ts';
 
-const CHECK_KINDS = ['tcp', 'http', 'tls', 'script', 'agent'] as const;
 
 function regexProblem(source: string): string | undefined {
   try {
@@ -56,7 +56,7 @@ export const tlsShape = {
 const statusItem = z.union([z.int(), z.string()], { error: expecting('a status such as 200, "2xx" or "200-299"') });
 
 export const checkShape = {
-  type: oneOf(CHECK_KINDS),
+  type: oneOf(CHECK_KIND_NAMES),
   interval: duration.optional(),
   down_interval: duration.optional(),
   timeout: duration.optional(),
@@ -84,13 +84,7 @@ export const checkShape = {
 };
 
 /** Which fields each kind of check accepts, beyond the common timing fields. */
-export const CHECK_FIELDS: Readonly<Record<CheckKind, readonly string[]>> = {
-  tcp: [],
-  tls: ['tls'],
-  http: ['method', 'path', 'host', 'expect_status', 'expect_body', 'tls'],
-  script: ['script', 'tls'],
-  agent: ['send'],
-};
+export const CHECK_FIELDS: Readonly<Record<CheckKind, readonly string[]>> = Object.fromEntries(CHECK_KIND_NAMES.map((k) => [k, CHECK_KINDS[k].fields])) as Record<CheckKind, readonly string[]>;
 export const COMMON_CHECK_FIELDS = ['type', 'interval', 'down_interval', 'timeout', 'rise', 'fall', 'jitter', 'port', 'address'];
 
 export type ParsedCheck = z.output<typeof checkDef>;

@@ -4,7 +4,9 @@
  * src/dataplane/health-probes.ts, the scheduling in src/control/health-checker.ts.
  */
 
-export type CheckKind = 'tcp' | 'http' | 'tls' | 'script' | 'agent';
+/** Every kind of check; each has its entry in check-kinds.ts (the compiler holds the two together). */
+export const CHECK_KIND_NAMES = ['tcp', 'http', 'tls', 'script', 'agent'] as const;
+export type CheckKind = (typeof CHECK_KIND_NAMES)[number];
 
 /** Inclusive status ranges, e.g. [[200, 399]] for "2xx or 3xx". */
 export type StatusRanges = readonly (readonly [number, number])[];

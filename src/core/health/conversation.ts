@@ -36,6 +36,8 @@ export interface Conversation {
   data(chunk: Uint8Array): Step;
   /** The server closed its side. */
   ended(): Verdict;
+  /** What it is waiting for, for a timeout's reason (e.g. a script's expected text); default: the answer. */
+  waitingFor?(): string;
 }
 
 export function isVerdict(s: Step): s is Verdict {
