@@ -5,13 +5,8 @@
  * runs during the wait) the other finishes its write and lets go.
  */
 import { describe, expect, test } from 'bun:test';
-import {
-  decodeClientKey,
-  encodeClientKey,
-  hashClientWords,
-  SharedClientTable,
-  type SlotOwner,
-} from '../../../src/core/clients/shared-client-table.ts';
+import { decodeClientKey, encodeClientKey, hashClientWords } from '../../../src/core/clients/client-key-words.ts';
+import { SharedClientTable, type SlotOwner } from '../../../src/core/clients/shared-client-table.ts';
 import { CLIENT_I32, clientSlots, groupLayout, type GroupLayout } from '../../../src/core/workers/layout.ts';
 
 interface Memory {
