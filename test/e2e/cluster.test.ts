@@ -49,7 +49,7 @@ const newPrefix = (): string => `t${++prefixes}-${process.pid}:`;
 async function instance(prefix: string, name: string, order: Backend[], checkPorts?: number[]): Promise<Instance> {
   const port = freePort();
   const admin = freePort();
-  const check = checkPorts === undefined ? '' : '    check: {type: http, path: /health, interval: 100ms, timeout: 500ms, rise: 1, fall: 1}\n';
+  const check = checkPorts === undefined ? '' : '    check: {type: http, path: /health, interval: 200ms, timeout: 3s, rise: 1, fall: 2}\n';
   const list = order.map((s, i) => `      - {address: "127.0.0.1:${s.port}"${checkPorts === undefined ? '' : `, check_port: ${checkPorts[i]}`}}`).join('\n');
   const file = join(dir, `${prefix.replace(/:$/, '')}-${name}.yaml`);
   writeFileSync(
