@@ -13,10 +13,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { penCommand, penPath, repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
 import type { Target } from './generator.ts';
+import { trackedPeer } from './cluster-peer.ts';
 import { childrenOf } from './proc.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
-export const PEER_NAMES = ['direct', 'fulcrum', 'pen', 'pen-poll', 'haproxy', 'nginx'] as const;
+export const PEER_NAMES = ['direct', 'fulcrum', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export function isPeerName(name: string): name is PeerName {
@@ -254,4 +255,7 @@ export const PEERS: Record<PeerName, Peer> = {
   'pen-poll': penPeer('pen-poll'),
   haproxy,
   nginx,
+  // Issue 14: the connection rate with the cluster beside the same config without it.
+  'fulcrum-tracked': trackedPeer(fulcrum, false),
+  'fulcrum-cluster': trackedPeer(fulcrum, true),
 };

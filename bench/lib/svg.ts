@@ -13,6 +13,8 @@ const COLORS: Record<PeerName, string> = {
   'pen-poll': '#17becf',
   haproxy: '#2ca02c',
   nginx: '#9467bd',
+  'fulcrum-tracked': '#ff7f0e',
+  'fulcrum-cluster': '#8c564b',
 };
 
 const PANEL_W = 440;

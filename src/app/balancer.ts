@@ -66,6 +66,8 @@ export class Balancer implements RuntimeHooks {
   readonly shared: SharedState | null;
   /** Observers of servers going up or down (the primary tells the workers). */
   readonly onServerChanged: ((group: GroupRuntime, server: Server, up: boolean) => void)[] = [];
+  /** Observers of operator changes to servers (state, weight, servers added), for a cluster. */
+  readonly onOperatorChange: (() => void)[] = [];
   readonly startedMs: number;
   readonly diag: Diagnostics;
   readonly clock: Clock;
@@ -120,6 +122,7 @@ export class Balancer implements RuntimeHooks {
     });
     this.#listeners = new Listeners(this.mode === 'single' ? 'alone' : this.mode === 'worker' ? 'shared' : 'probe', diag, clock);
     this.#admin = new ServerAdmin(this.groups, clock, (m) => this.logEvent(m), this.mode !== 'worker');
+    this.#admin.onApplied = () => this.#operatorChanged();
     this.#reconfigure = new Reconfiguration(
       {
         groups: this.groups,
@@ -237,6 +240,11 @@ export class Balancer implements RuntimeHooks {
   /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
   serversChanged(): void {
     if (this.#started && !this.stopping && this.#checks) this.health.sync(this.groups.values());
+    this.#operatorChanged();
+  }
+
+  #operatorChanged(): void {
+    for (const f of this.onOperatorChange) f();
   }
 
   /**
@@ -402,7 +410,9 @@ export class Balancer implements RuntimeHooks {
   }
 
   updateServerSettings(group: GroupRuntime, server: Server, patch: ServerPatch): string[] {
-    return this.#reconfigure.updateServerSettings(group, server, patch);
+    const changes = this.#reconfigure.updateServerSettings(group, server, patch);
+    if (changes.length > 0) this.#operatorChanged();
+    return changes;
   }
 
   addServer(group: GroupRuntime, sc: ServerConfig): Server {

@@ -14,6 +14,8 @@ export class ServerAdmin {
   readonly #log: (message: string) => void;
   /** False in a worker: it hears of state changes from the primary and makes none. */
   readonly #ownsState: boolean;
+  /** Told after every change applied (a cluster shares it, app/cluster.ts). */
+  onApplied: (() => void) | null = null;
 
   constructor(groups: ReadonlyMap<string, GroupRuntime>, clock: Clock, log: (message: string) => void, ownsState: boolean) {
     this.#groups = groups;
@@ -53,5 +55,6 @@ export class ServerAdmin {
       s.startRamp(now, g.config.slowStartMs);
       g.serverChanged(s, true);
     }
+    this.onApplied?.();
   }
 }

@@ -26,12 +26,16 @@ import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
+import type { Cluster } from './cluster.ts';
 import { WorkerPool } from './workers/primary.ts';
 import { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
 export { isWorkerProcess, runWorker } from './workers/worker.ts';
+
+/** How long a start waits for the cluster's shared state before serving without it. */
+const CLUSTER_START_WAIT_MS = 3000;
 
 export interface StartOptions {
   /** The command line a worker runs (the same as this process's). */
@@ -58,6 +62,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
   const { config, workers } = req;
+  if (config.global.cluster !== null && workers > 1) throw new StartError('cluster: sharing state through Redis is not available with --workers (docs/cluster.md)');
 
   // With workers, this process is the primary: it checks, reports and answers the control port,
   // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
@@ -118,11 +123,13 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   let control: ControlPort | null = null;
   let pool: WorkerPool | null = null;
   let admin: AdminServer | null = null;
+  let cluster: Cluster | null = null;
   let stopping: Promise<void> | null = null;
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   /** Undoes a start that failed half-way, then reports why. */
   const abandon = async (message: string, cause?: unknown): Promise<never> => {
+    cluster?.stop();
     control?.stop();
     await admin?.stop();
     await pool?.stop();
@@ -132,6 +139,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
+      cluster?.stop();
       control?.stop();
       await admin?.stop();
       await pool?.stop();
@@ -162,6 +170,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       return await reloader.reload();
     } finally {
+      cluster?.attach(); // new groups' client tables
+
       // With workers: they get what changed (nothing is sent when nothing did).
       pool?.configChanged();
     }
@@ -173,11 +183,19 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
+  // A cluster loads the shared state before the listeners open (bounded: a Redis that is down
+  // never holds up the start). Its code is imported only when configured.
+  if (config.global.cluster !== null) {
+    const { Cluster } = await import('./cluster.ts');
+    cluster = new Cluster(balancer, config.global.cluster, clock);
+    await cluster.start(CLUSTER_START_WAIT_MS);
+  }
   try {
     balancer.start();
     control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
     control?.start();
   } catch (e) {
+    cluster?.stop();
     await balancer.stop();
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
@@ -186,7 +204,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       admin = AdminServer.start({
         config: adminConfig,
         balancer,
-        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader }),
+        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, ...(cluster === null ? {} : { cluster }) }),
         listen: listenHttp,
         clock,
         reload: reloadOutcome,

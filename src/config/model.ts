@@ -227,6 +227,18 @@ export interface StartGlobals {
   accessLog: AccessLogConfig | null;
   /** Client tracking tables are saved here on stop and loaded on start. */
   stateFile: string | null;
+  /** State shared with other instances through Redis (docs/cluster.md); null = this instance alone. */
+  cluster: ClusterConfig | null;
+}
+
+/** The `cluster` section: where the instances of one cluster share their state (docs/cluster.md). */
+export interface ClusterConfig {
+  /** A redis://, rediss://, valkey:// or valkeys:// URL (credentials and database number included). */
+  redis: string;
+  /** Prefix of every key and of the channel, so that several clusters can share one Redis. */
+  keyPrefix: string;
+  /** This instance's name in the shared state and the logs; null = host name and pid. */
+  instance: string | null;
 }
 
 /** What a reload of the config file (and pen's commands) may change. */
@@ -271,6 +283,7 @@ const START_KEYS = {
   admin: true,
   accessLog: true,
   stateFile: true,
+  cluster: true,
 } as const satisfies Record<keyof StartGlobals, true>;
 
 /** The global settings after a reload: the reloadable part of `next`, the start-only part of `running`. */
@@ -340,6 +353,7 @@ export function defaultGlobal(): GlobalConfig {
     admin: null,
     accessLog: null,
     stateFile: null,
+    cluster: null,
   };
 }
 

@@ -24,6 +24,15 @@ export interface ReloadStats {
   readonly lastSuccessMs: number;
 }
 
+/** The cluster's link to Redis (app/cluster.ts), when the config has a `cluster` section. */
+export interface ClusterStatsView {
+  readonly up: boolean;
+  readonly outages: number;
+  readonly published: number;
+  readonly received: number;
+  readonly pending: number;
+}
+
 /** What one scrape computes once and every family reads. */
 interface Scrape {
   nowMs: number;
@@ -62,7 +71,7 @@ export class Metrics {
   readonly #families: Family[] = [];
   readonly #b: ObservedBalancer;
 
-  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean }) {
+  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean; cluster?: ClusterStatsView }) {
     this.#b = balancer;
     const b = balancer;
     const family = (name: string, help: string, type: Family['type'], emit: Family['emit']): void => {
@@ -78,6 +87,14 @@ export class Metrics {
     const one = (value: number) => [{ labels: {}, value }];
 
     add('build_info', 'Fulcrum version and runtime; always 1.', 'gauge', () => [{ labels: { version: opts.version, bun: Bun.version }, value: 1 }]);
+    const cluster = opts.cluster;
+    if (cluster !== undefined) {
+      add('cluster_redis_up', 'Whether the cluster\'s Redis is reachable (1) or this instance serves from its local state (0).', 'gauge', () => one(cluster.up ? 1 : 0));
+      add('cluster_redis_outages_total', 'Times the cluster\'s Redis became unreachable.', 'counter', () => one(cluster.outages));
+      add('cluster_changes_published_total', 'Changes (clients, operator states, health verdicts) this instance published.', 'counter', () => one(cluster.published));
+      add('cluster_changes_received_total', 'Changes received from other instances.', 'counter', () => one(cluster.received));
+      add('cluster_changes_pending', 'Local changes waiting to be published (Redis unreachable, or the next batch).', 'gauge', () => one(cluster.pending));
+    }
     add('connections_current', 'Connections admitted and not yet finished (connecting or established).', 'gauge', () => one(b.activeCount));
     add('queue_length', 'Accepted clients waiting for a free slot under max_connections / pending_max.', 'gauge', () => one(b.waitingCount));
     add('connections_accepted_total', 'Client connections accepted by all listeners.', 'counter', () => one(b.totals.accepted));

@@ -32,6 +32,7 @@ export function build(p: ParsedFile): FulcrumConfig {
     workers: g.workers ?? d.workers,
     stateFile: g.state_file ?? d.stateFile,
     admin: p.admin ?? null,
+    cluster: p.cluster ?? null,
     accessLog: p.access_log === null || p.access_log === undefined ? null : { path: p.access_log.file, format: p.access_log.format ?? 'json' },
   };
 

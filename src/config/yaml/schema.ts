@@ -8,6 +8,7 @@ import { algorithmNames } from '../../core/balancing/registry.ts';
 import { parseAdminAddress } from '../admin-address.ts';
 import { MAX_WORKERS } from '../model.ts';
 import type { AdminConfig } from '../model.ts';
+import { clusterSection, clusterShape } from './cluster-schema.ts';
 import { checkDef, checkRef, checkShape, scriptStepShape, tlsShape } from './check-schema.ts';
 import { aclNumber, bool, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
 import { describe, didYouMean, expecting, type Found, type Path } from './messages.ts';
@@ -144,6 +145,7 @@ const topShape = {
   global: mapping('a mapping of global settings', globalShape).nullish(),
   admin: adminSection.nullish(),
   access_log: mapping('a mapping with file and format', accessLogShape).nullish(),
+  cluster: clusterSection.nullish(),
   acls: z
     .record(
       z.string().regex(/^[0-9]$/, { error: (iss) => `ACL numbers are 0-9, got ${describe(iss.input)}` }),
@@ -167,6 +169,7 @@ function fieldsAt(path: Path): readonly string[] {
   if (p[0] === 'global' && p.length === 1) return Object.keys(globalShape);
   if (p[0] === 'admin' && p.length === 1) return Object.keys(adminShape);
   if (p[0] === 'access_log' && p.length === 1) return Object.keys(accessLogShape);
+  if (p[0] === 'cluster' && p.length === 1) return Object.keys(clusterShape);
   if (p[0] === 'groups' && p.length === 2) return Object.keys(groupShape);
   if (p[0] === 'groups' && ((p.length === 4 && p[2] === 'servers') || (p.length === 3 && (p[2] === 'emergency' || p[2] === 'abuse')))) {
     return Object.keys(serverShape);

@@ -14,6 +14,17 @@ export interface ClientEntry {
   connects: number;
   bytesFromClient: number;
   bytesToClient: number;
+  /** With a cluster: when this client's server was last published (app/cluster.ts). */
+  sharedMs?: number;
+}
+
+/**
+ * Hears of the changes other instances of a cluster should learn (app/cluster.ts): a client's
+ * server remembered, a client forgotten. Called synchronously; it must only queue (O(1)).
+ */
+export interface ClientObserver {
+  remembered(entry: ClientEntry, server: number, previous: number): void;
+  forgotten(key: string): void;
 }
 
 /**
@@ -46,6 +57,8 @@ export interface ClientTracker {
 
 export class ClientTable implements ClientTracker {
   readonly #entries = new Map<string, ClientEntry>();
+  /** Set by a cluster; null alone (one null check per remembered connect). */
+  observer: ClientObserver | null = null;
   #capacity: number;
   #expiryMs: number;
 
@@ -111,7 +124,9 @@ export class ClientTable implements ClientTracker {
   }
 
   remember(entry: ClientEntry, server: number): void {
+    const previous = entry.server;
     entry.server = server;
+    this.observer?.remembered(entry, server, previous);
   }
 
   addBytes(entry: ClientEntry, fromClient: number, toClient: number): void {
@@ -131,7 +146,9 @@ export class ClientTable implements ClientTracker {
   }
 
   forget(key: string): boolean {
-    return this.#entries.delete(key);
+    const gone = this.#entries.delete(key);
+    if (gone) this.observer?.forgotten(key);
+    return gone;
   }
 
   /** Drops every reference to a server (it was removed); O(clients), only on reconfiguration. */

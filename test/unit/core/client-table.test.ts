@@ -46,3 +46,16 @@ test('operations stay O(1): 200k distinct clients through a 2048-slot table', ()
   for (let i = 0; i < 200_000; i++) t.touch(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, i);
   expect(t.size).toBe(2048);
 });
+
+test('an observer hears of remembered servers (with the previous one) and of forgotten clients', () => {
+  const t = new ClientTable(4, 0);
+  const heard: string[] = [];
+  t.observer = { remembered: (e, s, prev) => heard.push(`${e.key}:${prev}>${s}`), forgotten: (k) => heard.push(`-${k}`) };
+  const e = t.touch('10.0.0.1', 1);
+  t.remember(e, 2);
+  t.remember(e, 2);
+  expect(t.forget('10.0.0.1')).toBe(true);
+  expect(t.forget('10.0.0.1')).toBe(false);
+  t.restore('10.0.0.2', 1, 5); // loading is not a change to share
+  expect(heard).toEqual(['10.0.0.1:-1>2', '10.0.0.1:2>2', '-10.0.0.1']);
+});
