@@ -132,7 +132,9 @@ test('with TLS termination behind it: header first, then the handshake (SNI stil
   // The client writes the header on the raw TCP connection, then starts TLS on it.
   const net = await import('node:net');
   const raw = net.connect(port, '127.0.0.1');
-  h.defer(() => raw.destroy());
+  h.defer(() => {
+    raw.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     raw.once('connect', resolve);
     raw.once('error', reject);
