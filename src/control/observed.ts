@@ -114,6 +114,8 @@ export interface ObservedBalancer {
   readonly listeners: readonly ObservedListener[];
   readonly groups: ReadonlyMap<string, ObservedGroup>;
   allServers(): Iterable<{ group: ObservedGroup; server: Server }>;
+  /** Shutting down: /healthz answers 503 so that a VRRP peer takes over (docs/ha.md). */
+  readonly stopping?: boolean;
 }
 
 /**
