@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { connect, customBackend, freePort, identify, useHarness, waitFor } from '../harness/index.ts';
 import { TestPki, type CertFiles } from '../helpers/certs.ts';
-import { startFromYaml, tlsConnect } from '../helpers/tls-setup.ts';
+import { startFromYaml, tlsConnect, tlsEchoBackend } from '../helpers/tls-setup.ts';
 import { accessRecord, type AccessRecord } from '../../src/control/access-log.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../../src/protocol/proxy-protocol.ts';
+import { Metrics } from '../../src/control/metrics.ts';
 import type { ListenerRuntime } from '../../src/app/runtime.ts';
 import type { Session } from '../../src/dataplane/session.ts';
 
@@ -100,12 +101,14 @@ test('bytes after the header in the same write reach the server; send_proxy pass
 });
 
 test('an untrusted source is closed unread and counted', async () => {
-  const { port, listener, records } = await setup([]);
+  const { port, listener, records, lb } = await setup([]);
   const c = h.add(await connect(port, { localAddress: '127.0.0.2' }));
   await c.write(encodeProxyV1(client('10.9.9.9'))).catch(() => undefined);
   expect(['fin', 'reset']).toContain(await c.waitClosed());
   expect(listener.proxy.failures.untrusted).toBe(1);
   expect(records.length).toBe(0);
+  const text = await new Metrics(lb.balancer, { version: 'test' }).scrape();
+  expect(text).toContain(`fulcrum_listener_proxy_failures_total{listener="listener-1",address="127.0.0.1:${port}",reason="untrusted"} 1`);
 });
 
 test('garbage, a partial header and silence are closed with a reason, and no session starts', async () => {
@@ -149,4 +152,45 @@ test('with TLS termination behind it: header first, then the handshake (SNI stil
   expect(records[0]!.tls?.mode).toBe('terminated');
   expect(records[0]!.tls?.sni).toBe('proxied.test');
   expect(listener.proxy.v1).toBe(1);
+});
+
+test('with passthrough behind it: header first, then the ClientHello routes by SNI to a server that terminates', async () => {
+  const back = tlsEchoBackend(h, { cert: cert.cert, key: cert.key, name: 'T' });
+  const port = freePort();
+  const lb = await startFromYaml(
+    h,
+    lines(
+      'groups:',
+      '  other:',
+      '    servers: [127.0.0.1:1]',
+      '  tls:',
+      `    servers: [${back.address}]`,
+      'listeners:',
+      `  - listen: 127.0.0.1:${port}`,
+      '    group: other',
+      '    accept_proxy: true',
+      '    proxy_trusted: [127.0.0.1]',
+      '    sni_routes:',
+      '      - { server_names: [proxied.test], group: tls }',
+    ),
+  );
+  const records: AccessRecord[] = [];
+  lb.balancer.onSessionEnd.push((s: Session) => records.push(accessRecord(s)));
+  const net = await import('node:net');
+  const raw = net.connect(port, '127.0.0.1');
+  h.defer(() => {
+    raw.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    raw.once('connect', resolve);
+    raw.once('error', reject);
+  });
+  raw.write(encodeProxyV2({ family: 'tcp6', sourceAddress: '2001:db8::7', sourcePort: 7000, destinationAddress: '2001:db8::1', destinationPort: 443 }));
+  const s = await tlsConnect({ port, socket: raw, servername: 'proxied.test', ca: pki.ca.cert });
+  expect(s.peer.subjectCN).toBe('proxied.test');
+  s.socket.end();
+  await waitFor(() => records.length === 1, { what: 'the access record' });
+  expect(records[0]!.client).toBe('2001:db8::7:7000');
+  expect(records[0]!.tls?.mode).toBe('passthrough');
+  expect(records[0]!.group).toBe('tls');
 });
