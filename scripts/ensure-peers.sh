@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers that comparison tests and benchmarks run against (pen, penctl,
-# HAProxy, nginx, and redis-server for the cluster's shared state), from Debian's packages, when they are missing. `--bench` adds what only the
+# HAProxy, nginx, redis-server for the cluster's shared state, keepalived for the pair), from Debian's packages, when they are missing. `--bench` adds what only the
 # benchmark needs: nginx-light with its stream module (a separate package in Debian, loaded as a
 # dynamic module) and util-linux for taskset. Tests that need a peer skip
 # with a message when it cannot be had (not root, no apt), so this never fails the suite.
@@ -9,6 +9,9 @@ want=()
 command -v pen >/dev/null 2>&1 || want+=(pen)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || want+=(redis-server)
+# keepalived (VRRP) and iproute2 for the active/standby pair test (test/e2e/ha-pair.test.ts).
+command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ] || want+=(keepalived)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || want+=(iproute2)
 if [ "${1:-}" = "--bench" ]; then
   [ -x /usr/sbin/nginx ] || want+=(nginx-light)
   [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)
@@ -27,7 +30,7 @@ if ! apt-get install -y --no-install-recommends "${want[@]}" >/tmp/fulcrum-apt.l
     echo "ensure-peers: install failed (see /tmp/fulcrum-apt.log); the tests that use them will skip" >&2
 fi
 # Debian starts the services it installs; the tests run their own instances on other ports.
-for svc in haproxy nginx redis-server; do
+for svc in haproxy nginx redis-server keepalived; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
   if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done

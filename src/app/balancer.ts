@@ -16,6 +16,7 @@ import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
+import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
@@ -260,9 +261,10 @@ export class Balancer implements RuntimeHooks {
     this.#listeners.rebind(l, address, spec);
   }
 
-  accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group): void {
+  accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group, origin: ProxiedAddresses | null = null, initial: Uint8Array | null = null): void {
     this.totals.accepted++;
-    const session = new Session(group, socket, clientKey(socket.remoteAddress));
+    // After a PROXY header (accept_proxy) the real client is the one it names, for every decision.
+    const session = new Session(group, socket, clientKey(origin?.sourceAddress ?? socket.remoteAddress), origin);
     session.listener = listener;
     listener.active++;
     session.dump = this.global.debug >= 2;
@@ -270,6 +272,7 @@ export class Balancer implements RuntimeHooks {
       session.facts = facts;
       if (facts.initial !== null) session.preload(facts.initial);
     }
+    if (initial !== null) session.preload(initial);
     const fits = this.resources.take(2); // given back in sessionEnded, whatever happens
     // A gated connection was counted for its address when its gate opened; both give back at the end.
     const withinSource = facts !== null || this.sources.take(session.selection.clientKey, this.global.maxPerSource);

@@ -8,6 +8,7 @@ import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
+import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
@@ -68,7 +69,8 @@ export class Listeners {
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
     const options = { reusePort: this.#role !== 'alone' };
     const mode = l.mode;
-    const handle = mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
+    const proxied = (l.config.acceptProxy ?? null) !== null;
+    const handle = proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
     if (this.#role !== 'probe') return handle;
     handle.stop();
     return { address, port: handle.port, stop: () => undefined };
@@ -81,7 +83,8 @@ export class Listeners {
     } catch (e) {
       throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
-    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}`;
+    const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}${proxy}`;
     this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
   }
 

@@ -103,7 +103,9 @@ export class Reconfiguration {
     for (const lc of next.listeners) {
       const key = formatAddress(lc.address);
       const existing = keepListeners.get(key);
-      if (existing !== undefined && listenerMode(lc) === existing.mode) {
+      // accept_proxy switched on or off changes the listening handlers too: rebind like a mode change.
+      const sameProxy = (lc.acceptProxy ?? null) === null === ((existing?.config.acceptProxy ?? null) === null);
+      if (existing !== undefined && listenerMode(lc) === existing.mode && sameProxy) {
         if (existing.tls !== null && lc.tls !== undefined && lc.tls !== null) preparedTls.set(existing, existing.tls.prepare(lc.tls, now, true));
         continue;
       }

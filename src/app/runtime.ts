@@ -15,10 +15,13 @@ import type { Clock, Random } from '../core/clock.ts';
 import { Selector, type SelectorSettings } from '../core/selector.ts';
 import { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls-rules.ts';
-import { TLS_DEFAULTS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
+import { PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts, GateFailure } from '../dataplane/gate.ts';
+import type { ProxyAcceptor, ProxyFailure } from '../dataplane/proxy-in.ts';
+import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
+import { TrustedSources } from '../core/trusted-sources.ts';
 import type { Address } from '../core/address.ts';
 import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
@@ -37,7 +40,7 @@ export interface RuntimeHooks {
   /** Shutting down: waiting clients are not served any more. */
   readonly stopping: boolean;
   /** `group`: chosen by an SNI route; `facts`: what a TLS or passthrough gate learnt. */
-  accept(listener: ListenerRuntime, socket: Socket<Side>, facts?: ConnectionFacts | null, group?: GroupRuntime): void;
+  accept(listener: ListenerRuntime, socket: Socket<Side>, facts?: ConnectionFacts | null, group?: GroupRuntime, origin?: ProxiedAddresses | null, initial?: Uint8Array | null): void;
   /** A group by name (routes name groups). */
   groupNamed(name: string): GroupRuntime | undefined;
   sessionConnected(session: Session): void;
@@ -337,7 +340,17 @@ export function listenerMode(c: ListenerConfig): ListenerMode {
   return c.sniRoutes !== undefined && c.sniRoutes.length > 0 ? 'passthrough' : 'plain';
 }
 
-export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionListener {
+/** PROXY protocol in (accept_proxy): headers read, by version, and failures by reason. */
+export interface ProxyStats {
+  v1: number;
+  v2: number;
+  inProgress: number;
+  failures: Partial<Record<ProxyFailure, number>>;
+  /** The last failure, `reason: detail`, for the operator. */
+  last: string | null;
+}
+
+export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAcceptor, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
   handle: ListenHandle | null = null;
@@ -356,6 +369,9 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
   bytesToClients = 0;
   /** TLS handshakes that failed (stays 0 on plain TCP listeners). */
   handshakeFailures = 0;
+  readonly proxy: ProxyStats = { v1: 0, v2: 0, inProgress: 0, failures: {}, last: null };
+  /** accept_proxy: who may send a header; null without accept_proxy. */
+  #trusted: TrustedSources | null = null;
   readonly #hooks: RuntimeHooks;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
@@ -379,6 +395,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     this.config = config;
     const routes = config.sniRoutes ?? [];
     this.router = routes.length === 0 ? null : new Router(routes.map((r) => ({ serverNames: r.serverNames, alpn: r.alpn, clientIdentities: r.clientIdentities, target: r.group })));
+    const ap = config.acceptProxy ?? null;
+    const trusted = ap === null ? null : TrustedSources.parse(ap.trusted);
+    // The config checker has refused bad entries already; should one slip through, trust nobody.
+    this.#trusted = trusted === null ? null : typeof trusted === 'string' ? (TrustedSources.parse([]) as TrustedSources) : trusted;
     if (config.tls === undefined || config.tls === null) this.tls = null;
     else if (this.tls === null) this.tls = new ListenerTls(config.tls);
     else this.tls.config = config.tls;
@@ -403,10 +423,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     return this.tls?.settings ?? null;
   }
 
-  gateOpened(remoteAddress: string): boolean {
-    this.accepted++;
+  gateOpened(source: string, counted = false): boolean {
+    if (!counted) this.accepted++;
     const h = this.handshakes;
-    if (this.#hooks.gateSource?.(remoteAddress, 1) === false) {
+    if (this.#hooks.gateSource?.(source, 1) === false) {
       // Counted as the handshake stage being full for this client (failure reasons are a fixed set).
       h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
       this.handshakeFailures++;
@@ -415,7 +435,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     // Out of descriptors counts as the handshake stage being full (the listener's failure reasons
     // are a fixed set shared with workers); the balancer counts and logs it as a resource failure.
     if (h.inProgress >= this.#hooks.global.maxConnections || this.#hooks.gateDescriptor?.(1) === false) {
-      this.#hooks.gateSource?.(remoteAddress, -1);
+      this.#hooks.gateSource?.(source, -1);
       h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
       this.handshakeFailures++;
       return false;
@@ -434,7 +454,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
     h.last = `${reason}: ${detail}`;
   }
 
-  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void {
+  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin: ProxiedAddresses | null = null): void {
     const h = this.handshakes;
     h.inProgress--;
     this.#hooks.gateDescriptor?.(-1); // the session takes its own
@@ -445,6 +465,52 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, SessionLis
       const name = this.router.choose(facts);
       if (name !== null) group = this.#hooks.groupNamed(name) ?? group;
     }
-    this.#hooks.accept(this, socket as unknown as Socket<Side>, facts, group);
+    this.#hooks.accept(this, socket as unknown as Socket<Side>, facts, group, origin);
+  }
+
+  // ProxyAcceptor: listeners with accept_proxy (dataplane/proxy-in.ts)
+
+  get proxyNext(): ListenerMode {
+    return this.mode;
+  }
+
+  get proxyTimeoutMs(): number {
+    return this.config.acceptProxy?.timeoutMs ?? PROXY_TIMEOUT_DEFAULT_MS;
+  }
+
+  proxyOpened(remoteAddress: string): boolean {
+    this.accepted++;
+    if (this.#trusted === null || !this.#trusted.trusts(remoteAddress)) {
+      this.#proxyFailure('untrusted', `${remoteAddress} is not in proxy_trusted`);
+      return false;
+    }
+    // Bounded like TLS handshakes: headers that trickle in cannot hold more than -x sockets.
+    if (this.proxy.inProgress >= this.#hooks.global.maxConnections) {
+      this.#proxyFailure('handshake-limit', `${this.proxy.inProgress} PROXY headers are being read`);
+      return false;
+    }
+    this.proxy.inProgress++;
+    return true;
+  }
+
+  proxyFailed(reason: ProxyFailure, detail: string): void {
+    this.proxy.inProgress--;
+    this.#proxyFailure(reason, detail);
+  }
+
+  #proxyFailure(reason: ProxyFailure, detail: string): void {
+    const p = this.proxy;
+    p.failures[reason] = (p.failures[reason] ?? 0) + 1;
+    p.last = `${reason}: ${detail}`;
+  }
+
+  proxyPassed(_origin: ProxiedAddresses | null, version: 1 | 2): void {
+    this.proxy.inProgress--;
+    if (version === 1) this.proxy.v1++;
+    else this.proxy.v2++;
+  }
+
+  acceptProxied(socket: StreamSocket<unknown>, origin: ProxiedAddresses | null, initial: Uint8Array | null): void {
+    this.#hooks.accept(this, socket as unknown as Socket<Side>, null, this.group, origin, initial);
   }
 }

@@ -108,7 +108,22 @@ export interface ListenerConfig {
   sniRoutes?: SniRouteConfig[];
   /** Passthrough: how long a client may take to send its ClientHello. */
   prereadTimeoutMs?: number;
+  /**
+   * PROXY protocol in (v1 or v2): every connection starts with a header naming the real client,
+   * accepted only from `trusted` addresses/CIDRs and within `timeoutMs`; absent = no header read.
+   */
+  acceptProxy?: AcceptProxyConfig | null;
 }
+
+export interface AcceptProxyConfig {
+  /** Addresses and CIDR blocks allowed to send a header (the balancers in front). */
+  trusted: string[];
+  /** How long a trusted peer may take to send the whole header. */
+  timeoutMs: number;
+}
+
+/** How long the PROXY header may take by default: it is one small write from a balancer. */
+export const PROXY_TIMEOUT_DEFAULT_MS = 3_000;
 
 /** One certificate chain and its key; entries serving the same names are offered side by side (RSA + ECDSA). */
 export interface CertificateConfig {

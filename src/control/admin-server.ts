@@ -162,7 +162,12 @@ export class AdminServer {
       }
       if (url.pathname === '/healthz') {
         allow(method, ['GET', 'HEAD']);
-        return new Response('ok\n', { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+        // keepalived's track_script (deploy/keepalived/fulcrum-check) asks this: serving means
+        // every listener bound and not stopping; anything else hands the virtual address over.
+        const b = this.#o.balancer;
+        const unbound = b.listeners.filter((l) => l.handle === null || l.handle === undefined).map((l) => l.name);
+        const why = b.stopping === true ? 'stopping' : unbound.length > 0 ? `not listening: ${unbound.join(', ')}` : null;
+        return new Response(why === null ? 'ok\n' : `${why}\n`, { status: why === null ? 200 : 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
       }
       if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {
         const parts = url.pathname.slice('/api/v1'.length).split('/').filter((p) => p !== '').map(decodePart);

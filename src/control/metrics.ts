@@ -127,6 +127,14 @@ export class Metrics {
         Object.entries(l.handshakes.failures).map(([reason, value]) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), reason }, value })),
       ),
     );
+    // Listeners with accept_proxy only (docs/config.md): PROXY headers read, failures by reason.
+    const proxied = () => b.listeners.filter((l) => l.proxy !== undefined && l.config.acceptProxy != null);
+    add('listener_proxy_headers_total', 'PROXY protocol headers read, by version.', 'counter', () =>
+      proxied().flatMap((l) => [1, 2].map((v) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), version: `v${v}` }, value: v === 1 ? l.proxy!.v1 : l.proxy!.v2 }))),
+    );
+    add('listener_proxy_failures_total', 'Connections closed before or in their PROXY header, by reason (untrusted source, bad header, timeout ...).', 'counter', () =>
+      proxied().flatMap((l) => Object.entries(l.proxy!.failures).map(([reason, value]) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), reason }, value: value ?? 0 }))),
+    );
 
     // Groups
     const perGroup = (value: (g: ObservedGroup) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));

@@ -41,7 +41,7 @@ export interface ObservedGroup {
 /** A listener and its counters (TLS ones are zero on plain listeners). */
 export interface ObservedListener {
   readonly name: string;
-  readonly config: { readonly address: Address };
+  readonly config: { readonly address: Address; readonly acceptProxy?: unknown };
   readonly group: { readonly name: string };
   /** 'plain', or a TLS mode (termination, passthrough). */
   readonly mode: string;
@@ -53,6 +53,8 @@ export interface ObservedListener {
   readonly bytesToClients: number;
   readonly handshakeFailures: number;
   readonly handshakes: { readonly ok: number; readonly resumed: number; readonly inProgress: number; readonly failures: Readonly<Record<string, number>> };
+  /** accept_proxy listeners: PROXY headers read by version, failures by reason. */
+  readonly proxy?: { readonly v1: number; readonly v2: number; readonly failures: Readonly<Record<string, number | undefined>> };
 }
 
 /** What a TLS or passthrough gate learnt of a connection. */
@@ -114,6 +116,8 @@ export interface ObservedBalancer {
   readonly listeners: readonly ObservedListener[];
   readonly groups: ReadonlyMap<string, ObservedGroup>;
   allServers(): Iterable<{ group: ObservedGroup; server: Server }>;
+  /** Shutting down: /healthz answers 503 so that a VRRP peer takes over (docs/ha.md). */
+  readonly stopping?: boolean;
 }
 
 /**

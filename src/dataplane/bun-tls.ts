@@ -25,6 +25,8 @@ import { FulcrumError } from '../core/errors.ts';
 /** A native secure context (opaque outside this file). */
 export interface SecureContextHandle {
   readonly native: unknown;
+  /** The node:tls SecureContext itself (TLS over a stream, tls-over-stream.ts). */
+  readonly node?: unknown;
 }
 
 export interface ServerContextOptions {
@@ -63,7 +65,7 @@ export function createServerContext(o: ServerContextOptions): SecureContextHandl
     requestCert: o.clientAuth !== 'none',
     rejectUnauthorized: o.clientAuth === 'required',
   } as Parameters<typeof createSecureContext>[0]);
-  return { native: (ctx as unknown as { context: unknown }).context };
+  return { native: (ctx as unknown as { context: unknown }).context, node: ctx };
 }
 
 export interface ClientContextOptions {
@@ -112,8 +114,12 @@ export interface TlsServerSettings {
 
 /** The listener side of a TLS or passthrough listener. */
 export interface GatedAcceptor extends GateOwner {
-  /** null: refuse this connection now (e.g. too many handshakes in progress); it is counted. */
-  gateOpened(remoteAddress: string): boolean;
+  /**
+   * false: refuse this connection now (e.g. too many handshakes in progress, or too many from
+   * `source`, the client's address: the real one after a PROXY header); it is counted.
+   * `counted`: the connection was already counted as accepted (after a PROXY header).
+   */
+  gateOpened(source: string, counted?: boolean): boolean;
   /** Termination: the settings for a new connection. Passthrough: null. */
   tlsSettings(): TlsServerSettings | null;
   /** Passthrough: how long the ClientHello may take. */
@@ -217,7 +223,8 @@ const prereadHandlers: SocketHandler<Gate | Side> = {
   },
 };
 
-function listenWith(address: Address, acceptor: GatedAcceptor, handlers: SocketHandler<never>, options: ListenOptions): ListenHandle {
+/** Binds `address` with the given handlers; the acceptor is the listener's data. */
+export function listenWith(address: Address, acceptor: GatedAcceptor, handlers: SocketHandler<never>, options: ListenOptions): ListenHandle {
   const data: GatedListenerData = { acceptor };
   if (address.kind === 'unix') {
     const l = Bun.listen<never>({ unix: address.path, allowHalfOpen: true, socket: handlers, data: data as never });

@@ -15,6 +15,7 @@
  */
 import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { DEFAULT_MAX_HELLO_BYTES, parseClientHello, tlsVersionName } from '../protocol/tls-client-hello.ts';
+import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
 
@@ -60,8 +61,11 @@ export type GateFailure =
 
 /** The listener side of a gate. */
 export interface GateOwner {
-  /** A gate finished: create the session (socket.data is replaced by its Side). */
-  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts): void;
+  /**
+   * A gate finished: create the session (socket.data is replaced by its Side). `origin`: the
+   * real client a PROXY header named (accept_proxy), if any.
+   */
+  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin?: ProxiedAddresses | null): void;
   /** A gate failed; the socket is already being closed. */
   gateFailed(reason: GateFailure, detail: string, source: string): void;
   /** The time source for the deadline. */
@@ -92,7 +96,9 @@ export class Gate {
   #timer: TimerHandle | null = null;
   done = false;
   /** The client's address, captured at accept (a closed socket no longer knows it). */
-  readonly source: string;
+  source: string;
+  /** The real client named by a PROXY header read before this gate (accept_proxy), or null. */
+  origin: ProxiedAddresses | null = null;
 
   constructor(socket: StreamSocket<unknown>, owner: GateOwner, timeoutMs: number, clientAuth: ClientAuth | null, maxHelloBytes = DEFAULT_MAX_HELLO_BYTES) {
     this.socket = socket;
@@ -207,7 +213,7 @@ export class Gate {
     this.done = true;
     this.#clear();
     this.#buffer = null;
-    this.owner.gatePassed(this.socket, facts);
+    this.owner.gatePassed(this.socket, facts, this.origin);
   }
 
   #clear(): void {

@@ -229,7 +229,10 @@ export class Session {
   dueMs = 0;
   heapIndex = -1;
 
-  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
+  /** The real client and address it connected to, as a PROXY header named them (accept_proxy); else null. */
+  readonly origin: ProxiedAddresses | null;
+
+  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, origin: ProxiedAddresses | null = null) {
     this.owner = owner;
     this.#clock = owner.clock;
     this.client = new Side(this, true);
@@ -238,8 +241,9 @@ export class Session {
     this.server = new Side(this, false);
     this.client.peer = this.server;
     this.server.peer = this.client;
-    this.clientAddress = clientSocket.remoteAddress ?? '';
-    this.clientPort = clientSocket.remotePort ?? 0;
+    this.origin = origin;
+    this.clientAddress = origin?.sourceAddress ?? clientSocket.remoteAddress ?? '';
+    this.clientPort = origin?.sourcePort ?? clientSocket.remotePort ?? 0;
     this.selection = newSelectionState(clientKey, this.clientPort);
     this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
@@ -325,7 +329,8 @@ export class Session {
 
   #proxyHeader(version: 'v1' | 'v2'): Uint8Array {
     const source = this.selection.clientKey; // normalised: IPv4-mapped addresses as IPv4
-    const destination = clientKey(this.client.socket?.localAddress);
+    const o = this.origin;
+    const destination = o !== null ? o.destinationAddress : clientKey(this.client.socket?.localAddress);
     const family = source === 'unix' ? 'unknown' : source.includes(':') ? 'tcp6' : 'tcp4';
     // A v4 client on a v6 listener address (or the reverse) cannot be expressed: say UNKNOWN.
     const consistent = family !== 'unknown' && (family === 'tcp6') === destination.includes(':');
@@ -334,7 +339,7 @@ export class Session {
       sourceAddress: source,
       sourcePort: this.clientPort,
       destinationAddress: destination,
-      destinationPort: this.client.socket?.localPort ?? 0,
+      destinationPort: o !== null ? o.destinationPort : (this.client.socket?.localPort ?? 0),
     };
     return version === 'v1' ? encodeProxyV1(header) : encodeProxyV2(header);
   }

@@ -39,12 +39,24 @@ function isIpv4(text: string): boolean {
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255 && (p === '0' || !p.startsWith('0')));
 }
 
+/** A strict IPv6 literal: eight groups, or fewer around one `::`, with an optional IPv4 tail. */
 function isIpv6(text: string): boolean {
   if (!/^[0-9a-fA-F:.]{2,45}$/.test(text)) return false;
-  const double = text.split('::').length - 1;
-  if (double > 1) return false;
-  const groups = text.split(':').filter((g) => g !== '');
-  return groups.length <= 8 && groups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g) || isIpv4(g));
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const groupsOf = (half: string): string[] | null => (half === '' ? [] : half.split(':'));
+  const head = groupsOf(halves[0]!);
+  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
+  if (head === null || tail === null) return false;
+  const all = [...head, ...tail];
+  let width = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i]!;
+    if (/^[0-9a-fA-F]{1,4}$/.test(g)) width += 1;
+    else if (i === all.length - 1 && isIpv4(g) && (halves.length === 1 || tail.length > 0)) width += 2;
+    else return false;
+  }
+  return halves.length === 2 ? width <= 7 : width === 8;
 }
 
 function port(text: string): number {
@@ -120,6 +132,9 @@ function decodeV2(buf: Uint8Array): ProxyDecodeResult {
   if (cmd === 0) return { kind: 'parsed', version: 2, length: total, header: { family: 'local', ...none } };
   const family = famProto >> 4;
   const transport = famProto & 0x0f;
+  // The spec defines families 0-3 and transports 0-2; a receiver must drop anything else.
+  if (family > 3 || transport > 2) return invalid(`PROXY v2 address family/transport 0x${famProto.toString(16)} is not defined`);
+  if (family === 3 && len < 216) return invalid('PROXY v2 Unix address block is shorter than 216 bytes');
   if (family === 0 || transport !== 1) return { kind: 'parsed', version: 2, length: total, header: { family: 'unknown', ...none } };
   if (family === 1) {
     if (len < 12) return invalid('PROXY v2 IPv4 block is shorter than 12 bytes');

@@ -30,6 +30,8 @@ export interface TlsClientOptions {
   maxVersion?: tls.SecureVersion;
   ciphers?: string;
   timeoutMs?: number;
+  /** Start TLS on this connected socket instead of connecting (e.g. after a PROXY header). */
+  socket?: net.Socket;
 }
 
 export interface TlsSession {
@@ -58,8 +60,7 @@ export function tlsConnect(o: TlsClientOptions): Promise<TlsSession> {
     let endResolve: (v: string) => void = () => {};
     const closed = new Promise<string>((r) => (endResolve = r));
     const socket = tls.connect({
-      host: o.host ?? '127.0.0.1',
-      port: o.port,
+      ...(o.socket !== undefined ? { socket: o.socket } : { host: o.host ?? '127.0.0.1', port: o.port }),
       ...(o.servername !== undefined ? { servername: o.servername } : {}),
       ...(o.ca !== undefined ? { ca: readFileSync(o.ca) } : {}),
       ...(o.cert !== undefined ? { cert: readFileSync(o.cert) } : {}),

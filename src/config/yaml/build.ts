@@ -4,7 +4,7 @@
  */
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, TLS_DEFAULTS } from '../model.ts';
+import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, SniRouteConfig } from '../model.ts';
 import type { ParsedCheck } from './check-schema.ts';
 import type { ParsedFile } from './schema.ts';
@@ -92,6 +92,7 @@ export function build(p: ParsedFile): FulcrumConfig {
     if (l.sni_routes !== undefined) out.sniRoutes = l.sni_routes.map(buildRoute);
     if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
     else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
+    if (l.accept_proxy === true) out.acceptProxy = { trusted: l.proxy_trusted ?? [], timeoutMs: l.proxy_timeout ?? PROXY_TIMEOUT_DEFAULT_MS };
     return out;
   });
 

@@ -65,7 +65,7 @@ export function checkReferences(raw: unknown): Found[] {
   const names = new Map<string, number>();
   raw.listeners.forEach((l: unknown, i) => {
     if (!isRecord(l)) return;
-    out.push(...checkTlsReferences(l, i, groups));
+    out.push(...checkTlsReferences(l, i, groups), ...checkAcceptProxy(l, i));
     if (typeof l.group === 'string' && !groups.includes(l.group)) {
       const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(l.group, groups) || ` (defined: ${groups.join(', ')})`;
       out.push({ path: ['listeners', i, 'group'], message: `unknown group '${l.group}'${known}` });
@@ -117,6 +117,19 @@ function checkTlsReferences(l: Record<string, unknown>, i: number, groups: strin
   }
   if (l.preread_timeout !== undefined && tls === null && !(Array.isArray(l.sni_routes) && l.sni_routes.length > 0)) {
     out.push({ path: ['listeners', i, 'preread_timeout'], message: 'preread_timeout applies only to passthrough listeners, which have sni_routes', atKey: true });
+  }
+  return out;
+}
+
+/** PROXY protocol in: a header lets its sender name any client, so who may send one must be said. */
+function checkAcceptProxy(l: Record<string, unknown>, i: number): Found[] {
+  const on = l.accept_proxy === true;
+  const out: Found[] = [];
+  if (on && (!Array.isArray(l.proxy_trusted) || l.proxy_trusted.length === 0)) {
+    out.push({ path: ['listeners', i, 'accept_proxy'], message: 'accept_proxy needs proxy_trusted: the addresses or CIDR blocks of the balancers allowed to send a PROXY header', atKey: true });
+  }
+  for (const k of ['proxy_trusted', 'proxy_timeout']) {
+    if (!on && l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `${k} applies only with accept_proxy: true`, atKey: true });
   }
   return out;
 }

@@ -10,7 +10,8 @@ import { MAX_WORKERS } from '../model.ts';
 import type { AdminConfig } from '../model.ts';
 import { clusterSection, clusterShape } from './cluster-schema.ts';
 import { checkDef, checkRef, checkShape, scriptStepShape, tlsShape } from './check-schema.ts';
-import { aclNumber, bool, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
+import { parseEntry } from '../../core/trusted-sources.ts';
+import { aclNumber, bool, checkedText, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
 import { describe, didYouMean, expecting, type Found, type Path } from './messages.ts';
 import { certificateShape, clientAuthShape, groupTls, groupTlsShape, listenerTls, listenerTlsShape, sniRouteShape } from './tls-schema.ts';
 
@@ -117,7 +118,15 @@ const listenerShape = {
   tls: listenerTls.optional(),
   sni_routes: z.array(mapping('a mapping with server_names and group', sniRouteShape), { error: expecting('a list of routes') }).optional(),
   preread_timeout: duration.optional(),
+  accept_proxy: bool.optional(),
+  proxy_trusted: z.array(checkedText('an IP address or CIDR block', trustedProblem), { error: expecting('a list of addresses or CIDR blocks') }).optional(),
+  proxy_timeout: duration.optional(),
 };
+
+function trustedProblem(text: string): string | undefined {
+  const r = parseEntry(text);
+  return typeof r === 'string' ? r : undefined;
+}
 
 const ADMIN_TEXT = 'an admin address: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path';
 

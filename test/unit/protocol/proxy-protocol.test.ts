@@ -90,3 +90,58 @@ describe('garbage is refused with a reason, never a throw', () => {
     }
   });
 });
+
+describe('v2 families and transports the spec does not define are refused', () => {
+  const withFamily = (famProto: number, len = 12): Uint8Array => {
+    const b = new Uint8Array(16 + len);
+    b.set(encodeProxyV2(v4).subarray(0, 12), 0);
+    b.set([0x21, famProto, len >> 8, len & 255], 12);
+    return b;
+  };
+  test('family 4+ or transport 3+ is invalid', () => {
+    expect(decodeProxyHeader(withFamily(0x41))).toMatchObject({ kind: 'invalid' });
+    expect(decodeProxyHeader(withFamily(0x13))).toMatchObject({ kind: 'invalid' });
+  });
+  test('a Unix block shorter than 216 bytes is invalid; a full one is parsed as unknown', () => {
+    expect(decodeProxyHeader(withFamily(0x31, 12))).toMatchObject({ kind: 'invalid' });
+    expect(decodeProxyHeader(withFamily(0x31, 216))).toMatchObject({ kind: 'parsed', header: { family: 'unknown' } });
+  });
+  test('UDP over IPv4 is parsed but carries no TCP addresses', () => {
+    expect(decodeProxyHeader(withFamily(0x12))).toMatchObject({ kind: 'parsed', header: { family: 'unknown' } });
+  });
+  test('IPv4 and IPv6 blocks shorter than their addresses are invalid', () => {
+    expect(decodeProxyHeader(withFamily(0x11, 8))).toMatchObject({ kind: 'invalid' });
+    expect(decodeProxyHeader(withFamily(0x21, 20))).toMatchObject({ kind: 'invalid' });
+  });
+  test('TLVs after the addresses are skipped: the length covers them', () => {
+    const b = withFamily(0x11, 12 + 7);
+    b.set([1, 2, 3, 4, 5, 6, 7, 8], 16);
+    b.set([0x01, 0x00, 0x02, 0x68, 0x32], 28); // PP2_TYPE_ALPN "h2"
+    const r = decodeProxyHeader(Uint8Array.from([...b, 0x16, 0x03]));
+    expect(r).toMatchObject({ kind: 'parsed', length: 35, header: { sourceAddress: '1.2.3.4', destinationAddress: '5.6.7.8' } });
+  });
+});
+
+describe('more malformed v1 lines', () => {
+  const cases: [string, string][] = [
+    ['empty after PROXY', 'PROXY \r\n'],
+    ['double space', 'PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n'],
+    ['leading-zero port', 'PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n'],
+    ['leading-zero octet', 'PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n'],
+    ['trailing field', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n'],
+    ['lower-case protocol', 'PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n'],
+    ['bare LF', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n' + 'x'.repeat(120)],
+    ['v4 address for TCP6', 'PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n'],
+    ['triple colon v6', 'PROXY TCP6 1:::2 ::1 1 2\r\n'],
+    ['IPv4 before ::', 'PROXY TCP6 1.2.3.4:: ::1 1 2\r\n'],
+    ['nine groups', 'PROXY TCP6 1:2:3:4:5:6:7:8:9 ::1 1 2\r\n'],
+  ];
+  for (const [name, input] of cases) {
+    test(name, () => expect(decodeProxyHeader(new TextEncoder().encode(input)).kind).toBe('invalid'));
+  }
+  test('a prefix of the v2 signature or of "PROXY " is need-more; anything else is refused at once', () => {
+    expect(decodeProxyHeader(new TextEncoder().encode('PRO')).kind).toBe('need-more');
+    expect(decodeProxyHeader(Uint8Array.of(0x0d, 0x0a, 0x0d)).kind).toBe('need-more');
+    expect(decodeProxyHeader(Uint8Array.of(0x16, 0x03, 0x01)).kind).toBe('invalid');
+  });
+});
