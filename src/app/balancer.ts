@@ -15,6 +15,7 @@ import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
+import type { SessionRecord } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
@@ -72,6 +73,8 @@ export class Balancer implements RuntimeHooks {
   readonly random: Random;
   /** Observers of finished sessions (pen's -l log first, then access log, metrics); once per connection. */
   readonly onSessionEnd: ((s: Session) => void)[] = [];
+  /** Observers of finished UDP sessions (the access log), once per session (app/udp/). */
+  readonly onUdpSessionEnd: ((s: SessionRecord) => void)[] = [];
   stopping = false;
   /** Active and agent checks of every group's servers (runs from start(), not in a worker). */
   readonly health: HealthChecker;
@@ -267,6 +270,10 @@ export class Balancer implements RuntimeHooks {
     if (this.global.debug >= 2) {
       this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
     }
+  }
+
+  udpSessionEnded(record: SessionRecord): void {
+    for (const f of this.onUdpSessionEnd) f(record);
   }
 
   sessionQueued(): void {

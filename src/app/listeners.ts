@@ -11,6 +11,7 @@ import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
+import { bindUdp } from './udp/udp-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
@@ -68,6 +69,8 @@ export class Listeners {
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
     const options = { reusePort: this.#role !== 'alone' };
     const mode = l.mode;
+    // A listener protocol of its own folder registers here (UDP: app/udp/).
+    if (mode === 'udp') return bindUdp(l, address);
     const handle = mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
     if (this.#role !== 'probe') return handle;
     handle.stop();
@@ -81,7 +84,7 @@ export class Listeners {
     } catch (e) {
       throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
-    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}`;
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}`;
     this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
   }
 

@@ -23,6 +23,7 @@ export const TERMINATION_REASONS = [
   'server-down',
   'closed-by-operator',
   'shutdown',
+  'evicted',
 ] as const;
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
