@@ -44,18 +44,23 @@ export interface UdpAsk {
 
 /** A client socket on a chosen source; collects what comes back. */
 export class UdpClient {
-  readonly got: { data: Buffer; from: string }[] = [];
-  private constructor(readonly socket: udp.Socket<'buffer'>) {}
+  private constructor(
+    readonly socket: udp.Socket<'buffer'>,
+    readonly got: { data: Buffer; from: string }[],
+  ) {}
 
   static async open(opts: UdpAsk = {}): Promise<UdpClient> {
-    let c!: UdpClient;
+    const got: { data: Buffer; from: string }[] = [];
     const socket = await Bun.udpSocket({
       hostname: opts.localAddress ?? '127.0.0.1',
       port: opts.localPort ?? 0,
-      socket: { data: (_s, d, port, address) => c.got.push({ data: d, from: `${address}:${port}` }) },
+      socket: {
+        data: (_s, d, port, address) => {
+          got.push({ data: d, from: `${address}:${port}` });
+        },
+      },
     });
-    c = new UdpClient(socket);
-    return c;
+    return new UdpClient(socket, got);
   }
 
   send(payload: string | Uint8Array, port: number, host = '127.0.0.1'): void {
@@ -113,6 +118,6 @@ export function udpBound(port: number): boolean {
 }
 
 /** Waits (bounded) until UDP `port` is bound. */
-export function waitUdpBound(port: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<true> {
-  return waitFor(() => udpBound(port), { timeoutMs, what: `UDP port ${port} bound` });
+export async function waitUdpBound(port: number, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
+  await waitFor(() => udpBound(port), { timeoutMs, what: `UDP port ${port} bound` });
 }

@@ -11,6 +11,7 @@ import type { AdminConfig } from '../model.ts';
 import { checkDef, checkRef, checkShape, scriptStepShape, tlsShape } from './check-schema.ts';
 import { aclNumber, bool, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
 import { describe, didYouMean, expecting, type Found, type Path } from './messages.ts';
+import { udpListenerFields, udpShape } from './udp-schema.ts';
 import { certificateShape, clientAuthShape, groupTls, groupTlsShape, listenerTls, listenerTlsShape, sniRouteShape } from './tls-schema.ts';
 
 const globalShape = {
@@ -115,6 +116,7 @@ const listenerShape = {
   tls: listenerTls.optional(),
   sni_routes: z.array(mapping('a mapping with server_names and group', sniRouteShape), { error: expecting('a list of routes') }).optional(),
   preread_timeout: duration.optional(),
+  ...udpListenerFields,
 };
 
 const ADMIN_TEXT = 'an admin address: 127.0.0.1:PORT, [::1]:PORT or a Unix socket path';
@@ -178,6 +180,7 @@ function fieldsAt(path: Path): readonly string[] {
     if (p.length === 4 && p[3] === 'client_auth') return Object.keys(clientAuthShape);
   }
   if (p[0] === 'listeners' && p.length === 4 && p[2] === 'sni_routes') return Object.keys(sniRouteShape);
+  if (p[0] === 'listeners' && p.length === 3 && p[2] === 'udp') return Object.keys(udpShape);
   if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
   const last = p[p.length - 1];
   if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);
