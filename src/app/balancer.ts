@@ -17,6 +17,7 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
+import type { SessionRecord } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
@@ -77,6 +78,8 @@ export class Balancer implements RuntimeHooks {
   readonly random: Random;
   /** Observers of finished sessions (pen's -l log first, then access log, metrics); once per connection. */
   readonly onSessionEnd: ((s: Session) => void)[] = [];
+  /** Observers of finished UDP sessions (the access log), once per session (app/udp/). */
+  readonly onUdpSessionEnd: ((s: SessionRecord) => void)[] = [];
   stopping = false;
   /** Active and agent checks of every group's servers (runs from start(), not in a worker). */
   readonly health: HealthChecker;
@@ -337,6 +340,10 @@ export class Balancer implements RuntimeHooks {
   /** Connects that failed for want of our own file descriptors (this process), for reports. */
   get resourceErrors(): number {
     return this.resources.failures;
+  }
+
+  udpSessionEnded(record: SessionRecord): void {
+    for (const f of this.onUdpSessionEnd) f(record);
   }
 
   sessionQueued(): void {

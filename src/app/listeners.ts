@@ -12,6 +12,7 @@ import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
+import { bindUdp } from './udp/udp-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
@@ -69,6 +70,8 @@ export class Listeners {
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
     const options = { reusePort: this.#role !== 'alone' };
     const mode = l.mode;
+    // A listener protocol of its own folder registers here (UDP: app/udp/).
+    if (mode === 'udp') return bindUdp(l, address);
     const proxied = (l.config.acceptProxy ?? null) !== null;
     const handle = proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
     if (this.#role !== 'probe') return handle;
@@ -84,7 +87,7 @@ export class Listeners {
       throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
     }
     const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
-    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : 'TLS passthrough by SNI'})`}${proxy}`;
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}${proxy}`;
     this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
   }
 

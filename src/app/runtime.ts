@@ -28,6 +28,8 @@ import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
 import { GroupQueue, type QueueStats } from './group-queue.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
+import type { SessionRecord } from '../control/observed.ts';
+import type { UdpRelay } from './udp/udp-relay.ts';
 
 /** What groups and listeners need from the process that owns them (composed in balancer.ts). */
 export interface RuntimeHooks {
@@ -56,6 +58,8 @@ export interface RuntimeHooks {
   sessionDequeued(session: Session): void;
   /** One line for the operator's log (state changes). */
   logEvent(message: string): void;
+  /** A UDP session ended (app/udp/): its record for the access log. */
+  udpSessionEnded?(record: SessionRecord): void;
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
   /** Makes the Server objects of a group (with workers: bound to shared memory); default makeServer's. */
   createServer?(index: number, c: ServerConfig, role: Server['role']): Server;
@@ -333,9 +337,10 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export type ListenerMode = 'plain' | 'terminate' | 'passthrough';
+export type ListenerMode = 'plain' | 'terminate' | 'passthrough' | 'udp';
 
 export function listenerMode(c: ListenerConfig): ListenerMode {
+  if (c.udp !== undefined && c.udp !== null) return 'udp';
   if (c.tls !== undefined && c.tls !== null) return 'terminate';
   return c.sniRoutes !== undefined && c.sniRoutes.length > 0 ? 'passthrough' : 'plain';
 }
@@ -372,6 +377,8 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   readonly proxy: ProxyStats = { v1: 0, v2: 0, inProgress: 0, failures: {}, last: null };
   /** accept_proxy: who may send a header; null without accept_proxy. */
   #trusted: TrustedSources | null = null;
+  /** A UDP listener's relay (sessions, counters) while bound, else null (app/udp/). */
+  udp: UdpRelay | null = null;
   readonly #hooks: RuntimeHooks;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
@@ -388,6 +395,19 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   /** The gate's deadline clock. */
   get clock(): Clock {
     return this.#hooks.clock;
+  }
+
+  /** The live global settings (a UDP listener follows pen's -x and idle_timeout). */
+  get global(): GlobalConfig {
+    return this.#hooks.global;
+  }
+
+  udpSessionEnded(record: SessionRecord): void {
+    this.#hooks.udpSessionEnded?.(record);
+  }
+
+  logEvent(message: string): void {
+    this.#hooks.logEvent(message);
   }
 
   /** Applies a (new) config: TLS state is created on first use and kept across reloads. */
@@ -470,8 +490,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   // ProxyAcceptor: listeners with accept_proxy (dataplane/proxy-in.ts)
 
-  get proxyNext(): ListenerMode {
-    return this.mode;
+  get proxyNext(): Exclude<ListenerMode, 'udp'> {
+    const mode = this.mode;
+    // The config refuses accept_proxy on a UDP listener; a PROXY header is a TCP stream's.
+    return mode === 'udp' ? 'plain' : mode;
   }
 
   get proxyTimeoutMs(): number {

@@ -24,6 +24,7 @@ export class Serving {
     if (config === null) return;
     this.accessLog = new AccessLog(config, this.balancer.clock);
     this.balancer.onSessionEnd.push(this.accessLog.onSessionEnd);
+    this.balancer.onUdpSessionEnd.push(this.accessLog.onSessionEnd);
   }
 
   /** SIGHUP: reopen pen's -l log and the access log (rotation by mv). */

@@ -113,6 +113,38 @@ export interface ListenerConfig {
    * accepted only from `trusted` addresses/CIDRs and within `timeoutMs`; absent = no header read.
    */
   acceptProxy?: AcceptProxyConfig | null;
+  /** UDP load balancing (pen -U, docs/udp.md); absent or null = a TCP listener. */
+  udp?: UdpListenerConfig | null;
+}
+
+/** A UDP listener's session settings (docs/udp.md). */
+export interface UdpListenerConfig {
+  /** A session with no datagram either way for this long ends; 0 = never; null = the global idle timeout (pen's idle_timeout). */
+  idleTimeoutMs: number | null;
+  /** The most sessions at once (the least recently active one is evicted); null = the global -x (pen). */
+  maxSessions: number | null;
+  /** The most sessions of one source address; 0 = no limit. */
+  maxPerSource: number;
+  /** Bytes a session may return before its client sends again: max(floor, factor × received); factor 0 = no cap. */
+  returnFactor: number;
+  returnFloorBytes: number;
+  /** This many sessions in a row that got no reply count as a failure of their server; 0 = off. */
+  unansweredSessions: number;
+  /** A session without a reply this long after its first datagram counts as unanswered. */
+  replyTimeoutMs: number;
+}
+
+/**
+ * UDP settings under pen's -U: pen's idle_timeout and -x, and no silence detection (pen has
+ * none); the amplification limits are Fulcrum's and on (docs/udp.md, differences from pen).
+ */
+export function penUdpConfig(): UdpListenerConfig {
+  return { idleTimeoutMs: null, maxSessions: null, maxPerSource: 64, returnFactor: 3, returnFloorBytes: 1232, unansweredSessions: 0, replyTimeoutMs: 5_000 };
+}
+
+/** The config file's defaults for a `protocol: udp` listener. */
+export function defaultUdpConfig(): UdpListenerConfig {
+  return { ...penUdpConfig(), idleTimeoutMs: 30_000, maxSessions: 10_000, unansweredSessions: 10 };
 }
 
 export interface AcceptProxyConfig {

@@ -8,7 +8,7 @@ import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/bal
 import { penProtocolMinimum, type TlsVersion } from '../core/tls-rules.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
 
@@ -27,7 +27,6 @@ const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
 /** Options that belong to features not built yet: refused clearly rather than ignored. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  U: 'UDP load balancing (-U) is not available in this version',
   H: 'HTTP X-Forwarded-For insertion (-H) is not available in this version',
 };
 
@@ -188,7 +187,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const commands: string[] = [];
   const notes: string[] = [];
   const positional: string[] = [];
-  const flags = { hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
+  const flags = { udp: false, hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
   let emergency: string | null = null;
   let abuse: string | null = null;
   const ssl = { cert: null as string | null, key: null as string | null, caFile: null as string | null, caDir: null as string | null, require: false, min: null as TlsVersion | null };
@@ -245,6 +244,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 'r': flags.roundrobin = true; break;
       case 's': flags.stubborn = true; break;
       case 'W': flags.weight = true; break;
+      case 'U': flags.udp = true; break;
       case 'P': notes.push('-P (poll) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
       case 'Q': notes.push('-Q (kqueue) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
       case 'R': ssl.require = true; break;
@@ -377,7 +377,9 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   else if (Object.values(timing).some((v) => v !== null)) throw new UsageError('--check-interval, --check-timeout, --rise and --fall need --check KIND');
   group.hashSourcePort = flags.roundrobin;
   group.sendProxy = long.sendProxy;
-  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls: penTls(ssl, notes) });
+  const tls = penTls(ssl, notes);
+  if (flags.udp) udpProblems(listen, tls, global.workers);
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls, ...(flags.udp ? { udp: penUdpConfig() } : {}) });
   return { config, commands, long, notes };
 }
 
@@ -400,4 +402,11 @@ function penTls(
   if (ssl.min !== null) tls.minVersion = ssl.min;
   tls.clientAuth = { mode: ssl.require ? 'required' : 'none', caFile: ssl.caFile, caDir: ssl.caDir };
   return tls;
+}
+
+/** -U: what a UDP listener cannot have (docs/udp.md). */
+function udpProblems(listen: Address, tls: ListenerTlsConfig | null, workers: number | 'auto'): void {
+  if (listen.kind === 'unix') throw new UsageError(`-U: a UDP listener needs a [host:]port, not the Unix socket ${listen.path}`);
+  if (tls !== null) throw new UsageError('-U with -E: TLS termination is for TCP; drop -E or -U');
+  if (workers !== 1) throw new UsageError('-U with --workers: Bun\'s UDP sockets cannot share a port (no SO_REUSEPORT), so a UDP listener runs in one process; drop --workers');
 }

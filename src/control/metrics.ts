@@ -15,6 +15,7 @@
 import client from 'prom-client';
 import { formatAddress } from '../core/address.ts';
 import type { Server } from '../core/servers/server.ts';
+import { addUdpFamilies } from './udp-metrics.ts';
 import { TERMINATION_REASONS } from '../core/termination.ts';
 import type { ObservedBalancer, ObservedGroup, ObservedListener } from './observed.ts';
 
@@ -112,7 +113,7 @@ export class Metrics {
     add('listener_bytes_to_clients_total', 'Bytes sent to clients, counted when each connection ends.', 'counter', perListener((l) => l.bytesToClients));
     add('listener_handshake_failures_total', 'TLS handshakes that failed on the listener (0 for plain TCP).', 'counter', perListener((l) => l.handshakeFailures));
     // TLS and passthrough listeners only (docs/tls.md): handshakes, resumptions, failures by reason.
-    const tlsListeners = () => b.listeners.filter((l) => l.mode !== 'plain');
+    const tlsListeners = () => b.listeners.filter((l) => l.mode === 'terminate' || l.mode === 'passthrough');
     add('listener_tls_handshakes_total', 'TLS handshakes completed (or ClientHellos routed, passthrough).', 'counter', () =>
       tlsListeners().map((l) => ({ labels: { listener: l.name, address: formatAddress(l.config.address) }, value: l.handshakes.ok })),
     );
@@ -135,6 +136,8 @@ export class Metrics {
     add('listener_proxy_failures_total', 'Connections closed before or in their PROXY header, by reason (untrusted source, bad header, timeout ...).', 'counter', () =>
       proxied().flatMap((l) => Object.entries(l.proxy!.failures).map(([reason, value]) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), reason }, value: value ?? 0 }))),
     );
+
+    addUdpFamilies(add, b);
 
     // Groups
     const perGroup = (value: (g: ObservedGroup) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));

@@ -55,6 +55,37 @@ export interface ObservedListener {
   readonly handshakes: { readonly ok: number; readonly resumed: number; readonly inProgress: number; readonly failures: Readonly<Record<string, number>> };
   /** accept_proxy listeners: PROXY headers read by version, failures by reason. */
   readonly proxy?: { readonly v1: number; readonly v2: number; readonly failures: Readonly<Record<string, number | undefined>> };
+  /** A UDP listener's sessions and datagram counters while bound (docs/udp.md); absent or null on TCP. */
+  readonly udp?: ObservedUdp | null;
+}
+
+/** A UDP listener's relay as metrics and views read it (app/udp/udp-relay.ts fits). */
+export interface ObservedUdp {
+  readonly stats: {
+    readonly datagramsFromClients: number;
+    readonly bytesFromClients: number;
+    readonly datagramsToServers: number;
+    readonly datagramsFromServers: number;
+    readonly bytesFromServers: number;
+    readonly datagramsToClients: number;
+    readonly refused: Readonly<Record<string, number>>;
+    readonly unreachable: number;
+    readonly unansweredFailures: number;
+    readonly sendDrops: number;
+  };
+  readonly table: {
+    readonly size: number;
+    readonly limits: { readonly maxSessions: number; readonly maxPerSource: number; readonly idleTimeoutMs: number; readonly returnFactor: number; readonly returnFloorBytes: number };
+    readonly stats: {
+      readonly opened: number;
+      readonly expired: number;
+      readonly evicted: number;
+      readonly errored: number;
+      readonly sourceRefused: number;
+      readonly capDroppedDatagrams: number;
+      readonly capDroppedBytes: number;
+    };
+  };
 }
 
 /** What a TLS or passthrough gate learnt of a connection. */

@@ -3,6 +3,7 @@
  * a view walks what it shows once; nothing here runs on the connection path.
  */
 import { formatAddress } from '../core/address.ts';
+import type { ObservedUdp } from './observed.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { Server, ServerStatus } from '../core/servers/server.ts';
 import type { ObservedBalancer, ObservedGroup, ObservedListener, SessionRecord } from './observed.ts';
@@ -135,6 +136,25 @@ export function listenerView(l: ObservedListener): Record<string, unknown> {
     bytes_from_clients: l.bytesFromClients,
     bytes_to_clients: l.bytesToClients,
     handshake_failures: l.handshakeFailures,
+    protocol: l.mode === 'udp' ? 'udp' : 'tcp',
+    ...(l.udp != null ? { udp: udpView(l.udp) } : {}),
+  };
+}
+
+/** A UDP listener's sessions and datagrams now (connections above count its sessions). */
+function udpView(u: ObservedUdp): Record<string, unknown> {
+  const t = u.table;
+  return {
+    sessions: t.size,
+    max_sessions: t.limits.maxSessions,
+    max_sessions_per_source: t.limits.maxPerSource,
+    idle_timeout_ms: t.limits.idleTimeoutMs,
+    datagrams_from_clients: u.stats.datagramsFromClients,
+    datagrams_to_clients: u.stats.datagramsToClients,
+    sessions_evicted: t.stats.evicted,
+    source_refused: t.stats.sourceRefused,
+    amplification_dropped: t.stats.capDroppedDatagrams,
+    server_unreachable: u.stats.unreachable,
   };
 }
 

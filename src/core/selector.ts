@@ -328,6 +328,16 @@ export class Selector {
     if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) this.clients.remember(st.client, s.index);
   }
 
+  /**
+   * A failure seen on live traffic of a connected session (UDP: ICMP port unreachable, or
+   * sessions left unanswered): counted against the server like a failed connect, which may
+   * blacklist it for -b (outlier detection). The session's own accounting is unchanged.
+   */
+  passiveFailure(server: Server, why: string): void {
+    server.connectFailures++;
+    this.#failure(server, this.#clock.now(), why);
+  }
+
   /** A connected session ended. */
   released(st: SelectionState): void {
     st.server?.release();

@@ -25,6 +25,7 @@ export const TERMINATION_REASONS = [
   'shutdown',
   'no-resources',
   'source-limit',
+  'evicted',
 ] as const;
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];

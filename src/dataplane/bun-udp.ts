@@ -56,6 +56,8 @@ function errorArgs<T>(self: unknown, a: unknown, b: unknown): [T, Error] {
   return [self as T, toError(a)];
 }
 
+function ignore(): void {}
+
 function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -104,6 +106,21 @@ export class UdpListener {
   ) {
     this.#socket = socket;
     (socket as unknown as Tagged<UdpListener>).fulcrum = this;
+  }
+
+  /**
+   * Binds at once: Bun creates the socket inside the call (a bind error throws there) and hands
+   * back a settled promise, which `Bun.peek` reads, so a listener binds in the same
+   * synchronous step as a TCP one (start and reload are transactions).
+   */
+  static bind(options: ListenOptions, handler: UdpListenerHandler): UdpListener {
+    const promise = Bun.udpSocket({ hostname: options.hostname, port: options.port, socket: listenerHandlers as never });
+    const socket = Bun.peek(promise);
+    if (Bun.peek.status(promise) !== 'fulfilled') {
+      promise.then((s) => s.close(), ignore);
+      throw new Error('the runtime did not bind the UDP socket at once');
+    }
+    return new UdpListener(socket as ListenSocket, handler);
   }
 
   static async listen(options: ListenOptions, handler: UdpListenerHandler): Promise<UdpListener> {
@@ -220,15 +237,30 @@ export class UdpUpstream<S> {
   static open<S>(session: S, options: UpstreamOptions, handler: UdpUpstreamHandler<S>): UdpUpstream<S> {
     const u = new UdpUpstream(session, handler);
     const localAddress = options.localAddress ?? (options.hostname.includes(':') ? '::' : '0.0.0.0');
-    Bun.udpSocket({
-      hostname: localAddress,
-      port: 0,
-      connect: { hostname: options.hostname, port: options.port },
-      socket: upstreamHandlers as never,
-    }).then(
-      (socket) => u.#ready(socket as ConnectedSocket),
-      (err: unknown) => u.failed(toError(err)),
-    );
+    let promise: Promise<unknown>;
+    try {
+      promise = Bun.udpSocket({
+        hostname: localAddress,
+        port: 0,
+        connect: { hostname: options.hostname, port: options.port },
+        socket: upstreamHandlers as never,
+      });
+    } catch (err) {
+      promise = Promise.reject(toError(err));
+    }
+    // Bun settles the promise inside the call: take the socket now, so the first datagram goes
+    // out at once instead of through the pending queue (the queue stays for a runtime that waits).
+    const status = Bun.peek.status(promise);
+    if (status === 'fulfilled') u.#ready(Bun.peek(promise) as ConnectedSocket);
+    else if (status === 'rejected') {
+      promise.catch(ignore);
+      u.failed(toError(Bun.peek(promise)));
+    } else {
+      promise.then(
+        (socket) => u.#ready(socket as ConnectedSocket),
+        (err: unknown) => u.failed(toError(err)),
+      );
+    }
     return u;
   }
 

@@ -2,6 +2,7 @@
  * The checked file (the schema's output, snake_case) → FulcrumConfig: defaults filled in, checks
  * resolved by name, listeners named. Runs only on a file without problems.
  */
+import { buildUdp } from './udp-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
@@ -90,6 +91,8 @@ export function build(p: ParsedFile): FulcrumConfig {
     const out: ListenerConfig = { name: l.name ?? defaultListenerName(i), address: l.listen, group: l.group };
     if (l.tls !== undefined) out.tls = buildListenerTls(l.tls);
     if (l.sni_routes !== undefined) out.sniRoutes = l.sni_routes.map(buildRoute);
+    const udp = buildUdp(l.protocol, l.udp);
+    if (udp !== undefined) out.udp = udp;
     if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
     else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
     if (l.accept_proxy === true) out.acceptProxy = { trusted: l.proxy_trusted ?? [], timeoutMs: l.proxy_timeout ?? PROXY_TIMEOUT_DEFAULT_MS };

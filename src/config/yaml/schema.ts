@@ -13,6 +13,7 @@ import { checkDef, checkRef, checkShape, scriptStepShape, tlsShape } from './che
 import { parseEntry } from '../../core/trusted-sources.ts';
 import { aclNumber, bool, checkedText, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
 import { describe, didYouMean, expecting, type Found, type Path } from './messages.ts';
+import { udpListenerFields, udpShape } from './udp-schema.ts';
 import { certificateShape, clientAuthShape, groupTls, groupTlsShape, listenerTls, listenerTlsShape, sniRouteShape } from './tls-schema.ts';
 
 const globalShape = {
@@ -121,6 +122,7 @@ const listenerShape = {
   accept_proxy: bool.optional(),
   proxy_trusted: z.array(checkedText('an IP address or CIDR block', trustedProblem), { error: expecting('a list of addresses or CIDR blocks') }).optional(),
   proxy_timeout: duration.optional(),
+  ...udpListenerFields,
 };
 
 function trustedProblem(text: string): string | undefined {
@@ -191,6 +193,7 @@ function fieldsAt(path: Path): readonly string[] {
     if (p.length === 4 && p[3] === 'client_auth') return Object.keys(clientAuthShape);
   }
   if (p[0] === 'listeners' && p.length === 4 && p[2] === 'sni_routes') return Object.keys(sniRouteShape);
+  if (p[0] === 'listeners' && p.length === 3 && p[2] === 'udp') return Object.keys(udpShape);
   if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
   const last = p[p.length - 1];
   if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);

@@ -194,7 +194,7 @@ function renderListeners(listeners) {
   body.replaceChildren(
     ...listeners.map((l) => {
       const tr = el('tr', { 'data-listener': l.name });
-      for (const v of [l.name, l.address, l.group, l.connections, l.total_connections, formatBytes(l.bytes_from_clients), formatBytes(l.bytes_to_clients)]) {
+      for (const v of [l.name, l.protocol === 'udp' ? `${l.address} (udp)` : l.address, l.group, l.connections, l.total_connections, formatBytes(l.bytes_from_clients), formatBytes(l.bytes_to_clients)]) {
         tr.appendChild(el('td', {}, String(v)));
       }
       return tr;

@@ -53,8 +53,18 @@ test('emergency and abuse servers; -o commands; -F file', () => {
 test('-P and -Q are accepted and noted; -j and not-yet features are refused clearly', () => {
   expect(parsePenArgs(['-P', '-Q', '80', 'a']).notes.length).toBe(2);
   expect(() => parsePenArgs(['-j', '/var/empty', '80', 'a'])).toThrow(/chroot/);
-  expect(() => parsePenArgs(['-U', '53', 'a'])).toThrow(UsageError);
+  expect(() => parsePenArgs(['-H', '80', 'a'])).toThrow(UsageError);
   expect(() => parsePenArgs(['-R', '80', 'a'])).toThrow(/needs the certificate: -E/);
+});
+
+test('-U makes the listener UDP with pen\'s limits; a UDP listener refuses -E, Unix paths and --workers', () => {
+  const p = parsePenArgs(['-U', '-r', '127.0.0.1:53', '10.0.0.1:53', '10.0.0.2:53']);
+  expect(p.config.listeners[0]!.udp).toMatchObject({ idleTimeoutMs: null, maxSessions: null, maxPerSource: 64, returnFactor: 3, returnFloorBytes: 1232, unansweredSessions: 0 });
+  expect(p.config.groups[0]!.tracking).toBe(false);
+  expect(parsePenArgs(['80', 'a']).config.listeners[0]!.udp).toBeUndefined();
+  expect(() => parsePenArgs(['-U', '--workers', '2', '53', 'a'])).toThrow(/-U with --workers: .*SO_REUSEPORT/);
+  expect(() => parsePenArgs(['-U', '-E', 'c.pem', '53', 'a'])).toThrow(/-U with -E/);
+  expect(() => parsePenArgs(['-U', '/tmp/s.sock', 'a:53'])).toThrow(/UDP listener needs a \[host:\]port/);
 });
 
 test('mistakes are usage errors with a reason', () => {
