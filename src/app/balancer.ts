@@ -148,7 +148,7 @@ export class Balancer implements RuntimeHooks {
     for (const g of config.groups) this.groups.set(g.name, this.#newGroup(g));
     this.#listeners.list = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
     this.resources = new ResourceGuard(clock, (m) => this.diag.error(m));
-    this.#penLog = new PenLog(this.global.logFile);
+    this.#penLog = new PenLog(this.global.logFile, this.global.logFormat, () => clock.now());
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
     this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
   }
@@ -270,7 +270,7 @@ export class Balancer implements RuntimeHooks {
     const session = new Session(group, socket, clientKey(origin?.sourceAddress ?? socket.remoteAddress), origin);
     session.listener = listener;
     listener.active++;
-    session.dump = this.global.debug >= 2;
+    session.dump = this.global.debug >= 2 || this.#penLog.wantsChunks; // pen's -l format logs each chunk from the client
     if (facts !== null) {
       session.facts = facts;
       if (facts.initial !== null) session.preload(facts.initial);
@@ -355,7 +355,8 @@ export class Balancer implements RuntimeHooks {
   }
 
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void {
-    this.diag.debug(2, formatDump(session, fromClient, chunk, this.global.asciiDumps));
+    if (fromClient) this.#penLog.onClientChunk(session, chunk);
+    if (this.global.debug >= 2) this.diag.debug(2, formatDump(session, fromClient, chunk, this.global.asciiDumps));
   }
 
   /** The finished-session record: totals and counters, then the observers, then a freed slot. */
@@ -436,7 +437,7 @@ export class Balancer implements RuntimeHooks {
   /** After a reload: the -l log follows log_file, checks follow the servers, waiting clients are served. */
   #reloaded(before: GlobalConfig, after: GlobalConfig): void {
     this.global = after;
-    this.#penLog.follow(before.logFile, after.logFile);
+    this.#penLog.follow(before.logFile, after.logFile, after.logFormat);
     if (this.#checks) this.health.sync(this.groups.values());
     for (const g of this.groups.values()) g.serveQueue();
     this.#admission.admitWaiting();

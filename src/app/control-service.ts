@@ -34,7 +34,7 @@ export function controlRootRefusal(global: GlobalConfig, uid: number): string | 
   );
 }
 
-export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<Pick<ControlPortOptions, 'timeoutMs' | 'maxLineBytes' | 'maxConnections'>> = {}): ControlPort | null {
+export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<Pick<ControlPortOptions, 'timeoutMs' | 'firstByteTimeoutMs' | 'maxLineBytes' | 'maxConnections'>> = {}): ControlPort | null {
   const spec = b.global.control;
   if (spec === null) return null;
   return new ControlPort({

@@ -1,28 +1,53 @@
 /**
- * pen's -l log: one line per finished connection, written by an observer of finished sessions
- * (as the access log is), to a file that follows the `log_file` setting across reloads; and
- * pen's -dd communication dump format.
+ * pen's -l log, to a file that follows the `log_file` setting across reloads, in one of two
+ * formats (`log_format`, docs/logging.md):
+ *
+ * - `pen` (the default, so pen's log tools keep working): pen's log_request(), one line per
+ *   chunk read from the client, written when it arrives:
+ *   `client_ip unix_seconds server_ip first-line-of-the-chunk`;
+ * - `fulcrum`: one line per finished connection with why that server and how it ended.
+ *
+ * Also pen's -dd communication dump format.
  */
 import { formatAddress, type Address } from '../core/address.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import type { Session } from '../dataplane/session.ts';
 import { LogFile } from './log-file.ts';
 
+/** pen's KEEP_MAX: at most this many bytes of a chunk are looked at for its line. */
+const PEN_LINE_MAX = 100;
+
 export class PenLog {
   /** The open file, or null; pen's `log` command replaces it directly. */
   file: LogFile | null;
+  format: 'pen' | 'fulcrum';
+  readonly #now: () => number;
 
-  constructor(path: string | null) {
+  /** `now` is the wall clock in milliseconds (pen writes whole seconds). */
+  constructor(path: string | null, format: 'pen' | 'fulcrum', now: () => number) {
     this.file = path === null ? null : new LogFile(path);
+    this.format = format;
+    this.#now = now;
+  }
+
+  /** Whether sessions must report the chunks their clients send (pen's format is per chunk). */
+  get wantsChunks(): boolean {
+    return this.file !== null && this.format === 'pen';
+  }
+
+  /** A chunk from a client, on its way to the server. */
+  onClientChunk(s: Session, chunk: Uint8Array): void {
+    if (this.format === 'pen') this.file?.write(formatPenLine(s, Math.floor(this.#now() / 1000), chunk));
   }
 
   /** The finished-session observer. */
   readonly onSessionEnd = (s: Session): void => {
-    this.file?.write(formatLogLine(s));
+    if (this.format === 'fulcrum') this.file?.write(formatLogLine(s));
   };
 
   /** Follows a changed `log_file` (reload): the old file is closed, the new one opened. */
-  follow(before: string | null, after: string | null): void {
+  follow(before: string | null, after: string | null, format: 'pen' | 'fulcrum'): void {
+    this.format = format;
     if (after === before) return;
     void this.file?.close();
     this.file = after === null ? null : new LogFile(after);
@@ -34,8 +59,26 @@ export class PenLog {
 }
 
 /**
- * One line per finished connection for the -l log: when, who, where to, why that server, how
- * much, how long, and how it ended.
+ * pen's log_request(): client address, seconds since the epoch, server address (no ports), then
+ * the chunk's first PEN_LINE_MAX bytes up to the first CR or LF, non-ASCII bytes as dots.
+ */
+export function formatPenLine(s: Session, seconds: number, chunk: Uint8Array): string {
+  const serverSocket = s.server.socket;
+  const server = s.selection.server;
+  const serverIp = serverSocket?.remoteAddress ?? (server === null ? '' : server.address.kind === 'unix' ? server.address.path : server.address.host);
+  let request = '';
+  const n = Math.min(chunk.length, PEN_LINE_MAX);
+  for (let i = 0; i < n; i++) {
+    const b = chunk[i]!;
+    if (b === 0x0d || b === 0x0a) break;
+    request += b < 0x80 ? String.fromCharCode(b) : '.';
+  }
+  return `${s.clientAddress} ${seconds} ${serverIp} ${request}\n`;
+}
+
+/**
+ * Fulcrum's format (`--log-format fulcrum`), one line per finished connection: when, who, where
+ * to, why that server, how much, how long, and how it ended.
  */
 export function formatLogLine(s: Session): string {
   const server = s.selection.server;
@@ -50,7 +93,6 @@ export function formatLogLine(s: Session): string {
     (s.facts === null ? '' : formatFacts(s.facts))
   );
 }
-
 /** TLS fields of a log line: protocol (or passthrough), server name, ALPN, client certificate. */
 function formatFacts(f: ConnectionFacts): string {
   const quote = (v: string): string => `"${v.replace(/["\\]/g, '\\$&')}"`;

@@ -20,7 +20,7 @@ pen options:
   -f            stay in the foreground
   -h            hash the client address for the first choice
   -N            hash without remembering the choice
-  -l file       log one line per connection to file (reopened on SIGHUP)
+  -l file       log each request as pen does to file (reopened on SIGHUP)
   -m N          accepts per event (accepted; the runtime batches accepts itself)
   -o command    run a penctl command at start (also -O)
   -p file       write the process id to file
@@ -58,6 +58,8 @@ Fulcrum options:
   --admin-allow-remote      allow a non-loopback --admin address
   --access-log FILE|-       one line per finished connection (docs/logging.md)
   --access-log-format json|text   [json]
+  --log-format pen|fulcrum  what -l writes: pen's line per request, or one line per
+                     finished connection with why and how it ended [pen]
   --state-file FILE  save client tracking tables on stop, load them at start
   --workers N|auto   N processes share the port as one balancer (auto = one per CPU);
                      the started process checks and reports (docs/workers.md) [1]

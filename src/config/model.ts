@@ -310,6 +310,8 @@ export interface ReloadableGlobals {
   tcpFastClose: 'off' | 'up' | 'down' | 'both';
   controlAcl: number;
   logFile: string | null;
+  /** What -l writes: pen's line per request chunk (`pen`), or Fulcrum's line per finished connection. */
+  logFormat: 'pen' | 'fulcrum';
   pidFile: string | null;
   statusFile: string | null;
   user: string | null;
@@ -388,6 +390,7 @@ export function defaultGlobal(): GlobalConfig {
     control: null,
     controlExit: false,
     logFile: null,
+    logFormat: 'pen',
     pidFile: null,
     statusFile: null,
     user: null,

@@ -45,6 +45,8 @@ export interface LongOptions {
   accessLog: string | null;
   /** --access-log-format json|text. */
   accessLogFormat: 'json' | 'text' | null;
+  /** --log-format pen|fulcrum: what -l writes. */
+  logFormat: 'pen' | 'fulcrum' | null;
   /** --state-file FILE: client tracking tables saved on stop, loaded on start. */
   stateFile: string | null;
   /** --send-proxy v1|v2 */
@@ -158,6 +160,7 @@ export function applyLongOptions(config: FulcrumConfig, long: LongOptions): void
     if (g.accessLog === null) throw new UsageError('--access-log-format needs --access-log FILE|- (or an access_log: section in the config file)');
     g.accessLog.format = long.accessLogFormat;
   }
+  if (long.logFormat !== null) g.logFormat = long.logFormat;
   if (long.stateFile !== null) g.stateFile = long.stateFile;
   if (long.workers !== null) g.workers = long.workers;
 }
@@ -173,6 +176,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     adminAllowRemote: false,
     accessLog: null,
     accessLogFormat: null,
+    logFormat: null,
     stateFile: null,
     sendProxy: 'off',
     help: false,
@@ -293,6 +297,12 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
           const v = takeValue();
           if (v !== 'json' && v !== 'text') throw new UsageError(`--access-log-format: "${v}" is not one of json, text`);
           long.accessLogFormat = v;
+          break;
+        }
+        case 'log-format': {
+          const v = takeValue();
+          if (v !== 'pen' && v !== 'fulcrum') throw new UsageError(`--log-format: "${v}" is not one of pen, fulcrum`);
+          long.logFormat = v;
           break;
         }
         case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;

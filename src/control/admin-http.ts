@@ -21,9 +21,15 @@ export type HttpListen = (o: {
   address: Address;
   fetch(req: Request, noTimeout: (req: Request) => void): Response | Promise<Response>;
   error(e: Error): Response;
+  /** A declared body (Content-Length) larger than this is answered with `tooLarge` before `fetch`. */
   maxRequestBodySize: number;
+  /** The answer to a body over the limit (the runtime's own limit would just close the connection). */
+  tooLarge(): Response;
   idleTimeoutS: number;
 }) => HttpListener;
+
+/** The largest request body the API reads (a server is a few hundred bytes of JSON). */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Tokens shorter than this are refused: the token is the only thing guarding changes. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -106,8 +112,36 @@ export function invalid(issues: FieldIssue[]): HttpError {
   return new HttpError(422, 'validation_failed', summary, issues);
 }
 
-export async function readJson(req: Request): Promise<unknown> {
-  const text = await req.text();
+export function bodyTooLarge(max: number = MAX_BODY_BYTES): HttpError {
+  return new HttpError(413, 'body_too_large', `the request body is larger than ${max} bytes`, null, { connection: 'close' });
+}
+
+/**
+ * The body as text, at most `max` bytes: a declared length over it is refused unread, and a
+ * chunked body is read only until it grows past it (then the rest is dropped with the connection).
+ */
+async function readBody(req: Request, max: number): Promise<string> {
+  const declared = req.headers.get('content-length');
+  if (declared !== null && Number(declared) > max) throw bodyTooLarge(max);
+  if (req.body === null) return '';
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw bodyTooLarge(max);
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export async function readJson(req: Request, max: number = MAX_BODY_BYTES): Promise<unknown> {
+  const text = await readBody(req, max);
   if (text.trim() === '') throw new HttpError(400, 'invalid_json', 'the request needs a JSON body');
   try {
     return JSON.parse(text);

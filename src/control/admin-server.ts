@@ -23,7 +23,7 @@ import type { Server } from '../core/servers/server.ts';
 import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
 import { checkServerPatch, checkServerValue } from '../config/yaml/admin-api.ts';
-import { AdminError, allow, decodePart, digest, errorResponse, HttpError, invalid, json, JSON_HEADERS, paging, readJson, readTokenFile, type HttpListen, type HttpListener } from './admin-http.ts';
+import { AdminError, allow, bodyTooLarge, decodePart, digest, errorResponse, HttpError, invalid, json, JSON_HEADERS, MAX_BODY_BYTES, paging, readJson, readTokenFile, type HttpListen, type HttpListener } from './admin-http.ts';
 import { LiveFeed } from './live-feed.ts';
 import type { Metrics } from './metrics.ts';
 import type { Diagnostics, ManagedBalancer, ObservedGroup, ReloadOutcome } from './observed.ts';
@@ -99,7 +99,8 @@ export class AdminServer {
           o.diag.error(`admin API: ${e.message}`);
           return errorResponse(new HttpError(500, 'internal_error', 'internal error; see the log'));
         },
-        maxRequestBodySize: 1024 * 1024,
+        maxRequestBodySize: MAX_BODY_BYTES,
+        tooLarge: () => errorResponse(bodyTooLarge()),
         idleTimeoutS: 30,
       });
     } catch (e) {

@@ -13,8 +13,8 @@
 import type { Address } from '../core/address.ts';
 import { parseClientIp, type ClientIp } from '../core/ip.ts';
 
-/** How a client broke the line protocol. */
-export type JunkReason = 'binary' | 'too-long' | 'timeout';
+/** How a client broke the line protocol (`silent`: not one byte within the first-byte timeout). */
+export type JunkReason = 'binary' | 'too-long' | 'timeout' | 'silent';
 
 export interface LineReply {
   text: string;
@@ -30,8 +30,10 @@ export interface LineService {
   request(line: string, remoteAddress: string): Promise<LineReply>;
   /** The client broke the protocol; returns the reply to send before closing. */
   junk(reason: JunkReason, remoteAddress: string): string;
-  /** A connection was refused because `maxConnections` were open. */
+  /** A connection was refused because `maxConnections` were open and none could be given up. */
   busy?(remoteAddress: string): void;
+  /** An idle connection was closed to make room for a new one. */
+  evicted?(remoteAddress: string): void;
 }
 
 export interface LineListenHandle {
@@ -46,7 +48,7 @@ export interface LineListenHandle {
 export type LineListen = (
   address: Address,
   service: LineService,
-  limits: { maxLineBytes: number; timeoutMs: number; maxConnections: number },
+  limits: { maxLineBytes: number; timeoutMs: number; firstByteTimeoutMs: number; maxConnections: number },
 ) => LineListenHandle;
 
 export interface ControlReply {
@@ -68,9 +70,14 @@ export interface ControlPortOptions {
   log(level: number, message: string): void;
   /** Time to send the command line, and again to take the reply. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Time to send the first byte. Default 3 s: penctl and `fulcrum ctl` send their line at once, so
+   * a connection that stays silent is idle, and it should not hold a slot as long as a slow one.
+   */
+  firstByteTimeoutMs?: number;
   /** Longest command line accepted, as pen's 4 KiB read buffer. */
   maxLineBytes?: number;
-  /** Control connections open at once; more are refused with an error line. */
+  /** Control connections open at once; beyond it the idlest is given up, else the new one is refused. */
   maxConnections?: number;
 }
 
@@ -84,12 +91,14 @@ export interface ControlStats {
   denied: number;
   /** Connections refused because too many were open. */
   busy: number;
+  /** Idle connections closed to make room for a new one. */
+  evicted: number;
   binary: number;
   tooLong: number;
   timeouts: number;
 }
 
-export const CONTROL_DEFAULTS = { timeoutMs: 10_000, maxLineBytes: 4096, maxConnections: 32 } as const;
+export const CONTROL_DEFAULTS = { timeoutMs: 10_000, firstByteTimeoutMs: 3000, maxLineBytes: 4096, maxConnections: 32 } as const;
 
 function displayRemote(remote: string): string {
   return remote === '' ? 'unix socket' : remote;
@@ -97,7 +106,7 @@ function displayRemote(remote: string): string {
 
 export class ControlPort {
   readonly options: ControlPortOptions;
-  readonly stats: ControlStats = { connections: 0, commands: 0, errors: 0, denied: 0, busy: 0, binary: 0, tooLong: 0, timeouts: 0 };
+  readonly stats: ControlStats = { connections: 0, commands: 0, errors: 0, denied: 0, busy: 0, evicted: 0, binary: 0, tooLong: 0, timeouts: 0 };
   #handle: LineListenHandle | null = null;
   /** Commands run one after the other, as in pen (a command sees the effects of the previous one). */
   #queue: Promise<unknown> = Promise.resolve();
@@ -127,9 +136,14 @@ export class ControlPort {
           this.stats.busy++;
           o.log(1, `control: refused ${displayRemote(remote)}: too many control connections`);
         },
+        evicted: (remote) => {
+          this.stats.evicted++;
+          o.log(1, `control: gave up the idle connection from ${displayRemote(remote)} to make room`);
+        },
       },
       {
         timeoutMs: o.timeoutMs ?? CONTROL_DEFAULTS.timeoutMs,
+        firstByteTimeoutMs: o.firstByteTimeoutMs ?? CONTROL_DEFAULTS.firstByteTimeoutMs,
         maxLineBytes: o.maxLineBytes ?? CONTROL_DEFAULTS.maxLineBytes,
         maxConnections: o.maxConnections ?? CONTROL_DEFAULTS.maxConnections,
       },
@@ -146,7 +160,7 @@ export class ControlPort {
     const s = this.stats;
     return (
       `control: ${s.connections} connections, ${s.commands} commands, ${s.errors} errors, ${s.denied} denied by control_acl, ` +
-      `${s.busy} refused (busy), ${s.binary} binary, ${s.tooLong} too long, ${s.timeouts} timed out`
+      `${s.busy} refused (busy), ${s.binary} binary, ${s.tooLong} too long, ${s.timeouts} timed out, ${s.evicted} idle given up for room`
     );
   }
 
@@ -191,6 +205,10 @@ export class ControlPort {
       case 'timeout':
         this.stats.timeouts++;
         text = `error: no command within ${(o.timeoutMs ?? CONTROL_DEFAULTS.timeoutMs) / 1000} s\n`;
+        break;
+      case 'silent':
+        this.stats.timeouts++;
+        text = `error: no command within ${Math.min(o.firstByteTimeoutMs ?? CONTROL_DEFAULTS.firstByteTimeoutMs, o.timeoutMs ?? CONTROL_DEFAULTS.timeoutMs) / 1000} s\n`;
         break;
     }
     o.log(1, `control: ${displayRemote(remote)}: ${text.slice(7, -1)}`);

@@ -5,10 +5,16 @@
  * follow the protocol; what a line means is the LineService's business.
  *
  * Every connection is bounded: at most `maxLineBytes` are buffered before the line ends, the
- * first line must arrive within `timeoutMs`, the reply must be taken within `timeoutMs`, and at
- * most `maxConnections` control connections are open at once. Bytes after the first line are
- * discarded. Nothing here can throw into the event loop: a misbehaving client gets an error
- * reply (or, if it stops reading, a reset) and is counted by the service.
+ * first byte must arrive within `firstByteTimeoutMs` and the line within `timeoutMs` of it, the
+ * reply must be taken within `timeoutMs`, and at most `maxConnections` control connections are
+ * open at once. Bytes after the first line are discarded. Nothing here can throw into the event
+ * loop: a misbehaving client gets an error reply (or, if it stops reading, a reset) and is
+ * counted by the service.
+ *
+ * Idle connections must not lock the operator out, so when all slots are taken a new connection
+ * does not get `busy` while some connection is merely waiting: the one that has sent nothing for
+ * longest is given up first, else the one quiet for longest that is not running a command. Two
+ * intrusive lists ordered by last activity make that O(1) per event (no scan over connections).
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
@@ -18,7 +24,8 @@ import { concat } from './bytes.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { systemClock } from './system-clock.ts';
 
-export type JunkReason = 'binary' | 'too-long' | 'timeout';
+/** `silent`: nothing at all arrived within the first-byte timeout; `timeout`: no line end in time. */
+export type JunkReason = 'binary' | 'too-long' | 'timeout' | 'silent';
 
 export interface LineReply {
   text: string;
@@ -33,13 +40,17 @@ export interface LineService {
   request(line: string, remoteAddress: string): Promise<LineReply>;
   /** The client broke the protocol; returns the reply to send before closing. */
   junk(reason: JunkReason, remoteAddress: string): string;
-  /** A connection was refused because `maxConnections` were open. */
+  /** A connection was refused because `maxConnections` were open and none could be given up. */
   busy?(remoteAddress: string): void;
+  /** An idle connection was closed to make room for a new one. */
+  evicted?(remoteAddress: string): void;
 }
 
 export interface LineListenerOptions {
   maxLineBytes: number;
   timeoutMs: number;
+  /** Time for the first byte (shorter than `timeoutMs`: a client that sends nothing is idle, not slow). */
+  firstByteTimeoutMs: number;
   maxConnections: number;
   /** The time source for the deadlines. */
   clock: Clock;
@@ -55,11 +66,39 @@ export interface LineListenHandle {
   stop(): void;
 }
 
+/** A doubly linked list threaded through the connections themselves: O(1) append, remove, head. */
+class IdleList {
+  head: LineConnection | null = null;
+  tail: LineConnection | null = null;
+
+  push(c: LineConnection): void {
+    c.list = this;
+    c.prev = this.tail;
+    c.next = null;
+    if (this.tail === null) this.head = c;
+    else this.tail.next = c;
+    this.tail = c;
+  }
+
+  remove(c: LineConnection): void {
+    if (c.prev === null) this.head = c.next;
+    else c.prev.next = c.next;
+    if (c.next === null) this.tail = c.prev;
+    else c.next.prev = c.prev;
+    c.prev = c.next = null;
+    c.list = null;
+  }
+}
+
 interface ListenerState {
   service: LineService;
   options: LineListenerOptions;
   clock: Clock;
   open: number;
+  /** Connections that have sent nothing yet, oldest first: given up first when all slots are taken. */
+  silent: IdleList;
+  /** Connections waiting on their client (line begun, reply going out, or our FIN sent), least recently active first. */
+  waiting: IdleList;
 }
 
 const encoder = new TextEncoder();
@@ -89,18 +128,43 @@ class LineConnection {
   #timer: TimerHandle | null = null;
   /** The client has sent its FIN. */
   #peerEnded = false;
+  /** Nothing has arrived yet. */
+  #silent = true;
+  /** Position in one of the listener's idle lists (null while a command runs, or once closed). */
+  list: IdleList | null = null;
+  prev: LineConnection | null = null;
+  next: LineConnection | null = null;
 
   constructor(socket: Socket<LineConnection>, state: ListenerState) {
     this.#socket = socket;
     this.#state = state;
     this.#remote = socket.remoteAddress ?? '';
     state.open++;
-    this.#arm();
+    state.silent.push(this);
+    this.#arm(Math.min(state.options.firstByteTimeoutMs, state.options.timeoutMs));
   }
 
-  #arm(): void {
+  #arm(ms: number = this.#state.options.timeoutMs): void {
     this.#state.clock.clearTimer(this.#timer);
-    this.#timer = this.#state.clock.setTimeout(onConnectionTimeout, clampTimerMs(this.#state.options.timeoutMs), this);
+    this.#timer = this.#state.clock.setTimeout(onConnectionTimeout, clampTimerMs(ms), this);
+  }
+
+  /** The client did something: it moves to the end of the waiting list (given up last). */
+  #touch(): void {
+    if (this.list !== null) this.list.remove(this);
+    this.#state.waiting.push(this);
+  }
+
+  #unlist(): void {
+    if (this.list !== null) this.list.remove(this);
+  }
+
+  /** Closed to make room for a new connection; counted as gone at once. */
+  evict(): void {
+    const remote = this.#remote;
+    this.#finish();
+    this.#socket.terminate();
+    this.#state.service.evicted?.(remote);
   }
 
   start(): void {
@@ -110,13 +174,19 @@ class LineConnection {
 
   onTimeout(): void {
     this.#timer = null;
-    if (this.#phase === 'reading') this.#junk('timeout');
+    if (this.#phase === 'reading') this.#junk(this.#silent ? 'silent' : 'timeout');
     else if (this.#phase === 'writing' || this.#phase === 'draining') this.#socket.terminate(); // the client stopped reading or never closes
     // 'running': the command is still executing; the timer is re-armed when the reply is ready.
   }
 
   onData(chunk: Uint8Array): void {
+    if (this.#phase === 'closed' || this.#phase === 'running') return;
+    this.#touch();
     if (this.#phase !== 'reading') return; // pen reads one line per connection; the rest is dropped
+    if (this.#silent) {
+      this.#silent = false;
+      this.#arm(); // the first byte came: the line has the full time
+    }
     const start = this.#buffer === null ? 0 : this.#buffer.length;
     const data = this.#buffer === null ? chunk : concat(this.#buffer, chunk);
     const max = this.#state.options.maxLineBytes;
@@ -151,7 +221,10 @@ class LineConnection {
   }
 
   onDrain(): void {
-    if (this.#phase === 'writing') this.#flush();
+    if (this.#phase === 'writing') {
+      this.#touch();
+      this.#flush();
+    }
   }
 
   onClose(): void {
@@ -162,6 +235,7 @@ class LineConnection {
   #finish(): void {
     const wasOpen = this.#phase !== 'closed';
     this.#phase = 'closed';
+    this.#unlist();
     this.#state.clock.clearTimer(this.#timer);
     this.#timer = null;
     this.#buffer = null;
@@ -184,6 +258,7 @@ class LineConnection {
       return;
     }
     this.#phase = 'running';
+    this.#unlist(); // a running command is never given up
     this.#state.service.request(text, this.#remote).then(
       (reply) => this.#reply(reply),
       (e: unknown) => this.#reply({ text: `error: ${(e as Error)?.message ?? String(e)}\n` }),
@@ -208,6 +283,7 @@ class LineConnection {
     }
     this.#after = reply.after;
     this.#phase = 'writing';
+    this.#touch();
     this.#out = reply.text === '' ? null : encoder.encode(reply.text);
     this.#arm();
     this.#flush();
@@ -253,6 +329,7 @@ const handlers: SocketHandler<LineConnection> = {
       socket.terminate();
       return;
     }
+    if (state.open >= state.options.maxConnections) (state.silent.head ?? state.waiting.head)?.evict();
     if (state.open >= state.options.maxConnections) {
       state.service.busy?.(socket.remoteAddress ?? '');
       socket.write(busyReply);
@@ -293,7 +370,7 @@ function removeStaleSocket(path: string): void {
 }
 
 export function listenLines(address: Address, service: LineService, options: LineListenerOptions): LineListenHandle {
-  const state: ListenerState = { service, options, clock: options.clock, open: 0 };
+  const state: ListenerState = { service, options, clock: options.clock, open: 0, silent: new IdleList(), waiting: new IdleList() };
   const data = state as unknown as LineConnection;
   if (address.kind === 'unix') {
     removeStaleSocket(address.path);

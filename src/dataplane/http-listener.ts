@@ -14,7 +14,13 @@ export interface HttpListenOptions {
   fetch(req: Request, noTimeout: (req: Request) => void): Response | Promise<Response>;
   /** The answer when `fetch` throws. */
   error(e: Error): Response;
+  /**
+   * A request that declares a longer body (Content-Length) gets `tooLarge` without reaching
+   * `fetch`; a chunked body is the reader's to bound. The runtime's own limit is not used: it
+   * closes the connection without an answer (or answers an empty 413), where the API answers JSON.
+   */
   maxRequestBodySize: number;
+  tooLarge(): Response;
   /** Seconds a TCP connection may stay quiet (Unix sockets keep the runtime's default). */
   idleTimeoutS: number;
 }
@@ -30,10 +36,14 @@ export interface HttpListener {
 export function listenHttp(o: HttpListenOptions): HttpListener {
   const a = o.address;
   const common = {
-    fetch: (req: Request, server: BunServer<undefined>) => o.fetch(req, (r) => server.timeout(r, 0)),
+    fetch: (req: Request, server: BunServer<undefined>) => {
+      const declared = req.headers.get('content-length');
+      if (declared !== null && Number(declared) > o.maxRequestBodySize) return o.tooLarge();
+      return o.fetch(req, (r) => server.timeout(r, 0));
+    },
     error: o.error,
     development: false,
-    maxRequestBodySize: o.maxRequestBodySize,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   };
   let server: BunServer<undefined>;
   if (a.kind === 'unix') {

@@ -45,7 +45,7 @@ describe('access log (JSON)', () => {
       dir,
       ports: Object.values(ports),
       config: {
-        global: { log_file: join(dir, 'pen.log') },
+        global: { log_file: join(dir, 'pen.log'), log_format: 'fulcrum' },
         acls: { 1: ['deny 127.0.0.0/8'] },
         groups: {
           echo: { servers: [echo.address] },
@@ -202,7 +202,7 @@ describe('access log (JSON)', () => {
     expect(r.id).toBe(mine!.id);
   });
 
-  test('pen\'s -l log keeps its own format beside the access log', async () => {
+  test('the -l log in Fulcrum\'s format (log_format: fulcrum) beside the access log', async () => {
     const pen = join(f.dir, 'pen.log');
     await waitFor(() => existsSync(pen) && readFileSync(pen, 'utf8').includes('end=server-closed'), { what: 'lines in the -l log' });
     expect(readFileSync(pen, 'utf8')).toMatch(/client=127\.0\.0\.1:\d+ server=\S+ why="\w+.*" bytes_in=\d+ bytes_out=\d+ connect_ms=-?\d+ duration_ms=\d+ end=[a-z-]+/);

@@ -201,6 +201,31 @@ describe('admin API', () => {
       expect((await change(f.base, 'PATCH', url, { weight: 0, priority: 0 })).status).toBe(200);
     });
 
+    test('a body over 1 MiB is answered 413 with the JSON error, declared or chunked, and the API goes on', async () => {
+      const url = `${f.base}/api/v1/groups/app/servers/${a.address}`;
+      const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+      const expectTooLarge = async (r: Response): Promise<void> => {
+        expect(r.status).toBe(413);
+        expect(r.headers.get('content-type')).toStartWith('application/json');
+        expect(((await r.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'body_too_large', message: 'the request body is larger than 1048576 bytes' });
+      };
+      // Content-Length over the limit: refused before the body is read.
+      await expectTooLarge(await fetch(url, { method: 'PATCH', headers, body: `{"weight": 1, "x": "${'y'.repeat(2 << 20)}"}` }));
+      // Chunked: refused once what arrived grows past the limit.
+      let sent = 0;
+      const chunk = new TextEncoder().encode(' '.repeat(64 * 1024));
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= 4 << 20) return c.close();
+          sent += chunk.length;
+          c.enqueue(chunk);
+        },
+      });
+      await expectTooLarge(await fetch(url, { method: 'PATCH', headers, body, duplex: 'half' } as RequestInit));
+      expect((await api(f.base, `/api/v1/groups/app/servers/${a.address}`)).body.weight).toBe(0);
+      expect((await change(f.base, 'PATCH', `/api/v1/groups/app/servers/${a.address}`, { weight: 0 })).status).toBe(200);
+    });
+
     test('add a server (checked, resolved, duplicates refused), then remove it while a connection to it runs', async () => {
       const c3 = h.identify('C', { after: 'echo' });
       const noPort = await change(f.base, 'POST', '/api/v1/groups/app/servers', '"127.0.0.1"');

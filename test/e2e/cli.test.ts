@@ -52,7 +52,7 @@ describe('signals and files', () => {
     const pidFile = join(dir, 'f.pid');
     const logFile = join(dir, 'f.log');
     const statusFile = join(dir, 'status.html');
-    const p = await h.startFulcrum(['-p', pidFile, '-l', logFile, '-w', statusFile, `127.0.0.1:${port}`, a.address]);
+    const p = await h.startFulcrum(['-p', pidFile, '-l', logFile, '--log-format', 'fulcrum', '-w', statusFile, `127.0.0.1:${port}`, a.address]);
     await waitFor(() => existsSync(pidFile), { what: 'the pid file' });
     expect(Number(readFileSync(pidFile, 'utf8'))).toBe(p.pid);
     expect(await whoServes(port)).toBe('A');
@@ -92,7 +92,8 @@ describe('signals and files', () => {
     expect((await live.readExactly(5)).toString()).toBe('after'); // the old one still works
     await live.end();
     expect((await live.readAll()).length).toBe(0);
-    await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('end='), { what: 'the reopened log to get a line' });
+    // pen's -l format: a line per chunk from the client, written when it arrives.
+    await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes(' after\n'), { what: 'the reopened log to get a line' });
   });
 
   test('a broken -F file at start is reported with file and line', () => {

@@ -366,6 +366,18 @@ describe.skipIf(!havePenctl)('penctl against Fulcrum', () => {
     await lb.proc.waitForLine(/control: \d+ connections, \d+ commands, 1 errors, 0 denied by control_acl, 0 refused \(busy\), 1 binary, 1 too long, 0 timed out/, 5000);
   });
 
+  test('40 idle control connections do not lock the operator out: fulcrum ctl still gets its answer at once', async () => {
+    const lb = await startLb('fulcrum', [], [h.echo().address]);
+    const [host, port] = [lb.ctl.split(':')[0]!, Number(lb.ctl.split(':')[1])];
+    // More silent connections than the 32 slots; before, every slot was held until the 10 s timeout.
+    for (let i = 0; i < 40; i++) h.add(await connect({ host, port }));
+    const r = await fulcrumCtl('-t', '5', lb.ctl, 'servers');
+    expect(r.stdout).toMatch(/^0 addr 127\.0\.0\.1 port \d+ conn 0 /);
+    expect(r.code).toBe(0);
+    lb.proc.kill('SIGUSR1');
+    await lb.proc.waitForLine(/control: \d+ connections, 1 commands, .* 0 refused \(busy\), .* idle given up for room/, 5000);
+  });
+
   test('reload re-reads the YAML config as one transaction and answers what changed or why not', async () => {
     const a = h.identify('A');
     const b = h.identify('B');

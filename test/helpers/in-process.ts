@@ -5,7 +5,7 @@
  */
 import { Balancer, resolveConfig, type Diagnostics } from '../../src/app/balancer.ts';
 import { PenCommands } from '../../src/app/pen-commands.ts';
-import { parsePenArgs } from '../../src/config/pen-args.ts';
+import { applyLongOptions, parsePenArgs } from '../../src/config/pen-args.ts';
 import type { Harness } from '../harness/index.ts';
 import { freePort } from '../harness/index.ts';
 
@@ -20,6 +20,7 @@ export async function startInProcess(h: Harness, args: string[], listenHost = '1
   const port = freePort(listenHost);
   const listen = listenHost.includes(':') ? `[${listenHost}]:${port}` : `${listenHost}:${port}`;
   const parsed = parsePenArgs(['-f', ...args.map((a) => (a === 'LISTEN' ? listen : a))]);
+  applyLongOptions(parsed.config, parsed.long); // Fulcrum's long options, as the CLI applies them
   const messages: string[] = [];
   const diag: Diagnostics = {
     info: (m) => messages.push(m),

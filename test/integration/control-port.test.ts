@@ -7,7 +7,7 @@ import { expect, test } from 'bun:test';
 import { ControlPort, type ControlPortOptions, type ControlReply, type LineListen } from '../../src/control/control-port.ts';
 import { listenLines, requestLine } from '../../src/dataplane/control-socket.ts';
 import { systemClock } from '../../src/dataplane/system-clock.ts';
-import { useHarness, waitFor, withTimeout } from '../harness/index.ts';
+import { useHarness, waitFor, withTimeout, type Client } from '../harness/index.ts';
 
 /** The line listener with the system clock, as app/control-service.ts wires it. */
 const listenWithClock: LineListen = (address, service, limits) => listenLines(address, service, { ...limits, clock: systemClock });
@@ -140,13 +140,48 @@ test('a silent client does not hold up other control clients (pen would block in
   expect(silent.closeKind).toBeUndefined();
 });
 
-test('beyond maxConnections, new control connections are refused with an error line', async () => {
-  const { port } = start({ maxConnections: 2, timeoutMs: 5000 });
-  await h.connect(port.port);
-  await h.connect(port.port);
-  await waitFor(() => port.openConnections === 2, { what: 'two open control connections' });
+test('beyond maxConnections with every slot running a command, a new connection is refused with an error line', async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const { port } = start({ maxConnections: 2, timeoutMs: 5000, run: async (line) => (await gate, { reply: `done ${line}\n` }) });
+  const first = requestLine(tcp(port), 'a', 5000);
+  const second = requestLine(tcp(port), 'b', 5000);
+  await waitFor(() => port.stats.commands === 2, { what: 'two running control commands' });
   expect(await requestLine(tcp(port), 'servers', 2000)).toBe('error: too many control connections, try again\n');
   expect(port.stats.busy).toBe(1);
+  release();
+  expect(await first).toBe('done a\n');
+  expect(await second).toBe('done b\n');
+});
+
+test('idle connections on every slot do not lock the operator out: the silent one longest open is given up first', async () => {
+  // The defaults (32 connections, 10 s for the line): the operator must not wait for any timer.
+  const { port } = start({ timeoutMs: 10_000 });
+  const partial = await h.connect(port.port);
+  await partial.write('serv'); // a begun line: given up only after every silent connection
+  const silent: Client[] = [];
+  for (let i = 0; i < 40; i++) silent.push(await h.connect(port.port));
+  await waitFor(() => port.stats.connections === 41, { what: '41 control connections accepted' });
+  expect(port.openConnections).toBe(32);
+  expect(await requestLine(tcp(port), 'servers', 2000)).toBe('you said servers\n');
+  expect(port.stats.busy).toBe(0);
+  expect(port.stats.evicted).toBe(10);
+  // The oldest silent ones went first; the partial line and the newest silent ones are still open.
+  await waitFor(() => silent[9]!.closeKind !== undefined, { what: 'the 10th silent connection to be given up' });
+  expect(silent[10]!.closeKind).toBeUndefined();
+  expect(silent[39]!.closeKind).toBeUndefined();
+  expect(partial.closeKind).toBeUndefined();
+});
+
+test('a connection that sends nothing has a shorter timeout than one that has begun its line', async () => {
+  const { port } = start({ timeoutMs: 5000, firstByteTimeoutMs: 200 });
+  const silent = await h.connect(port.port);
+  const partial = await h.connect(port.port);
+  await partial.write('serv');
+  expect((await silent.readAll(3000)).toString()).toBe('error: no command within 0.2 s\n');
+  expect(partial.closeKind).toBeUndefined();
+  await partial.end('ers\n');
+  expect((await partial.readAll(3000)).toString()).toBe('you said servers\n');
 });
 
 test('control_acl: a client the check refuses gets an error and nothing runs', async () => {

@@ -157,6 +157,7 @@ describe('mutual TLS', () => {
       lines(
         'global:',
         `  log_file: ${log}`,
+        '  log_format: fulcrum',
         ...groups(['web', web.address], ['billing', billing.address]),
         'listeners:',
         `  - listen: 127.0.0.1:${port}`,

@@ -28,7 +28,7 @@ describe('pen options', () => {
   test('-E -K: offloads TLS; the server sees plain bytes; the log line says what was negotiated', async () => {
     const echo = h.echo();
     const log = pki.path(`log-${Date.now()}`);
-    const lb = await startInProcess(h, ['-l', log, '-E', site.cert, '-K', site.key, 'LISTEN', echo.address]);
+    const lb = await startInProcess(h, ['-l', log, '--log-format', 'fulcrum', '-E', site.cert, '-K', site.key, 'LISTEN', echo.address]);
     const r = await tlsEcho({ port: lb.port, ca: pki.ca.cert, servername: 'localhost' }, 'hello through TLS\n');
     if (!r.ok) throw new Error(r.error);
     expect(r.session.authorized).toBe(true);

@@ -88,7 +88,7 @@ test('a server with a bad certificate fails over to the next server', async () =
   const bad = tlsEchoBackend(h, { cert: wrongName.cert, key: wrongName.key, name: 'bad' });
   const good = tlsEchoBackend(h, { cert: appCert.cert, key: appCert.key, name: 'good' });
   const log = pki.path(`failover-${Date.now()}.log`);
-  const { port, balancer } = await reencrypt([bad.address, good.address], [`ca: ${pki.ca.cert}`, 'server_name: app.internal'], [], [`log_file: ${log}`], ['    tracking: false']);
+  const { port, balancer } = await reencrypt([bad.address, good.address], [`ca: ${pki.ca.cert}`, 'server_name: app.internal'], [], [`log_file: ${log}`, 'log_format: fulcrum'], ['    tracking: false']);
   // Round robin without tracking tries each server in turn: every client is served by the good one.
   expect([await greeting(port), await greeting(port)]).toEqual(['good', 'good']);
   await waitFor(() => balancer.totals.finished === 2, { what: 'the sessions to end' });

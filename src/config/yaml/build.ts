@@ -25,6 +25,7 @@ export function build(p: ParsedFile): FulcrumConfig {
     tcpFastClose: g.tcp_fastclose ?? d.tcpFastClose,
     controlAcl: g.control_acl ?? d.controlAcl,
     logFile: g.log_file ?? d.logFile,
+    logFormat: g.log_format ?? d.logFormat,
     pidFile: g.pid_file ?? d.pidFile,
     statusFile: g.status_file ?? d.statusFile,
     user: g.user ?? d.user,

@@ -27,6 +27,7 @@ const globalShape = {
   tcp_fastclose: oneOf(['off', 'up', 'down', 'both']).optional(),
   control_acl: aclNumber.optional(),
   log_file: filePath.nullable().optional(),
+  log_format: oneOf(['pen', 'fulcrum']).optional(),
   pid_file: filePath.nullable().optional(),
   status_file: filePath.nullable().optional(),
   user: z.string({ error: expecting('a user name') }).min(1, { error: expecting('a user name') }).nullable().optional(),
