@@ -227,6 +227,11 @@ export interface StartGlobals {
   accessLog: AccessLogConfig | null;
   /** Client tracking tables are saved here on stop and loaded on start. */
   stateFile: string | null;
+  /**
+   * Where diagnostics go: `stderr`, `syslog`, `syslog:PATH` or a file (docs/operations.md);
+   * null = the default (stderr in the foreground, syslog when daemonised). Not pen's -l log.
+   */
+  diagnosticsLog: string | null;
 }
 
 /** What a reload of the config file (and pen's commands) may change. */
@@ -271,6 +276,7 @@ const START_KEYS = {
   admin: true,
   accessLog: true,
   stateFile: true,
+  diagnosticsLog: true,
 } as const satisfies Record<keyof StartGlobals, true>;
 
 /** The global settings after a reload: the reloadable part of `next`, the start-only part of `running`. */
@@ -340,6 +346,7 @@ export function defaultGlobal(): GlobalConfig {
     admin: null,
     accessLog: null,
     stateFile: null,
+    diagnosticsLog: null,
   };
 }
 
