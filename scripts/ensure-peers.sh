@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers that comparison tests and benchmarks run against (pen, penctl,
-# HAProxy, nginx), from Debian's packages, when they are missing. `--bench` adds what only the
+# HAProxy, nginx, python3 for Unix datagram sockets), from Debian's packages, when they are missing. `--bench` adds what only the
 # benchmark needs: nginx-light with its stream module (a separate package in Debian, loaded as a
 # dynamic module) and util-linux for taskset. Tests that need a peer skip
 # with a message when it cannot be had (not root, no apt), so this never fails the suite.
@@ -8,6 +8,8 @@ set -u
 want=()
 command -v pen >/dev/null 2>&1 || want+=(pen)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
+# The daemon and sd_notify tests bind Unix datagram sockets with python3 (Bun cannot).
+command -v python3 >/dev/null 2>&1 || want+=(python3)
 if [ "${1:-}" = "--bench" ]; then
   [ -x /usr/sbin/nginx ] || want+=(nginx-light)
   [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)
