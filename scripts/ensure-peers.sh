@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers that comparison tests and benchmarks run against (pen, penctl,
-# HAProxy, nginx, redis-server for the cluster's shared state, keepalived for the pair), from Debian's packages, when they are missing. `--bench` adds what only the
+# HAProxy, nginx, redis-server for the cluster's shared state, keepalived for the pair, python3 for Unix datagram sockets), from Debian's packages, when they are missing. `--bench` adds what only the
 # benchmark needs: nginx-light with its stream module (a separate package in Debian, loaded as a
 # dynamic module) and util-linux for taskset. Tests that need a peer skip
 # with a message when it cannot be had (not root, no apt), so this never fails the suite.
@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || want+
 # keepalived (VRRP) and iproute2 for the active/standby pair test (test/e2e/ha-pair.test.ts).
 command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ] || want+=(keepalived)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || want+=(iproute2)
+# The daemon and sd_notify tests bind Unix datagram sockets with python3 (Bun cannot).
+command -v python3 >/dev/null 2>&1 || want+=(python3)
 if [ "${1:-}" = "--bench" ]; then
   [ -x /usr/sbin/nginx ] || want+=(nginx-light)
   [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)

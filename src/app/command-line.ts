@@ -33,6 +33,8 @@ export interface ServeRequest {
   workers: number;
   /** false: detach (pen's default without -f). */
   foreground: boolean;
+  /** --quiet: no start line. */
+  quiet: boolean;
 }
 
 export type CommandLine = { action: 'help' } | { action: 'version' } | { action: 'serve'; serve: ServeRequest };
@@ -79,5 +81,5 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
       if (problem !== null) throw new StartError(`--workers ${workers}: ${problem}`, 2);
     }
   }
-  return { action: 'serve', serve: { config, commands: parsed.commands, workers, foreground: config.global.foreground } };
+  return { action: 'serve', serve: { config, commands: parsed.commands, workers, foreground: config.global.foreground, quiet: parsed.long.quiet } };
 }

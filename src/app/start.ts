@@ -13,12 +13,13 @@ import { AdminServer, readTokenFile } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
 import { Metrics } from '../control/metrics.ts';
 import { listenHttp } from '../dataplane/http-listener.ts';
+import { formatAddress } from '../core/address.ts';
 import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { resolveConfig, resolveServer } from './balancer.ts';
 import { StartError, type ServeRequest } from './command-line.ts';
 import { createControlPort } from './control-service.ts';
-import { makeDiagnostics } from './diagnostics.ts';
+import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
 import { VERSION } from './facts.ts';
 import { CommandError, PenCommands } from './pen-commands.ts';
 import { penStatusHtml } from './pen-reports.ts';
@@ -27,11 +28,14 @@ import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
 import type { Cluster } from './cluster.ts';
+import { systemdNotifier } from './systemd.ts';
+import type { ListenerRuntime } from './runtime.ts';
 import { WorkerPool } from './workers/primary.ts';
 import { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
+export { defaultDiagnosticsTarget } from './diagnostics.ts';
 export { isWorkerProcess, runWorker } from './workers/worker.ts';
 
 /** How long a start waits for the cluster's shared state before serving without it. */
@@ -44,6 +48,8 @@ export interface StartOptions {
   workerEnv: Record<string, string | undefined>;
   clock?: Clock;
   random?: Random;
+  /** Where diagnostics go (diagnostics.ts), when the config says nothing; default stderr. */
+  diagnostics?: string;
 }
 
 /** A started Fulcrum, driven by the CLI's signals. */
@@ -56,6 +62,16 @@ export interface Running {
   reload(why: string): Promise<void>;
   /** SIGUSR1: the statistics text (and pen's status page written to its file, if any). */
   stats(): string;
+  /** "pid N, listening on ADDR (group G), ...; messages to WHERE": what the start prints. */
+  readonly startLine: string;
+  /** Writes a block (SIGUSR1's report) where the diagnostics go. */
+  log(text: string): void;
+}
+
+/** What the start prints (and systemd's STATUS= shows): the pid, each listener, where messages go. */
+function startLine(pid: number, listeners: readonly ListenerRuntime[], where: string): string {
+  const on = listeners.map((l) => `${formatAddress(l.config.address)} (group ${l.group.name})`).join(', ');
+  return `pid ${pid}, listening on ${on}; messages to ${where}`;
 }
 
 export async function start(req: ServeRequest, options: StartOptions): Promise<Running> {
@@ -76,13 +92,21 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     process.on('exit', () => shared?.remove());
   }
   let serving: Serving;
+  const diagnosticsTarget = config.global.diagnosticsLog ?? options.diagnostics ?? 'stderr';
+  let output: DiagnosticOutput;
   try {
-    const diag = makeDiagnostics('fulcrum', () => serving?.balancer.global.debug ?? config.global.debug, clock);
+    output = openDiagnosticOutput(diagnosticsTarget, clock);
+  } catch (e) {
+    throw new StartError((e as Error).message, 1, e);
+  }
+  try {
+    const diag = makeDiagnostics('fulcrum', () => serving?.balancer.global.debug ?? config.global.debug, clock, output);
     serving = new Serving(await resolveConfig(config), diag, clock, random, shared === null ? {} : { mode: 'primary', shared });
   } catch (e) {
     throw new StartError((e as Error).message, 1, e);
   }
   const balancer = serving.balancer;
+  const notify = systemdNotifier(process.env, balancer.diag);
   const commands = new PenCommands(balancer);
   try {
     for (const c of req.commands) await commands.execute(c);
@@ -140,6 +164,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
       cluster?.stop();
+      notify.stopping(`stopping (${why})`);
       control?.stop();
       await admin?.stop();
       await pool?.stop();
@@ -154,6 +179,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       }
       await serving.closeLogs();
       if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+      await output.close();
       stopped();
     })();
     return stopping;
@@ -165,6 +191,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const reloader = new Reloader(balancer, commands);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
     serving.reopenLogs();
+    output.reopen();
     admin?.reloadToken();
     pool?.reopenLogs();
     try {
@@ -221,7 +248,9 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     balancer.diag.debug(1, `admin API on ${admin!.url ?? admin!.address}${admin!.readOnly ? ' (read-only: no token file)' : ''}`);
   }
   if (shared !== null) {
-    pool = new WorkerPool({ count: workers, shared, balancer, command: options.workerCommand, env: options.workerEnv, diag: balancer.diag });
+    // Workers write their diagnostics where this process writes its own.
+    const env = { ...options.workerEnv, [DIAGNOSTICS_ENV]: diagnosticsTarget };
+    pool = new WorkerPool({ count: workers, shared, balancer, command: options.workerCommand, env, diag: balancer.diag });
     try {
       await pool.start();
     } catch (e) {
@@ -241,15 +270,29 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   }
   if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
   balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
+  const line = startLine(process.pid, balancer.listeners, output.where);
+  if (!req.quiet) balancer.diag.info(line);
+  notify.ready(line);
 
   return {
     done,
     stop,
-    reload: (why) =>
-      reload().then(
-        (report) => balancer.diag.info(`${why}: ${report.trimEnd().split('\n').join('; ')}`),
-        (e: Error) => balancer.diag.error(`${why}: ${e.message}`),
-      ),
+    startLine: line,
+    // On a terminal SIGUSR1's report stays pen's plain block; elsewhere it is stamped and tagged.
+    log: (text) => (diagnosticsTarget === 'stderr' ? void process.stderr.write(text) : output.write('info', 'fulcrum', text)),
+    reload: (why) => {
+      notify.reloading(`reloading (${why})`);
+      return reload().then(
+        (report) => {
+          balancer.diag.info(`${why}: ${report.trimEnd().split('\n').join('; ')}`);
+          notify.ready(`reloaded (${why}); ${startLine(process.pid, balancer.listeners, output.where)}`);
+        },
+        (e: Error) => {
+          balancer.diag.error(`${why}: ${e.message}`);
+          notify.ready(`reload failed (${why}): ${e.message}; still serving the previous configuration`);
+        },
+      );
+    },
     stats: () => {
       let text = statsText(balancer);
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';

@@ -24,9 +24,9 @@ export function tellParent(text: string): boolean {
   }
 }
 
-/** The child is serving: the parent may exit, and fd 3 is closed. */
-export function tellParentReady(): void {
-  if (tellParent('ready\n')) closeSync(3);
+/** The child is serving: the parent may exit (printing `line` unless empty), and fd 3 is closed. */
+export function tellParentReady(line: string): void {
+  if (tellParent(`ready ${line}\n`)) closeSync(3);
 }
 
 /** The environment of workers: this process's, without what concerns only the daemon's parent. */
@@ -39,9 +39,10 @@ export function childEnv(): Record<string, string | undefined> {
 /**
  * Re-runs this command in the background, with no stdio (so that a caller waiting on our output
  * is not held by the daemon), and exits once it is serving. Startup errors come back over a pipe
- * and are printed here, with the child's exit code.
+ * and are printed here, with the child's exit code. Once it serves, its start line (pid and
+ * listeners) is printed on standard output, unless `quiet`.
  */
-export async function daemonize(argv: string[]): Promise<never> {
+export async function daemonize(argv: string[], quiet: boolean): Promise<never> {
   const child = spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
@@ -52,7 +53,7 @@ export async function daemonize(argv: string[]): Promise<never> {
     const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
     pipe?.on('data', (d: Buffer) => {
       text += d.toString();
-      if (text.includes('ready\n')) resolve(true);
+      if (/^ready .*\n/m.test(text)) resolve(true);
     });
     child.on('exit', () => resolve(false));
   });
@@ -61,6 +62,8 @@ export async function daemonize(argv: string[]): Promise<never> {
     process.stderr.write(m?.[2] ?? 'fulcrum: the background process exited during start-up\n');
     process.exit(Number(m?.[1] ?? child.exitCode ?? 1));
   }
+  const line = /^ready (.*)\n/m.exec(text)?.[1] ?? '';
+  if (!quiet && line !== '') process.stdout.write(`fulcrum: ${line}\n`);
   child.unref();
   process.exit(0);
 }

@@ -61,6 +61,9 @@ Fulcrum options:
   --log-format pen|fulcrum  what -l writes: pen's line per request, or one line per
                      finished connection with why and how it ended [pen]
   --state-file FILE  save client tracking tables on stop, load them at start
+  --diagnostics-log stderr|syslog|syslog:PATH|FILE   where Fulcrum's own messages go
+                     [stderr with -f or --config, else syslog] (docs/operations.md)
+  --quiet            do not print the start line (pid and listeners)
   --workers N|auto   N processes share the port as one balancer (auto = one per CPU);
                      the started process checks and reports (docs/workers.md) [1]
   --check KIND       health-check every server: tcp, tls, http:/path (2xx/3xx),

@@ -26,14 +26,21 @@ async function main(argv: string[]): Promise<void> {
     const line = await app.readCommandLine(argv, (note) => process.stderr.write(`fulcrum: note: ${note}\n`));
     if (line.action === 'help') return void process.stdout.write((await import('./help.ts')).HELP);
     if (line.action === 'version') return void process.stdout.write(app.versionLine());
-    if (!line.serve.foreground && !isDaemonChild()) await daemonize(argv);
-    const running = await app.start(line.serve, { workerCommand: [process.execPath, ...process.argv.slice(1)], workerEnv: childEnv() });
+    const daemon = !line.serve.foreground || isDaemonChild();
+    // Daemonised, messages go to syslog (as pen's do); with no syslog socket, say so while a
+    // terminal still listens, rather than let them vanish without a word.
+    const diagnostics = app.defaultDiagnosticsTarget(daemon);
+    if (!isDaemonChild() && diagnostics === null && line.serve.config.global.diagnosticsLog === null) {
+      process.stderr.write('fulcrum: note: no syslog socket at /dev/log: the background process\'s messages are lost; give --diagnostics-log FILE, or -f\n');
+    }
+    if (!line.serve.foreground && !isDaemonChild()) await daemonize(argv, line.serve.quiet);
+    const running = await app.start(line.serve, { workerCommand: [process.execPath, ...process.argv.slice(1)], workerEnv: childEnv(), diagnostics: diagnostics ?? 'stderr' });
     void running.done.then(() => process.exit(0));
     process.on('SIGTERM', () => void running.stop('SIGTERM'));
     process.on('SIGINT', () => void running.stop('SIGINT'));
     process.on('SIGHUP', () => void running.reload('SIGHUP'));
-    process.on('SIGUSR1', () => process.stderr.write(running.stats()));
-    tellParentReady();
+    process.on('SIGUSR1', () => running.log(running.stats()));
+    tellParentReady(running.startLine);
   } catch (e) {
     if (e instanceof app.StartError) fail(e.message, e.exitCode);
     throw e;

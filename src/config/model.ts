@@ -274,6 +274,11 @@ export interface StartGlobals {
   accessLog: AccessLogConfig | null;
   /** Client tracking tables are saved here on stop and loaded on start. */
   stateFile: string | null;
+  /**
+   * Where diagnostics go: `stderr`, `syslog`, `syslog:PATH` or a file (docs/operations.md);
+   * null = the default (stderr in the foreground, syslog when daemonised). Not pen's -l log.
+   */
+  diagnosticsLog: string | null;
   /** State shared with other instances through Redis (docs/cluster.md); null = this instance alone. */
   cluster: ClusterConfig | null;
 }
@@ -332,6 +337,7 @@ const START_KEYS = {
   admin: true,
   accessLog: true,
   stateFile: true,
+  diagnosticsLog: true,
   cluster: true,
 } as const satisfies Record<keyof StartGlobals, true>;
 
@@ -403,6 +409,7 @@ export function defaultGlobal(): GlobalConfig {
     admin: null,
     accessLog: null,
     stateFile: null,
+    diagnosticsLog: null,
     cluster: null,
   };
 }

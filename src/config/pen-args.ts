@@ -61,6 +61,10 @@ export interface LongOptions {
   fall: number | null;
   /** --workers N|auto: serving processes sharing the ports (docs/workers.md). */
   workers: number | 'auto' | null;
+  /** --diagnostics-log stderr|syslog|syslog:PATH|FILE: where Fulcrum's own messages go. */
+  diagnosticsLog: string | null;
+  /** --quiet: no start line (pid and listeners). */
+  quiet: boolean;
 }
 
 /** `--workers` / `workers:`: a count from 1, or `auto` (one per CPU). */
@@ -163,6 +167,7 @@ export function applyLongOptions(config: FulcrumConfig, long: LongOptions): void
   if (long.logFormat !== null) g.logFormat = long.logFormat;
   if (long.stateFile !== null) g.stateFile = long.stateFile;
   if (long.workers !== null) g.workers = long.workers;
+  if (long.diagnosticsLog !== null) g.diagnosticsLog = long.diagnosticsLog;
 }
 
 export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
@@ -187,6 +192,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     rise: null,
     fall: null,
     workers: null,
+    diagnosticsLog: null,
+    quiet: false,
   };
   const commands: string[] = [];
   const notes: string[] = [];
@@ -306,6 +313,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
           break;
         }
         case 'state-file': long.stateFile = nonEmpty(name, takeValue()); break;
+        case 'diagnostics-log': long.diagnosticsLog = nonEmpty(name, takeValue()); break;
+        case 'quiet': long.quiet = true; break;
         case 'check': long.check = takeValue(); break;
         case 'check-interval': long.checkIntervalMs = durationValue('--check-interval', takeValue(), 'ms', { minMs: 1 }); break;
         case 'check-timeout': long.checkTimeoutMs = durationValue('--check-timeout', takeValue(), 'ms', { minMs: 1 }); break;

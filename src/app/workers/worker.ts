@@ -11,7 +11,7 @@
  */
 import type { Clock, Random } from '../../core/clock.ts';
 import { systemClock, systemRandom } from '../../dataplane/system-clock.ts';
-import { makeDiagnostics } from '../diagnostics.ts';
+import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput } from '../diagnostics.ts';
 import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
@@ -40,7 +40,9 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
   const shared = SharedState.open({ dir: shm.slice(0, slash), prefix: shm.slice(slash + 1), workers, worker, epochMs });
   /** Each worker writes the access lines of its own connections (appending, like -l). */
   let serving: Serving | null = null;
-  const diag = makeDiagnostics(`fulcrum worker ${worker}`, () => serving?.balancer.global.debug ?? 0, clock);
+  // The primary's target (its own start already checked that it can be opened).
+  const output = openDiagnosticOutput(process.env[DIAGNOSTICS_ENV] ?? 'stderr', clock);
+  const diag = makeDiagnostics(`fulcrum worker ${worker}`, () => serving?.balancer.global.debug ?? 0, clock, output);
 
   let stopping = false;
   const stop = async (): Promise<void> => {
@@ -48,6 +50,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
     stopping = true;
     await serving?.balancer.stop();
     await serving?.closeLogs();
+    await output.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());

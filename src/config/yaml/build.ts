@@ -33,6 +33,7 @@ export function build(p: ParsedFile): FulcrumConfig {
     asciiDumps: g.ascii_dumps ?? d.asciiDumps,
     workers: g.workers ?? d.workers,
     stateFile: g.state_file ?? d.stateFile,
+    diagnosticsLog: g.diagnostics_log ?? d.diagnosticsLog,
     admin: p.admin ?? null,
     cluster: p.cluster ?? null,
     accessLog: p.access_log === null || p.access_log === undefined ? null : { path: p.access_log.file, format: p.access_log.format ?? 'json' },

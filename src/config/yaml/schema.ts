@@ -39,6 +39,8 @@ const globalShape = {
     })
     .optional(),
   state_file: filePath.nullable().optional(),
+  /** stderr | syslog | syslog:/path/to/socket | a file path (the diagnostics, not pen's -l log). */
+  diagnostics_log: filePath.nullable().optional(),
 };
 
 export const serverShape = {
