@@ -12,6 +12,7 @@ import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { takeInheritedFd } from './inherited-sockets.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
 export function workerListenProblem(a: Address): string | null {
@@ -66,7 +67,8 @@ export class Listeners {
   #listen(l: ListenerRuntime, address: Address): ListenHandle {
     const problem = this.problem(address);
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
-    const options = { reusePort: this.#role !== 'alone' };
+    // An upgrade's new process adopts the old one's socket (inherited-sockets.ts); workers bind their own.
+    const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'alone' ? takeInheritedFd(address) : undefined };
     const mode = l.mode;
     const handle = mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
     if (this.#role !== 'probe') return handle;

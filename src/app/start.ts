@@ -27,6 +27,8 @@ import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
 import { WorkerPool } from './workers/primary.ts';
+import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
+import { drainConnections, startSuccessor } from './upgrade.ts';
 import { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
@@ -40,6 +42,10 @@ export interface StartOptions {
   workerEnv: Record<string, string | undefined>;
   clock?: Clock;
   random?: Random;
+  /** An upgrade's new process: the environment that makes it report `ready` or its error on fd 3. */
+  successorEnv?: Record<string, string | undefined>;
+  /** How long an upgraded-away process lets its connections finish (default 30 s). */
+  drainMs?: number;
 }
 
 /** A started Fulcrum, driven by the CLI's signals. */
@@ -52,6 +58,11 @@ export interface Running {
   reload(why: string): Promise<void>;
   /** SIGUSR1: the statistics text (and pen's status page written to its file, if any). */
   stats(): string;
+  /**
+   * SIGUSR2, `fulcrum upgrade`: start the new process on the same listening sockets, then drain
+   * and exit (upgrade.ts); if it cannot start, this one goes on serving. The outcome is logged.
+   */
+  upgrade(why: string): Promise<void>;
 }
 
 export async function start(req: ServeRequest, options: StartOptions): Promise<Running> {
@@ -91,7 +102,16 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (balancer.defaultGroup.servers.length === 0) throw new StartError('no servers configured');
 
   const stateFile = config.global.stateFile;
-  if (stateFile !== null) {
+  // An upgrade's hand-over (tracking tables, totals, operator states) replaces the state file.
+  const handover = takeHandoverPath();
+  if (handover !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, handover);
+      balancer.diag.debug(1, `upgrade: ${loaded} tracked client(s) taken over, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`upgrade: ${(e as Error).message}; starting with empty client tables`);
+    }
+  } else if (stateFile !== null) {
     try {
       const { loaded, dropped } = await loadState(balancer, stateFile);
       balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
@@ -129,6 +149,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     await balancer.stop();
     throw new StartError(message, 1, cause);
   };
+  /** Set once a successor serves: it owns the pid file and the state file now. */
+  let succeeded = false;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
@@ -136,7 +158,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await admin?.stop();
       await pool?.stop();
       await balancer.stop();
-      if (stateFile !== null) {
+      if (stateFile !== null && !succeeded) {
         try {
           const n = await saveState(balancer, stateFile);
           balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
@@ -145,7 +167,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
         }
       }
       await serving.closeLogs();
-      if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+      if (pidFile !== null && !succeeded) await unlink(pidFile).catch(() => undefined);
       stopped();
     })();
     return stopping;
@@ -173,30 +195,38 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
-  try {
-    balancer.start();
+  const openAdmin = (): void => {
+    if (adminConfig === null) return;
+    admin = AdminServer.start({
+      config: adminConfig,
+      balancer,
+      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader }),
+      listen: listenHttp,
+      clock,
+      reload: reloadOutcome,
+      reloadSource: () => reloader.source,
+      resolveServer,
+      version: VERSION,
+      runtimeVersion: Bun.version,
+      diag: balancer.diag,
+      changed: () => pool?.configChanged(),
+    });
+  };
+  const openControl = (): void => {
     control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
     control?.start();
+  };
+  try {
+    balancer.start();
+    for (const a of closeUnusedInherited()) balancer.diag.info(`upgrade: listener ${a} is gone from the configuration; its socket is closed`);
+    openControl();
   } catch (e) {
     await balancer.stop();
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
     try {
-      admin = AdminServer.start({
-        config: adminConfig,
-        balancer,
-        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader }),
-        listen: listenHttp,
-        clock,
-        reload: reloadOutcome,
-        reloadSource: () => reloader.source,
-        resolveServer,
-        version: VERSION,
-        runtimeVersion: Bun.version,
-        diag: balancer.diag,
-        changed: () => pool?.configChanged(),
-      });
+      openAdmin();
     } catch (e) {
       await abandon((e as Error).message, e);
     }
@@ -224,9 +254,43 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
   balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
 
+  let upgrading = false;
+  /** Hands the listening sockets to a new process, then drains and exits (upgrade.ts). */
+  const upgrade = async (why: string): Promise<void> => {
+    if (upgrading || stopping !== null) return balancer.diag.info(`${why}: an upgrade or a stop is already under way`);
+    upgrading = true;
+    // The new process binds the control port and admin API itself: they close for its start-up.
+    control?.stop();
+    control = null;
+    await admin?.stop();
+    admin = null;
+    let pid: number;
+    try {
+      pid = await startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
+    } catch (e) {
+      balancer.diag.error(`${why}: ${(e as Error).message}; this process (pid ${process.pid}) goes on serving`);
+      try {
+        openAdmin();
+        openControl();
+      } catch (e2) {
+        balancer.diag.error(`${why}: cannot reopen the control port or admin API: ${(e2 as Error).message}`);
+      }
+      upgrading = false;
+      return;
+    }
+    succeeded = true;
+    const drainMs = options.drainMs ?? 30_000;
+    balancer.diag.info(`${why}: pid ${pid} serves on the same listening sockets; pid ${process.pid} drains ${balancer.activeCount} connection(s) (deadline ${drainMs / 1000} s)`);
+    const left = pool !== null ? await pool.drain(drainMs) : await drainConnections(balancer, drainMs);
+    if (left > 0) balancer.diag.error(`${why}: drain deadline passed: ${left} connection(s) closed`);
+    else balancer.diag.info(`${why}: drained; exiting`);
+    await stop(why);
+  };
+
   return {
     done,
     stop,
+    upgrade,
     reload: (why) =>
       reload().then(
         (report) => balancer.diag.info(`${why}: ${report.trimEnd().split('\n').join('; ')}`),
