@@ -89,7 +89,7 @@ export class UpgradeLoad {
   readonly #loops: Promise<void>[] = [];
 
   constructor(options: LoadOptions) {
-    this.#o = { host: '127.0.0.1', concurrency: 50, longs: 3, longBytes: 4 << 20, longPaceMs: 5, timeoutMs: 30_000, ...options };
+    this.#o = { host: '127.0.0.1', concurrency: 50, longs: 3, longBytes: 16 << 20, longPaceMs: 10, timeoutMs: 30_000, ...options };
     const chunk = Buffer.alloc(64 << 10);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
     const longChunks = Array.from({ length: Math.ceil(this.#o.longBytes / chunk.length) }, () => chunk);
