@@ -14,6 +14,7 @@ import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
 import { bindUdp } from './udp/udp-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { takeInheritedFd } from './inherited-sockets.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
 export function workerListenProblem(a: Address): string | null {
@@ -68,7 +69,8 @@ export class Listeners {
   #listen(l: ListenerRuntime, address: Address): ListenHandle {
     const problem = this.problem(address);
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
-    const options = { reusePort: this.#role !== 'alone' };
+    // An upgrade's new process adopts the old one's socket (inherited-sockets.ts); workers bind their own.
+    const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'alone' ? takeInheritedFd(address) : undefined };
     const mode = l.mode;
     // A listener protocol of its own folder registers here (UDP: app/udp/).
     if (mode === 'udp') return bindUdp(l, address);

@@ -31,6 +31,8 @@ import type { Cluster } from './cluster.ts';
 import { systemdNotifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import { WorkerPool } from './workers/primary.ts';
+import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
+import { drainConnections, startSuccessor } from './upgrade.ts';
 import { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
@@ -50,6 +52,10 @@ export interface StartOptions {
   random?: Random;
   /** Where diagnostics go (diagnostics.ts), when the config says nothing; default stderr. */
   diagnostics?: string;
+  /** An upgrade's new process: the environment that makes it report `ready` or its error on fd 3. */
+  successorEnv?: Record<string, string | undefined>;
+  /** How long an upgraded-away process lets its connections finish (default 30 s). */
+  drainMs?: number;
 }
 
 /** A started Fulcrum, driven by the CLI's signals. */
@@ -62,6 +68,11 @@ export interface Running {
   reload(why: string): Promise<void>;
   /** SIGUSR1: the statistics text (and pen's status page written to its file, if any). */
   stats(): string;
+  /**
+   * SIGUSR2, `fulcrum upgrade`: start the new process on the same listening sockets, then drain
+   * and exit (upgrade.ts); if it cannot start, this one goes on serving. The outcome is logged.
+   */
+  upgrade(why: string): Promise<void>;
   /** "pid N, listening on ADDR (group G), ...; messages to WHERE": what the start prints. */
   readonly startLine: string;
   /** Writes a block (SIGUSR1's report) where the diagnostics go. */
@@ -120,7 +131,16 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (balancer.defaultGroup.servers.length === 0) throw new StartError('no servers configured');
 
   const stateFile = config.global.stateFile;
-  if (stateFile !== null) {
+  // An upgrade's hand-over (tracking tables, totals, operator states) replaces the state file.
+  const handover = takeHandoverPath();
+  if (handover !== null) {
+    try {
+      const { loaded, dropped } = await loadState(balancer, handover);
+      balancer.diag.debug(1, `upgrade: ${loaded} tracked client(s) taken over, ${dropped} dropped (server or group gone)`);
+    } catch (e) {
+      balancer.diag.error(`upgrade: ${(e as Error).message}; starting with empty client tables`);
+    }
+  } else if (stateFile !== null) {
     try {
       const { loaded, dropped } = await loadState(balancer, stateFile);
       balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
@@ -160,6 +180,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     await balancer.stop();
     throw new StartError(message, 1, cause);
   };
+  /** Set once a successor serves: it owns the pid file and the state file now. */
+  let succeeded = false;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
@@ -169,7 +191,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await admin?.stop();
       await pool?.stop();
       await balancer.stop();
-      if (stateFile !== null) {
+      if (stateFile !== null && !succeeded) {
         try {
           const n = await saveState(balancer, stateFile);
           balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
@@ -178,7 +200,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
         }
       }
       await serving.closeLogs();
-      if (pidFile !== null) await unlink(pidFile).catch(() => undefined);
+      if (pidFile !== null && !succeeded) await unlink(pidFile).catch(() => undefined);
       await output.close();
       stopped();
     })();
@@ -210,6 +232,27 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
+  const openAdmin = (): void => {
+    if (adminConfig === null) return;
+    admin = AdminServer.start({
+      config: adminConfig,
+      balancer,
+      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, ...(cluster === null ? {} : { cluster }) }),
+      listen: listenHttp,
+      clock,
+      reload: reloadOutcome,
+      reloadSource: () => reloader.source,
+      resolveServer,
+      version: VERSION,
+      runtimeVersion: Bun.version,
+      diag: balancer.diag,
+      changed: () => pool?.configChanged(),
+    });
+  };
+  const openControl = (): void => {
+    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
+    control?.start();
+  };
   // A cluster loads the shared state before the listeners open (bounded: a Redis that is down
   // never holds up the start). Its code is imported only when configured.
   if (config.global.cluster !== null) {
@@ -219,8 +262,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   }
   try {
     balancer.start();
-    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
-    control?.start();
+    for (const a of closeUnusedInherited()) balancer.diag.info(`upgrade: listener ${a} is gone from the configuration; its socket is closed`);
+    openControl();
   } catch (e) {
     cluster?.stop();
     await balancer.stop();
@@ -228,20 +271,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   }
   if (adminConfig !== null) {
     try {
-      admin = AdminServer.start({
-        config: adminConfig,
-        balancer,
-        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, ...(cluster === null ? {} : { cluster }) }),
-        listen: listenHttp,
-        clock,
-        reload: reloadOutcome,
-        reloadSource: () => reloader.source,
-        resolveServer,
-        version: VERSION,
-        runtimeVersion: Bun.version,
-        diag: balancer.diag,
-        changed: () => pool?.configChanged(),
-      });
+      openAdmin();
     } catch (e) {
       await abandon((e as Error).message, e);
     }
@@ -274,6 +304,39 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (!req.quiet) balancer.diag.info(line);
   notify.ready(line);
 
+  let upgrading = false;
+  /** Hands the listening sockets to a new process, then drains and exits (upgrade.ts). */
+  const upgrade = async (why: string): Promise<void> => {
+    if (upgrading || stopping !== null) return balancer.diag.info(`${why}: an upgrade or a stop is already under way`);
+    upgrading = true;
+    // The new process binds the control port and admin API itself: they close for its start-up.
+    control?.stop();
+    control = null;
+    await admin?.stop();
+    admin = null;
+    let pid: number;
+    try {
+      pid = await startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
+    } catch (e) {
+      balancer.diag.error(`${why}: ${(e as Error).message}; this process (pid ${process.pid}) goes on serving`);
+      try {
+        openAdmin();
+        openControl();
+      } catch (e2) {
+        balancer.diag.error(`${why}: cannot reopen the control port or admin API: ${(e2 as Error).message}`);
+      }
+      upgrading = false;
+      return;
+    }
+    succeeded = true;
+    const drainMs = options.drainMs ?? 30_000;
+    balancer.diag.info(`${why}: pid ${pid} serves on the same listening sockets; pid ${process.pid} drains ${balancer.activeCount} connection(s) (deadline ${drainMs / 1000} s)`);
+    const left = pool !== null ? await pool.drain(drainMs) : await drainConnections(balancer, drainMs);
+    if (left > 0) balancer.diag.error(`${why}: drain deadline passed: ${left} connection(s) closed`);
+    else balancer.diag.info(`${why}: drained; exiting`);
+    await stop(why);
+  };
+
   return {
     done,
     stop,
@@ -293,6 +356,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
         },
       );
     },
+    upgrade,
     stats: () => {
       let text = statsText(balancer);
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';

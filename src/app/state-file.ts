@@ -6,11 +6,18 @@
  * client to the wrong server: an entry whose group or server no longer exists is dropped. The
  * order (least recently seen first) is kept, so the LRU order survives too, and expiry keeps
  * counting from the time the client was last seen.
+ *
+ * An upgrade (upgrade.ts) hands the new process the same file with two more fields: the totals
+ * (counters since start) and the servers' operator states (drain, maintenance), so that neither a
+ * counter nor an operator's decision goes back when the code is replaced.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Balancer } from './balancer.ts';
 import { serverKey } from './runtime.ts';
 import { FulcrumError } from '../core/errors.ts';
+import type { AdminState } from '../core/servers/server.ts';
+import type { TerminationReason } from '../core/termination.ts';
+import type { Totals } from './totals.ts';
 
 const VERSION = 1;
 
@@ -20,15 +27,32 @@ interface SavedClient {
   last_seen_ms: number;
 }
 
+interface SavedAdmin {
+  group: string;
+  server: string;
+  state: AdminState;
+}
+
 interface StateFile {
   version: number;
   saved_at: string;
   groups: Record<string, SavedClient[]>;
+  /** Only in an upgrade's hand-over. */
+  totals?: Totals;
+  admin?: SavedAdmin[];
 }
 
-/** Writes the tables (atomically: a temporary file renamed over the old one). */
-export async function saveState(b: Balancer, path: string): Promise<number> {
+/**
+ * Writes the tables (atomically: a temporary file renamed over the old one); for an upgrade's
+ * hand-over (`handover`), the totals and operator states too.
+ */
+export async function saveState(b: Balancer, path: string, handover = false): Promise<number> {
   const state: StateFile = { version: VERSION, saved_at: new Date(b.clock.now()).toISOString(), groups: {} };
+  if (handover) {
+    state.totals = { ...b.totals, ends: { ...b.totals.ends } };
+    state.admin = [];
+    for (const { group, server } of b.allServers()) if (server.admin !== 'enabled') state.admin.push({ group: group.name, server: serverKey(server), state: server.admin });
+  }
   let n = 0;
   for (const g of b.groups.values()) {
     const out: SavedClient[] = [];
@@ -49,6 +73,32 @@ export async function saveState(b: Balancer, path: string): Promise<number> {
 export interface LoadedState {
   loaded: number;
   dropped: number;
+}
+
+const ADMIN_STATES: readonly string[] = ['enabled', 'drain', 'maintenance'] satisfies AdminState[];
+
+/** An upgrade's totals and operator states, if the file has them (a plain state file has not). */
+function loadHandover(b: Balancer, state: Record<string, unknown>): void {
+  const t = state.totals;
+  // With workers the primary's totals are sums of the workers' shared records (read-only here).
+  if (isRecord(t) && b.mode === 'single') {
+    for (const k of ['accepted', 'connected', 'finished', 'queued', 'bytesFromClients', 'bytesToClients'] as const) {
+      if (typeof t[k] === 'number') b.totals[k] += t[k];
+    }
+    if (isRecord(t.ends)) {
+      for (const [r, n] of Object.entries(t.ends)) {
+        const reason = r as TerminationReason;
+        if (typeof n === 'number') b.totals.ends[reason] = (b.totals.ends[reason] ?? 0) + n;
+      }
+    }
+  }
+  if (!Array.isArray(state.admin)) return;
+  for (const a of state.admin as unknown[]) {
+    if (!isRecord(a) || typeof a.group !== 'string' || typeof a.server !== 'string' || !ADMIN_STATES.includes(a.state as string)) continue;
+    for (const { group, server } of b.allServers()) {
+      if (group.name === a.group && serverKey(server) === a.server) server.admin = a.state as AdminState;
+    }
+  }
 }
 
 /**
@@ -72,6 +122,7 @@ export async function loadState(b: Balancer, path: string): Promise<LoadedState>
   if (!isRecord(state) || state.version !== VERSION || !isRecord(state.groups)) {
     throw new FulcrumError('E_STATE_FILE', `the state file ${path} is not a Fulcrum state file (version ${VERSION})`);
   }
+  loadHandover(b, state);
   let loaded = 0;
   let dropped = 0;
   for (const [name, entries] of Object.entries(state.groups)) {

@@ -37,6 +37,14 @@ export function childEnv(): Record<string, string | undefined> {
 }
 
 /**
+ * The environment of an upgrade's new process: like a daemon's child, it reports `ready` or its
+ * start-up error over fd 3 to the process it replaces (app/upgrade.ts), and never detaches again.
+ */
+export function successorEnv(): Record<string, string | undefined> {
+  return { ...childEnv(), [DAEMON_ENV]: '1' };
+}
+
+/**
  * Re-runs this command in the background, with no stdio (so that a caller waiting on our output
  * is not held by the daemon), and exits once it is serving. Startup errors come back over a pipe
  * and are printed here, with the child's exit code. Once it serves, its start line (pid and

@@ -6,7 +6,7 @@
  * and exit codes, and forwards signals to the running instance; app/start.ts wires everything
  * else. `check` and `ctl` load only what they need.
  */
-import { daemonize, isDaemonChild, tellParent, tellParentReady, childEnv } from './daemon.ts';
+import { daemonize, isDaemonChild, tellParent, tellParentReady, childEnv, successorEnv } from './daemon.ts';
 
 function fail(message: string, code = 1): never {
   if (!tellParent(`error ${code} fulcrum: ${message}\n`)) process.stderr.write(`fulcrum: ${message}\n`);
@@ -20,6 +20,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(await checkConfigFiles(argv.slice(1), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }));
   }
   if (argv[0] === 'ctl') process.exit(await (await import('./ctl.ts')).ctl(argv.slice(1)));
+  if (argv[0] === 'upgrade') process.exit(await (await import('../app/upgrade-client.ts')).upgradeCommand(argv.slice(1)));
   const app = await import('../app/start.ts');
   if (app.isWorkerProcess()) return app.runWorker();
   try {
@@ -34,12 +35,21 @@ async function main(argv: string[]): Promise<void> {
       process.stderr.write('fulcrum: note: no syslog socket at /dev/log: the background process\'s messages are lost; give --diagnostics-log FILE, or -f\n');
     }
     if (!line.serve.foreground && !isDaemonChild()) await daemonize(argv, line.serve.quiet);
-    const running = await app.start(line.serve, { workerCommand: [process.execPath, ...process.argv.slice(1)], workerEnv: childEnv(), diagnostics: diagnostics ?? 'stderr' });
+    const drainS = Number(process.env.FULCRUM_DRAIN_TIMEOUT ?? 30);
+    const running = await app.start(line.serve, {
+      workerCommand: [process.execPath, ...process.argv.slice(1)],
+      workerEnv: childEnv(),
+      successorEnv: successorEnv(),
+      drainMs: Number.isFinite(drainS) && drainS >= 0 ? drainS * 1000 : 30_000,
+      diagnostics: diagnostics ?? 'stderr',
+    });
     void running.done.then(() => process.exit(0));
     process.on('SIGTERM', () => void running.stop('SIGTERM'));
     process.on('SIGINT', () => void running.stop('SIGINT'));
     process.on('SIGHUP', () => void running.reload('SIGHUP'));
     process.on('SIGUSR1', () => running.log(running.stats()));
+    // nginx's binary upgrade signal: the new code on disk takes over the listening sockets.
+    process.on('SIGUSR2', () => void running.upgrade('SIGUSR2'));
     tellParentReady(running.startLine);
   } catch (e) {
     if (e instanceof app.StartError) fail(e.message, e.exitCode);

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   E_SHARED_LAYOUT: 'a size or slot of the memory shared by workers is out of range',
   E_SHARED_MEMORY: 'the memory shared by workers cannot be mapped as expected, or was written by another layout',
   E_START: 'Fulcrum could not start for a reason the message names (a pid file, an access log, a listener); nothing is left running',
+  E_UPGRADE: 'an upgrade (SIGUSR2, fulcrum upgrade) could not start the new process; the old one goes on serving',
   E_INTERNAL: 'an internal invariant failed: a bug in Fulcrum',
 } as const satisfies Readonly<Record<string, string>>;
 

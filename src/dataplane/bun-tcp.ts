@@ -83,6 +83,8 @@ export interface ListenHandle {
   readonly port: number;
   /** Stop accepting; established connections are untouched. */
   stop(): void;
+  /** The listening socket's descriptor, which an upgrade hands to the new process (docs/operations.md). */
+  readonly fd?: number;
 }
 
 export interface ListenOptions {
@@ -92,13 +94,31 @@ export interface ListenOptions {
    * exclusively.
    */
   reusePort?: boolean;
+  /**
+   * A listening socket inherited from the process this one replaces (an upgrade): it is adopted
+   * as it is, with its accept queue, instead of binding a new one.
+   */
+  fd?: number;
+}
+
+/** The listener's descriptor: Bun 1.4 has `fd` on a listener but does not declare it. */
+export function listenerFd(l: object): number | undefined {
+  const fd = (l as { fd?: unknown }).fd;
+  return typeof fd === 'number' ? fd : undefined;
+}
+
+/** Bun.listen on an inherited listening descriptor (Bun 1.4 accepts `fd`; its type declares it only for Bun.connect). */
+export function listenInherited<T>(address: Address, fd: number, socket: SocketHandler<T>, data: unknown): ListenHandle {
+  const l = (Bun.listen as (o: object) => SocketListener<T>)({ fd, allowHalfOpen: true, socket, data });
+  return { address, port: address.kind === 'unix' ? 0 : address.port, fd: listenerFd(l), stop: () => l.stop(false) };
 }
 
 export function listenTcp(address: Address, acceptor: AcceptHandler, options: ListenOptions = {}): ListenHandle {
   const data: ListenerData = { acceptor };
+  if (options.fd !== undefined) return listenInherited(address, options.fd, clientHandlers, data);
   if (address.kind === 'unix') {
     const l = Bun.listen<Side>({ unix: address.path, allowHalfOpen: true, socket: clientHandlers, data: data as unknown as Side });
-    return { address, port: 0, stop: () => l.stop(false) };
+    return { address, port: 0, fd: listenerFd(l), stop: () => l.stop(false) };
   }
   const reusePort = options.reusePort === true;
   // Bun 1.4 honours `reusePort` in Bun.listen, but its type declares it only for Bun.connect.
@@ -112,7 +132,7 @@ export function listenTcp(address: Address, acceptor: AcceptHandler, options: Li
     data: data as unknown as Side,
   };
   const l = Bun.listen<Side>(listenOptions);
-  return { address, port: l.port, stop: () => l.stop(false) };
+  return { address, port: l.port, fd: listenerFd(l), stop: () => l.stop(false) };
 }
 
 export function connectTcp(address: Address, side: Side): void {

@@ -16,7 +16,7 @@ import { createSecureContext } from 'node:tls';
 import type { Socket, SocketHandler, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';
 import type { TlsVersion } from '../core/tls-rules.ts';
-import { clientHandlers, serverHandlers, type ListenHandle, type ListenOptions } from './bun-tcp.ts';
+import { clientHandlers, listenerFd, listenInherited, serverHandlers, type ListenHandle, type ListenOptions } from './bun-tcp.ts';
 import { Gate, type ClientAuth, type GateOwner, type TlsSocketInfo } from './gate.ts';
 import type { Side } from './session.ts';
 import type { StreamSocket } from './socket.ts';
@@ -226,9 +226,10 @@ const prereadHandlers: SocketHandler<Gate | Side> = {
 /** Binds `address` with the given handlers; the acceptor is the listener's data. */
 export function listenWith(address: Address, acceptor: GatedAcceptor, handlers: SocketHandler<never>, options: ListenOptions): ListenHandle {
   const data: GatedListenerData = { acceptor };
+  if (options.fd !== undefined) return listenInherited(address, options.fd, handlers, data);
   if (address.kind === 'unix') {
     const l = Bun.listen<never>({ unix: address.path, allowHalfOpen: true, socket: handlers, data: data as never });
-    return { address, port: 0, stop: () => l.stop(false) };
+    return { address, port: 0, fd: listenerFd(l), stop: () => l.stop(false) };
   }
   const reusePort = options.reusePort === true;
   // Bun 1.4 honours `reusePort` in Bun.listen, but its type declares it only for Bun.connect.
@@ -242,7 +243,7 @@ export function listenWith(address: Address, acceptor: GatedAcceptor, handlers: 
     data: data as never,
   };
   const l = Bun.listen<never>(listenOptions);
-  return { address, port: l.port, stop: () => l.stop(false) };
+  return { address, port: l.port, fd: listenerFd(l), stop: () => l.stop(false) };
 }
 
 /** A listener that terminates TLS with the acceptor's current settings. */

@@ -64,6 +64,8 @@ export class WorkerPool {
   #starting: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Workers that died and were replaced. */
   restarts = 0;
+  /** Connections the drain deadline closed, as the drained workers report them. */
+  #drainedLeft = 0;
 
   constructor(o: PoolOptions) {
     this.#o = o;
@@ -175,6 +177,9 @@ export class WorkerPool {
       }
       case 'applied':
         return;
+      case 'drained':
+        this.#drainedLeft += m.left;
+        return;
       case 'failed':
         if (m.seq === 0) {
           if (this.#starting !== null) this.#failStart(new Error(`worker ${slot.index}: ${m.error}`));
@@ -244,6 +249,26 @@ export class WorkerPool {
       for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       await Promise.race([all, sleep(this.#clock, 2_000)]);
     }
+  }
+
+  /**
+   * An upgrade: the new primary's workers serve (their own SO_REUSEPORT sockets), so these stop
+   * accepting, finish their connections within `ms` and exit. Closing a SO_REUSEPORT socket
+   * resets the connections in its accept queue that it had not accepted yet (unless the kernel's
+   * net.ipv4.tcp_migrate_req is 1): the window is the instant between its last accept and the
+   * close (docs/operations.md has the measurements). Returns the connections the deadline closed.
+   */
+  async drain(ms: number): Promise<number> {
+    this.#stopping = true;
+    for (const s of this.#slots) {
+      this.#clock.clearTimer(s.timer);
+      s.timer = null;
+    }
+    const running = this.#slots.flatMap((s) => (s.proc === null ? [] : [{ s, p: s.proc }]));
+    for (const { s } of running) this.#send(s, { t: 'drain', ms });
+    await Promise.race([Promise.all(running.map(({ p }) => p.exited)), sleep(this.#clock, ms + 5_000)]);
+    await this.stop(2_000);
+    return this.#drainedLeft;
   }
 
   /** For SIGUSR1: each worker's pid, accepted connections, admitted and waiting ones. */

@@ -27,7 +27,9 @@ export type ToWorker =
   /** A server went up or down: serve the group's queue, or close its connections (on_server_down). */
   | { t: 'server'; group: string; slot: number; up: boolean }
   /** SIGHUP and reloads: reopen the log files (rotation) and re-read TLS certificate files. */
-  | { t: 'reopen' };
+  | { t: 'reopen' }
+  /** An upgrade replaced this worker: stop accepting, let connections finish within `ms`, exit. */
+  | { t: 'drain'; ms: number };
 
 export type FromWorker =
   /** Started; send the configuration. */
@@ -36,7 +38,9 @@ export type FromWorker =
   | { t: 'ready' }
   | { t: 'applied'; seq: number; changes: string[] }
   /** A configuration could not be applied (seq 0: the worker could not start and exits). */
-  | { t: 'failed'; seq: number; error: string };
+  | { t: 'failed'; seq: number; error: string }
+  /** Drained (before exiting): how many connections the deadline closed. */
+  | { t: 'drained'; left: number };
 
 function serverSnapshot(s: Server, backup: boolean): ServerConfig {
   const c: ServerConfig = {

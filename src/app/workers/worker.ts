@@ -14,6 +14,7 @@ import { systemClock, systemRandom } from '../../dataplane/system-clock.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput } from '../diagnostics.ts';
 import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
+import { drainConnections } from '../upgrade.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
@@ -102,6 +103,12 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
         serving?.reopenLogs();
         serving?.balancer.reloadTls('SIGHUP');
         return;
+      case 'drain': {
+        if (serving === null) return void stop();
+        const left = await drainConnections(serving.balancer, m.ms);
+        send({ t: 'drained', left });
+        return void stop();
+      }
     }
   };
   // One message at a time, in order (a configuration may wait for -u's user lookup).
