@@ -254,7 +254,11 @@ export class Balancer implements RuntimeHooks {
 
   accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group): void {
     this.totals.accepted++;
-    const session = new Session(group, socket, clientKey(socket.remoteAddress));
+    const address = socket.remoteAddress ?? ''; // a getpeername, once: Bun keeps the address
+    const session = new Session(group, socket, clientKey(address), address);
+    // The port is one more getpeername: read now only for what reports it after the client has
+    // gone (the -l log, the access log, -dd); otherwise only when asked (hashing, PROXY, views).
+    if (this.#penLog.file !== null || this.onSessionEnd.length > 1 || this.global.debug >= 2) void session.clientPort;
     session.listener = listener;
     listener.active++;
     session.dump = this.global.debug >= 2;

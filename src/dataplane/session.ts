@@ -5,6 +5,10 @@
  * - Backpressure: when the peer's socket takes only part of a chunk, the rest is kept (one
  *   buffer per direction) and this socket is paused until the peer drains, so memory per
  *   connection stays bounded whatever the speed mismatch.
+ * - Early bytes: a client is read from accept on (HAProxy does the same); what it sends while its
+ *   server connects is kept for the server, and the client is paused only beyond EARLY_BYTES_MAX.
+ *   Pausing every client at accept and resuming it on connect cost four epoll_ctl and two
+ *   setsockopt calls per connection (docs/performance.md).
  * - Half-close: a FIN read from one side is passed on (shutdown) once everything before it has
  *   been written; the other direction keeps flowing until it ends too.
  * - Reset: a reset on one side is passed on as a reset (terminate) on the other.
@@ -66,6 +70,9 @@ export interface SessionListener {
   bytesToClients: number;
 }
 
+/** Bytes a client may send while its server connects before it is paused (a connect is short). */
+export const EARLY_BYTES_MAX = 64 * 1024;
+
 export class Side {
   socket: StreamSocket<Side> | null = null;
   peer!: Side;
@@ -97,7 +104,9 @@ export class Side {
       if (this.isClient) server.bytesToServer += n;
       else server.bytesFromServer += n;
     }
-    if (!this.peer.send(chunk)) this.socket?.pause();
+    const peer = this.peer;
+    // While the peer connects, its first bytes wait in `pending` unpaused, up to EARLY_BYTES_MAX.
+    if (!peer.send(chunk) && (peer.socket !== null || (peer.pending?.length ?? 0) >= EARLY_BYTES_MAX)) this.socket?.pause();
   }
 
   /** Writes to this socket; false when some of it had to be kept for later (backpressure). */
@@ -195,9 +204,10 @@ export class Session {
   /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
   server: Side;
   readonly selection: SelectionState;
-  /** Client address and port, captured at accept (a closed socket no longer knows them). */
+  /** Client address, captured at accept (a closed socket no longer knows it). */
   readonly clientAddress: string;
-  readonly clientPort: number;
+  /** The client's port: -1 until read (each read is a getpeername; see `clientPort`). */
+  #clientPort = -1;
   readonly startMs: number;
   lastActivityMs: number;
   connectStartMs = 0;
@@ -229,7 +239,7 @@ export class Session {
   dueMs = 0;
   heapIndex = -1;
 
-  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string) {
+  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, clientAddress: string = clientSocket.remoteAddress ?? '') {
     this.owner = owner;
     this.#clock = owner.clock;
     this.client = new Side(this, true);
@@ -238,11 +248,29 @@ export class Session {
     this.server = new Side(this, false);
     this.client.peer = this.server;
     this.server.peer = this.client;
-    this.clientAddress = clientSocket.remoteAddress ?? '';
-    this.clientPort = clientSocket.remotePort ?? 0;
-    this.selection = newSelectionState(clientKey, this.clientPort);
+    this.clientAddress = clientAddress;
+    this.selection = newSelectionState(clientKey);
     this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
+  }
+
+  /**
+   * The client's port, read from the socket the first time it is asked for (a system call that
+   * most connections never need). Whoever needs it after the client has gone (the logs) reads it
+   * at accept; once the client's socket is closed an unread port is 0.
+   */
+  get clientPort(): number {
+    if (this.#clientPort < 0) {
+      const port = this.client.gone ? undefined : this.client.socket?.remotePort;
+      if (port === undefined) return 0;
+      this.#clientPort = port;
+    }
+    return this.#clientPort;
+  }
+
+  /** The client waits unread (admission FIFO, group queue) until a server is connected. */
+  hold(): void {
+    if (!this.client.gone) this.client.socket?.pause();
   }
 
   /**
@@ -258,10 +286,15 @@ export class Session {
 
   /** Choose a server and connect (called when the balancer admits the connection). */
   begin(): void {
-    const server = this.owner.selector.begin(this.selection);
+    const selector = this.owner.selector;
+    if (selector.hashesClientPort) this.selection.clientPort = this.clientPort;
+    const server = selector.begin(this.selection);
     if (server === null) {
       const refusal = this.selection.refusal ?? 'no-server';
-      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) return;
+      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) {
+        if (!this.finished) this.hold();
+        return;
+      }
       this.close(refusal, false);
       return;
     }
@@ -412,19 +445,21 @@ export class Session {
   close(reason: TerminationReason, abort: boolean): void {
     if (this.finished) return;
     this.noteEnd(reason);
-    for (const side of [this.client, this.server]) {
-      const sock = side.socket;
-      if (sock !== null && !side.gone) {
-        side.gone = true;
-        if (abort) sock.terminate();
-        // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
-        // (not under a flood: short of descriptors, or one address over its limit; then the
-        // descriptor is what we need back).
-        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
-        else sock.end();
-      }
-    }
+    this.#closeSide(this.client, reason, abort);
+    this.#closeSide(this.server, reason, abort);
     this.#finish();
+  }
+
+  #closeSide(side: Side, reason: TerminationReason, abort: boolean): void {
+    const sock = side.socket;
+    if (sock === null || side.gone) return;
+    side.gone = true;
+    if (abort) sock.terminate();
+    // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
+    // (not under a flood: short of descriptors, or one address over its limit; then the
+    // descriptor is what we need back).
+    else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
+    else sock.end();
   }
 
   /**
@@ -458,13 +493,16 @@ export class Session {
       sel.released(this.selection);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).
-    for (const side of [this.client, this.server]) {
-      if (side.socket !== null && !side.gone) {
-        side.gone = true;
-        side.socket.end();
-      }
-    }
+    endSide(this.client);
+    endSide(this.server);
     this.owner.sessionEnded(this);
+  }
+}
+
+function endSide(side: Side): void {
+  if (side.socket !== null && !side.gone) {
+    side.gone = true;
+    side.socket.end();
   }
 }
 
