@@ -23,6 +23,9 @@ import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import { Side, type SideSession } from './side.ts';
+
+export { EARLY_BYTES_MAX, Side } from './side.ts';
 
 // The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
 export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
@@ -70,133 +73,9 @@ export interface SessionListener {
   bytesToClients: number;
 }
 
-/** Bytes a client may send while its server connects before it is paused (a connect is short). */
-export const EARLY_BYTES_MAX = 64 * 1024;
-
-export class Side {
-  socket: StreamSocket<Side> | null = null;
-  peer!: Side;
-  readonly session: Session;
-  readonly isClient: boolean;
-  /** Bytes read from the peer, not yet accepted by this socket. */
-  pending: Uint8Array | null = null;
-  /** FIN received from this socket. */
-  eof = false;
-  /** FIN sent to this socket. */
-  shut = false;
-  /** This socket has closed. */
-  gone = false;
-  bytesRead = 0;
-
-  constructor(session: Session, isClient: boolean) {
-    this.session = session;
-    this.isClient = isClient;
-  }
-
-  /** Data read from this socket: forward it to the peer. */
-  onData(chunk: Uint8Array): void {
-    const n = chunk.length;
-    this.bytesRead += n;
-    this.session.lastActivityMs = this.session.owner.coarseNow();
-    if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
-    const server = this.session.selection.server;
-    if (server !== null) {
-      if (this.isClient) server.bytesToServer += n;
-      else server.bytesFromServer += n;
-    }
-    const peer = this.peer;
-    // While the peer connects, its first bytes wait in `pending` unpaused, up to EARLY_BYTES_MAX.
-    if (!peer.send(chunk) && (peer.socket !== null || (peer.pending?.length ?? 0) >= EARLY_BYTES_MAX)) this.socket?.pause();
-  }
-
-  /** Writes to this socket; false when some of it had to be kept for later (backpressure). */
-  send(chunk: Uint8Array): boolean {
-    if (this.gone) return true; // nobody left to deliver to; the close path tears down
-    if (this.pending !== null || this.socket === null) {
-      this.pending = this.pending === null ? chunk : concat(this.pending, chunk);
-      return false;
-    }
-    const written = this.socket.write(chunk);
-    if (written === chunk.length || written < 0) return true;
-    this.pending = chunk.subarray(written);
-    return false;
-  }
-
-  /** This socket can take more: flush what is pending, then let the peer read again. */
-  onDrain(): void {
-    const pending = this.pending;
-    if (pending !== null && this.socket !== null) {
-      const written = this.socket.write(pending);
-      if (written >= 0 && written < pending.length) {
-        this.pending = pending.subarray(written);
-        return;
-      }
-      this.pending = null;
-    }
-    if (this.pending !== null) return;
-    if (this.peer.eof) this.shutdownWrite();
-    else if (!this.peer.gone) this.peer.socket?.resume();
-    this.session.maybeFinished();
-  }
-
-  /** FIN from this socket: pass it on once the peer has everything before it. */
-  onEnd(): void {
-    this.eof = true;
-    if (!this.isClient) this.session.serverEnded();
-    const fc = this.session.owner.fastClose;
-    if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
-      this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
-      return;
-    }
-    this.session.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    if (this.peer.pending === null && this.peer.socket !== null) this.peer.shutdownWrite();
-    this.session.maybeFinished();
-  }
-
-  shutdownWrite(): void {
-    if (this.shut || this.gone || this.socket === null) return;
-    this.shut = true;
-    this.socket.shutdown();
-  }
-
-  onClose(error: Error | undefined): void {
-    if (this.gone) return;
-    this.gone = true;
-    const s = this.session;
-    if (!this.isClient) s.serverEnded();
-    if (error !== undefined && !(this.eof && this.shut)) {
-      s.close(this.isClient ? 'client-reset' : 'server-reset', true);
-      return;
-    }
-    s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    // A clean close is a FIN: Bun reports the peer's FIN on a socket that already sent its own
-    // as `close` without `end`, and the peer must still get what it is owed, then a FIN.
-    this.eof = true;
-    const peer = this.peer;
-    if (!peer.gone && peer.socket !== null) {
-      // Deliver what the peer still owes this side's data, then close it gracefully.
-      if (peer.pending === null) peer.shutdownWrite();
-    }
-    s.maybeFinished();
-  }
-
-  onTimeout(): void {
-    const s = this.session;
-    const idleMs = s.owner.idleTimeoutMs;
-    if (idleMs <= 0) return;
-    const quietMs = s.owner.coarseNow() - s.lastActivityMs;
-    if (quietMs + 1000 < idleMs) {
-      // The other direction was busy: re-arm for the rest of the idle time.
-      this.socket?.timeout(Math.max(1, Math.ceil((idleMs - quietMs) / 1000)));
-      return;
-    }
-    s.close('idle-timeout', false);
-  }
-}
-
 let nextSessionId = 1;
 
-export class Session {
+export class Session implements SideSession {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
   readonly client: Side;
