@@ -9,9 +9,9 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock, Random } from '../core/clock.ts';
-import { AdminServer, readTokenFile } from '../control/admin-server.ts';
+// The admin API (with prom-client's metrics) and the workers' pool load only when configured.
+import type { AdminServer } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
-import { Metrics } from '../control/metrics.ts';
 import { listenHttp } from '../dataplane/http-listener.ts';
 import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
@@ -26,8 +26,8 @@ import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
-import { WorkerPool } from './workers/primary.ts';
-import { SharedState } from './workers/shared-state.ts';
+import type { WorkerPool } from './workers/primary.ts';
+import type { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
@@ -63,6 +63,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
   let shared: SharedState | null = null;
   if (workers > 1) {
+    const { SharedState } = await import('./workers/shared-state.ts');
     try {
       shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
@@ -100,13 +101,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
   }
   try {
-    serving.openAccessLog(config.global.accessLog);
+    await serving.openAccessLog(config.global.accessLog);
   } catch (e) {
     throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`, 1, e);
   }
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
     // A bad token file stops the start before any listener is bound.
+    const { readTokenFile } = await import('../control/admin-server.ts');
     try {
       readTokenFile(adminConfig.tokenFile);
     } catch (e) {
@@ -182,6 +184,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
+    const [{ AdminServer }, { Metrics }] = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts')]);
     try {
       admin = AdminServer.start({
         config: adminConfig,
@@ -203,6 +206,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     balancer.diag.debug(1, `admin API on ${admin!.url ?? admin!.address}${admin!.readOnly ? ' (read-only: no token file)' : ''}`);
   }
   if (shared !== null) {
+    const { WorkerPool } = await import('./workers/primary.ts');
     pool = new WorkerPool({ count: workers, shared, balancer, command: options.workerCommand, env: options.workerEnv, diag: balancer.diag });
     try {
       await pool.start();
