@@ -17,7 +17,7 @@ import { trackedPeer } from './cluster-peer.ts';
 import { childrenOf } from './proc.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
-export const PEER_NAMES = ['direct', 'fulcrum', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
+export const PEER_NAMES = ['direct', 'fulcrum', 'naive', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export function isPeerName(name: string): name is PeerName {
@@ -159,6 +159,18 @@ async function startFulcrumWorkers(ctx: PeerContext, w: WorkersContext): Promise
   };
 }
 
+/** The reference row: a ~100-line proxy on Bun.listen/Bun.connect (bench/naive-proxy.ts). */
+const naive: Peer = {
+  name: 'naive',
+  describe: 'bench/naive-proxy.ts: Bun.listen + Bun.connect, pause/resume, shutdown; nothing else (the runtime\'s floor)',
+  missing: () => null,
+  version: () => `Bun ${Bun.version}`,
+  start: async (ctx) => {
+    const cmd = [process.execPath, join(repoRoot, 'bench/naive-proxy.ts'), String(ctx.port), `${ctx.backend.host}:${ctx.backend.port}`];
+    return processPeer(await spawnProcess(pinned(cmd, ctx.cpu), { name: 'naive', port: ctx.port }), ctx.port);
+  },
+};
+
 function penPeer(name: 'pen' | 'pen-poll'): Peer {
   const poll = name === 'pen-poll';
   return {
@@ -251,6 +263,7 @@ const nginx: Peer = {
 export const PEERS: Record<PeerName, Peer> = {
   direct,
   fulcrum,
+  naive,
   pen: penPeer('pen'),
   'pen-poll': penPeer('pen-poll'),
   haproxy,

@@ -9,6 +9,7 @@ import { find, summaryOf, type Metric, type Row } from './results.ts';
 const COLORS: Record<PeerName, string> = {
   direct: '#888888',
   fulcrum: '#d62728',
+  naive: '#8c564b',
   pen: '#1f77b4',
   'pen-poll': '#17becf',
   haproxy: '#2ca02c',

@@ -117,6 +117,7 @@ export class Admission {
       // pen stops accepting at -x and lets the kernel backlog hold clients; the runtime accepts
       // for us, so we hold them here instead, unread, and serve them in order as slots free.
       this.#d.totals.queued++;
+      session.hold();
       this.#waiting.push(session);
       this.#waitingChanged();
     } else {

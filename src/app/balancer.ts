@@ -267,7 +267,11 @@ export class Balancer implements RuntimeHooks {
   accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group, origin: ProxiedAddresses | null = null, initial: Uint8Array | null = null): void {
     this.totals.accepted++;
     // After a PROXY header (accept_proxy) the real client is the one it names, for every decision.
-    const session = new Session(group, socket, clientKey(origin?.sourceAddress ?? socket.remoteAddress), origin);
+    const address = origin?.sourceAddress ?? socket.remoteAddress ?? ''; // a getpeername, once: Bun keeps the address
+    const session = new Session(group, socket, clientKey(address), address, origin);
+    // The port is one more getpeername: read now only for what reports it after the client has
+    // gone (the -l log, the access log, -dd); otherwise only when asked (hashing, PROXY, views).
+    if (this.#penLog.file !== null || this.onSessionEnd.length > 1 || this.global.debug >= 2) void session.clientPort;
     session.listener = listener;
     listener.active++;
     session.dump = this.global.debug >= 2 || this.#penLog.wantsChunks; // pen's -l format logs each chunk from the client

@@ -8,13 +8,14 @@
  */
 import { dirname } from 'node:path';
 import type { FulcrumConfig } from '../config/model.ts';
-import { formatIssue, type ConfigIssue } from '../config/yaml/parse.ts';
-import { loadConfigFile } from './config-file.ts';
+import { formatIssue, type ConfigIssue } from '../config/yaml/issue.ts';
 import { resolveConfig, type Balancer } from './balancer.ts';
 import type { PenCommands } from './pen-commands.ts';
 
 /** Loads and validates a YAML config file; every problem is listed in the error's message. */
 export async function loadYamlConfig(path: string): Promise<FulcrumConfig> {
+  // The YAML parser and schema (yaml, zod: ~15 MB resident) load only with a config file.
+  const { loadConfigFile } = await import('./config-file.ts');
   const result = await loadConfigFile(path);
   if ('errors' in result) {
     throw new FulcrumError('E_CONFIG_INVALID', `${path} has ${result.errors.length} error(s):\n` + result.errors.map((i) => '  ' + formatIssue(i)).join('\n'));
@@ -103,6 +104,7 @@ export class Reloader {
     const b = this.#b;
     const configFile = b.global.configFile;
     if (configFile !== null) {
+      const { loadConfigFile } = await import('./config-file.ts');
       const loaded = await loadConfigFile(configFile);
       if ('errors' in loaded) {
         return { ok: false, source: configFile, message: `${configFile} has ${loaded.errors.length} error(s)`, issues: loaded.errors.map(fromConfigIssue) };

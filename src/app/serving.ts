@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Clock, Random } from '../core/clock.ts';
 import type { AccessLogConfig, FulcrumConfig } from '../config/model.ts';
-import { AccessLog } from '../control/access-log.ts';
+import type { AccessLog } from '../control/access-log.ts';
 import { Balancer, type BalancerOptions, type Diagnostics } from './balancer.ts';
 import { FulcrumError } from '../core/errors.ts';
 
@@ -19,9 +19,13 @@ export class Serving {
     this.balancer = new Balancer(config, diag, clock, random, options);
   }
 
-  /** Opens the configured access log as an observer of finished sessions; throws if it cannot. */
-  openAccessLog(config: AccessLogConfig | null): void {
+  /**
+   * Opens the configured access log as an observer of finished sessions; throws if it cannot.
+   * Loaded only when configured: pino is several MB resident that a balancer without it need not hold.
+   */
+  async openAccessLog(config: AccessLogConfig | null): Promise<void> {
     if (config === null) return;
+    const { AccessLog } = await import('../control/access-log.ts');
     this.accessLog = new AccessLog(config, this.balancer.clock);
     this.balancer.onSessionEnd.push(this.accessLog.onSessionEnd);
     this.balancer.onUdpSessionEnd.push(this.accessLog.onSessionEnd);

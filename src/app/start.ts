@@ -9,9 +9,9 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock, Random } from '../core/clock.ts';
-import { AdminServer, readTokenFile } from '../control/admin-server.ts';
+// The admin API (with prom-client's metrics) and the workers' pool load only when configured.
+import type { AdminServer } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
-import { Metrics } from '../control/metrics.ts';
 import { listenHttp } from '../dataplane/http-listener.ts';
 import { formatAddress } from '../core/address.ts';
 import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
@@ -30,10 +30,10 @@ import { statsText } from './status.ts';
 import type { Cluster } from './cluster.ts';
 import { systemdNotifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
-import { WorkerPool } from './workers/primary.ts';
+import type { WorkerPool } from './workers/primary.ts';
 import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
 import { drainConnections, startSuccessor } from './upgrade.ts';
-import { SharedState } from './workers/shared-state.ts';
+import type { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
@@ -95,6 +95,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
   let shared: SharedState | null = null;
   if (workers > 1) {
+    const { SharedState } = await import('./workers/shared-state.ts');
     try {
       shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
@@ -149,13 +150,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
   }
   try {
-    serving.openAccessLog(config.global.accessLog);
+    await serving.openAccessLog(config.global.accessLog);
   } catch (e) {
     throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`, 1, e);
   }
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
     // A bad token file stops the start before any listener is bound.
+    const { readTokenFile } = await import('../control/admin-server.ts');
     try {
       readTokenFile(adminConfig.tokenFile);
     } catch (e) {
@@ -232,8 +234,11 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
+  /** The admin API's modules, loaded only when it is configured. */
+  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts')] | null = null;
   const openAdmin = (): void => {
-    if (adminConfig === null) return;
+    if (adminConfig === null || adminApi === null) return;
+    const [{ AdminServer }, { Metrics }] = adminApi;
     admin = AdminServer.start({
       config: adminConfig,
       balancer,
@@ -270,6 +275,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
+    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts')]);
     try {
       openAdmin();
     } catch (e) {
@@ -280,6 +286,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (shared !== null) {
     // Workers write their diagnostics where this process writes its own.
     const env = { ...options.workerEnv, [DIAGNOSTICS_ENV]: diagnosticsTarget };
+    const { WorkerPool } = await import('./workers/primary.ts');
     pool = new WorkerPool({ count: workers, shared, balancer, command: options.workerCommand, env, diag: balancer.diag });
     try {
       await pool.start();

@@ -129,6 +129,11 @@ export class Selector {
   /** Reused for outlier decisions (no allocation per failure). */
   readonly #outlier: OutlierSettings = { consecutiveFailures: 1, baseEjectionMs: 0, maxEjectionMs: 0 };
 
+  /** Whether begin() reads SelectionState.clientPort (set it first): reading a port costs a system call. */
+  get hashesClientPort(): boolean {
+    return this.settings.hashSourcePort && this.needsClientHash;
+  }
+
   constructor(opts: {
     servers: Server[];
     balancer: Algorithm;
@@ -205,7 +210,7 @@ export class Selector {
       reason = 'tracked';
     } else {
       let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
-      if (this.settings.hashSourcePort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
+      if (this.hashesClientPort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
       initial = this.balancer.pick(this.servers, { clientHash, nowMs });
     }
     st.initial = initial;

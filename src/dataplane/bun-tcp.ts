@@ -45,7 +45,8 @@ export const clientHandlers: SocketHandler<Side> = {
       socket.terminate();
       return;
     }
-    socket.pause(); // nothing is read from a client before its server is connected
+    // Not paused: the client's first bytes are read while its server connects (session.ts,
+    // EARLY_BYTES_MAX); a client that must wait for a slot is paused by admission.
     listener.data.acceptor.accept(socket);
   },
   close(socket, error) {

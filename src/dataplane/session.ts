@@ -5,6 +5,10 @@
  * - Backpressure: when the peer's socket takes only part of a chunk, the rest is kept (one
  *   buffer per direction) and this socket is paused until the peer drains, so memory per
  *   connection stays bounded whatever the speed mismatch.
+ * - Early bytes: a client is read from accept on (HAProxy does the same); what it sends while its
+ *   server connects is kept for the server, and the client is paused only beyond EARLY_BYTES_MAX.
+ *   Pausing every client at accept and resuming it on connect cost four epoll_ctl and two
+ *   setsockopt calls per connection (docs/performance.md).
  * - Half-close: a FIN read from one side is passed on (shutdown) once everything before it has
  *   been written; the other direction keeps flowing until it ends too.
  * - Reset: a reset on one side is passed on as a reset (terminate) on the other.
@@ -19,6 +23,9 @@ import { clientKey } from '../core/ip.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import { Side, type SideSession } from './side.ts';
+
+export { EARLY_BYTES_MAX, Side } from './side.ts';
 
 // The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
 export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
@@ -66,128 +73,9 @@ export interface SessionListener {
   bytesToClients: number;
 }
 
-export class Side {
-  socket: StreamSocket<Side> | null = null;
-  peer!: Side;
-  readonly session: Session;
-  readonly isClient: boolean;
-  /** Bytes read from the peer, not yet accepted by this socket. */
-  pending: Uint8Array | null = null;
-  /** FIN received from this socket. */
-  eof = false;
-  /** FIN sent to this socket. */
-  shut = false;
-  /** This socket has closed. */
-  gone = false;
-  bytesRead = 0;
-
-  constructor(session: Session, isClient: boolean) {
-    this.session = session;
-    this.isClient = isClient;
-  }
-
-  /** Data read from this socket: forward it to the peer. */
-  onData(chunk: Uint8Array): void {
-    const n = chunk.length;
-    this.bytesRead += n;
-    this.session.lastActivityMs = this.session.owner.coarseNow();
-    if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
-    const server = this.session.selection.server;
-    if (server !== null) {
-      if (this.isClient) server.bytesToServer += n;
-      else server.bytesFromServer += n;
-    }
-    if (!this.peer.send(chunk)) this.socket?.pause();
-  }
-
-  /** Writes to this socket; false when some of it had to be kept for later (backpressure). */
-  send(chunk: Uint8Array): boolean {
-    if (this.gone) return true; // nobody left to deliver to; the close path tears down
-    if (this.pending !== null || this.socket === null) {
-      this.pending = this.pending === null ? chunk : concat(this.pending, chunk);
-      return false;
-    }
-    const written = this.socket.write(chunk);
-    if (written === chunk.length || written < 0) return true;
-    this.pending = chunk.subarray(written);
-    return false;
-  }
-
-  /** This socket can take more: flush what is pending, then let the peer read again. */
-  onDrain(): void {
-    const pending = this.pending;
-    if (pending !== null && this.socket !== null) {
-      const written = this.socket.write(pending);
-      if (written >= 0 && written < pending.length) {
-        this.pending = pending.subarray(written);
-        return;
-      }
-      this.pending = null;
-    }
-    if (this.pending !== null) return;
-    if (this.peer.eof) this.shutdownWrite();
-    else if (!this.peer.gone) this.peer.socket?.resume();
-    this.session.maybeFinished();
-  }
-
-  /** FIN from this socket: pass it on once the peer has everything before it. */
-  onEnd(): void {
-    this.eof = true;
-    if (!this.isClient) this.session.serverEnded();
-    const fc = this.session.owner.fastClose;
-    if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
-      this.session.close(this.isClient ? 'client-closed' : 'server-closed', false);
-      return;
-    }
-    this.session.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    if (this.peer.pending === null && this.peer.socket !== null) this.peer.shutdownWrite();
-    this.session.maybeFinished();
-  }
-
-  shutdownWrite(): void {
-    if (this.shut || this.gone || this.socket === null) return;
-    this.shut = true;
-    this.socket.shutdown();
-  }
-
-  onClose(error: Error | undefined): void {
-    if (this.gone) return;
-    this.gone = true;
-    const s = this.session;
-    if (!this.isClient) s.serverEnded();
-    if (error !== undefined && !(this.eof && this.shut)) {
-      s.close(this.isClient ? 'client-reset' : 'server-reset', true);
-      return;
-    }
-    s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
-    // A clean close is a FIN: Bun reports the peer's FIN on a socket that already sent its own
-    // as `close` without `end`, and the peer must still get what it is owed, then a FIN.
-    this.eof = true;
-    const peer = this.peer;
-    if (!peer.gone && peer.socket !== null) {
-      // Deliver what the peer still owes this side's data, then close it gracefully.
-      if (peer.pending === null) peer.shutdownWrite();
-    }
-    s.maybeFinished();
-  }
-
-  onTimeout(): void {
-    const s = this.session;
-    const idleMs = s.owner.idleTimeoutMs;
-    if (idleMs <= 0) return;
-    const quietMs = s.owner.coarseNow() - s.lastActivityMs;
-    if (quietMs + 1000 < idleMs) {
-      // The other direction was busy: re-arm for the rest of the idle time.
-      this.socket?.timeout(Math.max(1, Math.ceil((idleMs - quietMs) / 1000)));
-      return;
-    }
-    s.close('idle-timeout', false);
-  }
-}
-
 let nextSessionId = 1;
 
-export class Session {
+export class Session implements SideSession {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
   readonly client: Side;
@@ -195,9 +83,10 @@ export class Session {
   /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
   server: Side;
   readonly selection: SelectionState;
-  /** Client address and port, captured at accept (a closed socket no longer knows them). */
+  /** Client address, captured at accept (a closed socket no longer knows it). */
   readonly clientAddress: string;
-  readonly clientPort: number;
+  /** The client's port: -1 until read (each read is a getpeername; see `clientPort`). */
+  #clientPort = -1;
   readonly startMs: number;
   lastActivityMs: number;
   connectStartMs = 0;
@@ -232,7 +121,7 @@ export class Session {
   /** The real client and address it connected to, as a PROXY header named them (accept_proxy); else null. */
   readonly origin: ProxiedAddresses | null;
 
-  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, origin: ProxiedAddresses | null = null) {
+  constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, clientAddress: string = clientSocket.remoteAddress ?? '', origin: ProxiedAddresses | null = null) {
     this.owner = owner;
     this.#clock = owner.clock;
     this.client = new Side(this, true);
@@ -242,11 +131,31 @@ export class Session {
     this.client.peer = this.server;
     this.server.peer = this.client;
     this.origin = origin;
-    this.clientAddress = origin?.sourceAddress ?? clientSocket.remoteAddress ?? '';
-    this.clientPort = origin?.sourcePort ?? clientSocket.remotePort ?? 0;
-    this.selection = newSelectionState(clientKey, this.clientPort);
+    this.clientAddress = origin?.sourceAddress ?? clientAddress;
+    // A PROXY header named the port; otherwise it is read from the socket only when asked.
+    if (origin !== null) this.#clientPort = origin.sourcePort;
+    this.selection = newSelectionState(clientKey);
     this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
+  }
+
+  /**
+   * The client's port, read from the socket the first time it is asked for (a system call that
+   * most connections never need). Whoever needs it after the client has gone (the logs) reads it
+   * at accept; once the client's socket is closed an unread port is 0.
+   */
+  get clientPort(): number {
+    if (this.#clientPort < 0) {
+      const port = this.client.gone ? undefined : this.client.socket?.remotePort;
+      if (port === undefined) return 0;
+      this.#clientPort = port;
+    }
+    return this.#clientPort;
+  }
+
+  /** The client waits unread (admission FIFO, group queue) until a server is connected. */
+  hold(): void {
+    if (!this.client.gone) this.client.socket?.pause();
   }
 
   /**
@@ -262,10 +171,15 @@ export class Session {
 
   /** Choose a server and connect (called when the balancer admits the connection). */
   begin(): void {
-    const server = this.owner.selector.begin(this.selection);
+    const selector = this.owner.selector;
+    if (selector.hashesClientPort) this.selection.clientPort = this.clientPort;
+    const server = selector.begin(this.selection);
     if (server === null) {
       const refusal = this.selection.refusal ?? 'no-server';
-      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) return;
+      if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) {
+        if (!this.finished) this.hold();
+        return;
+      }
       this.close(refusal, false);
       return;
     }
@@ -417,19 +331,21 @@ export class Session {
   close(reason: TerminationReason, abort: boolean): void {
     if (this.finished) return;
     this.noteEnd(reason);
-    for (const side of [this.client, this.server]) {
-      const sock = side.socket;
-      if (sock !== null && !side.gone) {
-        side.gone = true;
-        if (abort) sock.terminate();
-        // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
-        // (not under a flood: short of descriptors, or one address over its limit; then the
-        // descriptor is what we need back).
-        else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
-        else sock.end();
-      }
-    }
+    this.#closeSide(this.client, reason, abort);
+    this.#closeSide(this.server, reason, abort);
     this.#finish();
+  }
+
+  #closeSide(side: Side, reason: TerminationReason, abort: boolean): void {
+    const sock = side.socket;
+    if (sock === null || side.gone) return;
+    side.gone = true;
+    if (abort) sock.terminate();
+    // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
+    // (not under a flood: short of descriptors, or one address over its limit; then the
+    // descriptor is what we need back).
+    else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
+    else sock.end();
   }
 
   /**
@@ -463,13 +379,16 @@ export class Session {
       sel.released(this.selection);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).
-    for (const side of [this.client, this.server]) {
-      if (side.socket !== null && !side.gone) {
-        side.gone = true;
-        side.socket.end();
-      }
-    }
+    endSide(this.client);
+    endSide(this.server);
     this.owner.sessionEnded(this);
+  }
+}
+
+function endSide(side: Side): void {
+  if (side.socket !== null && !side.gone) {
+    side.gone = true;
+    side.socket.end();
   }
 }
 

@@ -12,23 +12,11 @@ import { build } from './build.ts';
 import { checkReferences } from './cross-field.ts';
 import { formatPath, type Found } from './messages.ts';
 import { fileSchema, flatten } from './schema.ts';
+import type { ConfigIssue } from './issue.ts';
 
-export interface ConfigIssue {
-  file: string;
-  /** 1-based; 0 when the problem concerns the file as a whole (e.g. it cannot be read). */
-  line: number;
-  column: number;
-  /** Field path such as `groups.app.servers[1].weight`; empty for syntax errors. */
-  path: string;
-  message: string;
-}
+export { formatIssue, type ConfigIssue } from './issue.ts';
 
 export type ConfigResult = { config: FulcrumConfig } | { errors: ConfigIssue[] };
-
-export function formatIssue(i: ConfigIssue): string {
-  const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
-  return i.path === '' ? `${where}: ${i.message}` : `${where}: ${i.path}: ${i.message}`;
-}
 
 /** Parses config text. Pure: `fileName` only labels the issues. */
 export function parseConfigText(text: string, fileName: string): ConfigResult {

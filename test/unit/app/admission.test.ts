@@ -13,10 +13,15 @@ class FakeSession {
   finished = false;
   connectedMs = 0;
   closedWith: string | null = null;
+  /** Paused while it waits in the FIFO (Session.hold). */
+  held = false;
   constructor(
     readonly id: number,
     readonly begun: number[],
   ) {}
+  hold(): void {
+    this.held = true;
+  }
   begin(): void {
     this.begun.push(this.id);
   }

@@ -133,6 +133,11 @@ export interface RigOptions {
   tcpNoDelay?: boolean;
   sendProxy?: SessionOwner['sendProxy'];
   fastClose?: SessionOwner['fastClose'];
+  /**
+   * The client was paused before the session began, as a TLS or passthrough gate hands it over
+   * (default). false: as a plain listener does, which reads the client from accept on.
+   */
+  pausedAtAccept?: boolean;
 }
 
 /** One session on fake sockets: the owner's side of it, recorded. */
@@ -162,8 +167,8 @@ export class Rig implements SessionOwner {
     this.sendProxy = o.sendProxy ?? 'off';
     this.fastClose = o.fastClose ?? 'off';
     this.client = new FakeSocket<Side>(clientHandlers);
-    // What the listener's open handler does: pause the client, then hand it to a session.
-    this.client.pause();
+    // What a gate does before it hands the client to a session (a plain listener does not).
+    if (o.pausedAtAccept !== false) this.client.pause();
     this.session = new Session(this, this.client, this.client.remoteAddress);
   }
 
