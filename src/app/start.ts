@@ -20,8 +20,10 @@ import { StartError, type ServeRequest } from './command-line.ts';
 import { createControlPort } from './control-service.ts';
 import { makeDiagnostics } from './diagnostics.ts';
 import { VERSION } from './facts.ts';
+import { fileProblem } from './files.ts';
 import { CommandError, PenCommands } from './pen-commands.ts';
 import { penStatusHtml } from './pen-reports.ts';
+import { fileProblems } from './preflight.ts';
 import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
@@ -70,6 +72,9 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
     process.on('exit', () => shared?.remove());
   }
+  // Files it will write and -u's user, before anything is bound: a mistake is one line (preflight.ts).
+  const early = await fileProblems(config);
+  if (early.length > 0) throw new StartError(early[0]!.message);
   let serving: Serving;
   try {
     const diag = makeDiagnostics('fulcrum', () => serving?.balancer.global.debug ?? config.global.debug, clock);
@@ -100,9 +105,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
   }
   try {
-    serving.openAccessLog(config.global.accessLog);
+    // Waits until the file is open, so that a later failure leaves nothing half-open at exit.
+    await serving.openAccessLog(config.global.accessLog);
   } catch (e) {
-    throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`, 1, e);
+    const path = config.global.accessLog?.path ?? '';
+    await balancer.stop();
+    throw new StartError(`cannot open the access log ${path}: ${fileProblem(e, path, 'write')}`, 1, e);
   }
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
@@ -132,6 +140,9 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
+      const open = balancer.activeCount;
+      const waiting = balancer.waitingCount;
+      if (open + waiting > 0) balancer.diag.info(`${why}: stopped accepting; closed ${open} connections (${waiting} waiting)`);
       control?.stop();
       await admin?.stop();
       await pool?.stop();
@@ -156,15 +167,18 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
    */
   const reloader = new Reloader(balancer, commands);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
-    serving.reopenLogs();
+    // A log that cannot be reopened is reported and the old file kept: the reload goes on.
+    const warnings = serving.reopenLogs();
     admin?.reloadToken();
     pool?.reopenLogs();
+    let outcome: ReloadOutcome;
     try {
-      return await reloader.reload();
+      outcome = await reloader.reload();
     } finally {
       // With workers: they get what changed (nothing is sent when nothing did).
       pool?.configChanged();
     }
+    return warnings.length === 0 ? outcome : { ...outcome, warnings };
   };
   /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
   const reload = async (): Promise<string> => {
@@ -186,7 +200,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       admin = AdminServer.start({
         config: adminConfig,
         balancer,
-        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader }),
+        metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, logs: serving }),
         listen: listenHttp,
         clock,
         reload: reloadOutcome,
@@ -221,7 +235,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`, e);
     }
   }
-  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
+  // Written as -u's user, as pen does (preflight.ts checked it before anything was bound).
+  if (pidFile !== null) {
+    try {
+      await writeFile(pidFile, `${process.pid}\n`);
+    } catch (e) {
+      await abandon(`cannot write the pid file ${pidFile}: ${fileProblem(e, pidFile, 'write', config.global.user)}`, e);
+    }
+  }
   balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
 
   return {

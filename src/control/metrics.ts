@@ -24,6 +24,11 @@ export interface ReloadStats {
   readonly lastSuccessMs: number;
 }
 
+/** Log files that could not be reopened on SIGHUP (or written), provided by whoever owns them. */
+export interface LogStats {
+  readonly logReopenFailures: number;
+}
+
 /** What one scrape computes once and every family reads. */
 interface Scrape {
   nowMs: number;
@@ -62,7 +67,7 @@ export class Metrics {
   readonly #families: Family[] = [];
   readonly #b: ObservedBalancer;
 
-  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean }) {
+  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; logs?: LogStats; defaultMetrics?: boolean }) {
     this.#b = balancer;
     const b = balancer;
     const family = (name: string, help: string, type: Family['type'], emit: Family['emit']): void => {
@@ -160,6 +165,11 @@ export class Metrics {
         { labels: { result: 'failure' }, value: r.counts.failed },
       ]);
       add('config_last_reload_success_timestamp_seconds', 'Time of the last successful reload (0 if none).', 'gauge', () => one(r.lastSuccessMs / 1000));
+    }
+
+    if (opts.logs !== undefined) {
+      const l = opts.logs;
+      add('log_reopen_failures_total', 'Log files (-l, access log) that could not be reopened or written; the old file was kept.', 'counter', () => one(l.logReopenFailures));
     }
 
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'fulcrum_' });

@@ -62,7 +62,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
         if (serving === null) {
           try {
             serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
-            serving.openAccessLog(m.config.global.accessLog);
+            await serving.openAccessLog(m.config.global.accessLog);
             serving.balancer.start();
             if (m.config.global.user !== null) switchTo(await lookupUser(m.config.global.user));
           } catch (e) {
