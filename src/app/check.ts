@@ -30,7 +30,8 @@ export async function checkConfigFiles(files: readonly string[], io: CheckOutput
     if (problems.length > 0) {
       bad++;
       const text = readBoundedText(f, 'config file'); // read once more only to place the problems
-      for (const p of problems) io.err(formatIssue(issueAt(text, f, p.field, p.message)) + '\n');
+      const issues = problems.map((p) => issueAt(text, f, p.field, p.message)).sort((a, b) => a.line - b.line || a.column - b.column);
+      for (const i of issues) io.err(formatIssue(i) + '\n');
       continue;
     }
     io.out(`${f}: OK (${result.config.listeners.length} listener(s), ${result.config.groups.length} group(s))\n`);

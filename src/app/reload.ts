@@ -69,9 +69,13 @@ export class Reloader {
   lastFailureMs = 0;
   lastResult: ReloadOutcome | null = null;
 
-  constructor(balancer: Balancer, commands: PenCommands) {
+  /** The command line's global settings, which override the file's on every reload too. */
+  readonly #overrides: Partial<FulcrumConfig['global']>;
+
+  constructor(balancer: Balancer, commands: PenCommands, overrides: Partial<FulcrumConfig['global']> = {}) {
     this.#b = balancer;
     this.#commands = commands;
+    this.#overrides = overrides;
   }
 
   /** What a reload would re-read, or null when Fulcrum was started from a command line alone. */
@@ -114,6 +118,7 @@ export class Reloader {
         return { ok: false, source: configFile, message: `${configFile} has ${loaded.errors.length} error(s)`, issues: loaded.errors.map(fromConfigIssue) };
       }
       loaded.config.global.configFile = configFile;
+      Object.assign(loaded.config.global, this.#overrides);
       try {
         const next = await resolveConfig(loaded.config);
         const changes = b.reload(next);

@@ -165,7 +165,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
    * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
    * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
    */
-  const reloader = new Reloader(balancer, commands);
+  const reloader = new Reloader(balancer, commands, req.overrides);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
     // A log that cannot be reopened is reported and the old file kept: the reload goes on.
     const warnings = serving.reopenLogs();
