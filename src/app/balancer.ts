@@ -441,7 +441,7 @@ export class Balancer implements RuntimeHooks {
   /** After a reload: the -l log follows log_file, checks follow the servers, waiting clients are served. */
   #reloaded(before: GlobalConfig, after: GlobalConfig): void {
     this.global = after;
-    this.#penLog.follow(before.logFile, after.logFile, after.logFormat);
+    this.#penLog.follow(before.logFile, after.logFile, after.logFormat, (m) => this.diag.error(m));
     if (this.#checks) this.health.sync(this.groups.values());
     for (const g of this.groups.values()) g.serveQueue();
     this.#admission.admitWaiting();

@@ -1,9 +1,15 @@
 /**
  * `fulcrum check FILE...`: validates config files without starting anything (a light module:
- * the config loader only, no balancer).
+ * the config loader and the start checks, no balancer). Beyond the schema, it reports what a
+ * start would meet one by one (preflight.ts): files that cannot be written, a missing token,
+ * certificate or key file, an unknown user, host names that do not resolve; all at once, at
+ * file:line:column of the field concerned.
  */
-import { formatIssue } from '../config/yaml/parse.ts';
+import { formatIssue, issueAt } from '../config/yaml/parse.ts';
+import { systemClock } from '../dataplane/system-clock.ts';
 import { loadConfigFile } from './config-file.ts';
+import { readBoundedText } from './files.ts';
+import { startProblems } from './preflight.ts';
 
 export interface CheckOutput {
   out(text: string): void;
@@ -18,9 +24,17 @@ export async function checkConfigFiles(files: readonly string[], io: CheckOutput
     if ('errors' in result) {
       bad++;
       for (const i of result.errors) io.err(formatIssue(i) + '\n');
-    } else {
-      io.out(`${f}: OK (${result.config.listeners.length} listener(s), ${result.config.groups.length} group(s))\n`);
+      continue;
     }
+    const problems = await startProblems(result.config, new Date(systemClock.now()));
+    if (problems.length > 0) {
+      bad++;
+      const text = readBoundedText(f, 'config file'); // read once more only to place the problems
+      const issues = problems.map((p) => issueAt(text, f, p.field, p.message)).sort((a, b) => a.line - b.line || a.column - b.column);
+      for (const i of issues) io.err(formatIssue(i) + '\n');
+      continue;
+    }
+    io.out(`${f}: OK (${result.config.listeners.length} listener(s), ${result.config.groups.length} group(s))\n`);
   }
   return bad === 0 ? 0 : 1;
 }

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { errorCode, FulcrumError } from '../core/errors.ts';
-import type { FulcrumConfig } from '../config/model.ts';
+import type { FulcrumConfig, GlobalConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError, type ParsedCommandLine } from '../config/pen-args.ts';
 import { workerListenProblem } from './balancer.ts';
 import { controlRootRefusal } from './control-service.ts';
@@ -35,6 +35,8 @@ export interface ServeRequest {
   foreground: boolean;
   /** --quiet: no start line. */
   quiet: boolean;
+  /** With --config: the global settings the command line gave, applied over the file's on every reload too. */
+  overrides: Partial<GlobalConfig>;
 }
 
 export type CommandLine = { action: 'help' } | { action: 'version' } | { action: 'serve'; serve: ServeRequest };
@@ -59,16 +61,26 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
   if (parsed.long.help) return { action: 'help' };
   if (parsed.long.version) return { action: 'version' };
   let config = parsed.config;
+  let overrides: Partial<GlobalConfig> = {};
   if (parsed.long.configFile !== null) {
+    // One rule (docs/config.md): an option given on the command line overrides the file's value;
+    // the file's value applies otherwise. Options about pen's one listener and group have no
+    // single place in a file of several, so they are refused rather than ignored.
+    if (parsed.groupOptions.length > 0) {
+      const opts = [...new Set(parsed.groupOptions)].join(', ');
+      throw new StartError(`${opts}: with --config, set this in the file's groups and listeners (the command-line form configures pen's single group)`, 2);
+    }
+    overrides = globalsGiven(parsed.config.global, parsed.given);
     try {
       config = await loadYamlConfig(parsed.long.configFile);
     } catch (e) {
       throw new StartError((e as Error).message, 1, e);
     }
     config.global.foreground = true; // a config file is for supervised, modern use
-    // The control port is given on the command line in both modes.
+    // The control port is given on the command line only (the file has no key for it).
     config.global.control = parsed.config.global.control;
     config.global.controlExit = parsed.config.global.controlExit;
+    Object.assign(config.global, overrides);
   }
   usage(() => applyLongOptions(config, parsed.long));
   const refusal = controlRootRefusal(config.global, process.getuid?.() ?? -1);
@@ -81,5 +93,12 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
       if (problem !== null) throw new StartError(`--workers ${workers}: ${problem}`, 2);
     }
   }
-  return { action: 'serve', serve: { config, commands: parsed.commands, workers, foreground: config.global.foreground, quiet: parsed.long.quiet } };
+  return { action: 'serve', serve: { config, commands: parsed.commands, workers, foreground: config.global.foreground, quiet: parsed.long.quiet, overrides } };
+}
+
+/** The global settings among `keys`, as the command line set them. */
+function globalsGiven(g: GlobalConfig, keys: ReadonlySet<keyof GlobalConfig>): Partial<GlobalConfig> {
+  const out: Partial<GlobalConfig> = {};
+  for (const k of keys) Object.assign(out, { [k]: g[k] });
+  return out;
 }

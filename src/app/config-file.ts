@@ -1,18 +1,19 @@
 /**
  * Reading the YAML config file: the one place where configuration touches the disk. Parsing and
- * checking are pure (src/config/yaml/parse.ts).
+ * checking are pure (src/config/yaml/parse.ts). The file is read in bounded chunks and refused
+ * past MAX_CONFIG_BYTES (files.ts), so a wrong path such as /dev/zero cannot fill the memory.
  */
-import { readFile } from 'node:fs/promises';
 import { parseConfigText, type ConfigResult } from '../config/yaml/parse.ts';
+import { readBoundedText } from './files.ts';
 
-/** Reads and parses a config file. Unreadable files are reported as issues, not thrown. */
+/** Reads and parses a config file. Unreadable or oversized files are reported as issues, not thrown. */
 export async function loadConfigFile(path: string): Promise<ConfigResult> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readBoundedText(path, 'config file');
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
-    return { errors: [{ file: path, line: 0, column: 0, path: '', message: `cannot read the config file: ${reason}` }] };
+    return { errors: [{ file: path, line: 0, column: 0, path: '', message: reason }] };
   }
   return parseConfigText(text, path);
 }

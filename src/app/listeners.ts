@@ -6,7 +6,7 @@
  */
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
-import { listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
+import { listenErrorText, listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
@@ -86,7 +86,7 @@ export class Listeners {
     try {
       l.handle = this.#listen(l, l.config.address);
     } catch (e) {
-      throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${(e as Error).message}`, { cause: e });
+      throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${listenErrorText(e)}`, { cause: e });
     }
     const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
     const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}${proxy}`;
@@ -121,7 +121,7 @@ export class Listeners {
           l.config = oldConfig;
           restored = `; the old address ${formatAddress(oldConfig.address)} could not be bound again either (${(e2 as Error).message}), so nothing is listening`;
         }
-        throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(address)}: ${(e as Error).message}${restored}`, { cause: e });
+        throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(address)}: ${listenErrorText(e)}${restored}`, { cause: e });
       }
       this.#diag.debug(1, `listener moved from ${formatAddress(oldConfig.address)} to ${formatAddress(address)}`);
       return;

@@ -6,11 +6,12 @@
  * new value when given one; a setter answers nothing. Unlike pen, a bad command throws a
  * CommandError (the control port answers it as an "error:" line) and changes nothing.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
 import { AddressError, formatAddress, parseListenAddress } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
 import type { Balancer } from './balancer.ts';
+import { readBoundedText } from './files.ts';
 import { LogFile } from './log-file.ts';
 import { aclIndex, CommandError, int, seconds } from './pen-command-args.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
@@ -92,9 +93,10 @@ export class PenCommands {
   async runFile(path: string, ctx: CommandContext = {}): Promise<string> {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      // Bounded (files.ts): a wrong path such as /dev/zero is refused, not read to its end.
+      text = readBoundedText(path, 'command file');
     } catch (e) {
-      throw new CommandError(`cannot read command file ${path}: ${(e as Error).message}`);
+      throw new CommandError(`${path}: ${(e as Error).message}`);
     }
     let out = '';
     const lines = text.split('\n');

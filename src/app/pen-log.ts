@@ -45,12 +45,23 @@ export class PenLog {
     if (this.format === 'fulcrum') this.file?.write(formatLogLine(s));
   };
 
-  /** Follows a changed `log_file` (reload): the old file is closed, the new one opened. */
-  follow(before: string | null, after: string | null, format: 'pen' | 'fulcrum'): void {
+  /**
+   * Follows a changed `log_file` or `log_format` (reload): the new file is opened, then the old
+   * one closed. If the new one cannot be opened the old one stays and `report` says why (the
+   * reload goes on).
+   */
+  follow(before: string | null, after: string | null, format: 'pen' | 'fulcrum', report: (message: string) => void = () => undefined): void {
     this.format = format;
     if (after === before) return;
+    let next: LogFile | null = null;
+    try {
+      next = after === null ? null : new LogFile(after);
+    } catch (e) {
+      report(`cannot open the log file ${after}: ${(e as Error).message}; still writing to ${before ?? 'no file'}`);
+      return;
+    }
     void this.file?.close();
-    this.file = after === null ? null : new LogFile(after);
+    this.file = next;
   }
 
   async close(): Promise<void> {

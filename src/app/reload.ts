@@ -70,9 +70,13 @@ export class Reloader {
   lastFailureMs = 0;
   lastResult: ReloadOutcome | null = null;
 
-  constructor(balancer: Balancer, commands: PenCommands) {
+  /** The command line's global settings, which override the file's on every reload too. */
+  readonly #overrides: Partial<FulcrumConfig['global']>;
+
+  constructor(balancer: Balancer, commands: PenCommands, overrides: Partial<FulcrumConfig['global']> = {}) {
     this.#b = balancer;
     this.#commands = commands;
+    this.#overrides = overrides;
   }
 
   /** What a reload would re-read, or null when Fulcrum was started from a command line alone. */
@@ -88,7 +92,13 @@ export class Reloader {
   }
 
   async #reload(): Promise<ReloadOutcome> {
-    const result = await this.#attempt();
+    let result: ReloadOutcome;
+    try {
+      result = await this.#attempt();
+    } catch (e) {
+      // Whatever went wrong, the reload is reported as failed and the balancer keeps serving.
+      result = { ok: false, source: this.source, message: `reload failed: ${(e as Error).message}`, issues: [] };
+    }
     this.lastResult = result;
     if (result.ok) {
       this.counts.ok++;
@@ -110,6 +120,7 @@ export class Reloader {
         return { ok: false, source: configFile, message: `${configFile} has ${loaded.errors.length} error(s)`, issues: loaded.errors.map(fromConfigIssue) };
       }
       loaded.config.global.configFile = configFile;
+      Object.assign(loaded.config.global, this.#overrides);
       try {
         const next = await resolveConfig(loaded.config);
         const changes = b.reload(next);
@@ -138,7 +149,10 @@ export class Reloader {
 
 /** The control port's reply for an outcome (pen's text), or a CommandError-worthy message. */
 export function outcomeReply(r: ReloadOutcome, yaml: boolean): { reply: string } | { error: string } {
-  if (r.ok) return { reply: formatReload({ file: r.source, changes: r.changes }, yaml) };
-  if (r.source === null) return { reply: formatReload({ file: null, changes: [] }, yaml) };
-  return { error: `reload failed, keeping the running configuration: ${r.message}` + r.issues.map((i) => '\n  ' + formatReloadIssue(i)).join('') };
+  const warnings = (r.warnings ?? []).map((w) => `warning: ${w}\n`).join('');
+  if (r.ok) return { reply: formatReload({ file: r.source, changes: r.changes }, yaml) + warnings };
+  if (r.source === null) {
+    return { reply: warnings === '' ? formatReload({ file: null, changes: [] }, yaml) : 'no --config or -F file to re-read\n' + warnings };
+  }
+  return { error: `reload failed, keeping the running configuration: ${r.message}` + r.issues.map((i) => '\n  ' + formatReloadIssue(i)).join('') + (warnings === '' ? '' : '\n' + warnings.trimEnd()) };
 }

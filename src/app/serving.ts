@@ -9,6 +9,7 @@ import type { AccessLogConfig, FulcrumConfig } from '../config/model.ts';
 import type { AccessLog } from '../control/access-log.ts';
 import { Balancer, type BalancerOptions, type Diagnostics } from './balancer.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { fileProblem } from './files.ts';
 
 export class Serving {
   readonly balancer: Balancer;
@@ -19,22 +20,47 @@ export class Serving {
     this.balancer = new Balancer(config, diag, clock, random, options);
   }
 
+  /** Log files that could not be reopened (or written) since start, for /metrics. */
+  logReopenFailures = 0;
+
   /**
-   * Opens the configured access log as an observer of finished sessions; throws if it cannot.
-   * Loaded only when configured: pino is several MB resident that a balancer without it need not hold.
+   * Opens the configured access log as an observer of finished sessions; resolves once the file
+   * is open, rejects if it cannot be. Loaded only when configured: pino is several MB resident
+   * that a balancer without it need not hold.
    */
   async openAccessLog(config: AccessLogConfig | null): Promise<void> {
     if (config === null) return;
     const { AccessLog } = await import('../control/access-log.ts');
-    this.accessLog = new AccessLog(config, this.balancer.clock);
-    this.balancer.onSessionEnd.push(this.accessLog.onSessionEnd);
-    this.balancer.onUdpSessionEnd.push(this.accessLog.onSessionEnd);
+    const log = new AccessLog(config, this.balancer.clock, (e) => {
+      this.logReopenFailures++;
+      this.balancer.diag.error(`access log ${config.path}: ${e.message}`);
+    });
+    await log.ready();
+    this.accessLog = log;
+    this.balancer.onSessionEnd.push(log.onSessionEnd);
+    this.balancer.onUdpSessionEnd.push(log.onSessionEnd);
   }
 
-  /** SIGHUP: reopen pen's -l log and the access log (rotation by mv). */
-  reopenLogs(): void {
-    this.balancer.log?.reopen();
-    this.accessLog?.reopen();
+  /**
+   * SIGHUP: reopen pen's -l log and the access log (rotation by mv). A file that cannot be
+   * reopened is reported (the returned lines, the log, the metric) and the old one stays open:
+   * the balancer keeps serving and logging.
+   */
+  reopenLogs(): string[] {
+    const problems: string[] = [];
+    const reopen = (what: string, file: { path: string; reopen(): void } | null | undefined): void => {
+      if (file == null) return;
+      try {
+        file.reopen();
+      } catch (e) {
+        problems.push(`cannot reopen the ${what} ${file.path}: ${fileProblem(e, file.path, 'write', this.balancer.global.user)}; still writing to the old file`);
+      }
+    };
+    reopen('log file', this.balancer.log);
+    reopen('access log', this.accessLog === null ? null : { path: this.accessLog.config.path, reopen: () => this.accessLog?.reopen() });
+    this.logReopenFailures += problems.length;
+    for (const p of problems) this.balancer.diag.error(p);
+    return problems;
   }
 
   async closeLogs(): Promise<void> {

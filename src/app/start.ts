@@ -21,8 +21,10 @@ import { StartError, type ServeRequest } from './command-line.ts';
 import { createControlPort } from './control-service.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
 import { VERSION } from './facts.ts';
+import { fileProblem } from './files.ts';
 import { CommandError, PenCommands } from './pen-commands.ts';
 import { penStatusHtml } from './pen-reports.ts';
+import { fileProblems } from './preflight.ts';
 import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
@@ -103,6 +105,9 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
     process.on('exit', () => shared?.remove());
   }
+  // Files it will write and -u's user, before anything is bound: a mistake is one line (preflight.ts).
+  const early = await fileProblems(config);
+  if (early.length > 0) throw new StartError(early[0]!.message);
   let serving: Serving;
   const diagnosticsTarget = config.global.diagnosticsLog ?? options.diagnostics ?? 'stderr';
   let output: DiagnosticOutput;
@@ -150,9 +155,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     }
   }
   try {
+    // Waits until the file is open, so that a later failure leaves nothing half-open at exit.
     await serving.openAccessLog(config.global.accessLog);
   } catch (e) {
-    throw new StartError(`cannot open the access log ${config.global.accessLog?.path}: ${(e as Error).message}`, 1, e);
+    const path = config.global.accessLog?.path ?? '';
+    await balancer.stop();
+    throw new StartError(`cannot open the access log ${path}: ${fileProblem(e, path, 'write')}`, 1, e);
   }
   const adminConfig = config.global.admin;
   if (adminConfig?.tokenFile != null) {
@@ -187,6 +195,9 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       balancer.diag.debug(1, `${why}: stopping`);
+      const open = balancer.activeCount;
+      const waiting = balancer.waitingCount;
+      if (open + waiting > 0) balancer.diag.info(`${why}: stopped accepting; closed ${open} connections (${waiting} waiting)`);
       cluster?.stop();
       notify.stopping(`stopping (${why})`);
       control?.stop();
@@ -212,20 +223,23 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
    * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
    * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
    */
-  const reloader = new Reloader(balancer, commands);
+  const reloader = new Reloader(balancer, commands, req.overrides);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
-    serving.reopenLogs();
+    // A log that cannot be reopened is reported and the old file kept: the reload goes on.
+    const warnings = serving.reopenLogs();
     output.reopen();
     admin?.reloadToken();
     pool?.reopenLogs();
+    let outcome: ReloadOutcome;
     try {
-      return await reloader.reload();
+      outcome = await reloader.reload();
     } finally {
       cluster?.attach(); // new groups' client tables
 
       // With workers: they get what changed (nothing is sent when nothing did).
       pool?.configChanged();
     }
+    return warnings.length === 0 ? outcome : { ...outcome, warnings };
   };
   /** The same as pen's text: the report, or a CommandError saying why nothing changed. */
   const reload = async (): Promise<string> => {
@@ -242,7 +256,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     admin = AdminServer.start({
       config: adminConfig,
       balancer,
-      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, ...(cluster === null ? {} : { cluster }) }),
+      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, logs: serving, ...(cluster === null ? {} : { cluster }) }),
       listen: listenHttp,
       clock,
       reload: reloadOutcome,
@@ -305,7 +319,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`, e);
     }
   }
-  if (pidFile !== null) await writeFile(pidFile, `${process.pid}\n`);
+  // Written as -u's user, as pen does (preflight.ts checked it before anything was bound).
+  if (pidFile !== null) {
+    try {
+      await writeFile(pidFile, `${process.pid}\n`);
+    } catch (e) {
+      await abandon(`cannot write the pid file ${pidFile}: ${fileProblem(e, pidFile, 'write', config.global.user)}`, e);
+    }
+  }
   balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
   const line = startLine(process.pid, balancer.listeners, output.where);
   if (!req.quiet) balancer.diag.info(line);

@@ -8,7 +8,7 @@ import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/bal
 import { penProtocolMinimum, type TlsVersion } from '../core/tls-rules.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type GlobalConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
 
@@ -108,7 +108,21 @@ export interface ParsedCommandLine {
   long: LongOptions;
   /** Messages for accepted-but-ignored options (-P, -Q, -m ...). */
   notes: string[];
+  /** Global settings given on the command line: with --config they override the file's. */
+  given: Set<keyof GlobalConfig>;
+  /** Options that configure pen's one listener and group (-t, -E, --check ...), as written. */
+  groupOptions: string[];
 }
+
+/** pen's options that set a global setting (the rest configure its one listener and group). */
+const GLOBAL_OPTIONS: Readonly<Record<string, keyof GlobalConfig>> = {
+  x: 'maxConnections', F: 'commandFile', C: 'control', l: 'logFile', p: 'pidFile', w: 'statusFile', u: 'user',
+  m: 'multiAccept', q: 'backlog', d: 'debug', a: 'asciiDumps', f: 'foreground', X: 'controlExit',
+};
+/** Accepted and ignored (notes only), or commands (-o): neither global nor per group. */
+const NEITHER = new Set('oOSPQZDn'.split(''));
+/** Long options that configure pen's one listener and group. */
+const GROUP_LONG = new Set(['algorithm', 'send-proxy', 'check', 'check-interval', 'check-timeout', 'rise', 'fall']);
 
 function intValue(opt: string, value: string, min = 0): number {
   if (!/^-?\d+$/.test(value)) throw new UsageError(`-${opt}: "${value}" is not an integer`);
@@ -197,6 +211,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   };
   const commands: string[] = [];
   const notes: string[] = [];
+  const given = new Set<keyof GlobalConfig>();
+  const groupOptions: string[] = [];
   const positional: string[] = [];
   const flags = { udp: false, hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
   let emergency: string | null = null;
@@ -274,6 +290,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      if (GROUP_LONG.has(name)) groupOptions.push(`--${name}`);
       const takeValue = (): string => {
         if (eq !== -1) return arg.slice(eq + 1);
         const v = argv[++i];
@@ -340,6 +357,9 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       const opt = arg[j]!;
       const notYet = NOT_YET[opt];
       if (notYet !== undefined) throw new UsageError(`-${opt}: ${notYet}`);
+      const setting = GLOBAL_OPTIONS[opt];
+      if (setting !== undefined) given.add(setting);
+      else if (!NEITHER.has(opt)) groupOptions.push(`-${opt}`);
       if (WITH_VALUE.has(opt)) {
         let value = arg.slice(j + 1);
         if (value === '') {
@@ -360,7 +380,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
     if (positional.length > 0 && long.configFile !== null) {
       throw new UsageError('give either --config FILE or a listen address and servers, not both');
     }
-    return { config, commands, long, notes };
+    return { config, commands, long, notes, given, groupOptions };
   }
   const [listenArg, ...serverArgs] = positional;
   if (listenArg === undefined) throw new UsageError('missing the listen address: fulcrum [options] [host:]port server1 [server2 ...] (see fulcrum --help)');
@@ -399,7 +419,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const tls = penTls(ssl, notes);
   if (flags.udp) udpProblems(listen, tls, global.workers);
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls, ...(flags.udp ? { udp: penUdpConfig() } : {}) });
-  return { config, commands, long, notes };
+  return { config, commands, long, notes, given, groupOptions };
 }
 
 /** pen's -E -K -G -A -R -L as a listener's TLS settings; null without -E. */

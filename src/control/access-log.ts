@@ -6,7 +6,11 @@
  *
  * Cost: one record and one buffered asynchronous write per connection, at its end; nothing
  * per chunk. The file is opened in append mode and reopened on SIGHUP (rotation by `mv`).
+ * Opening is checked synchronously first (a missing directory or a permission is an error the
+ * caller reports at once), and `ready()` waits for pino's asynchronous open, so that nothing is
+ * left half-open when the start fails later. A reopen that fails keeps the old file.
  */
+import { closeSync, openSync } from 'node:fs';
 import pino from 'pino';
 import { formatAddress } from '../core/address.ts';
 import type { Clock } from '../core/clock.ts';
@@ -156,11 +160,15 @@ export class AccessLog {
 
   readonly #clock: Clock;
 
-  constructor(config: AccessLogConfig, clock: Clock) {
+  /** `onError`: a write or an asynchronous reopen failed (the log keeps its old file). */
+  constructor(config: AccessLogConfig, clock: Clock, onError: (e: Error) => void = () => undefined) {
     this.config = config;
     this.#clock = clock;
     const toStdout = config.path === '-';
+    if (!toStdout) closeSync(openSync(config.path, 'a')); // throws ENOENT, EACCES, ... here, not later
     this.#dest = pino.destination({ dest: toStdout ? 1 : config.path, append: true, sync: false, mkdir: false });
+    // Without a listener, an 'error' event (a reopen or a write that failed) ends the process.
+    this.#dest.on('error', onError);
     this.#json =
       config.format === 'json'
         ? pino(
@@ -183,9 +191,23 @@ export class AccessLog {
     else this.#dest.write(formatTextRecord(r, new Date(this.#clock.now())));
   }
 
-  /** Reopens the file (SIGHUP), so that a rotated log is continued in a new file. */
+  /** Resolves once the file is open (pino opens it asynchronously); rejects if it cannot be. */
+  ready(): Promise<void> {
+    const dest = this.#dest as Destination & { fd: number };
+    if (this.config.path === '-' || dest.fd >= 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      dest.once('ready', () => resolve());
+      dest.once('error', reject);
+    });
+  }
+
+  /**
+   * Reopens the file (SIGHUP), so that a rotated log is continued in a new file. Throws (and
+   * keeps writing to the old file) if the new one cannot be opened.
+   */
   reopen(): void {
     if (this.#closed || this.config.path === '-') return;
+    closeSync(openSync(this.config.path, 'a'));
     this.#dest.reopen();
   }
 

@@ -405,11 +405,12 @@ export class AdminServer {
     const r = await this.#o.reload();
     if (r.ok) {
       this.#o.diag.info(`admin API: reloaded ${r.source}${r.changes.length > 0 ? ': ' + r.changes.join('; ') : ' (no changes)'}`);
-      return json({ reloaded: r.source, changes: r.changes });
+      for (const w of r.warnings ?? []) this.#o.diag.error(`admin API: reload: ${w}`);
+      return json({ reloaded: r.source, changes: r.changes, warnings: r.warnings ?? [] });
     }
     this.#o.diag.error(`admin API: reload refused: ${r.message}` + r.issues.map((i) => `\n  ${i.file === null ? '' : `${i.file}:${i.line}:${i.column}: `}${i.path === '' ? '' : `${i.path}: `}${i.message}`).join(''));
     const message = `${r.message}; the running configuration is kept`;
-    return new Response(JSON.stringify({ error: { code: 'reload_failed', message, source: r.source, issues: r.issues } }, null, 2) + '\n', {
+    return new Response(JSON.stringify({ error: { code: 'reload_failed', message, source: r.source, issues: r.issues, warnings: r.warnings ?? [] } }, null, 2) + '\n', {
       status: 422,
       headers: JSON_HEADERS,
     });

@@ -34,6 +34,11 @@ export interface ClusterStatsView {
   readonly pending: number;
 }
 
+/** Log files that could not be reopened on SIGHUP (or written), provided by whoever owns them. */
+export interface LogStats {
+  readonly logReopenFailures: number;
+}
+
 /** What one scrape computes once and every family reads. */
 interface Scrape {
   nowMs: number;
@@ -72,7 +77,7 @@ export class Metrics {
   readonly #families: Family[] = [];
   readonly #b: ObservedBalancer;
 
-  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; defaultMetrics?: boolean; cluster?: ClusterStatsView }) {
+  constructor(balancer: ObservedBalancer, opts: { version: string; reloads?: ReloadStats; logs?: LogStats; defaultMetrics?: boolean; cluster?: ClusterStatsView }) {
     this.#b = balancer;
     const b = balancer;
     const family = (name: string, help: string, type: Family['type'], emit: Family['emit']): void => {
@@ -188,6 +193,11 @@ export class Metrics {
         { labels: { result: 'failure' }, value: r.counts.failed },
       ]);
       add('config_last_reload_success_timestamp_seconds', 'Time of the last successful reload (0 if none).', 'gauge', () => one(r.lastSuccessMs / 1000));
+    }
+
+    if (opts.logs !== undefined) {
+      const l = opts.logs;
+      add('log_reopen_failures_total', 'Log files (-l, access log) that could not be reopened or written; the old file was kept.', 'counter', () => one(l.logReopenFailures));
     }
 
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'fulcrum_' });

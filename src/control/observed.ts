@@ -177,6 +177,10 @@ export interface ReloadIssue {
 }
 
 /** What a reload did (app's Reloader produces it). */
-export type ReloadOutcome =
+export type ReloadOutcome = (
   | { ok: true; source: string; changes: string[] }
-  | { ok: false; source: string | null; message: string; issues: ReloadIssue[] };
+  | { ok: false; source: string | null; message: string; issues: ReloadIssue[] }
+) & {
+  /** What went wrong beside the config (a log file that could not be reopened); the rest was done. */
+  warnings?: string[];
+};

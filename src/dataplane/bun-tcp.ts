@@ -114,6 +114,25 @@ export function listenInherited<T>(address: Address, fd: number, socket: SocketH
   return { address, port: address.kind === 'unix' ? 0 : address.port, fd: listenerFd(l), stop: () => l.stop(false) };
 }
 
+/**
+ * Why a listen failed, in the operator's words: Bun says only "Failed to listen at 0.0.0.0" and
+ * keeps the reason in `code`.
+ */
+export function listenErrorText(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'address already in use (another process is listening there; choose another port or stop it)';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port above 1023)';
+    case 'EADDRNOTAVAIL':
+      return 'address not available (no interface of this machine has it; check the host part)';
+    default:
+      return (e as Error).message;
+  }
+}
+
 export function listenTcp(address: Address, acceptor: AcceptHandler, options: ListenOptions = {}): ListenHandle {
   const data: ListenerData = { acceptor };
   if (options.fd !== undefined) return listenInherited(address, options.fd, clientHandlers, data);

@@ -52,6 +52,19 @@ export function parseConfigText(text: string, fileName: string): ConfigResult {
   return { config: build(result.data) };
 }
 
+/**
+ * A problem found after parsing (a file that cannot be opened, a name that does not resolve) as
+ * a ConfigIssue at the field's place in the text, so that `fulcrum check` reports it the way it
+ * reports schema errors. Pure: the text is given.
+ */
+export function issueAt(text: string, fileName: string, path: Found['path'], message: string): ConfigIssue {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const offset = doc.errors.length > 0 ? 0 : position(doc, { path, message });
+  const { line, col } = lineCounter.linePos(offset);
+  return { file: fileName, line, column: col, path: formatPath(path), message };
+}
+
 /** Offset for a problem: a scalar value's own position, else its key, else the nearest enclosing node. */
 function position(doc: Document, f: Found): number {
   let node: unknown = doc.contents;
