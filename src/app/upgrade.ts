@@ -21,6 +21,7 @@ import { FulcrumError } from '../core/errors.ts';
 import type { Balancer } from './balancer.ts';
 import { HANDOVER_ENV, UPGRADE_FDS_ENV } from './inherited-sockets.ts';
 import { saveState } from './state-file.ts';
+import { errorReport, finalStartReport, readStartReport } from './start-report.ts';
 
 /** The successor's first inherited listening socket (fd 3 is its ready pipe, as a daemon's). */
 const FIRST_FD = 4;
@@ -66,18 +67,19 @@ export async function startSuccessor(b: Balancer, o: SuccessorOptions): Promise<
       const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
       pipe?.on('data', (d: Buffer) => {
         text += d.toString();
-        if (text.includes('ready\n')) done(true);
+        if (readStartReport(text)?.ready === true) done(true);
       });
       child.on('exit', () => done(false));
       child.on('error', (e) => {
-        text += `error 1 ${e.message}`;
+        text += errorReport(1, e.message);
         done(false);
       });
     });
     if (!ready) {
       if (child.exitCode === null) child.kill('SIGKILL');
-      const m = /^error \d+ ([\s\S]*)$/m.exec(text);
-      throw new FulcrumError('E_UPGRADE', `the new process did not start: ${m?.[1]?.trim() ?? (child.exitCode === null ? `not serving after ${o.timeoutMs} ms` : `it exited with code ${child.exitCode}`)}`);
+      const r = finalStartReport(text);
+      const said = r.ready ? null : r.message;
+      throw new FulcrumError('E_UPGRADE', `the new process did not start: ${said ?? (child.exitCode === null ? `not serving after ${o.timeoutMs} ms` : `it exited with code ${child.exitCode}`)}`);
     }
   } finally {
     await unlink(handover).catch(() => undefined);

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
+import { finalStartReport, readStartReport, readyReport } from '../app/start-report.ts';
 
 const DAEMON_ENV = 'FULCRUM_DAEMON_CHILD';
 
@@ -26,7 +27,7 @@ export function tellParent(text: string): boolean {
 
 /** The child is serving: the parent may exit (printing `line` unless empty), and fd 3 is closed. */
 export function tellParentReady(line: string): void {
-  if (tellParent(`ready ${line}\n`)) closeSync(3);
+  if (tellParent(readyReport(line))) closeSync(3);
 }
 
 /** The environment of workers: this process's, without what concerns only the daemon's parent. */
@@ -61,16 +62,18 @@ export async function daemonize(argv: string[], quiet: boolean): Promise<never> 
     const pipe = child.stdio[3] as NodeJS.ReadableStream | null;
     pipe?.on('data', (d: Buffer) => {
       text += d.toString();
-      if (/^ready .*\n/m.test(text)) resolve(true);
+      if (readStartReport(text)?.ready === true) resolve(true);
     });
     child.on('exit', () => resolve(false));
   });
   if (!ok) {
-    const m = /^error (\d+) ([\s\S]*)$/m.exec(text);
-    process.stderr.write(m?.[2] ?? 'fulcrum: the background process exited during start-up\n');
-    process.exit(Number(m?.[1] ?? child.exitCode ?? 1));
+    const r = finalStartReport(text);
+    const failed = r.ready ? null : r;
+    process.stderr.write(failed?.message != null ? `${failed.message}\n` : 'fulcrum: the background process exited during start-up\n');
+    process.exit(failed?.code ?? child.exitCode ?? 1);
   }
-  const line = /^ready (.*)\n/m.exec(text)?.[1] ?? '';
+  const r = finalStartReport(text);
+  const line = r.ready ? r.line : '';
   if (!quiet && line !== '') process.stdout.write(`fulcrum: ${line}\n`);
   child.unref();
   process.exit(0);

@@ -7,9 +7,10 @@
  * else. `check` and `ctl` load only what they need.
  */
 import { daemonize, isDaemonChild, tellParent, tellParentReady, childEnv, successorEnv } from './daemon.ts';
+import { errorReport } from '../app/start-report.ts';
 
 function fail(message: string, code = 1): never {
-  if (!tellParent(`error ${code} fulcrum: ${message}\n`)) process.stderr.write(`fulcrum: ${message}\n`);
+  if (!tellParent(errorReport(code, `fulcrum: ${message}`))) process.stderr.write(`fulcrum: ${message}\n`);
   process.exit(code);
 }
 
