@@ -4,7 +4,9 @@
  * per-connection work is the tracking table's observer) and a 1 s tracking expiry, so that entries
  * are re-published as often as they would be under real churn: `fulcrum-tracked` alone, and
  * `fulcrum-cluster` with `cluster: { redis }` against a redis-server this peer starts on a free
- * loopback port (unpinned: Redis is not the balancer under test). Compare their `connrate` rows.
+ * loopback port, pinned to the load's core (Redis is not the balancer under test: it must not take
+ * the balancer's core). Compare their `connrate` rows. Opt-in (peers.ts OPT_IN_PEERS):
+ * `npm run bench -- --peers fulcrum-tracked,fulcrum-cluster --only connrate`.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +35,9 @@ async function startTracked(ctx: PeerContext, cluster: boolean): Promise<Running
   ];
   if (cluster) {
     const port = freePort();
-    redis = await spawnProcess([redisServer()!, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { name: 'redis-server', port });
+    const redisCmd = [redisServer()!, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const loadCpu = ctx.loadCpu ?? null;
+    redis = await spawnProcess(loadCpu === null ? redisCmd : ['taskset', '-c', String(loadCpu), ...redisCmd], { name: 'redis-server', port });
     lines.push(`cluster: {redis: "redis://127.0.0.1:${port}", key_prefix: "bench:", instance: bench}`);
   }
   const cfg = join(ctx.dir, cluster ? 'fulcrum-cluster.yaml' : 'fulcrum-tracked.yaml');
@@ -54,7 +58,7 @@ export function trackedPeer(fulcrum: Peer, cluster: boolean): Peer {
   return {
     name: cluster ? 'fulcrum-cluster' : 'fulcrum-tracked',
     describe: cluster
-      ? 'bin/fulcrum --config: tracking on (1 s expiry) and cluster: {redis} (a local redis-server, unpinned)'
+      ? 'bin/fulcrum --config: tracking on (1 s expiry) and cluster: {redis} (a local redis-server pinned to the load core)'
       : 'bin/fulcrum --config: tracking on (1 s expiry), no cluster (the baseline of fulcrum-cluster)',
     missing: () => (cluster && redisServer() === null ? 'redis-server is not installed (scripts/ensure-peers.sh)' : null),
     version: () => fulcrum.version(),

@@ -1,5 +1,5 @@
 /** The bench's command line: presets (full, --quick) and overrides, validated up front. */
-import { PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
+import { DEFAULT_PEERS, OPT_IN_PEERS, PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
 
 export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -40,7 +40,9 @@ export const USAGE = `usage: npm run bench [-- options]
                        keepalive/connrate run with no idle connections; idle runs both at every
                        step of the ladder; workers runs both under fulcrum --workers ${FULCRUM_WORKERS} (not
                        pinned) at every step of its own ladder (Fulcrum only)
-  --peers LIST         ${PEER_NAMES.join(',')} (default: all)
+  --peers LIST         ${PEER_NAMES.join(',')}
+                       (default: all but ${OPT_IN_PEERS.join(',')}: the cluster's cost is
+                       measured on demand, --peers ${OPT_IN_PEERS.join(',')} --only connrate)
   --repeats N          measured runs per figure (default 3, quick 1)
   --duration SEC       measured window per run (default 5, quick 1)
   --warmup SEC         warm-up before each run (default 1, quick 0.3)
@@ -85,7 +87,7 @@ export function parseOptions(argv: readonly string[]): Options {
   const quick = argv.includes('--quick');
   const o: Options = {
     quick,
-    peers: [...PEER_NAMES],
+    peers: [...DEFAULT_PEERS],
     only: new Set(SCENARIOS),
     repeats: quick ? 1 : 3,
     warmupMs: quick ? 300 : 1000,

@@ -20,6 +20,15 @@ import pkg from '../../package.json' with { type: 'json' };
 export const PEER_NAMES = ['direct', 'fulcrum', 'naive', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
+/**
+ * Peers run only when named with --peers: the cluster pair answers one question (connrate with
+ * and without `cluster:`), and running it in every full bench would nearly double its time.
+ */
+export const OPT_IN_PEERS: readonly PeerName[] = ['fulcrum-tracked', 'fulcrum-cluster'];
+
+/** The peers of a run without --peers. */
+export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((p) => !OPT_IN_PEERS.includes(p));
+
 export function isPeerName(name: string): name is PeerName {
   return (PEER_NAMES as readonly string[]).includes(name);
 }
@@ -30,6 +39,8 @@ export interface PeerContext {
   backend: Target;
   /** The core to pin the balancer to, a CPU list for taskset ('0-1'), or null for no pinning. */
   cpu: number | string | null;
+  /** The load's core, for a peer's helpers that are not the balancer under test (a Redis); null: not pinned. */
+  loadCpu?: number | null;
   /** Scratch directory for configuration, pid and log files. */
   dir: string;
   /** Simultaneous proxied connections it must accept (idle ones included). */

@@ -79,6 +79,7 @@ async function withPeer(peer: Peer, ctx: SuiteContext, dir: string, body: (runni
     port: freePort(),
     backend: { host: '127.0.0.1', port: ctx.backend.port },
     cpu: ctx.balancerCpu,
+    loadCpu: ctx.loadCpu,
     dir,
     maxConnections: connectionLimit(ctx.options),
     ...over,

@@ -50,6 +50,13 @@ describe('command line', () => {
     expect(o.durationMs).toBe(500);
   });
 
+  test('the cluster pair is opt-in: not in a default run, run when named', () => {
+    expect(parseOptions([]).peers).not.toContain('fulcrum-cluster');
+    expect(parseOptions([]).peers).not.toContain('fulcrum-tracked');
+    expect(parseOptions([]).peers).toContain('fulcrum');
+    expect(parseOptions(['--peers', 'fulcrum-cluster,fulcrum-tracked', '--only', 'connrate']).peers).toEqual(['fulcrum-tracked', 'fulcrum-cluster']);
+  });
+
   test('the workers scenario: its own ladder, limit and time, for Fulcrum only', () => {
     const o = parseOptions(['--only', 'workers', '--peers', 'fulcrum', '--workers-idle', '15000,9000,9000']);
     expect(o.workersLadder).toEqual([0, 9000, 15000]);
