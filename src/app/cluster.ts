@@ -11,6 +11,8 @@
  * merged into the local objects under the conflict rule of core/cluster/changes.ts. While Redis
  * is away every change is kept (the latest per item, bounded); when it is back, the shared state
  * is reloaded first and what this instance changed meanwhile is published if still the latest.
+ * Every instance says it lives (a heartbeat, core/cluster/liveness.ts); a health verdict of an
+ * instance no longer heard of is dropped, and each goes back to its own check's verdict.
  */
 import { hostname } from 'node:os';
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -31,6 +33,7 @@ import {
   type ClusterChange,
   type HealthChange,
 } from '../core/cluster/changes.ts';
+import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_MS, Liveness, verdictStands } from '../core/cluster/liveness.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { ClusterConfig } from '../config/model.ts';
 import { RedisLink } from '../dataplane/redis-link.ts';
@@ -51,6 +54,8 @@ interface Known {
   state: AdminState;
   weight: number;
   up: boolean;
+  /** The instance whose health verdict is applied ('' for none heard: this process's own view). */
+  by: string;
 }
 
 /** Changes kept while Redis is away, at most (the oldest are dropped first). */
@@ -78,6 +83,8 @@ export class Cluster implements ClusterStats {
   readonly #versions = new Versions();
   readonly #pending = new PendingChanges(PENDING_LIMIT);
   readonly #known = new WeakMap<Server, Known>();
+  readonly #live = new Liveness();
+  #beatTimer: TimerHandle | null = null;
   #outbox: ClusterChange[] = [];
   #flushTimer: TimerHandle | null = null;
   /** Applying a remote change: the observers it triggers must not publish it back. */
@@ -125,6 +132,7 @@ export class Cluster implements ClusterStats {
       };
     });
     this.#link.start();
+    this.#beatTimer = this.#clock.setInterval(() => this.#beat(), HEARTBEAT_MS);
     return ready;
   }
 
@@ -152,12 +160,14 @@ export class Cluster implements ClusterStats {
   stop(): void {
     this.#clock.clearTimer(this.#flushTimer);
     this.#flushTimer = null;
+    this.#clock.clearTimer(this.#beatTimer);
+    this.#beatTimer = null;
     this.#link.stop();
   }
 
   #knownOf(s: Server): Known {
     let k = this.#known.get(s);
-    if (k === undefined) this.#known.set(s, (k = { state: s.admin, weight: s.weight, up: s.healthy }));
+    if (k === undefined) this.#known.set(s, (k = { state: s.admin, weight: s.weight, up: s.healthy, by: '' }));
     return k;
   }
 
@@ -190,6 +200,7 @@ export class Cluster implements ClusterStats {
     const known = this.#knownOf(s);
     if (known.up === s.healthy) return;
     known.up = s.healthy;
+    known.by = this.instance;
     this.#queue({ kind: 'health', group: g.name, server: serverKey(s), up: s.healthy, reason: s.downReason, ts: this.#clock.now(), from: this.instance });
   }
 
@@ -231,8 +242,15 @@ export class Cluster implements ClusterStats {
   // Redis → local state
 
   #received(text: string): void {
+    const now = this.#clock.now();
+    const alive = decodeHeartbeat(text);
+    if (alive !== null) {
+      this.#live.heard(alive, now);
+      return;
+    }
     for (const c of decodeBatch(text)) {
       if (c.from === this.instance) continue;
+      this.#live.heard(c.from, now);
       this.received++;
       this.#apply(c);
     }
@@ -291,22 +309,52 @@ export class Cluster implements ClusterStats {
   #applyHealth(g: GroupRuntime, c: HealthChange): void {
     const s = this.#serverAt(g, c.server);
     if (s === undefined || !this.#versions.accept(c)) return;
-    this.#knownOf(s).up = c.up;
-    if (s.healthy === c.up) return;
+    const known = this.#knownOf(s);
+    known.up = c.up;
+    known.by = c.from;
+    this.#setHealth(g, s, c.up, `${c.reason} (seen by ${c.from})`, `cluster: ${c.from}`);
+  }
+
+  #setHealth(g: GroupRuntime, s: Server, up: boolean, reason: string, note: string): void {
+    if (s.healthy === up) return;
     const now = this.#clock.now();
     s.lastChangeMs = now;
-    s.healthy = c.up;
-    if (c.up) {
+    s.healthy = up;
+    if (up) {
       s.downReason = '';
       s.upTransitions++;
       s.startRamp(now, g.config.slowStartMs);
     } else {
-      s.downReason = `${c.reason} (seen by ${c.from})`;
+      s.downReason = reason;
       s.downTransitions++;
       s.rampEndMs = 0;
     }
-    this.#b.logEvent(`${serverLabel(g.name, s)} is ${c.up ? 'UP' : 'DOWN'}: ${c.up ? 'found up' : s.downReason} (cluster: ${c.from})`);
-    g.serverChanged(s, c.up);
+    this.#b.logEvent(`${serverLabel(g.name, s)} is ${up ? 'UP' : 'DOWN'}: ${up ? 'found up' : s.downReason} (${note})`);
+    g.serverChanged(s, up);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Liveness: a verdict does not outlive its instance
+
+  /** Says this instance lives, then drops the verdicts of instances no longer heard of. Not while Redis is away: nobody can be heard then. */
+  #beat(): void {
+    if (!this.#link.isUp) return;
+    const fail = (): void => undefined; // the link reports outages
+    this.#link.command('SET', [this.#keys.alive(this.instance), '1', 'PX', String(this.#live.leaseMs)]).catch(fail);
+    this.#link.command('PUBLISH', [this.#keys.channel, encodeHeartbeat(this.instance)]).catch(fail);
+    const now = this.#clock.now();
+    for (const gone of this.#live.expired(now)) this.#b.diag.info(`cluster: instance ${gone} not heard of for ${this.#live.leaseMs} ms: its health verdicts are dropped`);
+    for (const g of this.#b.groups.values()) {
+      for (const s of g.selector.allServers()) {
+        const known = this.#known.get(s);
+        if (known === undefined || known.by === '' || verdictStands(known.by, this.instance, this.#live, now)) continue;
+        const by = known.by;
+        const own = this.#b.health.ownVerdict(s) ?? true;
+        known.by = '';
+        known.up = own;
+        this.#setHealth(g, s, own, "own health check: down", `cluster: the verdict of ${by} dropped, ${by} is gone`);
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -322,6 +370,7 @@ export class Cluster implements ClusterStats {
 
   /** Connected (again): load the shared state, then publish what changed here meanwhile and is still the latest. */
   async #resync(): Promise<void> {
+    this.#live.renewAll(this.#clock.now());
     let loaded = 0;
     try {
       for (const g of this.#b.groups.values()) loaded += await this.#load(g);
@@ -349,6 +398,24 @@ export class Cluster implements ClusterStats {
     return s !== undefined && serverKey(s) === c.server;
   }
 
+  /**
+   * Is a stored health verdict applied at load? Another instance's only while its `alive:` key
+   * exists; this instance's own (from before a restart under the same name) never: its own check
+   * decides, and the stored one is replaced by that check's verdict, or removed without a check.
+   */
+  async #verdictLoads(g: GroupRuntime, c: HealthChange): Promise<boolean> {
+    const now = this.#clock.now();
+    if (c.from !== this.instance) {
+      if ((await this.#link.command('EXISTS', [this.#keys.alive(c.from)])) === 1) this.#live.heard(c.from, now);
+      return verdictStands(c.from, this.instance, this.#live, now);
+    }
+    const s = this.#serverAt(g, c.server);
+    const own = s === undefined ? null : this.#b.health.ownVerdict(s);
+    if (own === null) await this.#link.command('HDEL', [this.#keys.health(g.name), c.server]);
+    else if (own !== c.up) this.#queue({ kind: 'health', group: g.name, server: c.server, up: own, reason: s?.downReason ?? '', ts: now, from: this.instance });
+    return false;
+  }
+
   /** Applies one group's shared operator states, health verdicts and clients; returns how many were read. */
   async #load(g: GroupRuntime): Promise<number> {
     let n = 0;
@@ -356,10 +423,10 @@ export class Cluster implements ClusterStats {
       const all = (await this.#link.command('HGETALL', [hash])) as Record<string, string> | null;
       for (const v of Object.values(all ?? {})) {
         const c = decodeChange(v);
-        if (c !== null && c.kind !== 'client' && c.group === g.name) {
-          n++;
-          this.#apply(c);
-        }
+        if (c === null || c.kind === 'client' || c.group !== g.name) continue;
+        if (c.kind === 'health' && !(await this.#verdictLoads(g, c))) continue;
+        n++;
+        this.#apply(c);
       }
     }
     let cursor = '0';

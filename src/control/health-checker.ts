@@ -164,6 +164,14 @@ export class HealthChecker {
     this.sync(allGroups);
   }
 
+  /**
+   * What this process's own health check says of `server` (its rise/fall state, which another
+   * instance's verdict does not change), or null when it has no check.
+   */
+  ownVerdict(server: Server): boolean | null {
+    return this.#records.get(server)?.health?.counter.healthy ?? null;
+  }
+
   stop(): void {
     this.#stopped = true;
     this.#deps.clock.clearTimer(this.#timer);

@@ -37,6 +37,7 @@ afterAll(stopRedis);
 
 interface Instance {
   name: string;
+  prefix: string;
   port: number;
   admin: number;
   p: RunningProcess;
@@ -67,7 +68,7 @@ listeners:
 `,
   );
   const p = await h.startFulcrum(['--config', file], { port: [port, admin] });
-  return { name, port, admin, p };
+  return { name, prefix, port, admin, p };
 }
 
 /** A and B with the same servers, B's in the other order; only A checks health when `checkPortsA` is given. */
@@ -135,6 +136,27 @@ describe.skipIf(redisPath === null)('instances sharing state through Redis', () 
     expect([...seen]).toEqual(['s1']);
     health[0]!.status = 200;
     await b.p.waitForLine(/is UP: found up \(cluster: A\)/, 10_000);
+  });
+
+  test('a verdict does not outlive its instance: A finds a server down and is killed, B uses it again', async () => {
+    const servers = ['s0', 's1'].map((n) => h.identify(n));
+    const health = servers.map(() => httpHealth(h, 200));
+    const [a, b] = await pair(servers, health.map((x) => x.backend.port));
+    health[0]!.status = 503;
+    await b.p.waitForLine(/is DOWN: http check .*\(cluster: A\)/, 10_000);
+    const killedAt = Date.now();
+    a.p.kill('SIGKILL');
+    // B has no check of its own: once A is no longer heard of (the lease, 5 s), A's verdict goes.
+    await b.p.waitForLine(/is UP: found up \(cluster: the verdict of A dropped, A is gone\)/, 15_000);
+    console.log(`cluster: A killed -> its DOWN verdict dropped by B after ${Date.now() - killedAt} ms`);
+    const seen = new Set<string>();
+    for (const ip of sources(7, 10)) seen.add(await whoServes(b.port, { sourceIp: ip }));
+    expect([...seen].sort()).toEqual(['s0', 's1']);
+    // A newcomer does not load the dead instance's verdict either.
+    const c = await instance(b.prefix, 'C', servers);
+    seen.clear();
+    for (const ip of sources(8, 10)) seen.add(await whoServes(c.port, { sourceIp: ip }));
+    expect([...seen].sort()).toEqual(['s0', 's1']);
   });
 
   test('Redis stopped: both keep serving; restarted: they resync', async () => {

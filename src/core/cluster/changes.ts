@@ -62,6 +62,8 @@ export function clusterKeys(prefix: string) {
     channel: `${prefix}changes`,
     admin: (group: string) => `${prefix}admin:${group}`,
     health: (group: string) => `${prefix}health:${group}`,
+    /** Set by each instance with an expiry, refreshed while it lives (liveness.ts). */
+    alive: (instance: string) => `${prefix}alive:${instance}`,
     client: (group: string, client: string) => `${prefix}client:${group}:${client}`,
     clientPattern: (group: string) => `${prefix}client:${group}:*`,
   };
