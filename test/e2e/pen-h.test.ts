@@ -3,8 +3,10 @@
  * Fulcrum -H, for the same client conversation. Where Fulcrum deliberately differs (a head split
  * over two reads), the test says what each does. docs/http.md ("pen's -H") describes the rules.
  */
-import { describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { freePort, penAvailable, useHarness, waitFor, type Conn, type Harness } from '../harness/index.ts';
+import { TestPki, type CertFiles } from '../helpers/certs.ts';
+import { tlsConnect } from '../helpers/tls-setup.ts';
 
 const h = useHarness();
 
@@ -97,6 +99,27 @@ describe.skipIf(!penAvailable())('pen -H and fulcrum -H: the same bytes at the b
     // to wait for; however the reads fall, the head arrives whole, with the lines.
     const viaFulcrum = await received(h, 'fulcrum', [{ write: first }, { write: rest }]);
     expect(viaFulcrum).toBe(withAdded(first + rest));
+  });
+});
+
+describe('fulcrum -H on a TLS listener', () => {
+  let pki: TestPki;
+  let site: CertFiles;
+  beforeAll(() => {
+    pki = new TestPki();
+    site = pki.leaf('localhost', { ips: ['127.0.0.1'] });
+  });
+  afterAll(() => pki.close());
+
+  test('the decrypted request gets X-Forwarded-Proto: https', async () => {
+    const backend = recorder(h);
+    const port = freePort();
+    await h.startFulcrum(['-H', '-E', site.cert, '-K', site.key, `127.0.0.1:${port}`, backend.address]);
+    const s = await tlsConnect({ port, ca: pki.ca.cert, servername: 'localhost' });
+    s.socket.write(GET);
+    await waitFor(() => backend.last().endsWith('\r\n\r\n'), { timeoutMs: 5000, what: 'the request at the backend' });
+    s.close();
+    expect(backend.last()).toBe(GET.replace(/\r\n\r\n/, '\r\nX-Forwarded-Proto: https\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n'));
   });
 });
 
