@@ -275,6 +275,7 @@ export class Balancer implements RuntimeHooks {
     session.listener = listener;
     listener.active++;
     session.dump = this.global.debug >= 2 || this.#penLog.wantsChunks; // pen's -l format logs each chunk from the client
+    if (listener.config.forwardedFor === true) session.forwardFor(listener.config.tls == null ? 'http' : 'https');
     if (facts !== null) {
       session.facts = facts;
       if (facts.initial !== null) session.preload(facts.initial);

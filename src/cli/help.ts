@@ -46,7 +46,8 @@ pen options:
   -R            require a valid client certificate
   -L protocol   ssl23 or tls1: TLS 1.2 and 1.3 [ssl23]; tls1.3: TLS 1.3 only; ssl2/ssl3 are refused
   -Z            accepted and ignored (BoringSSL's workarounds are always on)
-  -U -H         not available in this version (refused with a message)
+  -H            add X-Forwarded-For (and X-Forwarded-Proto) to HTTP requests (docs/http.md)
+  -U            not available in this version (refused with a message)
 
 Fulcrum options:
   --config FILE      run from a YAML config file (see docs/config.md)

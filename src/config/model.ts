@@ -115,6 +115,8 @@ export interface ListenerConfig {
   acceptProxy?: AcceptProxyConfig | null;
   /** UDP load balancing (pen -U, docs/udp.md); absent or null = a TCP listener. */
   udp?: UdpListenerConfig | null;
+  /** pen's -H: X-Forwarded-For (and X-Forwarded-Proto) lines added to the clients' HTTP requests (docs/http.md). */
+  forwardedFor?: boolean;
 }
 
 /** A UDP listener's session settings (docs/udp.md). */

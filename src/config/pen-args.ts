@@ -25,10 +25,8 @@ const WITH_VALUE = new Set('BCFOSTbcejlmopqtuwxEKGAL'.split(''));
 /** pen flags. */
 const FLAGS = new Set('DHNPQWXUadfhnrsZR'.split(''));
 
-/** Options that belong to features not built yet: refused clearly rather than ignored. */
-const NOT_YET: Readonly<Record<string, string>> = {
-  H: 'HTTP X-Forwarded-For insertion (-H) is not available in this version',
-};
+/** Options that belong to features not built yet: refused clearly rather than ignored (none today). */
+const NOT_YET: Readonly<Record<string, string>> = {};
 
 export interface LongOptions {
   /** --config FILE: YAML config instead of a command line. */
@@ -214,7 +212,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const given = new Set<keyof GlobalConfig>();
   const groupOptions: string[] = [];
   const positional: string[] = [];
-  const flags = { udp: false, hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
+  const flags = { udp: false, forwardedFor: false, hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
   let emergency: string | null = null;
   let abuse: string | null = null;
   const ssl = { cert: null as string | null, key: null as string | null, caFile: null as string | null, caDir: null as string | null, require: false, min: null as TlsVersion | null };
@@ -272,6 +270,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       case 's': flags.stubborn = true; break;
       case 'W': flags.weight = true; break;
       case 'U': flags.udp = true; break;
+      case 'H': flags.forwardedFor = true; break;
       case 'P': notes.push('-P (poll) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
       case 'Q': notes.push('-Q (kqueue) is accepted and ignored: Fulcrum always uses the runtime\'s epoll event loop'); break;
       case 'R': ssl.require = true; break;
@@ -417,8 +416,8 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   group.hashSourcePort = flags.roundrobin;
   group.sendProxy = long.sendProxy;
   const tls = penTls(ssl, notes);
-  if (flags.udp) udpProblems(listen, tls, global.workers);
-  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls, ...(flags.udp ? { udp: penUdpConfig() } : {}) });
+  if (flags.udp) udpProblems(listen, tls, global.workers, flags.forwardedFor);
+  config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls, ...(flags.udp ? { udp: penUdpConfig() } : {}), ...(flags.forwardedFor ? { forwardedFor: true } : {}) });
   return { config, commands, long, notes, given, groupOptions };
 }
 
@@ -444,7 +443,8 @@ function penTls(
 }
 
 /** -U: what a UDP listener cannot have (docs/udp.md). */
-function udpProblems(listen: Address, tls: ListenerTlsConfig | null, workers: number | 'auto'): void {
+function udpProblems(listen: Address, tls: ListenerTlsConfig | null, workers: number | 'auto', forwardedFor: boolean): void {
+  if (forwardedFor) throw new UsageError('-U with -H: X-Forwarded-For goes into HTTP requests over TCP; drop -H or -U');
   if (listen.kind === 'unix') throw new UsageError(`-U: a UDP listener needs a [host:]port, not the Unix socket ${listen.path}`);
   if (tls !== null) throw new UsageError('-U with -E: TLS termination is for TCP; drop -E or -U');
   if (workers !== 1) throw new UsageError('-U with --workers: Bun\'s UDP sockets cannot share a port (no SO_REUSEPORT), so a UDP listener runs in one process; drop --workers');

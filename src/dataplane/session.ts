@@ -24,6 +24,7 @@ import { encodeProxyV1, encodeProxyV2, type ProxiedAddresses } from '../protocol
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
 import { Side, type SideSession } from './side.ts';
+import { ForwardedFor } from './forwarded-for.ts';
 
 export { EARLY_BYTES_MAX, Side } from './side.ts';
 
@@ -159,6 +160,15 @@ export class Session implements SideSession {
   }
 
   /**
+   * pen's -H: the client's requests get X-Forwarded-For (and X-Forwarded-Proto) lines. Called at
+   * accept, before any preload, only for listeners with -H; the client address is the normalised
+   * one (an IPv4-mapped address as IPv4), or the real client a PROXY header named.
+   */
+  forwardFor(proto: 'http' | 'https'): void {
+    this.client.forwardedFor = new ForwardedFor(this.selection.clientKey, proto);
+  }
+
+  /**
    * Bytes the client sent before the session began (a passthrough listener's ClientHello): they
    * go to the server first, before anything else the client sends.
    */
@@ -166,7 +176,14 @@ export class Session implements SideSession {
     if (bytes.length === 0) return;
     this.client.bytesRead += bytes.length;
     this.#preloaded += bytes.length;
-    this.server.pending = this.server.pending === null ? bytes : concat(this.server.pending, bytes);
+    const xff = this.client.forwardedFor;
+    let out = bytes;
+    if (xff !== null) {
+      out = xff.rewrite(bytes);
+      if (xff.done) this.client.forwardedFor = null;
+      if (out.length === 0) return;
+    }
+    this.server.pending = this.server.pending === null ? out : concat(this.server.pending, out);
   }
 
   /** Choose a server and connect (called when the balancer admits the connection). */

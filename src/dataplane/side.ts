@@ -8,6 +8,7 @@ import type { SelectionState } from '../core/selector.ts';
 import type { TerminationReason } from '../core/termination.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
+import type { ForwardedFor } from './forwarded-for.ts';
 
 /** What a side, and the adapter that delivers its socket's events, need of its session. */
 export interface SideSession {
@@ -49,6 +50,8 @@ export class Side {
   /** This socket has closed. */
   gone = false;
   bytesRead = 0;
+  /** pen's -H on a client side until its job is done (forwarded-for.ts); null otherwise, the only cost then. */
+  forwardedFor: ForwardedFor | null = null;
 
   constructor(session: SideSession, isClient: boolean) {
     this.session = session;
@@ -67,8 +70,15 @@ export class Side {
       else server.bytesFromServer += n;
     }
     const peer = this.peer;
+    let out = chunk;
+    const xff = this.forwardedFor;
+    if (xff !== null) {
+      out = xff.rewrite(chunk);
+      if (xff.done) this.forwardedFor = null;
+      if (out.length === 0) return; // a request head still incomplete: held, bounded by HTTP_HEAD_MAX
+    }
     // While the peer connects, its first bytes wait in `pending` unpaused, up to EARLY_BYTES_MAX.
-    if (!peer.send(chunk) && (peer.socket !== null || (peer.pending?.length ?? 0) >= EARLY_BYTES_MAX)) this.socket?.pause();
+    if (!peer.send(out) && (peer.socket !== null || (peer.pending?.length ?? 0) >= EARLY_BYTES_MAX)) this.socket?.pause();
   }
 
   /** Writes to this socket; false when some of it had to be kept for later (backpressure). */
@@ -104,6 +114,7 @@ export class Side {
   /** FIN from this socket: pass it on once the peer has everything before it. */
   onEnd(): void {
     this.eof = true;
+    if (this.forwardedFor !== null) this.#releaseHeld();
     if (!this.isClient) this.session.serverEnded();
     const fc = this.session.owner.fastClose;
     if (fc === 'both' || (fc === 'down' && this.isClient) || (fc === 'up' && !this.isClient)) {
@@ -113,6 +124,13 @@ export class Side {
     this.session.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
     if (this.peer.pending === null && this.peer.socket !== null) this.peer.shutdownWrite();
     this.session.maybeFinished();
+  }
+
+  /** -H held the start of a head that will never be completed: it goes on as it is, before the FIN. */
+  #releaseHeld(): void {
+    const held = this.forwardedFor?.flush() ?? null;
+    this.forwardedFor = null;
+    if (held !== null) this.peer.send(held);
   }
 
   shutdownWrite(): void {
@@ -131,6 +149,7 @@ export class Side {
       return;
     }
     s.noteEnd(this.isClient ? 'client-closed' : 'server-closed');
+    if (this.forwardedFor !== null) this.#releaseHeld();
     // A clean close is a FIN: Bun reports the peer's FIN on a socket that already sent its own
     // as `close` without `end`, and the peer must still get what it is owed, then a FIN.
     this.eof = true;

@@ -97,6 +97,7 @@ export function build(p: ParsedFile): FulcrumConfig {
     if (udp !== undefined) out.udp = udp;
     if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
     else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
+    if (l.x_forwarded_for === true) out.forwardedFor = true;
     if (l.accept_proxy === true) out.acceptProxy = { trusted: l.proxy_trusted ?? [], timeoutMs: l.proxy_timeout ?? PROXY_TIMEOUT_DEFAULT_MS };
     return out;
   });

@@ -66,7 +66,7 @@ export function checkReferences(raw: unknown): Found[] {
   const names = new Map<string, number>();
   raw.listeners.forEach((l: unknown, i) => {
     if (!isRecord(l)) return;
-    out.push(...checkTlsReferences(l, i, groups), ...checkAcceptProxy(l, i));
+    out.push(...checkTlsReferences(l, i, groups), ...checkAcceptProxy(l, i), ...checkForwardedFor(l, i));
     out.push(...checkUdpListener(l, i, isRecord(raw.global) ? raw.global.workers : undefined));
     if (typeof l.group === 'string' && !groups.includes(l.group)) {
       const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(l.group, groups) || ` (defined: ${groups.join(', ')})`;
@@ -134,6 +134,15 @@ function checkAcceptProxy(l: Record<string, unknown>, i: number): Found[] {
     if (!on && l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `${k} applies only with accept_proxy: true`, atKey: true });
   }
   return out;
+}
+
+/** x_forwarded_for (pen's -H) edits HTTP requests: a UDP or passthrough listener never sees one. */
+function checkForwardedFor(l: Record<string, unknown>, i: number): Found[] {
+  if (l.x_forwarded_for !== true) return [];
+  const passthrough = l.tls === undefined && Array.isArray(l.sni_routes) && l.sni_routes.length > 0;
+  if (l.protocol !== 'udp' && !passthrough) return [];
+  const why = passthrough ? 'a passthrough listener forwards encrypted bytes (add tls to terminate TLS)' : 'a UDP listener carries datagrams, not HTTP requests';
+  return [{ path: ['listeners', i, 'x_forwarded_for'], message: `x_forwarded_for needs HTTP over TCP: ${why}`, atKey: true }];
 }
 
 function checkFieldsFit(def: unknown, path: Path): Found[] {

@@ -125,6 +125,7 @@ const listenerShape = {
   accept_proxy: bool.optional(),
   proxy_trusted: z.array(checkedText('an IP address or CIDR block', trustedProblem), { error: expecting('a list of addresses or CIDR blocks') }).optional(),
   proxy_timeout: duration.optional(),
+  x_forwarded_for: bool.optional(),
   ...udpListenerFields,
 };
 

@@ -50,10 +50,9 @@ test('emergency and abuse servers; -o commands; -F file', () => {
   expect(p.config.global.commandFile).toBe('/etc/pen.cfg');
 });
 
-test('-P and -Q are accepted and noted; -j and not-yet features are refused clearly', () => {
+test('-P and -Q are accepted and noted; -j is refused clearly', () => {
   expect(parsePenArgs(['-P', '-Q', '80', 'a']).notes.length).toBe(2);
   expect(() => parsePenArgs(['-j', '/var/empty', '80', 'a'])).toThrow(/chroot/);
-  expect(() => parsePenArgs(['-H', '80', 'a'])).toThrow(UsageError);
   expect(() => parsePenArgs(['-R', '80', 'a'])).toThrow(/needs the certificate: -E/);
 });
 
@@ -97,4 +96,10 @@ test('time options follow the one duration rule: -t 3000000 would overflow the r
   expect(() => parsePenArgs(['--check', 'tcp', '--check-interval', '2147483648', '80', 'a'])).toThrow(/^--check-interval: expected a duration from 1 to 2147483647 ms/);
   const g = parsePenArgs(['-t', '2147483', '-b', '0', '-T', '2147483', '80', 'a']).config.groups[0]!;
   expect([g.connectTimeoutMs, g.blacklistMs, g.trackingMs]).toEqual([2_147_483_000, 0, 2_147_483_000]);
+});
+
+test('-H sets X-Forwarded-For on the listener (bundled too); not with -U', () => {
+  expect(parsePenArgs(['-fH', '80', 'a']).config.listeners[0]!.forwardedFor).toBe(true);
+  expect(parsePenArgs(['80', 'a']).config.listeners[0]!.forwardedFor).toBeUndefined();
+  expect(() => parsePenArgs(['-H', '-U', '80', 'a'])).toThrow(/-U with -H/);
 });
