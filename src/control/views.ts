@@ -236,6 +236,7 @@ export function finishedView(s: SessionRecord): Record<string, unknown> {
     client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
     server: server === null ? null : formatAddress(server.address),
     why: server === null ? null : s.selection.reason,
+    algorithm: (s.owner as { config?: { algorithm?: string } }).config?.algorithm ?? null,
     failed_servers: (s.failedServers ?? []).map((f) => formatAddress(f.address)),
     ended: s.endMs > 0 ? new Date(s.endMs).toISOString() : null,
     duration_ms: s.endMs > 0 ? s.endMs - s.startMs : null,

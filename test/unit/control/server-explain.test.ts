@@ -40,10 +40,10 @@ describe('a server explains its state', () => {
     clock.advance(100);
     let v = serverView(group, s!, clock.now());
     expect(v.state).toBe('up');
-    expect(v.last_check).toEqual({ passed: false, detail: 'tcp check web: HTTP 503 (expected 200)', at: checkedAt[0] });
+    expect(v.last_check).toEqual({ passed: false, detail: 'tcp check web: HTTP 503 (expected 200)', at: checkedAt[0]! });
     expect(v.history).toEqual([]);
     clock.advance(100);
-    const downAt = checkedAt[1];
+    const downAt = checkedAt[1]!;
     expect(checkedAt.length).toBe(2);
     v = serverView(group, s!, clock.now());
     expect(v.state).toBe('down');
