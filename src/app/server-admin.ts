@@ -49,7 +49,9 @@ export class ServerAdmin {
     const wasOut = s.isOut;
     s.admin = state;
     const now = this.#clock.now();
-    s.lastChangeMs = now;
+    s.adminReason = reason;
+    s.adminSinceMs = now;
+    s.noteChange(now, state, `${before} -> ${state} by ${reason}`);
     this.#log(`${serverLabel(g.name, s)}: ${before} -> ${state} (${reason})`);
     if (wasOut && !s.isOut) {
       s.startRamp(now, g.config.slowStartMs);

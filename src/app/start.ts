@@ -9,6 +9,8 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock, Random } from '../core/clock.ts';
+import { Ring } from '../core/ring.ts';
+import type { SessionRecord } from '../control/observed.ts';
 // The admin API (with prom-client's metrics) and the workers' pool load only when configured.
 import type { AdminServer } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
@@ -44,6 +46,8 @@ export { isWorkerProcess, runWorker } from './workers/worker.ts';
 
 /** How long a start waits for the cluster's shared state before serving without it. */
 const CLUSTER_START_WAIT_MS = 3000;
+/** Finished connections kept for the dashboard and GET /api/v1/connections/recent. */
+const RECENT_SESSIONS = 50;
 
 export interface StartOptions {
   /** The command line a worker runs (the same as this process's). */
@@ -253,6 +257,10 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const openAdmin = (): void => {
     if (adminConfig === null || adminApi === null) return;
     const [{ AdminServer }, { Metrics }] = adminApi;
+    // The dashboard's latest connections: one O(1) push per finished connection, only with an admin listener.
+    const recent = new Ring<SessionRecord>(RECENT_SESSIONS);
+    balancer.onSessionEnd.push((s) => recent.push(s));
+    balancer.onUdpSessionEnd.push((s) => recent.push(s));
     admin = AdminServer.start({
       config: adminConfig,
       balancer,
@@ -266,6 +274,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       runtimeVersion: Bun.version,
       diag: balancer.diag,
       changed: () => pool?.configChanged(),
+      recent,
     });
   };
   const openControl = (): void => {

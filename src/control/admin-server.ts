@@ -26,8 +26,8 @@ import { checkServerPatch, checkServerValue } from '../config/yaml/admin-api.ts'
 import { AdminError, allow, bodyTooLarge, decodePart, digest, errorResponse, HttpError, invalid, json, JSON_HEADERS, MAX_BODY_BYTES, paging, readJson, readTokenFile, type HttpListen, type HttpListener } from './admin-http.ts';
 import { LiveFeed } from './live-feed.ts';
 import type { Metrics } from './metrics.ts';
-import type { Diagnostics, ManagedBalancer, ObservedGroup, ReloadOutcome } from './observed.ts';
-import { clientView, connectionView, groupServers, groupView, listenerView, serverView, snapshot } from './views.ts';
+import type { Diagnostics, ManagedBalancer, ObservedGroup, RecentSessions, ReloadOutcome } from './observed.ts';
+import { clientView, connectionView, finishedView, groupServers, groupView, listenerView, queueView, serverView, snapshot } from './views.ts';
 
 export { AdminError, MIN_TOKEN_LENGTH, readTokenFile } from './admin-http.ts';
 
@@ -51,6 +51,8 @@ export interface AdminOptions {
   diag: Diagnostics;
   /** How often the live feed sends a snapshot (ms). */
   eventIntervalMs?: number;
+  /** The last finished connections (app fills the ring as sessions end), for the dashboard. */
+  recent?: RecentSessions;
   /** After a request that may have changed something (with workers: the primary tells them). */
   changed?: () => void;
 }
@@ -89,7 +91,7 @@ export class AdminServer {
     for (const name of new Set(Object.values(DASHBOARD_FILES).map((f) => f.file))) {
       this.#pages.set(name, readFileSync(join(import.meta.dir, 'dashboard', name), 'utf8'));
     }
-    this.#feed = new LiveFeed(o.clock, o.eventIntervalMs ?? 1000, () => snapshot(o.balancer, o.version));
+    this.#feed = new LiveFeed(o.clock, o.eventIntervalMs ?? 1000, () => snapshot(o.balancer, o.version, o.recent ?? null));
     const a = o.config.address;
     try {
       this.#listener = o.listen({
@@ -234,11 +236,19 @@ export class AdminServer {
           allow(method, ['GET', 'HEAD']);
           return json(this.#connections(query));
         }
+        if (second === 'recent' && third === undefined) {
+          allow(method, ['GET', 'HEAD']);
+          return json({ connections: (this.#o.recent?.toArray() ?? []).map(finishedView).reverse() });
+        }
         if (third === undefined) {
           allow(method, ['DELETE']);
           return json(this.#closeConnection(second));
         }
         break;
+      case 'queue':
+        if (second !== undefined) break;
+        allow(method, ['GET', 'HEAD']);
+        return json(queueView(b));
       case 'reload':
         if (second !== undefined) break;
         allow(method, ['POST']);

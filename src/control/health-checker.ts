@@ -254,6 +254,9 @@ export class HealthChecker {
     const label = this.#deps.label(t.rec.group.name, s);
     const what = describeCheck(t.spec);
     if (s.admin === 'maintenance') return; // went into maintenance while the check ran
+    s.lastCheckMs = now;
+    s.lastCheckPassed = v.passed;
+    s.lastCheckDetail = `${what}: ${v.detail}`;
     if (v.passed) s.checksPassed++;
     else {
       s.checksFailed++;
@@ -264,13 +267,14 @@ export class HealthChecker {
       // An ejected server returns as soon as a check shows it works.
       s.blacklistedUntilMs = 0;
       s.startRamp(now, t.rec.group.config.slowStartMs);
+      s.noteChange(now, 'up', `returns from ejection: ${what} passed (${v.detail})`, false);
       this.#deps.log(`${label} returns from ejection: ${what} passed (${v.detail})`);
     }
     if (change !== 'changed') {
       if (!v.passed && !s.healthy) s.downReason = `${what}: ${v.detail}`;
       return;
     }
-    s.lastChangeMs = now;
+    s.noteChange(now, v.passed ? 'up' : 'down', v.passed ? `${what} passed ${t.spec.rise} time(s) in a row (${v.detail})` : `${what} failed ${t.spec.fall} time(s) in a row, last: ${v.detail}`);
     if (v.passed) {
       s.healthy = true;
       s.downReason = '';
@@ -308,8 +312,8 @@ export class HealthChecker {
       const before = s.agent;
       const wasOut = s.isOut;
       s.agent = report.state;
-      s.lastChangeMs = this.#deps.clock.now();
       const why = report.reason === '' ? '' : `: ${report.reason}`;
+      s.noteChange(this.#deps.clock.now(), `agent ${report.state}`, `agent reports ${report.state}${why} (was ${before})`);
       if (report.state === 'down') {
         s.downTransitions++;
         s.downReason = `agent reports down${why}`;

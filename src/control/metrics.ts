@@ -15,6 +15,7 @@
 import client from 'prom-client';
 import { formatAddress } from '../core/address.ts';
 import type { Server } from '../core/servers/server.ts';
+import { LATENCY_BOUNDS_MS } from '../core/servers/latency-histogram.ts';
 import { addUdpFamilies } from './udp-metrics.ts';
 import { TERMINATION_REASONS } from '../core/termination.ts';
 import type { ObservedBalancer, ObservedGroup, ObservedListener } from './observed.ts';
@@ -49,7 +50,7 @@ interface Scrape {
 interface Family {
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   emit(out: string[], scrape: Scrape): void;
 }
 
@@ -184,6 +185,19 @@ export class Metrics {
     perServer('server_checks_passed_total', 'Active health checks that passed.', 'counter', (s) => s.checksPassed);
     perServer('server_checks_failed_total', 'Active health checks that failed.', 'counter', (s) => s.checksFailed);
     perServer('server_down_transitions_total', 'Times the server went down (checks or agent).', 'counter', (s) => s.downTransitions);
+    // The servers' fixed log buckets as they are: cumulative counts, read at scrape time.
+    const les = LATENCY_BOUNDS_MS.map((ms) => (ms === Infinity ? '+Inf' : String(ms / 1000)));
+    family('server_connect_seconds', 'Time to connect to the server (fixed log buckets, 1 ms to 65 s).', 'histogram', (out, sc) => {
+      for (const e of sc.servers) {
+        const h = e.server.connectLatency;
+        let cumulative = 0;
+        for (let i = 0; i < les.length; i++) {
+          cumulative += h.counts[i]!;
+          out.push(`fulcrum_server_connect_seconds_bucket{${e.inner},le="${les[i]}"} ${cumulative}`);
+        }
+        out.push(`fulcrum_server_connect_seconds_sum${e.labels} ${num(h.sumMs / 1000)}`, `fulcrum_server_connect_seconds_count${e.labels} ${h.count}`);
+      }
+    });
     perServer('server_weight_scale', 'Weight multiplier now: slow start times the agent\'s percentage (1 = full weight).', 'gauge', (s, now) => s.weightScale(now));
 
     if (opts.reloads !== undefined) {

@@ -21,6 +21,8 @@ export interface Diagnostics {
 /** Per-group counters of the all-full queue and of closed connections. */
 export interface ObservedGroupStats {
   readonly queued: number;
+  /** Clients that waited and were then given a server. */
+  readonly queueServed: number;
   readonly queueTimeouts: number;
   readonly queueFull: number;
   readonly maxAgeClosed: number;
@@ -98,6 +100,11 @@ export interface SessionTlsFacts {
   readonly cipher: string | null;
   readonly resumed: boolean;
   readonly terminated: boolean;
+}
+
+/** The last finished connections (a ring buffer filled as they end), oldest first. */
+export interface RecentSessions {
+  toArray(): readonly SessionRecord[];
 }
 
 /** A connection as the access log (finished) and the connection list (open) see it. */

@@ -6,7 +6,10 @@ import { formatAddress } from '../core/address.ts';
 import type { ObservedUdp } from './observed.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { Server, ServerStatus } from '../core/servers/server.ts';
-import type { ObservedBalancer, ObservedGroup, ObservedListener, SessionRecord } from './observed.ts';
+import type { ObservedBalancer, ObservedGroup, ObservedListener, RecentSessions, SessionRecord } from './observed.ts';
+
+/** Finished connections the live feed carries (newest first); the API gives the whole ring. */
+const RECENT_IN_SNAPSHOT = 15;
 
 /**
  * One word for the dashboard and listings (Server.status): `up`, `starting` (slow start),
@@ -54,10 +57,45 @@ export interface ServerView {
   up_transitions: number;
   /** Time of the last state change, or null. */
   last_change: string | null;
+  /** Why the server is in its state, in words (empty when up); `since` is when that began. */
+  why: string;
+  since: string | null;
+  /** The last active check, or null before the first. */
+  last_check: { passed: boolean; detail: string; at: string } | null;
+  /** Connect latency since the server was added (fixed log buckets; null before the first connect). */
+  connect_ms: { count: number; p50: number | null; p90: number | null; p99: number | null };
+  /** The last state changes, oldest first. */
+  history: { at: string; state: string; reason: string }[];
+}
+
+const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+const round1 = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+
+/** Why a server is in its state, and since when (ms, 0 if unknown): the operator's words first. */
+export function explain(s: Server, state: ServerStateWord, nowMs: number): { why: string; sinceMs: number } {
+  const agentSaid = (word: string): { why: string; sinceMs: number } | null => {
+    const last = [...s.history.toArray()].reverse().find((h) => h.state === `agent ${word}`);
+    return last === undefined ? null : { why: last.reason, sinceMs: last.atMs };
+  };
+  switch (state) {
+    case 'maintenance':
+    case 'drain':
+      if (s.admin === state) return { why: `${state} set by ${s.adminReason || 'configuration'}`, sinceMs: s.adminSinceMs };
+      return agentSaid(state === 'maintenance' ? 'maint' : 'drain') ?? { why: `agent reports ${s.agent}`, sinceMs: s.lastChangeMs };
+    case 'down':
+      return { why: s.downReason || (s.agent === 'down' ? 'agent reports down' : 'health check failed'), sinceMs: s.lastChangeMs };
+    case 'ejected':
+      return { why: `${s.ejectReason || 'connect failed'}; ejected ${s.ejections} time(s) in a row, back in ${Math.ceil((s.blacklistedUntilMs - nowMs) / 1000)} s`, sinceMs: s.ejectedAtMs };
+    case 'starting':
+      return { why: `slow start: weight × ${Math.round(s.weightScale(nowMs) * 100) / 100}`, sinceMs: s.rampStartMs };
+    default:
+      return { why: '', sinceMs: s.lastChangeMs };
+  }
 }
 
 export function serverView(group: { readonly name: string }, s: Server, nowMs: number): ServerView {
   const blacklisted = s.isBlacklisted(nowMs);
+  const h = s.connectLatency;
   return {
     group: group.name,
     index: s.role === 'emergency' ? -1 : s.role === 'abuse' ? -2 : s.index,
@@ -90,8 +128,17 @@ export function serverView(group: { readonly name: string }, s: Server, nowMs: n
     checks_failed: s.checksFailed,
     down_transitions: s.downTransitions,
     up_transitions: s.upTransitions,
-    last_change: s.lastChangeMs > 0 ? new Date(s.lastChangeMs).toISOString() : null,
+    last_change: iso(s.lastChangeMs),
+    ...explained(s, nowMs),
+    last_check: s.lastCheckMs > 0 ? { passed: s.lastCheckPassed, detail: s.lastCheckDetail, at: new Date(s.lastCheckMs).toISOString() } : null,
+    connect_ms: { count: h.count, p50: round1(h.quantile(0.5)), p90: round1(h.quantile(0.9)), p99: round1(h.quantile(0.99)) },
+    history: s.history.toArray().map((c) => ({ at: new Date(c.atMs).toISOString(), state: c.state, reason: c.reason })),
   };
+}
+
+function explained(s: Server, nowMs: number): { why: string; since: string | null } {
+  const e = explain(s, s.status(nowMs), nowMs);
+  return { why: e.why, since: iso(e.sinceMs) };
 }
 
 export function groupServers(b: Pick<ObservedBalancer, 'clock'>, group: ObservedGroup): ServerView[] {
@@ -136,6 +183,8 @@ export function listenerView(l: ObservedListener): Record<string, unknown> {
     bytes_from_clients: l.bytesFromClients,
     bytes_to_clients: l.bytesToClients,
     handshake_failures: l.handshakeFailures,
+    tls_handshakes: l.handshakes.ok,
+    tls_failures: Object.fromEntries(Object.entries(l.handshakes.failures).filter(([, n]) => n > 0)),
     protocol: l.mode === 'udp' ? 'udp' : 'tcp',
     ...(l.udp != null ? { udp: udpView(l.udp) } : {}),
   };
@@ -176,6 +225,47 @@ export function connectionView(s: SessionRecord, nowMs: number): Record<string, 
   };
 }
 
+/** A finished connection: where it went, why there, how it ended. */
+export function finishedView(s: SessionRecord): Record<string, unknown> {
+  const server = s.selection.server;
+  const owner = s.owner as { name?: string };
+  return {
+    id: s.id,
+    listener: s.listener?.name ?? null,
+    group: owner.name ?? null,
+    client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
+    server: server === null ? null : formatAddress(server.address),
+    why: server === null ? null : s.selection.reason,
+    algorithm: (s.owner as { config?: { algorithm?: string } }).config?.algorithm ?? null,
+    failed_servers: (s.failedServers ?? []).map((f) => formatAddress(f.address)),
+    ended: s.endMs > 0 ? new Date(s.endMs).toISOString() : null,
+    duration_ms: s.endMs > 0 ? s.endMs - s.startMs : null,
+    connect_ms: s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : null,
+    termination: s.reason ?? 'client-closed',
+    bytes_from_client: s.client.bytesRead,
+    bytes_to_client: s.server.bytesRead,
+  };
+}
+
+/** The admission FIFO (-x, -q) and each group's all-full queue. */
+export function queueView(b: ObservedBalancer): Record<string, unknown> {
+  return {
+    waiting: b.waitingCount,
+    queued_total: b.totals.queued,
+    refused_queue_full: b.totals.ends['queue-full'] ?? 0,
+    groups: [...b.groups.values()].map((g) => ({
+      group: g.name,
+      length: g.queueLength,
+      max: g.config.queueMax,
+      timeout_ms: g.config.queueTimeoutMs,
+      queued: g.stats.queued,
+      served: g.stats.queueServed,
+      timeouts: g.stats.queueTimeouts,
+      full: g.stats.queueFull,
+    })),
+  };
+}
+
 export function clientView(g: Pick<ObservedGroup, 'servers'>, c: ClientEntry): Record<string, unknown> {
   const s = c.server >= 0 ? g.servers[c.server] : undefined;
   return {
@@ -190,7 +280,7 @@ export function clientView(g: Pick<ObservedGroup, 'servers'>, c: ClientEntry): R
 }
 
 /** What the dashboard receives every tick (server-sent events). */
-export function snapshot(b: ObservedBalancer, version: string): Record<string, unknown> {
+export function snapshot(b: ObservedBalancer, version: string, recent: RecentSessions | null = null): Record<string, unknown> {
   const t = b.totals;
   const now = b.clock.now();
   return {
@@ -208,5 +298,7 @@ export function snapshot(b: ObservedBalancer, version: string): Record<string, u
     },
     listeners: b.listeners.map(listenerView),
     servers: allServers(b),
+    queue: queueView(b),
+    recent: recent === null ? [] : recent.toArray().slice(-RECENT_IN_SNAPSHOT).reverse().map(finishedView),
   };
 }

@@ -288,7 +288,11 @@ export class Selector {
     o.baseEjectionMs = set.blacklistMs;
     o.maxEjectionMs = set.maxEjectionMs;
     const ms = recordFailure(s, o, nowMs);
-    if (ms > 0) this.onEjected?.(s, ms, why);
+    if (ms === 0) return;
+    s.ejectReason = why;
+    s.ejectedAtMs = nowMs;
+    s.noteChange(nowMs, 'ejected', `${why}: ejected for ${ms} ms (${s.ejections} in a row)`, false);
+    this.onEjected?.(s, ms, why);
   }
 
   /**

@@ -234,6 +234,7 @@ export class Session implements SideSession {
     side.socket = socket;
     socket.data = side;
     this.connectedMs = this.#clock.now();
+    this.selection.server?.connectLatency.record(this.connectedMs - this.connectStartMs);
     this.owner.selector.connected(this.selection);
     if (this.#preloaded > 0 && this.selection.server !== null) {
       this.selection.server.bytesToServer += this.#preloaded;

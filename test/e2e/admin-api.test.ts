@@ -100,7 +100,7 @@ describe('admin API', () => {
     test('listeners, groups, a group, its servers, a server by index or address', async () => {
       const l = await api(f.base, '/api/v1/listeners');
       expect(l.body.listeners).toEqual([
-        { name: 'web', address: `127.0.0.1:${web}`, group: 'app', listening: true, connections: expect.any(Number), total_connections: expect.any(Number), bytes_from_clients: expect.any(Number), bytes_to_clients: expect.any(Number), handshake_failures: 0, protocol: 'tcp' },
+        { name: 'web', address: `127.0.0.1:${web}`, group: 'app', listening: true, connections: expect.any(Number), total_connections: expect.any(Number), bytes_from_clients: expect.any(Number), bytes_to_clients: expect.any(Number), handshake_failures: 0, tls_handshakes: 0, tls_failures: {}, protocol: 'tcp' },
       ]);
       const g = await api(f.base, '/api/v1/groups/app');
       expect(g.body).toMatchObject({ name: 'app', algorithm: 'roundrobin', tracking: false, listeners: ['web'], clients_max: 2048 });

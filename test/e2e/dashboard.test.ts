@@ -22,7 +22,7 @@ const CHROMIUM = '/usr/bin/chromium';
 // The callbacks given to waitForFunction run in the page, where `document` exists; the tests'
 // own type library has no DOM, so this is the little of it they use.
 declare const document: {
-  querySelector(selector: string): { getAttribute(name: string): string | null; textContent: string | null } | null;
+  querySelector(selector: string): { getAttribute(name: string): string | null; textContent: string | null; childElementCount: number } | null;
   body: { dataset: Record<string, string | undefined> };
 };
 
@@ -106,13 +106,47 @@ describe.skipIf(unavailable !== null)(`dashboard in headless Chromium${unavailab
     await page.waitForFunction((sel) => Number(document.querySelector(sel)?.textContent) >= 1, `${row(a)} td.total`);
   });
 
-  test('a backend that stops shows as down (its health check fails)', async () => {
+  test('a backend that stops shows as down with why, since when, its last check and a history entry', async () => {
     await c.close();
     await waitState(c, ['down']);
     expect(await page.getAttribute(`${row(c)} td.state`, 'title')).toMatch(/tcp check/);
+    const view = (await api(f.base, `/api/v1/groups/app/servers/${c.address}`)).body;
+    expect(view.why).toMatch(/^tcp check .*: connect failed: /);
+    expect(view.history.at(-1)).toMatchObject({ state: 'down', at: view.since });
+    const cell = `${row(c)} td.why`;
+    expect(await page.textContent(`${cell} .why-text`)).toBe(view.why);
+    expect(await page.textContent(`${cell} .since`)).toMatch(/^down since \d\d:\d\d:\d\d \(\d+ s ago\)$/);
+    expect(await page.textContent(`${row(a)} td.why .check-ok`)).toContain('last check passed: tcp check');
+    expect(await page.textContent(`${row(a)} td.why .why-text`)).toBe('');
+    await page.click(`${cell} summary`);
+    const entry = page.locator(`${cell} ol.history li`).first();
+    expect(await entry.isVisible()).toBe(true);
+    expect(await entry.textContent()).toMatch(/^\d\d:\d\d:\d\d down tcp check .* failed 1 time\(s\) in a row, last: connect failed: /);
     expect(await stateOf(a)).toBe('up');
     const got = await sequence(web, 4);
     expect(got.every((n) => n === 'A' || n === 'B')).toBe(true);
+  });
+
+  test('latest connections say which server and why; connect percentiles, queues and listeners are shown', async () => {
+    await sequence(web, 2);
+    await page.waitForFunction(() => Number(document.querySelector('#recent tbody')?.childElementCount) >= 5);
+    const recent = (await api(f.base, '/api/v1/connections/recent')).body.connections;
+    const newest = recent[0];
+    expect([newest.listener, newest.group, newest.why, newest.algorithm]).toEqual(['web', 'app', 'algorithm', 'roundrobin']);
+    expect(newest.termination).toMatch(/^[a-z-]+$/);
+    await page.waitForSelector(`#recent tr[data-connection="${newest.id}"]`);
+    const cells = await page.locator(`#recent tr[data-connection="${newest.id}"] td`).allTextContents();
+    expect(cells[3]).toBe(newest.server);
+    expect(cells[4]).toBe('algorithm (roundrobin)');
+    expect(cells[8]).toBe(newest.termination);
+    await page.waitForFunction((sel) => /^[\d.]+ ms \/ [\d.]+ ms \/ [\d.]+ ms$/.test(document.querySelector(sel)?.textContent ?? ''), `${row(a)} td.latency`);
+    expect((await api(f.base, `/api/v1/groups/app/servers/${a.address}`)).body.connect_ms.count).toBeGreaterThan(0);
+    expect(await page.textContent('#admission-queue')).toMatch(/^Admission \(-x, -q\): 0 waiting now/);
+    expect(await page.textContent('#queues tr[data-queue="app"]')).toContain('no queue');
+    expect(await page.textContent('tr[data-listener="web"] td.reasons')).toBe('–');
+    const shot = join(tmpdir(), 'fulcrum-dashboard-explains.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    process.stderr.write(`dashboard screenshot: ${shot}\n`);
   });
 
   test('drain needs the token; with it the server shows draining and new connections avoid it', async () => {

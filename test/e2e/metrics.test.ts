@@ -135,6 +135,14 @@ describe('/metrics on the admin listener', () => {
     expect(sampleValue(m, 'fulcrum_connections_ended_total', { reason: 'client-closed' }) + sampleValue(m, 'fulcrum_connections_ended_total', { reason: 'server-closed' })).toBe(sizes.length);
     expect(m.get('fulcrum_connections_ended_total')!.samples.map((s) => s.labels.reason).sort()).toEqual([...TERMINATION_REASONS].sort());
     expect(sampleValue(m, 'fulcrum_group_tracked_clients', { group: 'bad' })).toBe(1);
+
+    // Connect latency: a histogram per server from its fixed buckets; every established connect is in it.
+    const connect = m.get('fulcrum_server_connect_seconds')!;
+    expect(connect.type).toBe('histogram');
+    const counts = connect.samples.filter((s) => s.name === 'fulcrum_server_connect_seconds_count' && s.labels.group === 'app');
+    expect(counts.reduce((n, s) => n + s.value, 0)).toBe(sizes.length);
+    const inf = connect.samples.filter((s) => s.name === 'fulcrum_server_connect_seconds_bucket' && s.labels.group === 'app' && s.labels.le === '+Inf');
+    expect(inf.map((s) => s.value)).toEqual(counts.map((s) => s.value));
   });
 
   test('event-loop lag and process figures are there, also in back-to-back scrapes', async () => {
@@ -178,7 +186,8 @@ describe('metrics at scale', () => {
     const m = parsePrometheusText(await metrics.scrape());
     for (const [name, fam] of m) {
       if (!name.startsWith('fulcrum_server_')) continue;
-      expect(fam.samples.length).toBe(name === 'fulcrum_server_admin_state' ? 3000 : 1000);
+      // The connect histogram: 18 buckets, a sum and a count per server.
+      expect(fam.samples.length).toBe(name === 'fulcrum_server_admin_state' ? 3000 : name === 'fulcrum_server_connect_seconds' ? 20_000 : 1000);
     }
     expect(sampleValue(m, 'fulcrum_server_bytes_to_server_total', { server: '10.0.0.1:1010' })).toBe(12345);
     expect(sampleValue(m, 'fulcrum_server_connections_total', { server: '10.0.0.1:1999' })).toBe(7);

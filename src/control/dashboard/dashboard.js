@@ -1,8 +1,10 @@
 /* Fulcrum's live dashboard: plain JavaScript, no build step, no dependencies.
  * It listens to /api/v1/events (server-sent events, one snapshot per second), keeps the last
  * five minutes of connections/s and bytes/s per server, draws them as small SVG lines, and
- * sends drain / enable / disable / weight changes with the bearer token the operator types in. */
-/* global document, window, fetch, EventSource, sessionStorage */
+ * sends drain / enable / disable / weight changes with the bearer token the operator types in.
+ * It explains what it shows: each server's why and since when, its last check, its recent state
+ * changes and connect latency; the queues, TLS failures by reason, and the latest connections. */
+/* global document, window, fetch, EventSource, sessionStorage, Node */
 'use strict';
 
 const HISTORY_SECONDS = 300;
@@ -127,11 +129,14 @@ function rowFor(s) {
   if (r !== undefined) return r;
   const tr = el('tr', { 'data-server': key, 'data-group': s.group, 'data-address': s.address });
   const cells = {};
-  for (const name of ['group', 'index', 'address', 'state', 'weight', 'connections', 'pending', 'total', 'failures', 'cps', 'bps', 'actions']) {
+  for (const name of ['group', 'index', 'address', 'state', 'why', 'weight', 'connections', 'pending', 'total', 'failures', 'latency', 'cps', 'bps', 'actions']) {
     cells[name] = el('td', { class: name });
     tr.appendChild(cells[name]);
   }
   for (const n of ['index', 'connections', 'pending', 'total', 'failures']) cells[n].classList.add('num');
+  const why = { text: el('div', { class: 'why-text' }), since: el('div', { class: 'since' }), check: el('div'), details: el('details'), list: el('ol', { class: 'history' }), summary: el('summary'), shown: '' };
+  why.details.append(why.summary, why.list);
+  cells.why.append(why.text, why.since, why.check, why.details);
   cells.cps.classList.add('graph');
   cells.bps.classList.add('graph');
   const weight = el('input', { type: 'number', min: '0', max: '65535', 'aria-label': `weight of ${s.address}` });
@@ -142,7 +147,7 @@ function rowFor(s) {
     ['enable', 'POST', '/enable'],
     ['disable', 'POST', '/disable'],
   ];
-  r = { tr, cells, weight, last: s, cps: [], bps: [], graphs: null };
+  r = { tr, cells, weight, why, last: s, cps: [], bps: [], graphs: null };
   for (const [name, method, path] of actions) {
     const b = el('button', { type: 'button', 'data-action': name }, name);
     b.addEventListener('click', () => act(r.last, method, path));
@@ -178,6 +183,10 @@ function updateRow(r, s, dt) {
   c.pending.textContent = String(s.pending);
   c.total.textContent = String(s.total_connections);
   c.failures.textContent = String(s.connect_failures + s.connect_timeouts);
+  explain(r.why, s);
+  const l = s.connect_ms;
+  c.latency.textContent = l === undefined || l.count === 0 ? '–' : `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)}`;
+  c.latency.title = l === undefined ? '' : `${l.count} connects`;
   if (dt !== null && dt > 0 && prev !== s) {
     push(r.cps, Math.max(0, (s.total_connections - prev.total_connections) / dt));
     const bytes = s.bytes_to_server + s.bytes_from_server - prev.bytes_to_server - prev.bytes_from_server;
@@ -189,14 +198,94 @@ function updateRow(r, s, dt) {
 }
 
 
+function ms(v) {
+  return v === null ? '–' : v >= 100 ? `${Math.round(v)} ms` : `${v} ms`;
+}
+
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour12: false });
+}
+
+/** "3 min ago" from the feed's own time (the server's clock), not the browser's. */
+function ago(iso) {
+  const s = Math.max(0, Math.round(((lastTime || Date.parse(iso)) - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+
+/** The server's why (the API's words), since when, its last check and its recent state changes. */
+function explain(w, s) {
+  w.text.textContent = s.why ?? '';
+  w.since.textContent = s.since ? `${s.state} since ${clock(s.since)} (${ago(s.since)})` : '';
+  const chk = s.last_check;
+  // A down server's why is its failing check already: the line would say it twice.
+  const repeats = chk && !chk.passed && chk.detail === s.why;
+  w.check.textContent = chk && !repeats ? `last check ${chk.passed ? 'passed' : 'failed'}: ${chk.detail} (${ago(chk.at)})` : '';
+  w.check.className = chk && !chk.passed ? 'check-failed' : 'check-ok';
+  const h = s.history ?? [];
+  const key = h.length === 0 ? '' : `${h.length}/${h[h.length - 1].at}/${h[h.length - 1].reason}`;
+  w.details.hidden = h.length === 0;
+  if (key === w.shown) return;
+  w.shown = key;
+  w.summary.textContent = `history (${h.length})`;
+  w.list.replaceChildren(
+    ...h
+      .slice()
+      .reverse()
+      .map((e) => {
+        const li = el('li');
+        li.append(el('time', { datetime: e.at }, clock(e.at)), ' ', el('span', { class: `h-state state-${e.state}` }, e.state), ` ${e.reason}`);
+        return li;
+      }),
+  );
+}
+
+function cellsRow(attrs, values) {
+  const tr = el('tr', attrs);
+  for (const v of values) tr.appendChild(v instanceof Node ? v : el('td', {}, String(v)));
+  return tr;
+}
+
+function renderQueue(q) {
+  if (q === undefined) return;
+  $('admission-queue').textContent = `Admission (-x, -q): ${q.waiting} waiting now · ${q.queued_total} waited since start · ${q.refused_queue_full} refused, queue full`;
+  $('queues').tBodies[0].replaceChildren(
+    ...q.groups.map((g) => cellsRow({ 'data-queue': g.group }, [g.group, g.length, g.max === 0 ? 'no queue' : g.max, g.timeout_ms === 0 ? '–' : ms(g.timeout_ms), g.queued, g.served, g.timeouts, g.full])),
+  );
+}
+
+function renderRecent(recent) {
+  if (recent === undefined) return;
+  $('recent').tBodies[0].replaceChildren(
+    ...recent.map((c) =>
+      cellsRow({ 'data-connection': String(c.id) }, [
+        c.ended ? clock(c.ended) : '–',
+        c.client,
+        c.listener ?? '–',
+        c.server ?? 'none',
+        c.why === null ? '–' : c.why === 'algorithm' && c.algorithm ? `algorithm (${c.algorithm})` : c.why,
+        c.failed_servers.length === 0 ? '–' : c.failed_servers.join(', '),
+        c.connect_ms === null ? '–' : ms(c.connect_ms),
+        c.duration_ms === null ? '–' : ms(c.duration_ms),
+        c.termination,
+        `${formatBytes(c.bytes_from_client)} / ${formatBytes(c.bytes_to_client)}`,
+      ]),
+    ),
+  );
+}
+
 function renderListeners(listeners) {
   const body = $('listeners').tBodies[0];
   body.replaceChildren(
     ...listeners.map((l) => {
       const tr = el('tr', { 'data-listener': l.name });
-      for (const v of [l.name, l.protocol === 'udp' ? `${l.address} (udp)` : l.address, l.group, l.connections, l.total_connections, formatBytes(l.bytes_from_clients), formatBytes(l.bytes_to_clients)]) {
+      const failures = Object.entries(l.tls_failures ?? {});
+      const reasons = failures.length === 0 ? '–' : failures.map(([k, n]) => `${k}: ${n}`).join(', ');
+      for (const v of [l.name, l.protocol === 'udp' ? `${l.address} (udp)` : l.address, l.group, l.connections, l.total_connections, formatBytes(l.bytes_from_clients), formatBytes(l.bytes_to_clients), l.tls_handshakes ?? 0]) {
         tr.appendChild(el('td', {}, String(v)));
       }
+      tr.appendChild(el('td', { class: 'reasons' }, reasons));
       return tr;
     }),
   );
@@ -218,6 +307,7 @@ function onSnapshot(snap) {
     }
     $('t-bps').textContent = `${formatBytes(Math.max(0, bytes / dt))}/s`;
   }
+  lastTime = snap.time;
   const seen = new Set();
   for (const s of snap.servers) {
     const key = `${s.group}/${s.address}`;
@@ -233,8 +323,9 @@ function onSnapshot(snap) {
     }
   }
   renderListeners(snap.listeners);
+  renderQueue(snap.queue);
+  renderRecent(snap.recent);
   lastTotals = t;
-  lastTime = snap.time;
   document.body.dataset.updated = String(snap.time);
 }
 

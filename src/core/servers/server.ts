@@ -12,6 +12,19 @@ import type { Address } from '../address.ts';
 import type { AgentState } from '../health/agent-check.ts';
 import type { OutlierState } from '../health/outlier.ts';
 import { slowStartFactor } from '../health/slow-start.ts';
+import { Ring } from '../ring.ts';
+import { LatencyHistogram } from './latency-histogram.ts';
+
+/** State changes kept per server for the API and the dashboard. */
+export const STATE_HISTORY_MAX = 10;
+
+/** One state change: when, to what, and why (the same words as the log line). */
+export interface StateChange {
+  readonly atMs: number;
+  /** A ServerStatus, or what changed on another axis (`agent drain`, `enabled`). */
+  readonly state: string;
+  readonly reason: string;
+}
 
 /** Operator-set state, separate from what health checks observe (HAProxy's admin axis). */
 export type AdminState = 'enabled' | 'drain' | 'maintenance';
@@ -87,6 +100,20 @@ export class Server implements OutlierState {
   checksFailed = 0;
   /** Time of the last state change (ms), 0 if none. */
   lastChangeMs = 0;
+  /** Who or what set the operator state last (`admin API`, `operator`, `config`), and when. */
+  adminReason = '';
+  adminSinceMs = 0;
+  /** Why the current (or last) ejection happened, and when it began. */
+  ejectReason = '';
+  ejectedAtMs = 0;
+  /** The last active check: when (0 = never), its outcome, what it saw. */
+  lastCheckMs = 0;
+  lastCheckPassed = false;
+  lastCheckDetail = '';
+  /** The last state changes (O(1) per change), for the API and the dashboard. */
+  readonly history = new Ring<StateChange>(STATE_HISTORY_MAX);
+  /** Connect latency (O(1) per connect), for percentiles and /metrics. */
+  readonly connectLatency = new LatencyHistogram();
 
   constructor(index: number, settings: ServerSettings, role: Server['role'] = 'regular') {
     this.index = index;
@@ -133,6 +160,12 @@ export class Server implements OutlierState {
 
   isBlacklisted(nowMs: number): boolean {
     return nowMs < this.blacklistedUntilMs;
+  }
+
+  /** Keeps a state change in the history; `lastChange` also stamps lastChangeMs. */
+  noteChange(nowMs: number, state: string, reason: string, lastChange = true): void {
+    if (lastChange) this.lastChangeMs = nowMs;
+    this.history.push({ atMs: nowMs, state, reason });
   }
 
   /** Out of rotation for new clients: blacklisted, down, draining or in maintenance. */
