@@ -85,7 +85,13 @@ export class Listeners {
     // An upgrade's new process adopts the old one's socket, a worker its primary's (inherited-sockets.ts).
     if (this.#role === 'probe' && this.holding) {
       const fd = takeInheritedFd(address);
-      return fd === undefined ? holdListeningSocket(address) : heldHandle(address, fd);
+      if (fd !== undefined) return heldHandle(address, fd);
+      try {
+        return holdListeningSocket(address);
+      } catch (e) {
+        // An upgrade's old workers hold a listener a reload added with SO_REUSEPORT: join them so.
+        if ((e as { code?: unknown }).code !== 'EADDRINUSE') throw e;
+      }
     }
     const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'probe' ? undefined : takeInheritedFd(address) };
     const proxied = (l.config.acceptProxy ?? null) !== null;
