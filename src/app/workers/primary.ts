@@ -84,6 +84,8 @@ export class WorkerPool {
   #drainedLeft = 0;
   /** A rolling restart is under way. */
   #rolling = false;
+  /** Workers a rolling restart replaced that are still draining (a stop stops them too). */
+  readonly #retiring = new Set<Subprocess>();
 
   constructor(o: PoolOptions) {
     this.#o = o;
@@ -277,7 +279,7 @@ export class WorkerPool {
       this.#clock.clearTimer(s.timer);
       s.timer = null;
     }
-    const running = this.#slots.flatMap((s) => (s.proc === null ? [] : [s.proc]));
+    const running = [...this.#slots.flatMap((s) => (s.proc === null ? [] : [s.proc])), ...this.#retiring];
     for (const p of running) p.kill('SIGTERM');
     const all = Promise.all(running.map((p) => p.exited));
     let timer: TimerHandle | null = null;
@@ -342,7 +344,13 @@ export class WorkerPool {
           old.kill('SIGTERM');
         }
         const shared = this.#o.shared;
-        exits.push(old.exited.then(() => shared.reclaim(previous.record)));
+        this.#retiring.add(old);
+        exits.push(
+          old.exited.then(() => {
+            this.#retiring.delete(old);
+            shared.reclaim(previous.record);
+          }),
+        );
         replaced++;
       }
     } finally {
