@@ -3,11 +3,13 @@
  * sha256-checked transfers (bench/lib/upgrade-load.ts) through a balancer upgraded N times in a
  * row, counting refused, reset and truncated connections, for
  *   - fulcrum: `fulcrum upgrade` (listening socket inherited by the new process);
- *   - fulcrum --workers 2: the new workers' SO_REUSEPORT sockets next to the old ones, old drained;
+ *   - fulcrum --workers 2: the whole instance upgraded; the primary's held sockets pass to the new
+ *     primary and its workers (one accept queue), the old workers drained;
+ *   - fulcrum-rolling: --workers 2, the workers replaced one at a time (SIGTTIN) on the same sockets;
  *   - haproxy -sf: the new haproxy binds its own sockets, the old one finishes (a gap: SO_REUSEPORT);
  *   - haproxy -sf -x: the same with `expose-fd listeners` (the sockets passed over its stats socket).
  *
- *   bun bench/upgrade.ts [UPGRADES=20] [peers: fulcrum,fulcrum-workers,haproxy,haproxy-x]
+ *   bun bench/upgrade.ts [UPGRADES=20] [peers: fulcrum,fulcrum-workers,fulcrum-rolling,haproxy,haproxy-x]
  * Every wait is bounded; each upgrade waits for 200 connections to finish first.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { formatCounts, UpgradeLoad } from './lib/upgrade-load.ts';
 const HAPROXY = '/usr/sbin/haproxy';
 const root = resolve(import.meta.dir, '..');
 const upgrades = Number(process.argv[2] ?? 20);
-const peers = (process.argv[3] ?? 'fulcrum,fulcrum-workers,haproxy,haproxy-x').split(',');
+const peers = (process.argv[3] ?? 'fulcrum,fulcrum-workers,fulcrum-rolling,haproxy,haproxy-x').split(',');
 const dir = mkdtempSync(join(tmpdir(), 'fulcrum-upgrade-bench-'));
 
 const echo = Bun.listen<undefined>({
@@ -43,7 +45,12 @@ const freePort = (): number => { const l = Bun.listen({ hostname: '127.0.0.1', p
 
 interface Subject { start(): Promise<void>; upgrade(): Promise<void>; stop(): Promise<void> }
 
-function fulcrum(port: number, extra: string[]): Subject {
+/** The primary's children (its workers). */
+function childrenOf(pid: number): number[] {
+  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+}
+
+function fulcrum(port: number, extra: string[], rolling = false): Subject {
   const pidFile = join(dir, `fulcrum-${port}.pid`);
   const bun = process.execPath;
   return {
@@ -52,6 +59,13 @@ function fulcrum(port: number, extra: string[]): Subject {
       await until(() => { try { return alive(Number(readFileSync(pidFile, 'utf8'))); } catch { return false; } }, 15_000, 'fulcrum to start');
     },
     async upgrade() {
+      if (rolling) {
+        const primary = Number(readFileSync(pidFile, 'utf8'));
+        const old = childrenOf(primary);
+        process.kill(primary, 'SIGTTIN');
+        await until(() => { const now = childrenOf(primary); return now.length === old.length && now.every((p) => !old.includes(p)) && old.every((p) => !alive(p)); }, 60_000, 'the workers to be replaced');
+        return;
+      }
       const up = Bun.spawn([bun, 'src/cli/main.ts', 'upgrade', '-p', pidFile], { cwd: root, stdout: 'ignore', stderr: 'inherit' });
       if ((await up.exited) !== 0) throw new Error('fulcrum upgrade failed');
     },
@@ -87,7 +101,7 @@ function haproxy(port: number, exposeFd: boolean): Subject {
 const results: string[] = [];
 for (const peer of peers) {
   const port = freePort();
-  const s = peer === 'fulcrum' ? fulcrum(port, []) : peer === 'fulcrum-workers' ? fulcrum(port, ['--workers', '2']) : peer === 'haproxy' ? haproxy(port, false) : haproxy(port, true);
+  const s = peer === 'fulcrum' ? fulcrum(port, []) : peer === 'fulcrum-workers' ? fulcrum(port, ['--workers', '2']) : peer === 'fulcrum-rolling' ? fulcrum(port, ['--workers', '2'], true) : peer === 'haproxy' ? haproxy(port, false) : haproxy(port, true);
   await s.start();
   const load = new UpgradeLoad({ port, concurrency: 50, longs: 3, longBytes: 16 << 20, longPaceMs: 10, timeoutMs: 60_000 });
   try {

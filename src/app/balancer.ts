@@ -235,6 +235,8 @@ export class Balancer implements RuntimeHooks {
     this.coarseClock = new CoarseClock(this.clock, 200);
     for (const l of this.listeners) this.#listeners.loadTls(l);
     for (const l of this.listeners) this.#listeners.bind(l);
+    // Workers inherit what the primary held at start; what a reload adds they bind themselves.
+    this.#listeners.holding = false;
     this.resources.measure();
     this.#listeners.scheduleTlsChecks();
     this.#started = true;

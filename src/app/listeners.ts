@@ -1,8 +1,10 @@
 /**
  * The listening sockets: binding a listener for its mode (plain, TLS termination, passthrough),
  * moving it (pen's `listen`), and the TLS certificate files: read before binding, re-read on
- * SIGHUP, and checked for changes by one timer through the injected Clock. With workers every
- * listener shares its port (SO_REUSEPORT); the primary only checks that it could bind.
+ * SIGHUP, and checked for changes by one timer through the injected Clock. With workers the
+ * primary holds each TCP listener's socket without accepting on it and every worker adopts it
+ * (one accept queue, docs/workers.md); a listener a reload adds later, and UDP, is shared by the
+ * workers' own SO_REUSEPORT sockets, the primary only checking that it could bind.
  */
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -15,6 +17,7 @@ import { GroupTls } from './tls-material.ts';
 import { bindUdp } from './udp/udp-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { takeInheritedFd } from './inherited-sockets.ts';
+import { heldHandle, holdListeningSocket } from '../dataplane/held-listener.ts';
 
 /** With workers, a listener must be a TCP port that several processes can share. */
 export function workerListenProblem(a: Address): string | null {
@@ -26,8 +29,9 @@ export function workerListenProblem(a: Address): string | null {
 }
 
 /**
- * How this process binds: alone; sharing the port with other workers; or (the primary) only
- * probing, since holding the socket would make the kernel hand it connections nobody accepts.
+ * How this process binds: alone; as a worker (adopting the primary's socket, else sharing the
+ * port by SO_REUSEPORT); or as the primary: holding the socket its workers inherit (at start),
+ * else only probing.
  */
 export type BindRole = 'alone' | 'shared' | 'probe';
 
@@ -38,6 +42,12 @@ export class Listeners {
   readonly #diag: Diagnostics;
   readonly #clock: Clock;
   #tlsTimer: TimerHandle | null = null;
+  /**
+   * The primary holds the sockets of the listeners it binds at start, which its workers inherit
+   * at spawn. Running workers cannot receive a descriptor later (Bun has no SCM_RIGHTS), so a
+   * listener a reload adds is only probed and the workers share it by SO_REUSEPORT.
+   */
+  holding = true;
 
   constructor(role: BindRole, diag: Diagnostics, clock: Clock) {
     this.#role = role;
@@ -69,16 +79,30 @@ export class Listeners {
   #listen(l: ListenerRuntime, address: Address): ListenHandle {
     const problem = this.problem(address);
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
-    // An upgrade's new process adopts the old one's socket (inherited-sockets.ts); workers bind their own.
-    const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'alone' ? takeInheritedFd(address) : undefined };
     const mode = l.mode;
     // A listener protocol of its own folder registers here (UDP: app/udp/).
     if (mode === 'udp') return bindUdp(l, address);
+    // An upgrade's new process adopts the old one's socket, a worker its primary's (inherited-sockets.ts).
+    if (this.#role === 'probe' && this.holding) {
+      const fd = takeInheritedFd(address);
+      if (fd !== undefined) return heldHandle(address, fd);
+      try {
+        return holdListeningSocket(address);
+      } catch (e) {
+        // An upgrade's old workers hold a listener a reload added with SO_REUSEPORT: join them so.
+        if ((e as { code?: unknown }).code !== 'EADDRINUSE') throw e;
+      }
+    }
+    const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'probe' ? undefined : takeInheritedFd(address) };
     const proxied = (l.config.acceptProxy ?? null) !== null;
-    const handle = proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
+    return this.#probed(proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options));
+  }
+
+  /** The primary keeps no socket it only probed: the kernel would queue connections nobody accepts. */
+  #probed(handle: ListenHandle): ListenHandle {
     if (this.#role !== 'probe') return handle;
     handle.stop();
-    return { address, port: handle.port, stop: () => undefined };
+    return { address: handle.address, port: handle.port, stop: () => undefined };
   }
 
   bind(l: ListenerRuntime): void {
@@ -90,7 +114,8 @@ export class Listeners {
     }
     const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
     const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}${proxy}`;
-    this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
+    const held = this.#role === 'probe' && l.handle.fd !== undefined;
+    this.#diag.debug(1, this.#role !== 'probe' ? `listening on ${what}` : held ? `listening on ${what} (held for the workers, which accept)` : `${what} can be bound (the workers listen)`);
   }
 
   /**

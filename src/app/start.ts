@@ -79,6 +79,11 @@ export interface Running {
    * and exit (upgrade.ts); if it cannot start, this one goes on serving. The outcome is logged.
    */
   upgrade(why: string): Promise<void>;
+  /**
+   * SIGTTIN with --workers: replace the workers one at a time on the same listening sockets
+   * (WorkerPool.restartWorkers); the primary stays. The outcome is logged.
+   */
+  restartWorkers(why: string): Promise<void>;
   /** "pid N, listening on ADDR (group G), ...; messages to WHERE": what the start prints. */
   readonly startLine: string;
   /** Writes a block (SIGUSR1's report) where the diagnostics go. */
@@ -103,7 +108,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   if (workers > 1) {
     const { SharedState } = await import('./workers/shared-state.ts');
     try {
-      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers, worker: -1, epochMs: clock.now() });
+      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers: 2 * workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
       throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`, 1, e);
     }
@@ -394,6 +399,15 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       );
     },
     upgrade,
+    restartWorkers: async (why) => {
+      if (pool === null) return balancer.diag.info(`${why}: no workers to restart (one process: use SIGUSR2 or fulcrum upgrade)`);
+      if (upgrading || stopping !== null) return balancer.diag.info(`${why}: an upgrade or a stop is under way`);
+      try {
+        balancer.diag.info(`${why}: ${await pool.restartWorkers(options.drainMs ?? 30_000)}`);
+      } catch (e) {
+        balancer.diag.error(`${why}: ${(e as Error).message}`);
+      }
+    },
     stats: () => {
       let text = statsText(balancer);
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';

@@ -8,9 +8,9 @@
  * no accept queue is closed: the old process just stops accepting from it once the new one
  * serves, then finishes its established connections within the drain deadline and exits.
  *
- * With workers the primary holds no listening socket (each worker binds its own with
- * SO_REUSEPORT), so the new primary's workers bind theirs next to the old ones, and the old
- * workers are then drained; see WorkerPool.drain for what that costs.
+ * With workers the primary holds the listening sockets its workers accept on (listeners.ts), so
+ * the same hand-off reaches the new primary, which passes them on to its workers; the old
+ * workers are then drained (WorkerPool.drain), all on the same accept queue.
  */
 import { spawn } from 'node:child_process';
 import { unlink } from 'node:fs/promises';

@@ -51,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
     process.on('SIGUSR1', () => running.log(running.stats()));
     // nginx's binary upgrade signal: the new code on disk takes over the listening sockets.
     process.on('SIGUSR2', () => void running.upgrade('SIGUSR2'));
+    // With --workers: a rolling restart of the workers, one at a time, on the same sockets.
+    process.on('SIGTTIN', () => void running.restartWorkers('SIGTTIN'));
     tellParentReady(running.startLine);
   } catch (e) {
     if (e instanceof app.StartError) fail(e.message, e.exitCode);

@@ -7,11 +7,21 @@
  * reclaimed at once (its connections are lost, so they stop counting against -x and the
  * servers' limits); then it is started again after a delay that doubles from 100 ms up to 10 s
  * while replacements keep dying young, and starts over at 100 ms once one has lived 10 s.
+ *
+ * Every worker inherits the listening sockets the primary holds (listeners.ts): all of them
+ * accept from ONE queue per port, so a worker that stops or dies leaves what is queued to the
+ * others. A rolling restart (restartWorkers) replaces them one at a time: the new one is started
+ * with the same sockets, serves, and only then the old one drains. Each worker has two records
+ * in the shared memory, used in turn, so an old worker that drains and its successor never write
+ * the same per-worker numbers.
  */
 import type { Subprocess } from 'bun';
+import { FulcrumError } from '../../core/errors.ts';
 import type { Clock, TimerHandle } from '../../core/clock.ts';
 import type { FulcrumConfig } from '../../config/model.ts';
 import type { Balancer, Diagnostics } from '../balancer.ts';
+import { formatAddress } from '../../core/address.ts';
+import { UPGRADE_FDS_ENV } from '../inherited-sockets.ts';
 import { snapshotConfig, snapshotKey, WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 import type { SharedState } from './shared-state.ts';
 
@@ -34,6 +44,12 @@ const START_TIMEOUT_MS = 30_000;
 
 interface WorkerSlot {
   readonly index: number;
+  /** Its record in the shared memory: index, or index + count (they alternate at each rolling restart). */
+  record: number;
+  /** During a rolling restart: the worker being replaced, until its successor serves. */
+  previous: { proc: Subprocess; record: number } | null;
+  /** Settles when the worker started for a rolling restart serves (or fails). */
+  onReady: ((ok: boolean) => void) | null;
   proc: Subprocess | null;
   startedMs: number;
   ready: boolean;
@@ -66,11 +82,15 @@ export class WorkerPool {
   restarts = 0;
   /** Connections the drain deadline closed, as the drained workers report them. */
   #drainedLeft = 0;
+  /** A rolling restart is under way. */
+  #rolling = false;
+  /** Workers a rolling restart replaced that are still draining (a stop stops them too). */
+  readonly #retiring = new Set<Subprocess>();
 
   constructor(o: PoolOptions) {
     this.#o = o;
     this.#clock = o.balancer.clock;
-    this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, proc: null, startedMs: 0, ready: false, seq: -1, delayMs: FIRST_DELAY_MS, timer: null }));
+    this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, record: index, previous: null, onReady: null, proc: null, startedMs: 0, ready: false, seq: -1, delayMs: FIRST_DELAY_MS, timer: null }));
     this.#config = snapshotConfig(o.balancer);
     this.#key = snapshotKey(this.#config);
     o.balancer.onServerChanged.push((group, server, up) => {
@@ -118,24 +138,32 @@ export class WorkerPool {
     slot.ready = false;
     slot.seq = -1;
     slot.startedMs = this.#clock.now();
+    // The listening sockets this process holds, as the worker's fds 3, 4, ... (inherited-sockets.ts).
+    const fds: number[] = [];
+    const names: string[] = [];
+    for (const l of this.#o.balancer.listeners) {
+      const fd = l.handle?.fd;
+      if (fd === undefined || fd < 0 || l.mode === 'udp') continue;
+      names.push(`${3 + fds.length}=${formatAddress(l.handle!.address)}`);
+      fds.push(fd);
+    }
     const proc = Bun.spawn({
       cmd: this.#o.command,
       env: {
         ...this.#o.env,
-        [WORKER_ENV]: String(slot.index),
-        [WORKER_COUNT_ENV]: String(this.#slots.length),
+        [UPGRADE_FDS_ENV]: names.join(','),
+        [WORKER_ENV]: String(slot.record),
+        [WORKER_COUNT_ENV]: String(shared.setup.workers),
         [WORKER_SHM_ENV]: `${shared.setup.dir}/${shared.setup.prefix}`,
         [WORKER_EPOCH_ENV]: String(shared.setup.epochMs),
       },
-      stdin: 'ignore',
-      stdout: 'inherit',
-      stderr: 'inherit',
+      stdio: ['ignore', 'inherit', 'inherit', ...fds],
       serialization: 'advanced',
       ipc: (m: FromWorker) => this.#onMessage(slot, m),
       onExit: (p, code, signal) => this.#onExit(slot, p, code, signal),
     });
     slot.proc = proc;
-    shared.workerStarted(slot.index, proc.pid);
+    shared.workerStarted(slot.record, proc.pid);
   }
 
   #send(slot: WorkerSlot, m: ToWorker): void {
@@ -165,6 +193,7 @@ export class WorkerPool {
         return;
       case 'ready': {
         slot.ready = true;
+        slot.onReady?.(true);
         diag.debug(1, `worker ${slot.index} serving (pid ${slot.proc?.pid})`);
         if (this.#starting !== null && this.#slots.every((s) => s.ready)) {
           const s = this.#starting;
@@ -193,6 +222,17 @@ export class WorkerPool {
 
   #onExit(slot: WorkerSlot, proc: Subprocess, code: number | null, signal: number | null | string): void {
     if (slot.proc !== proc) return;
+    const previous = slot.previous;
+    if (previous !== null && !slot.ready) {
+      // A rolling restart's new worker failed before serving: the old one goes on.
+      slot.proc = previous.proc;
+      slot.record = previous.record;
+      slot.previous = null;
+      slot.ready = true;
+      this.#o.shared.reclaim(slot.record === slot.index ? slot.index + this.#slots.length : slot.index);
+      slot.onReady?.(false);
+      return;
+    }
     slot.proc = null;
     const wasReady = slot.ready;
     slot.ready = false;
@@ -202,7 +242,7 @@ export class WorkerPool {
       this.#failStart(new Error(`worker ${slot.index} ${how} while starting`));
       return;
     }
-    const lost = this.#o.shared.reclaim(slot.index);
+    const lost = this.#o.shared.reclaim(slot.record);
     this.#o.shared.restarted();
     this.restarts++;
     const lived = this.#clock.now() - slot.startedMs;
@@ -239,7 +279,7 @@ export class WorkerPool {
       this.#clock.clearTimer(s.timer);
       s.timer = null;
     }
-    const running = this.#slots.flatMap((s) => (s.proc === null ? [] : [s.proc]));
+    const running = [...this.#slots.flatMap((s) => (s.proc === null ? [] : [s.proc])), ...this.#retiring];
     for (const p of running) p.kill('SIGTERM');
     const all = Promise.all(running.map((p) => p.exited));
     let timer: TimerHandle | null = null;
@@ -252,11 +292,10 @@ export class WorkerPool {
   }
 
   /**
-   * An upgrade: the new primary's workers serve (their own SO_REUSEPORT sockets), so these stop
-   * accepting, finish their connections within `ms` and exit. Closing a SO_REUSEPORT socket
-   * resets the connections in its accept queue that it had not accepted yet (unless the kernel's
-   * net.ipv4.tcp_migrate_req is 1): the window is the instant between its last accept and the
-   * close (docs/operations.md has the measurements). Returns the connections the deadline closed.
+   * An upgrade: the new primary's workers serve on the same listening sockets (handed to the new
+   * primary, which handed them to its workers), so these stop accepting, finish their connections
+   * within `ms` and exit. A worker's stop closes only its own descriptor: the accept queue stays
+   * with the others. Returns the connections the deadline closed.
    */
   async drain(ms: number): Promise<number> {
     this.#stopping = true;
@@ -271,11 +310,61 @@ export class WorkerPool {
     return this.#drainedLeft;
   }
 
+  /**
+   * A rolling restart (SIGTTIN, docs/workers.md): each worker in turn is replaced by a new one
+   * started with the same listening sockets; once the new one serves, the old one stops accepting
+   * (the queue is theirs in common, so nothing is reset), finishes its connections within
+   * `drainMs` and exits. Resolves with a report when every old worker has exited; a new worker
+   * that cannot start leaves its old one serving and ends the restart with an error.
+   */
+  async restartWorkers(drainMs: number): Promise<string> {
+    if (this.#rolling || this.#stopping || this.#starting !== null) throw new FulcrumError('E_UPGRADE', 'a start, stop or rolling restart of the workers is already under way');
+    this.#rolling = true;
+    const exits: Promise<unknown>[] = [];
+    let replaced = 0;
+    try {
+      for (const slot of this.#slots) {
+        const old = slot.proc;
+        if (old === null || !slot.ready || this.#stopping) continue; // dead: its replacement is on its way
+        slot.previous = { proc: old, record: slot.record };
+        slot.record = slot.record === slot.index ? slot.index + this.#slots.length : slot.index;
+        const ready = new Promise<boolean>((resolve) => (slot.onReady = resolve));
+        this.#spawn(slot);
+        const started = slot.proc;
+        const timeout = this.#clock.setTimeout(() => (slot.proc === started ? started?.kill('SIGKILL') : undefined), START_TIMEOUT_MS, undefined, true);
+        const ok = await ready;
+        this.#clock.clearTimer(timeout);
+        slot.onReady = null;
+        if (!ok) throw new FulcrumError('E_UPGRADE', `worker ${slot.index}: the new worker did not start; the old one (pid ${old.pid}) goes on serving`);
+        const previous = slot.previous;
+        slot.previous = null;
+        try {
+          old.send({ t: 'drain', ms: drainMs } satisfies ToWorker);
+        } catch {
+          old.kill('SIGTERM');
+        }
+        const shared = this.#o.shared;
+        this.#retiring.add(old);
+        exits.push(
+          old.exited.then(() => {
+            this.#retiring.delete(old);
+            shared.reclaim(previous.record);
+          }),
+        );
+        replaced++;
+      }
+    } finally {
+      await Promise.race([Promise.all(exits), sleep(this.#clock, drainMs + 5_000)]);
+      this.#rolling = false;
+    }
+    return `${replaced} worker(s) replaced one at a time (pids ${this.pids.join(', ')})`;
+  }
+
   /** For SIGUSR1: each worker's pid, accepted connections, admitted and waiting ones. */
   statsLines(): string[] {
     const sh = this.#o.shared;
     const parts = this.#slots.map((s) => {
-      const w = sh.workerSummary(s.index);
+      const w = sh.workerSummary(s.record);
       const state = s.proc === null ? 'down' : s.ready ? `pid ${s.proc.pid}` : `pid ${s.proc.pid} starting`;
       return `worker ${s.index} (${state}): ${w.accepted} accepted, ${w.active} connections, ${w.waiting} waiting`;
     });

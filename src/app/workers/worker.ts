@@ -1,7 +1,8 @@
 /**
  * A worker process (docs/workers.md): started by the primary with the same command line and
  * FULCRUM_WORKER set, it maps the shared memory, waits for the running configuration over IPC,
- * binds the listeners with SO_REUSEPORT and serves. It never checks health, never opens the
+ * adopts the listening sockets the primary holds (inherited at spawn: one accept queue for all
+ * workers; a listener added by a later reload is bound with SO_REUSEPORT) and serves. It never checks health, never opens the
  * control port and never writes reports: the primary does, once. Configuration changes arrive
  * as whole snapshots and are applied as reloads; server state changes arrive as events.
  *
@@ -15,6 +16,7 @@ import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput } from '../diagn
 import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
 import { drainConnections } from '../upgrade.ts';
+import { closeUnusedInherited } from '../inherited-sockets.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
@@ -56,7 +58,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
   };
   process.on('SIGTERM', () => void stop());
   process.on('disconnect', () => void stop());
-  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => undefined);
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTTIN'] as const) process.on(sig, () => undefined);
 
   const handle = async (m: ToWorker): Promise<void> => {
     if (stopping) return;
@@ -68,6 +70,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
             serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
             await serving.openAccessLog(m.config.global.accessLog);
             serving.balancer.start();
+            closeUnusedInherited();
             if (m.config.global.user !== null) switchTo(await lookupUser(m.config.global.user));
           } catch (e) {
             send({ t: 'failed', seq: 0, error: (e as Error).message });
