@@ -8,7 +8,8 @@
  * bounded, and a watchdog ends the run if it overstays its estimate by far.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '../test/harness/process.ts';
 import { errorMessage } from '../test/harness/util.ts';
@@ -22,6 +23,7 @@ import { formatReport } from './lib/report.ts';
 import { toCsv, type Row } from './lib/results.ts';
 import { runPeer } from './lib/suite.ts';
 import { scalingSvg } from './lib/svg.ts';
+import { runUdp, UDP_CLIENTS, UDP_OUTSTANDING } from './lib/udp.ts';
 
 /** A 1-minute load average above this at the start means something else is using the cores. */
 const QUIET_LOAD = 0.5;
@@ -95,6 +97,12 @@ async function main(o: Options): Promise<number> {
             ` ${workersCpus === null ? 'not pinned' : `not pinned (taskset -c ${workersCpus}: every core, the load core included)`}; idle ladder ${o.workersLadder.join(', ')}`,
         ]
       : []),
+    ...(o.only.has('udp')
+      ? [
+          `udp         dnsperf (${UDP_CLIENTS} clients = sessions, ${UDP_OUTSTANDING} queries outstanding) on the load core; a DNS responder in the bench process;` +
+            ` fulcrum -U -r, pen -U -r, nginx stream listen udp with proxy_responses 1; memory per session with ${o.udpSessions.toLocaleString('en-US')} held`,
+        ]
+      : []),
   ];
   log(`bench: ${o.peers.join(', ')}; ${pinned ? 'pinned' : 'NOT pinned'}; about ${Math.ceil(estimateSeconds(o) / 60)} min (load average ${machine.loadAverage.toFixed(2)})`);
 
@@ -107,6 +115,14 @@ async function main(o: Options): Promise<number> {
       } catch (err) {
         log(`[${name}] failed: ${errorMessage(err)}`);
         rows.push({ peer: name, scenario: 'keepalive', idle: 0, streams: o.connections, metric: 'req_per_s', values: [], errors: 0, note: `failed: ${errorMessage(err).split('\n')[0]}` });
+      }
+    }
+    if (o.only.has('udp')) {
+      const dir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-udp-'));
+      try {
+        rows.push(...(await runUdp({ options: o, balancerCpu, log }, dir)));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     }
   } finally {

@@ -1,7 +1,7 @@
 /** The bench's command line: presets (full, --quick) and overrides, validated up front. */
 import { DEFAULT_PEERS, OPT_IN_PEERS, PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
 
-export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers'] as const;
+export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers', 'udp'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Worker processes of the `workers` scenario (`fulcrum --workers N`): two, one per core of the reference machine. */
@@ -23,6 +23,8 @@ export interface Options {
   /** Persistent connections (keep-alive) and connection loops (connection rate). */
   connections: number;
   bulkStreams: number[];
+  /** UDP sessions held for the UDP row's memory figure. */
+  udpSessions: number;
   /** Pin the balancer to balancerCpu and the load (this process, holders) to loadCpu. */
   pin: boolean;
   balancerCpu: number;
@@ -39,7 +41,8 @@ export const USAGE = `usage: npm run bench [-- options]
   --only LIST          scenarios: ${SCENARIOS.join(',')} (default: all)
                        keepalive/connrate run with no idle connections; idle runs both at every
                        step of the ladder; workers runs both under fulcrum --workers ${FULCRUM_WORKERS} (not
-                       pinned) at every step of its own ladder (Fulcrum only)
+                       pinned) at every step of its own ladder (Fulcrum only); udp runs a
+                       DNS-shaped exchange (dnsperf) through direct, fulcrum, pen and nginx -U/udp
   --peers LIST         ${PEER_NAMES.join(',')}
                        (default: all but ${OPT_IN_PEERS.join(',')}: the cluster's cost is
                        measured on demand, --peers ${OPT_IN_PEERS.join(',')} --only connrate)
@@ -50,6 +53,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --memory-idle N      idle connections for the memory figure (default: the ladder's top)
   --workers-idle LIST  idle-connection ladder of the workers scenario (default 0,9000,15000;
                        quick 0,1000)
+  --udp-sessions N     UDP sessions held for memory per session (default 5000, quick 500)
   --connections N      keep-alive connections and connection-rate loops (default 50)
   --no-pin             do not pin with taskset (results are then not comparable)
   --balancer-cpu N     core for the balancer (default 1)
@@ -97,6 +101,7 @@ export function parseOptions(argv: readonly string[]): Options {
     workersLadder: quick ? [0, 1000] : [0, 9000, 15000],
     connections: 50,
     bulkStreams: [1, 8],
+    udpSessions: quick ? 500 : 5000,
     pin: true,
     balancerCpu: 1,
     loadCpu: 0,
@@ -131,6 +136,7 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--idle': o.ladder = ladder(flag, value()); break;
       case '--workers-idle': o.workersLadder = ladder(flag, value()); break;
       case '--memory-idle': o.memoryIdle = count(flag, value(), 1); break;
+      case '--udp-sessions': o.udpSessions = count(flag, value(), 1); break;
       case '--connections': o.connections = count(flag, value(), 1); break;
       case '--no-pin': o.pin = false; break;
       case '--balancer-cpu': o.balancerCpu = count(flag, value(), 0); break;
@@ -175,6 +181,11 @@ export function estimateSeconds(o: Options): number {
   if (o.only.has('bulk')) perPeer += o.bulkStreams.length * o.repeats * run;
   if (o.only.has('memory')) perPeer += o.repeats * (4 + o.memoryIdle / 3000);
   let total = perPeer * o.peers.length;
+  if (o.only.has('udp')) {
+    const udpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'pen' || p === 'nginx').length;
+    // dnsperf runs whole seconds; memory: a fresh process, two settles, the sessions opened
+    total += udpPeers * (2 + Math.ceil(o.warmupMs / 1000) + o.repeats * (Math.max(1, Math.round(o.durationMs / 1000)) + 0.5) + 4 + o.udpSessions / 2000);
+  }
   if (o.only.has('workers') && o.peers.includes('fulcrum')) {
     const steps = o.workersLadder.length;
     total += 4 + 2 * o.repeats * run * steps + (o.workersLadder[steps - 1] ?? 0) / 2000;

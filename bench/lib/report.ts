@@ -137,6 +137,28 @@ function memorySection(input: ReportInput): string[] {
   ];
 }
 
+/** The UDP row: a DNS-shaped exchange through each balancer (bench/lib/udp.ts), compared with nginx. */
+function udpSection(input: ReportInput): string[] {
+  const at = (p: PeerName, metric: Metric): Row | undefined => input.rows.find((r) => r.peer === p && r.scenario === 'udp' && r.metric === metric);
+  const ng = (metric: Metric): number => median(at('nginx', metric));
+  const direct = median(at('direct', 'dgram_per_s'));
+  const body = input.peers
+    .filter((p) => at(p, 'dgram_per_s') !== undefined)
+    .map((p) => {
+      const rate = at(p, 'dgram_per_s');
+      const cpu = at(p, 'cpu_us_per_dgram');
+      const mem = at(p, 'bytes_per_session');
+      return [p, spread(rate), ratio(median(rate), ng('dgram_per_s')), ratio(median(rate), direct), spread(cpu, 2), ratio(median(cpu), ng('cpu_us_per_dgram')), spread(mem)];
+    });
+  if (body.length === 0) return [];
+  const sessions = input.rows.find((r) => r.scenario === 'udp' && r.metric === 'bytes_per_session')?.streams;
+  return [
+    'UDP: a DNS query and its answer through the balancer (a datagram = one relayed: the query out, the answer back)',
+    ...table(['peer', 'datagrams/s', '×nginx', '×direct', 'CPU µs/datagram', '×nginx', `bytes/session${sessions === undefined ? '' : ` (${num(sessions)} held)`}`], body),
+    '',
+  ];
+}
+
 /** How close each balancer came to the direct path; near it, the load core may have been the limit. */
 function headroomSection(input: ReportInput): string[] {
   const lines: string[] = [];
@@ -180,6 +202,7 @@ export function formatReport(input: ReportInput, preamble: readonly string[]): s
     ...workersSection(input),
     ...bulkSection(input),
     ...memorySection(input),
+    ...udpSection(input),
     ...headroomSection(input),
   ];
   const notes = input.rows.filter((r) => r.note !== '').map((r) => `  ${r.peer} ${r.scenario}${r.idle > 0 ? ` idle=${r.idle}` : ''} ${r.metric}: ${r.note}`);

@@ -3,7 +3,7 @@ import type { PeerName } from './peers.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** The `workers` scenario's rows are named apart: its idle 0 is not the one-process idle 0. */
-export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle';
+export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle' | 'udp';
 
 export type Metric =
   | 'req_per_s'
@@ -13,7 +13,11 @@ export type Metric =
   | 'mb_per_s'
   | 'rss_kib'
   | 'rss_base_kib'
-  | 'bytes_per_idle_conn';
+  | 'bytes_per_idle_conn'
+  /** The UDP row (bench/lib/udp.ts): datagrams relayed per second, CPU per datagram, memory per session. */
+  | 'dgram_per_s'
+  | 'cpu_us_per_dgram'
+  | 'bytes_per_session';
 
 export interface Row {
   peer: PeerName;

@@ -1,5 +1,5 @@
 /**
- * Check probes: one connection per check, driven by a Conversation (src/core/health/), with a
+ * Check probes: one connection per check (UDP kinds: one connected socket, udp-probe.ts), driven by a Conversation (src/core/health/), with a
  * deadline. The only file that opens check connections; every outcome calls `done` exactly once,
  * and the socket is always closed by then (no probe outlives its timeout).
  */
@@ -10,6 +10,7 @@ import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { CHECK_KINDS } from '../core/health/check-kinds.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
 import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdict } from '../core/health/conversation.ts';
+import { runUdpProbe } from './udp-probe.ts';
 
 export function conversationFor(spec: CheckSpec, host: string): Conversation {
   return CHECK_KINDS[spec.kind].conversation(spec, host);
@@ -136,6 +137,10 @@ export function probeRunner(clock: Clock): ProbeFn {
 
 function runProbeOn(clock: Clock, target: Address, spec: CheckSpec, done: (v: Verdict) => void): void {
   const host = target.kind === 'tcp' ? target.host : 'localhost';
+  if (CHECK_KINDS[spec.kind].transport === 'datagram') {
+    runUdpProbe(clock, target, spec, conversationFor(spec, host), done);
+    return;
+  }
   const p: Probe = { conv: conversationFor(spec, host), done, spec, clock, timer: null, socket: null, settled: false, connected: false, tls: spec.tls !== null };
   p.timer = clock.setTimeout(probeTimedOut, clampTimerMs(spec.timeoutMs), p);
   let promise: Promise<unknown>;

@@ -37,7 +37,7 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
     cmd: [
       bunPath(), 'bench/run.ts', '--quick', '--peers', 'direct,fulcrum', '--no-pin', '--no-install',
       '--repeats', '1', '--duration', '0.3', '--warmup', '0.1', '--idle', '0,50', '--memory-idle', '50', '--workers-idle', '0,50', '--connections', '8',
-      '--out', out,
+      '--udp-sessions', '50', '--out', out,
     ],
     cwd: repoRoot,
     stdout: 'pipe',
@@ -74,6 +74,15 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
   }
   expect(figure('fulcrum', 'workers-idle', 'rss_kib', 50)).toBeGreaterThan(0);
   expect(stdout).toContain('Beyond one process: Fulcrum --workers 2');
+  // The UDP row needs dnsperf (scripts/ensure-peers.sh --bench); without it the row says so.
+  if (Bun.which('dnsperf') !== null) {
+    for (const peer of ['direct', 'fulcrum']) expect(figure(peer, 'udp', 'dgram_per_s', 0, 16)).toBeGreaterThan(0);
+    expect(figure('fulcrum', 'udp', 'cpu_us_per_dgram', 0, 16)).toBeGreaterThan(0);
+    expect(Number.isFinite(figure('fulcrum', 'udp', 'bytes_per_session', 0, 50))).toBe(true);
+    expect(stdout).toContain('UDP: a DNS query and its answer');
+  } else {
+    expect(stdout).toContain('udp dgram_per_s: skipped: dnsperf is not installed');
+  }
 
   const svg = readFileSync(join(out, files.find((f) => f.endsWith('-scaling.svg'))!), 'utf8');
   expect(svg).toContain('<polyline');

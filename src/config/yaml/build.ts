@@ -5,6 +5,7 @@
 import { buildUdp } from './udp-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
+import { parsePayload } from '../../core/health/udp-expect.ts';
 import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, SniRouteConfig } from '../model.ts';
 import type { ParsedCheck } from './check-schema.ts';
@@ -170,6 +171,14 @@ function buildCheck(name: string, c: ParsedCheck): CheckSpec {
         : null,
     tls: tlsOn ? { serverName: t.server_name ?? null, verify: t.verify ?? false, caFile: t.ca_file ?? null } : null,
     script: c.script ?? null,
-    agentSend: c.send ?? null,
+    agentSend: c.type === 'agent' ? (c.send ?? null) : null,
+    udp: c.type === 'udp' ? { send: payloadOf(c.send ?? ''), expect: c.expect === undefined ? null : { bytes: c.expect, match: c.expect_match ?? 'exact' } } : null,
+    dns: c.type === 'dns' ? { name: c.query ?? '.', type: c.query_type ?? 'A', rcodes: c.expect_rcode ?? [0] } : null,
   });
+}
+
+/** A udp check's datagram (already checked in cross-field.ts). */
+function payloadOf(send: string): Uint8Array {
+  const p = parsePayload(send);
+  return p.kind === 'payload' ? p.bytes : new Uint8Array(0);
 }

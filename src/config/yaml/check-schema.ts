@@ -8,6 +8,8 @@ import { CHECK_KINDS } from '../../core/health/check-kinds.ts';
 import { CHECK_KIND_NAMES, type CheckKind, type ScriptStep } from '../../core/health/check-spec.ts';
 import { bool, checkedText, duration, filePath, fraction, hostText, int, mapping, nameText, oneOf, parsed, portNumber } from './leaves.ts';
 import { describe, expecting } from './messages.ts';
+import { DNS_TYPE_NAMES, dnsNameProblem, parseRcode } from '../../core/health/udp-check.ts';
+import { parsePayload } from '../../core/health/udp-expect.ts';
 
 
 function regexProblem(source: string): string | undefined {
@@ -53,6 +55,13 @@ export const tlsShape = {
   ca_file: filePath.optional(),
 };
 
+/** A UDP payload: `hex:0a1b...`, `text:...`, or plain text. */
+const payloadBytes = parsed('bytes as "text:..." or "hex:..."', (t) => {
+  const r = parsePayload(t);
+  return r.kind === 'payload' ? r.bytes : r.reason;
+});
+const rcodeItem = z.union([z.int(), z.string()], { error: expecting('an RCODE such as NOERROR or 3') });
+
 const statusItem = z.union([z.int(), z.string()], { error: expecting('a status such as 200, "2xx" or "200-299"') });
 
 export const checkShape = {
@@ -80,7 +89,27 @@ export const checkShape = {
   expect_body: regexText.optional(),
   tls: z.union([bool, mapping('a mapping with server_name, verify, ca_file', tlsShape)], { error: expecting('true, false or a mapping with server_name, verify, ca_file') }).optional(),
   script: z.array(scriptStep, { error: expecting('a list of steps') }).min(1, { error: 'a script needs at least one step' }).optional(),
-  send: z.string({ error: expecting('text to send to the agent') }).optional(),
+  /** agent: text sent once connected; udp: the datagram, `hex:...` or `text:...` (checked in cross-field.ts). */
+  send: z.string({ error: expecting('text to send (udp: "text:..." or "hex:...")') }).optional(),
+  expect: payloadBytes.optional(),
+  expect_match: oneOf(['exact', 'prefix', 'contains']).optional(),
+  query: checkedText('a domain name to query, e.g. example.com', dnsNameProblem).optional(),
+  query_type: z.union([oneOf(DNS_TYPE_NAMES), int(0, 65535)], { error: expecting(`a DNS type (${DNS_TYPE_NAMES.join(', ')}) or a number`) }).optional(),
+  expect_rcode: z
+    .union([rcodeItem, z.array(rcodeItem).min(1)], { error: expecting('an RCODE or a list of RCODEs such as [NOERROR, NXDOMAIN]') })
+    .transform((v, ctx) => {
+      const out: number[] = [];
+      for (const item of Array.isArray(v) ? v : [v]) {
+        const r = parseRcode(item);
+        if (typeof r === 'number') out.push(r);
+        else {
+          ctx.addIssue({ code: 'custom', message: r });
+          return z.NEVER;
+        }
+      }
+      return out;
+    })
+    .optional(),
 };
 
 /** Which fields each kind of check accepts, beyond the common timing fields. */

@@ -9,6 +9,7 @@ import type { Address } from '../../core/address.ts';
 import type { CheckKind } from '../../core/health/check-spec.ts';
 import { defaultListenerName } from './build.ts';
 import { CHECK_FIELDS, checkShape, COMMON_CHECK_FIELDS } from './check-schema.ts';
+import { parsePayload } from '../../core/health/udp-expect.ts';
 import { parseListen } from './leaves.ts';
 import { didYouMean, type Found, type Path } from './messages.ts';
 
@@ -155,5 +156,14 @@ function checkFieldsFit(def: unknown, path: Path): Found[] {
     out.push({ path: [...path, k], message: `'${k}' does not apply to ${type} checks (only to ${owners.join(', ')})`, atKey: true });
   }
   if (type === 'script' && def.script === undefined) out.push({ path: [...path, 'type'], message: 'a script check needs a script: a list of send/expect steps' });
+  if (type === 'udp') {
+    if (typeof def.send !== 'string') out.push({ path: [...path, 'type'], message: 'a udp check needs send: the datagram, as "text:..." or "hex:..."' });
+    else {
+      const p = parsePayload(def.send);
+      if (p.kind === 'invalid') out.push({ path: [...path, 'send'], message: p.reason });
+      else if (p.bytes.length === 0) out.push({ path: [...path, 'send'], message: 'a udp check sends at least one byte' });
+    }
+  }
+  if (type === 'dns' && def.query === undefined) out.push({ path: [...path, 'type'], message: 'a dns check needs query: the name to ask for, e.g. example.com' });
   return out;
 }

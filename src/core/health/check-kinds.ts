@@ -9,18 +9,23 @@ import type { Conversation } from './conversation.ts';
 import { HttpConversation } from './http-check.ts';
 import { ScriptConversation } from './script-check.ts';
 import { ConnectConversation } from './tcp-check.ts';
+import { DnsConversation, UdpExpectConversation } from './udp-check.ts';
 
 export interface CheckKindEntry {
   /** Config fields this kind accepts (snake_case, as in the file). */
   readonly fields: readonly string[];
+  /** How the probe talks: a connection (TCP, TLS) or one connected UDP socket per check. */
+  readonly transport: 'stream' | 'datagram';
   /** A fresh conversation for one check of `host`. */
   conversation(spec: CheckSpec, host: string): Conversation;
 }
 
 export const CHECK_KINDS: Readonly<Record<CheckKind, CheckKindEntry>> = {
-  tcp: { fields: [], conversation: () => new ConnectConversation('connect') },
-  tls: { fields: ['tls'], conversation: () => new ConnectConversation('TLS handshake') },
-  http: { fields: ['method', 'path', 'host', 'expect_status', 'expect_body', 'tls'], conversation: (spec, host) => new HttpConversation(spec.http!, host) },
-  script: { fields: ['script', 'tls'], conversation: (spec) => new ScriptConversation(spec.script ?? []) },
-  agent: { fields: ['send'], conversation: (spec) => new AgentConversation(spec.agentSend) },
+  tcp: { transport: 'stream', fields: [], conversation: () => new ConnectConversation('connect') },
+  tls: { transport: 'stream', fields: ['tls'], conversation: () => new ConnectConversation('TLS handshake') },
+  http: { transport: 'stream', fields: ['method', 'path', 'host', 'expect_status', 'expect_body', 'tls'], conversation: (spec, host) => new HttpConversation(spec.http!, host) },
+  script: { transport: 'stream', fields: ['script', 'tls'], conversation: (spec) => new ScriptConversation(spec.script ?? []) },
+  agent: { transport: 'stream', fields: ['send'], conversation: (spec) => new AgentConversation(spec.agentSend) },
+  udp: { transport: 'datagram', fields: ['send', 'expect', 'expect_match'], conversation: (spec) => new UdpExpectConversation(spec.udp!) },
+  dns: { transport: 'datagram', fields: ['query', 'query_type', 'expect_rcode'], conversation: (spec) => new DnsConversation(spec.dns!) },
 };

@@ -1,11 +1,14 @@
 /**
  * What an active check is: a named definition (config `checks:`), reused by groups. Pure data;
  * the conversation of each kind is in its own file here, the socket work in
- * src/dataplane/health-probes.ts, the scheduling in src/control/health-checker.ts.
+ * src/dataplane/health-probes.ts (udp-probe.ts for udp and dns), the scheduling in
+ * src/control/health-checker.ts.
  */
+import type { DnsTypeName } from '../../protocol/dns.ts';
+import type { UdpExpect } from './udp-expect.ts';
 
 /** Every kind of check; each has its entry in check-kinds.ts (the compiler holds the two together). */
-export const CHECK_KIND_NAMES = ['tcp', 'http', 'tls', 'script', 'agent'] as const;
+export const CHECK_KIND_NAMES = ['tcp', 'http', 'tls', 'script', 'agent', 'udp', 'dns'] as const;
 export type CheckKind = (typeof CHECK_KIND_NAMES)[number];
 
 /** Inclusive status ranges, e.g. [[200, 399]] for "2xx or 3xx". */
@@ -39,6 +42,20 @@ export type ExpectMatch =
   | { readonly kind: 'regex'; readonly source: string }
   | { readonly kind: 'bytes'; readonly data: Uint8Array };
 
+/** A `udp` check: a datagram sent, and what its reply must hold (null: any reply passes). */
+export interface UdpCheckSpec {
+  send: Uint8Array;
+  expect: UdpExpect | null;
+}
+
+/** A `dns` check: one query, and the RCODEs that pass. */
+export interface DnsCheckSpec {
+  name: string;
+  /** A type name (A, AAAA, SOA, ...) or number. */
+  type: DnsTypeName | number;
+  rcodes: readonly number[];
+}
+
 export interface CheckSpec {
   name: string;
   kind: CheckKind;
@@ -60,6 +77,8 @@ export interface CheckSpec {
   script: readonly ScriptStep[] | null;
   /** Agent checks: text sent once connected, e.g. a server id (HAProxy agent-send). */
   agentSend: string | null;
+  udp: UdpCheckSpec | null;
+  dns: DnsCheckSpec | null;
 }
 
 export const CHECK_DEFAULTS = {
@@ -89,6 +108,8 @@ export function checkSpec(name: string, kind: CheckKind, fields: Partial<Omit<Ch
     tls: kind === 'tls' ? { serverName: null, verify: false, caFile: null } : null,
     script: null,
     agentSend: null,
+    udp: kind === 'udp' ? { send: new Uint8Array(0), expect: null } : null,
+    dns: kind === 'dns' ? { name: '.', type: 'SOA', rcodes: [0] } : null,
     ...fields,
   };
 }
@@ -131,6 +152,8 @@ export function describeCheck(spec: CheckSpec): string {
   switch (spec.kind) {
     case 'http':
       return `${spec.tls === null ? 'http' : 'https'} check ${spec.name} (${spec.http?.method ?? 'GET'} ${spec.http?.path ?? '/'})`;
+    case 'dns':
+      return `dns check ${spec.name} (${spec.dns?.name ?? '.'} ${String(spec.dns?.type ?? 'SOA')})`;
     default:
       return `${spec.kind} check ${spec.name}`;
   }

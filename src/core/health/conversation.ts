@@ -1,8 +1,9 @@
 /**
  * The protocol side of a check, without sockets: what to send, and how to judge what comes back.
  * The probe (src/dataplane/health-probes.ts) connects, feeds events in and acts on the answers.
- * One kind per file: tcp-check.ts, http-check.ts, script-check.ts, agent-check.ts; tls checks are
- * the tcp conversation over a TLS connection.
+ * One kind per file: tcp-check.ts, http-check.ts, script-check.ts, agent-check.ts, udp-check.ts
+ * (udp and dns, over one connected UDP socket: `connected` gives the datagram, `data` each reply);
+ * tls checks are the tcp conversation over a TLS connection.
  */
 import type { Address } from '../address.ts';
 import type { CheckSpec } from './check-spec.ts';

@@ -59,6 +59,8 @@ groups:
       tls: { serverName: 'app.example', verify: true, caFile: '/etc/ca.pem' },
       script: null,
       agentSend: null,
+      udp: null,
+      dns: null,
     });
     expect(c.groups[1]!.check).toEqual(spec);
   });
@@ -128,7 +130,7 @@ groups:
     servers: [127.0.0.1:9001]
 `),
     ).toEqual([
-      "f.yaml:3:11: checks.web.type: expected one of tcp, http, tls, script, agent, got \"htp\" (did you mean 'http'?)",
+      "f.yaml:3:11: checks.web.type: expected one of tcp, http, tls, script, agent, udp, dns, got \"htp\" (did you mean 'http'?)",
       'f.yaml:4:11: checks.web.path: expected a path starting with "/", without spaces, got "health"',
       'f.yaml:8:9: checks.s.script[0]: a step has exactly one of send, send_hex, expect, expect_regex, expect_hex, got send and expect',
       "f.yaml:12:5: checks.t.path: 'path' does not apply to tcp checks (only to http)",
