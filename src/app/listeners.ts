@@ -13,6 +13,7 @@ import type { Diagnostics } from './diagnostics.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import { GroupTls } from './tls-material.ts';
 import { bindUdp } from './udp/udp-listener.ts';
+import { bindHttp } from './http/http-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { takeInheritedFd } from './inherited-sockets.ts';
 
@@ -74,6 +75,7 @@ export class Listeners {
     const mode = l.mode;
     // A listener protocol of its own folder registers here (UDP: app/udp/).
     if (mode === 'udp') return bindUdp(l, address);
+    if (mode === 'http') return bindHttp(l, address, options);
     const proxied = (l.config.acceptProxy ?? null) !== null;
     const handle = proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options);
     if (this.#role !== 'probe') return handle;
@@ -89,7 +91,7 @@ export class Listeners {
       throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${listenErrorText(e)}`, { cause: e });
     }
     const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
-    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}${proxy}`;
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : mode === 'http' ? 'HTTP' : 'TLS passthrough by SNI'})`}${proxy}`;
     this.#diag.debug(1, this.#role === 'probe' ? `${what} can be bound (the workers listen)` : `listening on ${what}`);
   }
 

@@ -3,6 +3,7 @@
  * resolved by name, listeners named. Runs only on a file without problems.
  */
 import { buildUdp } from './udp-schema.ts';
+import { buildHttp } from './http-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
 import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
@@ -86,6 +87,7 @@ export function build(p: ParsedFile): FulcrumConfig {
       drainBudget: s.drain_budget ?? dg.drainBudget,
       onServerDown: s.on_server_down ?? dg.onServerDown,
       backupBalance: s.backup_balance ?? dg.backupBalance,
+      ...(s.sticky_cookie != null ? { stickyCookie: s.sticky_cookie } : {}),
     };
   });
 
@@ -95,6 +97,8 @@ export function build(p: ParsedFile): FulcrumConfig {
     if (l.sni_routes !== undefined) out.sniRoutes = l.sni_routes.map(buildRoute);
     const udp = buildUdp(l.protocol, l.udp);
     if (udp !== undefined) out.udp = udp;
+    const http = buildHttp(l);
+    if (http !== undefined) out.http = http;
     if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
     else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
     if (l.accept_proxy === true) out.acceptProxy = { trusted: l.proxy_trusted ?? [], timeoutMs: l.proxy_timeout ?? PROXY_TIMEOUT_DEFAULT_MS };
