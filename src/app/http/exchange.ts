@@ -128,12 +128,6 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
     const sel = this.group.selector;
     const failed = this.st.server;
     if (failed !== null) this.proxy.event(`server ${failed.index} of group ${this.group.name}: connect failed: ${why}`);
-    if (this.connected) {
-      // The fresh connection after a stale one: the request holds a connected slot; no other server.
-      if (failed !== null) sel.passiveFailure(failed, why);
-      this.#answer(502, 'the server could not be reached');
-      return;
-    }
     // Blacklists the server (-b) and reserves the next one, which is tried once.
     const next = sel.connectFailed(this.st, false);
     if (next === null || this.#connectRetries >= CONNECT_RETRIES) {
@@ -189,8 +183,15 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
     // A keep-alive connection the server had closed meanwhile: once more on a fresh one.
     if (c.uses > 1 && !this.#staleRetried) {
       this.#staleRetried = true;
-      this.#use(this.st.server!);
-      return;
+      // Back to a reserved slot, so that a failed connect now fails over like any other.
+      const server = this.st.server!;
+      this.group.selector.released(this.st);
+      this.connected = false;
+      if (server.reserve(true)) {
+        this.#use(server);
+        return;
+      }
+      this.st.server = null;
     }
     const server = this.st.server;
     if (server !== null) this.group.selector.passiveFailure(server, why);
