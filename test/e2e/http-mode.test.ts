@@ -24,6 +24,18 @@ interface Answer {
   body: any;
 }
 
+/** The backend's echo of a request (test/helpers/http-backends.ts). */
+interface Echo {
+  server: string;
+  path: string;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+async function echo(r: Response | Promise<Response>): Promise<Echo> {
+  return (await (await r).json()) as Echo;
+}
+
 /** One request on a raw keep-alive connection; the answer is read by its Content-Length or chunks. */
 async function rawRequest(c: Client, path: string, extra = '', host = 'test'): Promise<Answer> {
   await c.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
@@ -101,11 +113,11 @@ describe('HTTP mode', () => {
   test('X-Forwarded-For is appended to from a trusted proxy and replaced from anyone else', async () => {
     const [a] = backends('a');
     const { ports } = await start({ web: { servers: [a!.address] } }, { trusted_proxies: ['127.0.0.0/8'] }, [{ group: 'web' }]);
-    const trusted = await (await fetch(`http://127.0.0.1:${ports[0]}/`, { headers: { 'x-forwarded-for': '203.0.113.9', forwarded: 'for=203.0.113.9' } })).json();
+    const trusted = await echo(fetch(`http://127.0.0.1:${ports[0]}/`, { headers: { 'x-forwarded-for': '203.0.113.9', forwarded: 'for=203.0.113.9' } }));
     expect(trusted.headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
     expect(trusted.headers['forwarded']).toBe('for=203.0.113.9, for=127.0.0.1;proto=http;host="127.0.0.1:' + ports[0] + '"');
     expect(trusted.headers['x-forwarded-proto']).toBe('http');
-    const untrusted = await (await fetch(`http://127.0.0.1:${ports[1]}/`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } })).json();
+    const untrusted = await echo(fetch(`http://127.0.0.1:${ports[1]}/`, { headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } }));
     expect(untrusted.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(untrusted.headers['x-forwarded-proto']).toBe('http');
   });
@@ -118,22 +130,22 @@ describe('HTTP mode', () => {
     expect(cookie).toMatch(/^SRV=[0-9a-f]{32}; Path=\/; HttpOnly$/);
     expect(cookie).not.toContain(String(a!.port));
     expect(first.headers.get('cache-control')).toBe('private');
-    const home: string = (await first.json()).server;
+    const home = (await echo(first)).server;
     const value = cookie.split(';')[0]!;
     for (let i = 0; i < 4; i++) {
       const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { cookie: `theme=dark; ${value}` } });
       expect(r.headers.get('set-cookie')).toBeNull(); // already stuck
-      const body = await r.json();
+      const body = await echo(r);
       expect(body.server).toBe(home);
       expect(body.headers.cookie).toBe('theme=dark'); // indirect: ours is removed
     }
-    const forged = await (await fetch(`http://127.0.0.1:${port}/`, { headers: { cookie: 'SRV=00000000000000000000000000000000' } })).json();
+    const forged = await echo(fetch(`http://127.0.0.1:${port}/`, { headers: { cookie: 'SRV=00000000000000000000000000000000' } }));
     expect(forged.headers.cookie).toBeUndefined();
     // The home server goes away: the request fails over and the answer sticks the client anew.
     (home === 'a' ? a! : b!).close();
     const moved = await fetch(`http://127.0.0.1:${port}/`, { headers: { cookie: value } });
     expect(moved.status).toBe(200);
-    expect((await moved.json()).server).toBe(home === 'a' ? 'b' : 'a');
+    expect((await echo(moved)).server).toBe(home === 'a' ? 'b' : 'a');
     const again = moved.headers.get('set-cookie')!;
     expect(again).toMatch(/^SRV=/);
     expect(again.split(';')[0]).not.toBe(value);
@@ -171,6 +183,22 @@ describe('HTTP mode', () => {
     expect(await r503.text()).toContain('no server available');
   });
 
+  test('504 when the server does not answer in time; 413 over the body limit; 400 for a malformed request', async () => {
+    const slow = httpBackend('slow', { mode: 'hold' });
+    h.defer(() => slow.close());
+    const { port } = await start({ web: { servers: [slow.address] } }, { response_timeout: '300ms', max_body_size: 10 });
+    const r504 = await fetch(`http://127.0.0.1:${port}/`);
+    expect(r504.status).toBe(504);
+    await r504.text();
+    const r413 = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x'.repeat(100) });
+    expect(r413.status).toBe(413);
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(await c.readUntil('\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    expect(slow.requests.length).toBe(1); // neither the large body nor the smuggling attempt reached it
+  });
+
   test('a refused connect is retried once on another server', async () => {
     const [a] = backends('a');
     const gone = httpBackend('gone');
@@ -179,7 +207,7 @@ describe('HTTP mode', () => {
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`http://127.0.0.1:${port}/`);
       expect(r.status).toBe(200);
-      expect((await r.json()).server).toBe('a');
+      expect((await echo(r)).server).toBe('a');
     }
   });
 
@@ -204,7 +232,7 @@ describe('HTTP mode', () => {
     // Asynchronously: the backends live in this process and must keep answering.
     const run = promisify(execFile);
     const post = await run('curl', ['-sS', '-d', 'hello=world', `http://127.0.0.1:${port}/form`], { encoding: 'utf8', timeout: 20_000 });
-    expect(JSON.parse(post.stdout).body).toBe('hello=world');
+    expect((JSON.parse(post.stdout) as Echo).body).toBe('hello=world');
     const head = await run('curl', ['-sS', '-I', `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: 20_000 });
     expect(head.stdout).toMatch(/^HTTP\/1\.1 200/);
   });

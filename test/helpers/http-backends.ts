@@ -2,7 +2,8 @@
  * HTTP/1.1 test backends for HTTP mode's tests: a keep-alive server over Bun.listen that answers
  * each request with JSON naming itself, the request line and the headers it got, and counts the
  * connections it accepted (the pool's bound is checked there). `mode: 'reset'` drops the
- * connection on each request instead of answering (a server failing before its response).
+ * connection on each request instead of answering (a server failing before its response);
+ * `mode: 'hold'` reads requests and never answers (a server too slow for the response timeout).
  */
 import type { Socket, TCPSocketListener } from 'bun';
 
@@ -30,7 +31,7 @@ interface ConnState {
   buf: string;
 }
 
-export function httpBackend(name: string, o: { mode?: 'answer' | 'reset' } = {}): HttpBackend {
+export function httpBackend(name: string, o: { mode?: 'answer' | 'reset' | 'hold' } = {}): HttpBackend {
   const b: HttpBackend = { name, port: 0, address: '', accepted: 0, open: 0, peak: 0, requests: [], close: () => listener.stop(true) };
   const listener: TCPSocketListener<ConnState> = Bun.listen<ConnState>({
     hostname: '127.0.0.1',
@@ -73,6 +74,7 @@ export function httpBackend(name: string, o: { mode?: 'answer' | 'reset' } = {})
         s.terminate();
         return;
       }
+      if (o.mode === 'hold') continue;
       const json = JSON.stringify({ server: name, ...seen });
       s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: keep-alive\r\n\r\n${json}`);
     }
