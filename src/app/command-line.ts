@@ -9,6 +9,7 @@ import { errorCode, FulcrumError } from '../core/errors.ts';
 import type { FulcrumConfig, GlobalConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError, type ParsedCommandLine } from '../config/pen-args.ts';
 import { workerListenProblem } from './balancer.ts';
+import { workerModeProblem } from './listeners.ts';
 import { controlRootRefusal } from './control-service.ts';
 import { loadYamlConfig } from './reload.ts';
 
@@ -89,7 +90,7 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
   const workers = workerCount(config.global.workers);
   if (workers > 1) {
     for (const l of config.listeners) {
-      const problem = workerListenProblem(l.address);
+      const problem = workerListenProblem(l.address) ?? workerModeProblem(l);
       if (problem !== null) throw new StartError(`--workers ${workers}: ${problem}`, 2);
     }
   }

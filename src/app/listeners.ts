@@ -12,9 +12,11 @@ import { listenErrorText, listenTcp, type ListenHandle } from '../dataplane/bun-
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
-import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
+import { listenerMode, type GroupRuntime, type ListenerRuntime } from './runtime.ts';
+import type { ListenerConfig } from '../config/model.ts';
 import { GroupTls } from './tls-material.ts';
 import { bindUdp } from './udp/udp-listener.ts';
+import { bindHttp } from './http/http-listener.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { takeInheritedFd } from './inherited-sockets.ts';
 import { heldHandle, holdListeningSocket } from '../dataplane/held-listener.ts';
@@ -25,6 +27,18 @@ export function workerListenProblem(a: Address): string | null {
     return `cannot share the Unix socket listener ${a.path} between workers (SO_REUSEPORT is for TCP ports): run one process (workers: 1) or listen on a TCP port`;
   }
   if (a.port === 0) return `cannot share listener ${formatAddress(a)} between workers: port 0 would give each worker another port`;
+  return null;
+}
+
+/**
+ * Listener kinds that run in one process only: UDP (Bun's UDP sockets cannot share a port) and
+ * the HTTP mode (its server cannot adopt the primary's socket, and its sticky-cookie secret and
+ * pool are per process).
+ */
+export function workerModeProblem(l: ListenerConfig): string | null {
+  const mode = listenerMode(l);
+  if (mode === 'udp') return `listener ${formatAddress(l.address)} is UDP, which runs in one process (Bun's UDP sockets cannot share a port): use workers: 1 for it`;
+  if (mode === 'http') return `listener ${formatAddress(l.address)} is in HTTP mode, which runs in one process for now (docs/http.md): use workers: 1 for it`;
   return null;
 }
 
@@ -94,6 +108,7 @@ export class Listeners {
       }
     }
     const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'probe' ? undefined : takeInheritedFd(address) };
+    if (mode === 'http') return bindHttp(l, address, options);
     const proxied = (l.config.acceptProxy ?? null) !== null;
     return this.#probed(proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options));
   }
@@ -113,7 +128,7 @@ export class Listeners {
       throw new FulcrumError('E_LISTEN', `cannot listen on ${formatAddress(l.config.address)}: ${listenErrorText(e)}`, { cause: e });
     }
     const proxy = (l.config.acceptProxy ?? null) !== null ? ', PROXY header first' : '';
-    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : 'TLS passthrough by SNI'})`}${proxy}`;
+    const what = `${formatAddress(l.config.address)} for group ${l.group.name}${mode === 'plain' ? '' : ` (${mode === 'terminate' ? 'TLS' : mode === 'udp' ? 'UDP' : mode === 'http' ? 'HTTP' : 'TLS passthrough by SNI'})`}${proxy}`;
     const held = this.#role === 'probe' && l.handle.fd !== undefined;
     this.#diag.debug(1, this.#role !== 'probe' ? `listening on ${what}` : held ? `listening on ${what} (held for the workers, which accept)` : `${what} can be bound (the workers listen)`);
   }

@@ -30,6 +30,7 @@ import { GroupQueue, type QueueStats } from './group-queue.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
 import type { SessionRecord } from '../control/observed.ts';
 import type { UdpRelay } from './udp/udp-relay.ts';
+import type { HttpProxy } from './http/http-proxy.ts';
 
 /** What groups and listeners need from the process that owns them (composed in balancer.ts). */
 export interface RuntimeHooks {
@@ -286,8 +287,12 @@ export class GroupRuntime implements SessionOwner {
     }
   }
 
+  /** Told when a server goes up or down (HTTP listeners close a down server's pooled connections). */
+  readonly stateWatchers = new Set<(server: Server, up: boolean) => void>();
+
   serverChanged(server: Server, up: boolean): void {
     this.#serverChanged(server, up);
+    for (const w of this.stateWatchers) w(server, up);
     this.#hooks.serverStateChanged?.(this, server, up);
   }
 
@@ -337,10 +342,11 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export type ListenerMode = 'plain' | 'terminate' | 'passthrough' | 'udp';
+export type ListenerMode = 'plain' | 'terminate' | 'passthrough' | 'udp' | 'http';
 
 export function listenerMode(c: ListenerConfig): ListenerMode {
   if (c.udp !== undefined && c.udp !== null) return 'udp';
+  if (c.http !== undefined && c.http !== null) return 'http';
   if (c.tls !== undefined && c.tls !== null) return 'terminate';
   return c.sniRoutes !== undefined && c.sniRoutes.length > 0 ? 'passthrough' : 'plain';
 }
@@ -379,6 +385,8 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   #trusted: TrustedSources | null = null;
   /** A UDP listener's relay (sessions, counters) while bound, else null (app/udp/). */
   udp: UdpRelay | null = null;
+  /** An HTTP listener's proxy (pool, counters) while bound, else null (app/http/). */
+  http: HttpProxy | null = null;
   readonly #hooks: RuntimeHooks;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
@@ -404,6 +412,11 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   udpSessionEnded(record: SessionRecord): void {
     this.#hooks.udpSessionEnded?.(record);
+  }
+
+  /** A group by name (HTTP routes name groups). */
+  groupNamed(name: string): GroupRuntime | null {
+    return this.#hooks.groupNamed(name) ?? null;
   }
 
   logEvent(message: string): void {
@@ -490,10 +503,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   // ProxyAcceptor: listeners with accept_proxy (dataplane/proxy-in.ts)
 
-  get proxyNext(): Exclude<ListenerMode, 'udp'> {
+  get proxyNext(): Exclude<ListenerMode, 'udp' | 'http'> {
     const mode = this.mode;
-    // The config refuses accept_proxy on a UDP listener; a PROXY header is a TCP stream's.
-    return mode === 'udp' ? 'plain' : mode;
+    // The config refuses accept_proxy on UDP and HTTP listeners; a PROXY header is a TCP stream's.
+    return mode === 'udp' || mode === 'http' ? 'plain' : mode;
   }
 
   get proxyTimeoutMs(): number {

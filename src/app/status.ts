@@ -42,7 +42,7 @@ export function statsText(b: Balancer): string {
     );
   }
   for (const l of b.listeners) {
-    if (l.mode === 'plain') continue;
+    if (l.mode === 'plain' || l.mode === 'http') continue;
     const h = l.handshakes;
     const failures = Object.entries(h.failures).map(([k, v]) => `${k}=${v}`).join(' ');
     lines.push(

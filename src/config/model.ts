@@ -90,6 +90,8 @@ export interface GroupConfig {
   onServerDown: 'keep' | 'close';
   /** Backups: the first available in order, or in turn. */
   backupBalance: 'first' | 'roundrobin';
+  /** HTTP mode: the cookie that sticks a client to its server (HAProxy's `cookie NAME insert indirect nocache`); absent or null = none. */
+  stickyCookie?: string | null;
 }
 
 export interface ListenerConfig {
@@ -117,7 +119,33 @@ export interface ListenerConfig {
   udp?: UdpListenerConfig | null;
   /** pen's -H: X-Forwarded-For (and X-Forwarded-Proto) lines added to the clients' HTTP requests (docs/http.md). */
   forwardedFor?: boolean;
+  /** HTTP mode (`mode: http`, docs/http.md): per-request balancing; absent or null = bytes are forwarded as they are. */
+  http?: HttpListenerConfig | null;
 }
+
+/** A routing rule of an HTTP listener: first match wins (docs/http.md). */
+export interface HttpRouteConfig {
+  /** The Host to match (case-insensitive, port ignored), or null for any. */
+  host: string | null;
+  /** The path prefix to match, or null for any. */
+  pathPrefix: string | null;
+  group: string;
+}
+
+/** An HTTP listener's settings (docs/http.md). */
+export interface HttpListenerConfig {
+  routes: HttpRouteConfig[];
+  /** Peers whose X-Forwarded-For / Forwarded are kept and appended to; anyone else's are replaced. */
+  trustedProxies: string[];
+  /** Backend connections: the most per server (idle and busy) and how long an idle one is kept. */
+  pool: { maxPerServer: number; idleTimeoutMs: number };
+  /** How long a server may take to begin its response (504 after it). */
+  responseTimeoutMs: number;
+  /** The largest request body (413 above it). */
+  maxBodyBytes: number;
+}
+
+export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, maxBodyBytes: 10 * 1024 * 1024 } as const;
 
 /** A UDP listener's session settings (docs/udp.md). */
 export interface UdpListenerConfig {

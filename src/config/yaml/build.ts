@@ -3,6 +3,7 @@
  * resolved by name, listeners named. Runs only on a file without problems.
  */
 import { buildUdp } from './udp-schema.ts';
+import { buildHttp } from './http-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
 import { parsePayload } from '../../core/health/udp-expect.ts';
@@ -87,6 +88,7 @@ export function build(p: ParsedFile): FulcrumConfig {
       drainBudget: s.drain_budget ?? dg.drainBudget,
       onServerDown: s.on_server_down ?? dg.onServerDown,
       backupBalance: s.backup_balance ?? dg.backupBalance,
+      ...(s.sticky_cookie != null ? { stickyCookie: s.sticky_cookie } : {}),
     };
   });
 
@@ -96,6 +98,8 @@ export function build(p: ParsedFile): FulcrumConfig {
     if (l.sni_routes !== undefined) out.sniRoutes = l.sni_routes.map(buildRoute);
     const udp = buildUdp(l.protocol, l.udp);
     if (udp !== undefined) out.udp = udp;
+    const http = buildHttp(l);
+    if (http !== undefined) out.http = http;
     if (l.preread_timeout !== undefined) out.prereadTimeoutMs = l.preread_timeout;
     else if (out.tls === undefined && (out.sniRoutes?.length ?? 0) > 0) out.prereadTimeoutMs = TLS_DEFAULTS.prereadTimeoutMs;
     if (l.x_forwarded_for === true) out.forwardedFor = true;

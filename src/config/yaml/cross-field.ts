@@ -4,6 +4,7 @@
  * the raw data, so they are reported even when other parts of the file are invalid.
  */
 import { checkUdpListener } from './udp-schema.ts';
+import { checkHttpListener } from './http-schema.ts';
 import { formatAddress } from '../../core/address.ts';
 import type { Address } from '../../core/address.ts';
 import type { CheckKind } from '../../core/health/check-spec.ts';
@@ -69,6 +70,7 @@ export function checkReferences(raw: unknown): Found[] {
     if (!isRecord(l)) return;
     out.push(...checkTlsReferences(l, i, groups), ...checkAcceptProxy(l, i), ...checkForwardedFor(l, i));
     out.push(...checkUdpListener(l, i, isRecord(raw.global) ? raw.global.workers : undefined));
+    out.push(...checkHttpListener(l, i, groups));
     if (typeof l.group === 'string' && !groups.includes(l.group)) {
       const known = groups.length === 0 ? ' (no groups are defined)' : didYouMean(l.group, groups) || ` (defined: ${groups.join(', ')})`;
       out.push({ path: ['listeners', i, 'group'], message: `unknown group '${l.group}'${known}` });

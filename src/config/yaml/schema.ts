@@ -14,6 +14,7 @@ import { parseEntry } from '../../core/trusted-sources.ts';
 import { aclNumber, bool, checkedText, duration, filePath, fraction, hostText, int, mapping, MAX_INT, nameText, oneOf, parseAclRule, parsed, parseListen, parseServerAddress, parseShortServer, portNumber, withHostname } from './leaves.ts';
 import { describe, didYouMean, expecting, type Found, type Path } from './messages.ts';
 import { udpListenerFields, udpShape } from './udp-schema.ts';
+import { cookieName, httpListenerFields, httpPoolShape, httpRouteShape } from './http-schema.ts';
 import { certificateShape, clientAuthShape, groupTls, groupTlsShape, listenerTls, listenerTlsShape, sniRouteShape } from './tls-schema.ts';
 
 const globalShape = {
@@ -112,6 +113,7 @@ const groupShape = {
   drain_budget: int(0, MAX_INT).optional(),
   on_server_down: oneOf(['keep', 'close']).optional(),
   backup_balance: oneOf(['first', 'roundrobin']).optional(),
+  sticky_cookie: cookieName.nullable().optional(),
 };
 
 const listenerShape = {
@@ -127,6 +129,7 @@ const listenerShape = {
   proxy_timeout: duration.optional(),
   x_forwarded_for: bool.optional(),
   ...udpListenerFields,
+  ...httpListenerFields,
 };
 
 function trustedProblem(text: string): string | undefined {
@@ -198,6 +201,8 @@ function fieldsAt(path: Path): readonly string[] {
   }
   if (p[0] === 'listeners' && p.length === 4 && p[2] === 'sni_routes') return Object.keys(sniRouteShape);
   if (p[0] === 'listeners' && p.length === 3 && p[2] === 'udp') return Object.keys(udpShape);
+  if (p[0] === 'listeners' && p.length === 3 && p[2] === 'pool') return Object.keys(httpPoolShape);
+  if (p[0] === 'listeners' && p.length === 4 && p[2] === 'routes') return Object.keys(httpRouteShape);
   if ((p[0] === 'checks' && p.length === 2) || (p[0] === 'groups' && p.length === 3 && (p[2] === 'check' || p[2] === 'agent_check'))) return Object.keys(checkShape);
   const last = p[p.length - 1];
   if (p[0] === 'checks' && last === 'tls') return Object.keys(tlsShape);

@@ -1,0 +1,246 @@
+/**
+ * One request of HTTP mode and its response (docs/http.md): a server from the group's Selector
+ * (or the sticky cookie's), a connection from the pool, the request written, the response head
+ * turned into the client's Response and its body streamed to it with backpressure (the backend
+ * socket is paused while the client's stream is full). Failures become HTTP answers: 503 when no
+ * server is available, 502 when the server fails before its response, 504 when it does not begin
+ * one within the response timeout. A request not yet sent (connect failed) is tried once more on
+ * another server; one that met a stale keep-alive connection is sent once more on a fresh one.
+ *
+ * The exchange is the connection's user and the pool's waiter itself: no closure per chunk.
+ */
+import type { TimerHandle } from '../../core/clock.ts';
+import type { SelectionState } from '../../core/selector.ts';
+import type { Server } from '../../core/servers/server.ts';
+import { forwardedResponseHeaders } from '../../core/http/forwarding.ts';
+import { stickyCookie } from '../../core/http/sticky.ts';
+import type { PoolWaiter } from '../../core/http/pool.ts';
+import type { ResponseHead } from '../../protocol/http1-response.ts';
+import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
+import type { ConnectionPool } from '../../core/http/pool.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { GroupConfig } from '../../config/model.ts';
+import type { Selector } from '../../core/selector.ts';
+
+/** The group a request goes to (app's GroupRuntime fits). */
+export interface HttpGroup {
+  readonly name: string;
+  readonly config: GroupConfig;
+  readonly selector: Selector;
+  /** Told when a server goes up or down (the pool closes a down server's idle connections). */
+  readonly stateWatchers: Set<(server: Server, up: boolean) => void>;
+}
+
+/** What an exchange needs of its listener's proxy (http-proxy.ts). */
+export interface ExchangeHost {
+  readonly clock: Clock;
+  readonly pool: ConnectionPool<Server, BackendConnection>;
+  open(server: Server, user: BackendUser): BackendConnection;
+  release(server: Server, c: BackendConnection, reusable: boolean): void;
+  stickyValue(group: HttpGroup, server: Server): string | null;
+  event(message: string): void;
+  errorResponse(status: number, text: string): Response;
+  finished(x: Exchange): void;
+}
+
+/** Connects tried after the first for one request (on another server). */
+const CONNECT_RETRIES = 1;
+
+export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
+  conn: BackendConnection | null = null;
+  /** The server this request holds a selector slot on (pending, then connected). */
+  connected = false;
+  done = false;
+  #timer: TimerHandle | null = null;
+  #resolve!: (r: Response) => void;
+  readonly response: Promise<Response>;
+  #stream: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #connectRetries = 0;
+  #staleRetried = false;
+  /** Set-Cookie to add to the response (a sticky request that was not sticky yet, or re-stuck). */
+  setCookie: string | null = null;
+  /** The sticky cookie's value the request came with, or null. */
+  cookieIn: string | null = null;
+  status = 0;
+
+  constructor(
+    readonly proxy: ExchangeHost,
+    readonly group: HttpGroup,
+    readonly st: SelectionState,
+    readonly method: string,
+    readonly bytes: Uint8Array,
+  ) {
+    this.response = new Promise<Response>((r) => (this.#resolve = r));
+  }
+
+  /** Starts with `server` (already reserved by the selector or the sticky rule). */
+  start(server: Server, timeoutMs: number): void {
+    this.#timer = this.proxy.clock.setTimeout(timedOut, timeoutMs, this);
+    this.#use(server);
+  }
+
+  #use(server: Server): void {
+    this.#noteCookie(server);
+    const a = this.proxy.pool.acquire(server, this);
+    if (a.kind === 'idle') this.#send(a.conn);
+    else if (a.kind === 'open') this.conn = this.proxy.open(server, this);
+  }
+
+  /** The sticky cookie names the server that answers (set when it was not the one asked for). */
+  #noteCookie(server: Server): void {
+    const name = this.group.config.stickyCookie ?? null;
+    if (name === null) return;
+    const value = this.proxy.stickyValue(this.group, server);
+    this.setCookie = value === null || value === this.cookieIn ? null : stickyCookie(name, value);
+  }
+
+  // PoolWaiter: a connection freed up for this waiting request (or leave to open one).
+  granted(conn: BackendConnection | null): void {
+    const server = this.st.server!;
+    if (this.done) {
+      // Gave up meanwhile (cannot happen: cancel() removes it), so hand it back.
+      if (conn !== null) this.proxy.release(server, conn, true);
+      else this.proxy.pool.closed(server, null);
+      return;
+    }
+    if (conn !== null) this.#send(conn);
+    else this.conn = this.proxy.open(server, this);
+  }
+
+  #send(conn: BackendConnection): void {
+    this.conn = conn;
+    conn.user = this;
+    if (!this.connected) {
+      this.connected = true;
+      this.group.selector.connected(this.st);
+    }
+    conn.send(this.method, this.bytes);
+  }
+
+  // BackendUser
+  backendConnected(c: BackendConnection): void {
+    this.#send(c);
+  }
+
+  backendConnectFailed(_c: BackendConnection, why: string): void {
+    this.conn = null;
+    if (this.done) return;
+    const sel = this.group.selector;
+    const failed = this.st.server;
+    if (failed !== null) this.proxy.event(`server ${failed.index} of group ${this.group.name}: connect failed: ${why}`);
+    // Blacklists the server (-b) and reserves the next one, which is tried once.
+    const next = sel.connectFailed(this.st, false);
+    if (next === null || this.#connectRetries >= CONNECT_RETRIES) {
+      if (next !== null) sel.abandoned(this.st);
+      this.#answer(502, 'the server could not be reached');
+      return;
+    }
+    this.#connectRetries++;
+    this.#use(next);
+  }
+
+  backendHead(_c: BackendConnection, head: ResponseHead): void {
+    if (this.done) return;
+    this.proxy.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    const headers = new Headers(forwardedResponseHeaders(head.headers));
+    if (this.setCookie !== null) {
+      headers.append('set-cookie', this.setCookie);
+      // HAProxy's nocache: a response that sticks a client must not be cached for others.
+      headers.set('cache-control', 'private');
+    }
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (head.framing !== 'none') {
+      body = new ReadableStream<Uint8Array>({ start: (c) => void (this.#stream = c), pull: () => this.conn?.resume(), cancel: () => this.#clientGone() }, { highWaterMark: 4 });
+    }
+    this.status = head.status;
+    this.#resolve(new Response(body, { status: head.status, statusText: head.reason, headers }));
+  }
+
+  backendBody(c: BackendConnection, chunk: Uint8Array): void {
+    const s = this.#stream;
+    if (s === null) return;
+    // The runtime may reuse the read buffer once this returns: the stream keeps a copy.
+    s.enqueue(chunk.slice());
+    if ((s.desiredSize ?? 1) <= 0) c.pause();
+  }
+
+  backendEnd(c: BackendConnection, reusable: boolean): void {
+    this.#stream?.close();
+    this.#stream = null;
+    this.#finish(c, reusable);
+  }
+
+  backendFailed(c: BackendConnection, why: string, responseStarted: boolean): void {
+    this.conn = null;
+    if (this.done) return;
+    if (responseStarted) {
+      this.#stream?.error(new Error(why));
+      this.#stream = null;
+      this.#finish(null, false);
+      return;
+    }
+    // A keep-alive connection the server had closed meanwhile: once more on a fresh one.
+    if (c.uses > 1 && !this.#staleRetried) {
+      this.#staleRetried = true;
+      // Back to a reserved slot, so that a failed connect now fails over like any other.
+      const server = this.st.server!;
+      this.group.selector.released(this.st);
+      this.connected = false;
+      if (server.reserve(true)) {
+        this.#use(server);
+        return;
+      }
+      this.st.server = null;
+    }
+    const server = this.st.server;
+    if (server !== null) this.group.selector.passiveFailure(server, why);
+    this.#answer(502, 'the server failed before answering');
+  }
+
+  /** The response timeout: 504 if the head has not come (the connection cannot be reused). */
+  onTimeout(): void {
+    this.#timer = null;
+    if (this.done) return;
+    const c = this.conn;
+    if (c !== null) {
+      this.conn = null;
+      c.close();
+    } else if (this.st.server !== null && !this.connected) {
+      this.proxy.pool.cancel(this.st.server, this);
+    }
+    this.#answer(504, 'the server did not answer in time');
+  }
+
+  #clientGone(): void {
+    const c = this.conn;
+    this.conn = null;
+    c?.close();
+    this.#finish(null, false);
+  }
+
+  /** An error answer of ours; the selector slot is given back. */
+  #answer(status: number, text: string): void {
+    this.status = status;
+    this.#resolve(this.proxy.errorResponse(status, text));
+    this.#finish(null, false);
+  }
+
+  /** Ends the exchange once: the timer, the connection (to the pool or closed), the selector slot. */
+  #finish(c: BackendConnection | null, reusable: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.proxy.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    const server = this.st.server;
+    if (c !== null && server !== null) this.proxy.release(server, c, reusable);
+    this.conn = null;
+    if (this.connected) this.group.selector.released(this.st);
+    else if (server !== null) this.group.selector.abandoned(this.st);
+    this.proxy.finished(this);
+  }
+}
+
+function timedOut(x: Exchange): void {
+  x.onTimeout();
+}

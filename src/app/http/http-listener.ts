@@ -1,0 +1,34 @@
+/**
+ * The HTTP listener kind (`mode: http`, docs/http.md): binds a listener whose config has `http`
+ * through the runtime's HTTP server (dataplane/http-front.ts) with an HttpProxy, which becomes the
+ * listener's `http` (its pool and counters). Registered in listeners.ts by one line.
+ */
+import type { Address } from '../../core/address.ts';
+import type { ListenHandle } from '../../dataplane/bun-tcp.ts';
+import { listenHttpFront } from '../../dataplane/http-front.ts';
+import { HttpProxy, type HttpHost } from './http-proxy.ts';
+
+/** A listener that can carry an HTTP proxy (app's ListenerRuntime). */
+export interface HttpCapable extends HttpHost {
+  http: HttpProxy | null;
+  readonly global: { readonly idleTimeoutMs: number };
+}
+
+/** Client connections quiet this long are closed when the global idle timeout is off (seconds). */
+const CLIENT_IDLE_S = 60;
+
+export function bindHttp(l: HttpCapable, address: Address, options: { reusePort: boolean }): ListenHandle {
+  const proxy = new HttpProxy(l);
+  const idle = l.global.idleTimeoutMs > 0 ? Math.min(255, Math.max(1, Math.ceil(l.global.idleTimeoutMs / 1000))) : CLIENT_IDLE_S;
+  const handle = listenHttpFront(address, proxy, { reusePort: options.reusePort, maxBodyBytes: l.config.http!.maxBodyBytes, idleTimeoutS: idle });
+  l.http = proxy;
+  return {
+    address,
+    port: handle.port,
+    stop: () => {
+      handle.stop();
+      proxy.stop();
+      if (l.http === proxy) l.http = null;
+    },
+  };
+}

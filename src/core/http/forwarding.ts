@@ -1,0 +1,93 @@
+/**
+ * The request and response headers HTTP mode rewrites (docs/http.md): hop-by-hop fields dropped
+ * both ways (RFC 9110 §7.6.1: the fixed list and whatever Connection names), and
+ * X-Forwarded-For / X-Forwarded-Proto / Forwarded set on every request. An incoming
+ * X-Forwarded-For is appended to only when the peer is a trusted proxy; from anyone else it is
+ * replaced, since a client could otherwise claim any address. Pure: header lists in, out.
+ */
+import type { TrustedSources } from '../trusted-sources.ts';
+
+/** Header fields as [name, value] pairs (names lower-case as the runtime gives them). */
+export type HeaderList = [string, string][];
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+/** True when `name` (lower-case) must not cross the proxy, given the Connection tokens. */
+export function isHopByHop(name: string, connectionTokens: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP.has(name) || connectionTokens.has(name);
+}
+
+/** The tokens of the Connection fields of `headers` (lower-case). */
+export function connectionTokens(headers: Iterable<[string, string]>): Set<string> {
+  const out = new Set<string>();
+  for (const [n, v] of headers) {
+    if (n.toLowerCase() !== 'connection') continue;
+    for (const t of v.split(',')) {
+      const s = t.trim().toLowerCase();
+      if (s !== '') out.add(s);
+    }
+  }
+  return out;
+}
+
+export interface ForwardFacts {
+  /** The peer's address (IPv4 or IPv6 text, maybe v4-mapped). */
+  clientAddress: string;
+  /** 'http' or 'https': what the client spoke to us. */
+  proto: string;
+  /** The Host the client asked for, or null. */
+  host: string | null;
+}
+
+/** Normalises a v4-mapped IPv6 peer address to its IPv4 form. */
+export function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * The request headers to send to a server: hop-by-hop fields out, `drop` out (e.g. the cookie
+ * field when stickiness removes its own cookie and rebuilds it), forwarding fields in.
+ */
+export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, facts: ForwardFacts, trusted: TrustedSources | null): HeaderList {
+  const list = [...incoming];
+  const tokens = connectionTokens(list);
+  const client = plainAddress(facts.clientAddress);
+  const keepChain = trusted !== null && trusted.trusts(client);
+  const out: HeaderList = [];
+  let xff: string | null = null;
+  let forwarded: string | null = null;
+  for (const [n, v] of list) {
+    const lower = n.toLowerCase();
+    if (isHopByHop(lower, tokens)) continue;
+    if (lower === 'x-forwarded-for') {
+      if (keepChain) xff = xff === null ? v : `${xff}, ${v}`;
+      continue;
+    }
+    if (lower === 'forwarded') {
+      if (keepChain) forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
+      continue;
+    }
+    if (lower === 'x-forwarded-proto') {
+      continue;
+    }
+    out.push([lower, v]);
+  }
+  out.push(['x-forwarded-for', xff === null ? client : `${xff}, ${client}`]);
+  out.push(['x-forwarded-proto', facts.proto]);
+  const node = client.includes(':') ? `"[${client}]"` : client;
+  const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${facts.host.replace(/["\\]/g, '')}"` : ''}`;
+  out.push(['forwarded', forwarded === null ? own : `${forwarded}, ${own}`]);
+  return out;
+}
+
+/** The response headers to give the client: hop-by-hop fields out, the rest as the server sent them. */
+export function forwardedResponseHeaders(incoming: readonly [string, string][]): HeaderList {
+  const tokens = connectionTokens(incoming);
+  const out: HeaderList = [];
+  for (const [n, v] of incoming) {
+    const lower = n.toLowerCase();
+    if (lower === 'content-length' || isHopByHop(lower, tokens)) continue;
+    out.push([n, v]);
+  }
+  return out;
+}

@@ -1,0 +1,96 @@
+/** HTTP mode's pure parts: the pool policy, routes, forwarding headers, sticky cookies. */
+import { expect, test } from 'bun:test';
+import { ConnectionPool, type Pooled, type PoolWaiter } from '../../../../src/core/http/pool.ts';
+import { matchRoute } from '../../../../src/core/http/routes.ts';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../../../src/core/http/forwarding.ts';
+import { StickyTable, takeCookie } from '../../../../src/core/http/sticky.ts';
+import { TrustedSources } from '../../../../src/core/trusted-sources.ts';
+import { ManualClock } from '../../../helpers/manual-clock.ts';
+
+class Conn implements Pooled {
+  idleTimer = null;
+  poolKey: unknown = null;
+  closed = false;
+}
+
+test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle on down', () => {
+  const clock = new ManualClock();
+  const closedIdle: Conn[] = [];
+  const pool = new ConnectionPool<string, Conn>({ maxPerServer: 2, idleTimeoutMs: 1000 }, clock, { closeIdle: (c) => closedIdle.push(c) });
+  const got: (Conn | null)[] = [];
+  const w: PoolWaiter<Conn> = { granted: (c) => got.push(c) };
+  expect(pool.acquire('a', w).kind).toBe('open');
+  expect(pool.acquire('a', w).kind).toBe('open');
+  expect(pool.acquire('a', w).kind).toBe('wait');
+  const c1 = new Conn();
+  pool.release('a', c1); // goes straight to the waiter
+  expect(got).toEqual([c1]);
+  pool.release('a', c1);
+  expect(pool.counts('a')).toEqual({ open: 2, idle: 1, waiting: 0 });
+  const r = pool.acquire('a', w);
+  expect(r.kind === 'idle' && r.conn === c1).toBe(true);
+  pool.release('a', c1);
+  clock.advance(999);
+  expect(closedIdle).toEqual([]);
+  clock.advance(1);
+  expect(closedIdle).toEqual([c1]);
+  expect(pool.counts('a').idle).toBe(0); // out of the list before the socket closes
+  pool.closed('a', c1);
+  expect(pool.counts('a').open).toBe(1);
+  // A closed slot goes to a waiter as leave to open.
+  expect(pool.acquire('a', w).kind).toBe('open');
+  expect(pool.acquire('a', w).kind).toBe('wait');
+  pool.closed('a', null);
+  expect(got[got.length - 1]).toBeNull();
+  const c2 = new Conn();
+  pool.release('a', c2);
+  pool.closeIdle('a');
+  expect(closedIdle).toEqual([c1, c2]);
+  expect(clock.pending).toBe(0);
+});
+
+test('routes: first match wins, host without port, path prefix', () => {
+  const routes = [
+    { host: 'api.example', pathPrefix: '/v2', target: 'v2' },
+    { host: 'api.example', pathPrefix: null, target: 'api' },
+    { host: null, pathPrefix: '/static/', target: 'static' },
+  ];
+  expect(matchRoute(routes, 'API.example:8080', '/v2/x')?.target).toBe('v2');
+  expect(matchRoute(routes, 'api.example', '/v1')?.target).toBe('api');
+  expect(matchRoute(routes, 'www.example', '/static/a.css')?.target).toBe('static');
+  expect(matchRoute(routes, 'www.example', '/')).toBeNull();
+});
+
+test('forwarding: XFF appended for trusted proxies, replaced otherwise; hop-by-hop dropped', () => {
+  const trusted = TrustedSources.parse(['10.0.0.0/8']) as TrustedSources;
+  const incoming: [string, string][] = [['host', 'h'], ['x-forwarded-for', '1.2.3.4'], ['connection', 'x-secret, keep-alive'], ['x-secret', 's'], ['keep-alive', '5'], ['accept', '*/*']];
+  const fromProxy = new Map(forwardedRequestHeaders(incoming, { clientAddress: '::ffff:10.1.1.1', proto: 'http', host: 'h' }, trusted));
+  expect(fromProxy.get('x-forwarded-for')).toBe('1.2.3.4, 10.1.1.1');
+  expect(fromProxy.get('forwarded')).toBe('for=10.1.1.1;proto=http;host="h"');
+  expect(fromProxy.has('x-secret') || fromProxy.has('connection') || fromProxy.has('keep-alive')).toBe(false);
+  const fromClient = new Map(forwardedRequestHeaders(incoming, { clientAddress: '192.0.2.7', proto: 'https', host: null }, trusted));
+  expect(fromClient.get('x-forwarded-for')).toBe('192.0.2.7');
+  expect(fromClient.get('x-forwarded-proto')).toBe('https');
+  expect(fromClient.get('accept')).toBe('*/*');
+  const resp = forwardedResponseHeaders([['Connection', 'close'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '3'], ['X-A', 'b']]);
+  expect(resp).toEqual([['X-A', 'b']]);
+});
+
+test('sticky: opaque values, a table by server, the cookie taken out', () => {
+  const t = new StickyTable<number>(new Uint8Array(32).fill(7), 'web');
+  t.set([
+    [0, '127.0.0.1:8001'],
+    [1, '127.0.0.1:8002'],
+  ]);
+  const v0 = t.valueOf(0)!;
+  expect(v0).toMatch(/^[0-9a-f]{32}$/);
+  expect(v0).not.toContain('8001');
+  expect(t.serverOf(v0)).toBe(0);
+  expect(t.serverOf('forged')).toBeNull();
+  const other = new StickyTable<number>(new Uint8Array(32).fill(8), 'web');
+  other.set([[0, '127.0.0.1:8001']]);
+  expect(other.valueOf(0)).not.toBe(v0);
+  expect(takeCookie(`a=1; SRV=${v0}; b=2`, 'SRV')).toEqual({ value: v0, rest: 'a=1; b=2' });
+  expect(takeCookie('SRV=x', 'SRV')).toEqual({ value: 'x', rest: null });
+  expect(takeCookie(null, 'SRV')).toEqual({ value: null, rest: null });
+});
