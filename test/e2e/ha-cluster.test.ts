@@ -12,126 +12,21 @@
  * with a message otherwise. Every namespace and process is removed at the end, also on failure.
  */
 import { afterAll, expect, setDefaultTimeout, test } from 'bun:test';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bunPath } from '../harness/index.ts';
+import { HaLab, IP, labUnavailable, proberScript, REDIS, run, stopChild, until } from '../helpers/ha-lab.ts';
 
 setDefaultTimeout(150_000);
 
-const root = resolve(import.meta.dir, '../..');
-const KEEPALIVED = ['/usr/sbin/keepalived', '/sbin/keepalived'].find((p) => existsSync(p));
-const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p));
-const REDIS = ['/usr/bin/redis-server', '/usr/sbin/redis-server'].find((p) => existsSync(p));
-
-function run(args: string[], allowFail = false): string {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 10_000 });
-  if (!allowFail && r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return r.stdout ?? '';
-}
-
-/** Why the test cannot run here, or null. */
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  if (IP === undefined) return 'needs iproute2 (ip)';
-  if (KEEPALIVED === undefined) return 'needs keepalived (scripts/ensure-peers.sh installs it as root)';
-  if (REDIS === undefined) return 'needs redis-server (scripts/ensure-peers.sh installs it as root)';
-  const probe = `fkp${process.pid % 100000}`;
-  const r = spawnSync(IP, ['netns', 'add', probe], { encoding: 'utf8', timeout: 5_000 });
-  if (r.status !== 0) return `network namespaces are not allowed here: ${r.stderr.trim()}`;
-  spawnSync(IP, ['netns', 'del', probe], { timeout: 5_000 });
-  return null;
-}
-
-const why = unavailable();
+const why = labUnavailable('k', { redis: true });
 if (why !== null) console.warn(`ha-cluster: skipped: ${why}`);
 
-// Short unique names: interface names are at most 15 bytes.
-const tag = String(process.pid % 100000);
-const ns = { sw: `fks${tag}`, client: `fkc${tag}`, lb1: `fk1${tag}`, lb2: `fk2${tag}`, back: `fkb${tag}` };
-const addr = { lb1: '10.78.0.1', lb2: '10.78.0.2', client: '10.78.0.10', back: '10.78.0.20', vip: '10.78.0.100' };
 const PORT = 8080;
 const ADMIN = 9900;
-const children: ChildProcess[] = [];
-const dir = mkdtempSync(join(tmpdir(), 'fulcrum-ha-cluster-'));
-
-function inNs(name: string, cmd: string[]): string[] {
-  return [IP!, 'netns', 'exec', name, ...cmd];
-}
-
-function start(name: string, cmd: string[], log: string): ChildProcess {
-  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => out.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
-  child.on('exit', () => writeFileSync(join(dir, log), out.join('')));
-  (child as ChildProcess & { output: string[] }).output = out;
-  children.push(child);
-  return child;
-}
-
-function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      done();
-    }, 5_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      done();
-    });
-    child.kill(signal);
-  });
-}
-
-async function until<T>(what: string, ms: number, probe: () => T | null | undefined | Promise<T | null | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
-
-function network(): void {
-  for (const n of Object.values(ns)) run([IP!, 'netns', 'add', n]);
-  for (const n of Object.values(ns)) run(inNs(n, [IP!, 'link', 'set', 'lo', 'up']));
-  run(inNs(ns.sw, [IP!, 'link', 'add', 'br0', 'type', 'bridge']));
-  run(inNs(ns.sw, [IP!, 'link', 'set', 'br0', 'up']));
-  const hosts: [keyof typeof ns, string][] = [['client', addr.client], ['lb1', addr.lb1], ['lb2', addr.lb2], ['back', addr.back]];
-  for (const [host, ip] of hosts) {
-    const outer = `k${host}${tag}`.slice(0, 15);
-    run([IP!, 'link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns[host]]);
-    run([IP!, 'link', 'set', outer, 'netns', ns.sw]);
-    run(inNs(ns.sw, [IP!, 'link', 'set', outer, 'master', 'br0', 'up']));
-    run(inNs(ns[host], [IP!, 'addr', 'add', `${ip}/16`, 'dev', 'eth0']));
-    run(inNs(ns[host], [IP!, 'link', 'set', 'eth0', 'up']));
-  }
-}
-
-function teardown(): void {
-  for (const n of Object.values(ns)) spawnSync(IP!, ['netns', 'del', n], { timeout: 5_000 });
-}
-
-/** The shipped template with this machine's values. */
-function keepalivedConf(self: 'lb1' | 'lb2'): string {
-  const values: Record<string, string> = {
-    ROUTER_ID: self,
-    STATE: self === 'lb1' ? 'MASTER' : 'BACKUP',
-    PRIORITY: self === 'lb1' ? '150' : '100',
-    INTERFACE: 'eth0',
-    SELF: addr[self],
-    PEER: self === 'lb1' ? addr.lb2 : addr.lb1,
-    VIP: `${addr.vip}/16`,
-    VRID: '52',
-    CHECK: `${join(dir, 'fulcrum-check')} http://127.0.0.1:${ADMIN}/healthz`,
-    PASSWORD: 'fulcrum',
-  };
-  return readFileSync(join(root, 'deploy/keepalived/keepalived.conf'), 'utf8').replace(/\{\{([A-Z_]+)\}\}/g, (_m, k: string) => values[k] ?? `{{${k}}}`);
-}
+const lab = new HaLab({ letter: 'k', net: '10.78', mask: 16, vrid: 52, adminPort: ADMIN });
+const { ns, addr, dir } = lab;
 
 const TOKEN = 'ha-cluster-token-0123456789abcdef';
 const CLIENTS = Array.from({ length: 200 }, (_, i) => `10.78.1.${i + 1}`);
@@ -169,23 +64,7 @@ for (let i = 0; i < sources.length; i += 20) {
 console.log(JSON.stringify(out));
 `;
 
-// Connects to the VIP every 100 ms and prints "<ms since start> <server> <via>" or "<ms> <error>".
-const PROBER = `
-const t0 = Date.now();
-async function once() {
-  return await new Promise((resolve) => {
-    let text = '';
-    const timer = setTimeout(() => resolve('timeout'), 500);
-    Bun.connect({ hostname: '${addr.vip}', port: ${PORT}, socket: {
-      data(s, d) { text += Buffer.from(d).toString(); },
-      close() { clearTimeout(timer); resolve(text.trim() || 'closed'); },
-      error(s, e) { clearTimeout(timer); resolve('error'); },
-      connectError() { clearTimeout(timer); resolve('refused'); },
-    } }).catch(() => { clearTimeout(timer); resolve('refused'); });
-  });
-}
-for (;;) { const a = await once(); console.log(Date.now() - t0, a); await Bun.sleep(100); }
-`;
+const PROBER = proberScript(addr.vip, PORT);
 
 // An admin API call from inside a namespace: prints the status and the body.
 const ADMIN_CALL = `
@@ -196,12 +75,7 @@ console.log(r.status, await r.text());
 
 const output = (c: ChildProcess): string => (c as ChildProcess & { output: string[] }).output.join('');
 
-afterAll(async () => {
-  await Promise.all(children.map((c) => stop(c)));
-  if (IP !== undefined && why === null) teardown();
-  if (process.env.FULCRUM_KEEP_HA_LOGS === undefined) rmSync(dir, { recursive: true, force: true });
-  else console.log(`ha-cluster: logs in ${dir}`);
-});
+afterAll(() => lab.cleanup('ha-cluster', why === null));
 
 /** The clients' answers through the VIP, from the client namespace: source → "server via" (or an error). */
 function clients(sources: string[]): Record<string, string> {
@@ -221,19 +95,17 @@ function metric(lb: 'lb1' | 'lb2', name: string): number {
 }
 
 function startRedis(): ChildProcess {
-  return start('redis', inNs(ns.back, [REDIS!, '--port', '6379', '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no']), 'redis.log');
+  return lab.start(lab.inNs('back', [REDIS!, '--port', '6379', '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no']), 'redis.log');
 }
 
 test.skipIf(why !== null)('the pair with a shared cluster: drain, tracking across a failover, Redis restarted', async () => {
-  network();
-  run(inNs(ns.client, [IP!, 'addr', 'add', `${CLIENTS[0]}/16`, 'dev', 'eth0']));
-  for (const ip of CLIENTS.slice(1)) run(inNs(ns.client, [IP!, 'addr', 'add', `${ip}/16`, 'dev', 'eth0']));
-  chmodSync(dir, 0o700);
-  writeFileSync(join(dir, 'fulcrum-check'), readFileSync(join(root, 'deploy/keepalived/fulcrum-check')));
-  chmodSync(join(dir, 'fulcrum-check'), 0o755);
+  lab.network();
+  run(lab.inNs('client', [IP!, 'addr', 'add', `${CLIENTS[0]}/16`, 'dev', 'eth0']));
+  for (const ip of CLIENTS.slice(1)) run(lab.inNs('client', [IP!, 'addr', 'add', `${ip}/16`, 'dev', 'eth0']));
+  lab.installCheckScript();
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
   for (const [f, text] of [['backend.ts', BACKEND], ['client.ts', CLIENT], ['prober.ts', PROBER], ['admin.ts', ADMIN_CALL]] as const) writeFileSync(join(dir, f), text);
-  const backend = start('backend', inNs(ns.back, [bunPath(), join(dir, 'backend.ts')]), 'backend.log');
+  const backend = lab.start(lab.inNs('back', [bunPath(), join(dir, 'backend.ts')]), 'backend.log');
   await until('the backend', 10_000, () => output(backend).includes('backend ready'));
   let redis = startRedis();
   await until('redis-server', 10_000, () => output(redis).includes('Ready to accept connections'));
@@ -257,19 +129,13 @@ test.skipIf(why !== null)('the pair with a shared cluster: drain, tracking acros
         '',
       ].join('\n'),
     );
-    fulcrum[lb] = start(`fulcrum-${lb}`, inNs(ns[lb], [bunPath(), 'src/cli/main.ts', '--config', config]), `fulcrum-${lb}.log`);
+    fulcrum[lb] = lab.start(lab.inNs(lb, [bunPath(), 'src/cli/main.ts', '--config', config]), `fulcrum-${lb}.log`);
   }
-  const check = (lb: 'lb1' | 'lb2'): boolean => spawnSync(IP!, ['netns', 'exec', ns[lb], join(dir, 'fulcrum-check'), `http://127.0.0.1:${ADMIN}/healthz`], { timeout: 5_000 }).status === 0;
-  await until('both Fulcrums to pass fulcrum-check', 20_000, () => check('lb1') && check('lb2'));
+  await until('both Fulcrums to pass fulcrum-check', 20_000, () => lab.fulcrumCheck('lb1') && lab.fulcrumCheck('lb2'));
   await until('both Fulcrums connected to Redis', 10_000, () => metric('lb1', 'cluster_redis_up') === 1 && metric('lb2', 'cluster_redis_up') === 1);
 
-  for (const lb of ['lb1', 'lb2'] as const) {
-    const conf = join(dir, `keepalived-${lb}.conf`);
-    writeFileSync(conf, keepalivedConf(lb));
-    const pids = (n: string): string => join(dir, `${lb}-${n}.pid`);
-    start(`keepalived-${lb}`, inNs(ns[lb], [KEEPALIVED!, '--dont-fork', '--log-console', '--log-detail', '--vrrp', '-f', conf, '-p', pids('main'), '-r', pids('vrrp'), '-c', pids('checkers')]), `keepalived-${lb}.log`);
-  }
-  const holds = (lb: 'lb1' | 'lb2'): boolean => run(inNs(ns[lb], [IP!, '-o', 'addr', 'show', 'dev', 'eth0']), true).includes(`${addr.vip}/`);
+  for (const lb of ['lb1', 'lb2'] as const) lab.startKeepalived(lb);
+  const holds = (lb: 'lb1' | 'lb2'): boolean => lab.holds(lb);
   await until('lb1 to hold the virtual address', 20_000, () => holds('lb1'));
 
   // A drain made through lb2's admin API is obeyed by lb1, which serves the virtual address.
@@ -285,7 +151,7 @@ test.skipIf(why !== null)('the pair with a shared cluster: drain, tracking acros
   await until('lb2 to hear of every tracked client', 15_000, () => metric('lb2', 'cluster_changes_received_total') >= CLIENTS.length);
 
   // lb1's Fulcrum killed: the virtual address answers from lb2.
-  const prober = start('prober', inNs(ns.client, [bunPath(), join(dir, 'prober.ts')]), 'prober.log');
+  const prober = lab.start(lab.inNs('client', [bunPath(), join(dir, 'prober.ts')]), 'prober.log');
   const lines = (): string[][] => output(prober).split('\n').filter((l) => l.includes(' ')).map((l) => l.split(' '));
   await until('an answer through lb1', 10_000, () => lines().some((a) => a[2] === addr.lb1));
   const seenBefore = lines().length;
@@ -304,7 +170,7 @@ test.skipIf(why !== null)('the pair with a shared cluster: drain, tracking acros
 
   // redis-server stopped and restarted: no connection refused meanwhile.
   const fromLine = lines().length;
-  await stop(redis);
+  await stopChild(redis);
   await until('lb2 to notice Redis is gone', 10_000, () => /cluster: Redis at .* is unreachable/.test(output(fulcrum.lb2)));
   const during = clients(CLIENTS.slice(0, 50));
   expect(Object.values(during).every((a) => /^s[0-2] /.test(a))).toBe(true);
