@@ -11,30 +11,8 @@
  * time and number. This file declares what it needs of that layer (LineListen) and imports none.
  */
 import type { Address } from '../core/address.ts';
+import type { JunkReason, LineReply, LineService } from '../core/line-service.ts';
 import { parseClientIp, type ClientIp } from '../core/ip.ts';
-
-/** How a client broke the line protocol (`silent`: not one byte within the first-byte timeout). */
-export type JunkReason = 'binary' | 'too-long' | 'timeout' | 'silent';
-
-export interface LineReply {
-  text: string;
-  /** Runs once the connection has closed. */
-  after?: () => void;
-}
-
-/** What the line listener asks of the control port, per connection. */
-export interface LineService {
-  /** A client connected ('' for Unix-socket clients); a string refuses it: sent, then closed. */
-  admit(remoteAddress: string): string | null;
-  /** The client's line; must not reject. */
-  request(line: string, remoteAddress: string): Promise<LineReply>;
-  /** The client broke the protocol; returns the reply to send before closing. */
-  junk(reason: JunkReason, remoteAddress: string): string;
-  /** A connection was refused because `maxConnections` were open and none could be given up. */
-  busy?(remoteAddress: string): void;
-  /** An idle connection was closed to make room for a new one. */
-  evicted?(remoteAddress: string): void;
-}
 
 export interface LineListenHandle {
   /** The bound TCP port (useful with port 0); 0 for Unix sockets. */

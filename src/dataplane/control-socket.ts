@@ -19,32 +19,11 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
 import type { Address } from '../core/address.ts';
+import type { JunkReason, LineReply, LineService } from '../core/line-service.ts';
 import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { concat } from './bytes.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { systemClock } from './system-clock.ts';
-
-/** `silent`: nothing at all arrived within the first-byte timeout; `timeout`: no line end in time. */
-export type JunkReason = 'binary' | 'too-long' | 'timeout' | 'silent';
-
-export interface LineReply {
-  text: string;
-  /** Runs once the connection has closed (after the reply went out, or the client left). */
-  after?: () => void;
-}
-
-export interface LineService {
-  /** A client connected ('' for Unix-socket clients). A string refuses it: sent, then closed. */
-  admit(remoteAddress: string): string | null;
-  /** The client's line, without its line end. Must not reject; the reply is sent, then the connection closes. */
-  request(line: string, remoteAddress: string): Promise<LineReply>;
-  /** The client broke the protocol; returns the reply to send before closing. */
-  junk(reason: JunkReason, remoteAddress: string): string;
-  /** A connection was refused because `maxConnections` were open and none could be given up. */
-  busy?(remoteAddress: string): void;
-  /** An idle connection was closed to make room for a new one. */
-  evicted?(remoteAddress: string): void;
-}
 
 export interface LineListenerOptions {
   maxLineBytes: number;
