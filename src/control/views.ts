@@ -207,17 +207,23 @@ function udpView(u: ObservedUdp): Record<string, unknown> {
   };
 }
 
-export function connectionView(s: SessionRecord, nowMs: number): Record<string, unknown> {
+/** What every view of a connection says first: which one, from where, to which server, and why. */
+function connectionIdentity(s: SessionRecord): Record<string, unknown> {
   const server = s.selection.server;
-  const owner = s.owner as { name?: string };
   return {
     id: s.id,
     listener: s.listener?.name ?? null,
-    group: owner.name ?? null,
+    group: (s.owner as { name?: string }).name ?? null,
     client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
     server: server === null ? null : formatAddress(server.address),
-    state: s.connecting ? 'connecting' : s.connectedMs > 0 ? 'established' : 'selecting',
     why: server === null ? null : s.selection.reason,
+  };
+}
+
+export function connectionView(s: SessionRecord, nowMs: number): Record<string, unknown> {
+  return {
+    ...connectionIdentity(s),
+    state: s.connecting ? 'connecting' : s.connectedMs > 0 ? 'established' : 'selecting',
     started: new Date(s.startMs).toISOString(),
     age_ms: nowMs - s.startMs,
     bytes_from_client: s.client.bytesRead,
@@ -227,15 +233,8 @@ export function connectionView(s: SessionRecord, nowMs: number): Record<string, 
 
 /** A finished connection: where it went, why there, how it ended. */
 export function finishedView(s: SessionRecord): Record<string, unknown> {
-  const server = s.selection.server;
-  const owner = s.owner as { name?: string };
   return {
-    id: s.id,
-    listener: s.listener?.name ?? null,
-    group: owner.name ?? null,
-    client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
-    server: server === null ? null : formatAddress(server.address),
-    why: server === null ? null : s.selection.reason,
+    ...connectionIdentity(s),
     algorithm: (s.owner as { config?: { algorithm?: string } }).config?.algorithm ?? null,
     failed_servers: (s.failedServers ?? []).map((f) => formatAddress(f.address)),
     ended: s.endMs > 0 ? new Date(s.endMs).toISOString() : null,
