@@ -307,6 +307,12 @@ export interface ReloadableGlobals {
    * once, so that one address cannot take every -x slot (docs/hardening.md).
    */
   maxPerSource: number;
+  /**
+   * New connections one client address may open per second (a token bucket per address, bursts
+   * of one second's worth); 0 = no limit (pen's command line). Beyond it the new connection is
+   * closed at once ('rate-limit'), before it costs a handshake or a server connect.
+   */
+  maxNewPerSource: number;
   /** -m: accepts per event in pen; informational with Bun (the runtime accepts in batches). */
   multiAccept: number;
   idleTimeoutMs: number;
@@ -382,12 +388,22 @@ export function defaultMaxPerSource(maxConnections: number): number {
   return Math.max(16, Math.floor(maxConnections / 4));
 }
 
+/**
+ * The config file's per-source rate when not set: max_connections new connections per second
+ * and address. One address that opens more per second than every slot together holds is churning
+ * through them; a real client (or a NAT of many) opens far fewer.
+ */
+export function defaultMaxNewPerSource(maxConnections: number): number {
+  return maxConnections;
+}
+
 export function defaultGlobal(): GlobalConfig {
   return {
     maxConnections: PEN_DEFAULTS.maxConnections,
     pendingMax: PEN_DEFAULTS.pendingMax,
     backlog: PEN_DEFAULTS.backlog,
     maxPerSource: 0,
+    maxNewPerSource: 0,
     multiAccept: PEN_DEFAULTS.multiAccept,
     idleTimeoutMs: 0,
     tcpNoDelay: false,

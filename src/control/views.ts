@@ -6,7 +6,7 @@ import { formatAddress } from '../core/address.ts';
 import type { ObservedUdp } from './observed.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { Server, ServerStatus } from '../core/servers/server.ts';
-import type { ObservedBalancer, ObservedGroup, ObservedListener, SessionRecord } from './observed.ts';
+import type { ObservedBalancer, ObservedGroup, ObservedListener, SessionRecord, SourceLimits } from './observed.ts';
 
 /**
  * One word for the dashboard and listings (Server.status): `up`, `starting` (slow start),
@@ -208,5 +208,17 @@ export function snapshot(b: ObservedBalancer, version: string): Record<string, u
     },
     listeners: b.listeners.map(listenerView),
     servers: allServers(b),
+  };
+}
+
+/** The per-source limits and what they did (GET /api/v1/source-limits), in the config file's names. */
+export function sourceLimitsView(l: SourceLimits): Record<string, unknown> {
+  return {
+    max_connections_per_source: l.maxConnectionsPerSource,
+    max_new_connections_per_source_per_second: l.maxNewConnectionsPerSourcePerSecond,
+    sources_holding: l.sourcesHolding,
+    sources_rated: l.sourcesRated,
+    refused: { 'source-limit': l.refusedForConnections, 'rate-limit': l.refusedForRate },
+    idle_evicted: l.idleEvicted,
   };
 }
