@@ -388,15 +388,6 @@ export function defaultMaxPerSource(maxConnections: number): number {
   return Math.max(16, Math.floor(maxConnections / 4));
 }
 
-/**
- * The config file's per-source rate when not set: max_connections new connections per second
- * and address. One address that opens more per second than every slot together holds is churning
- * through them; a real client (or a NAT of many) opens far fewer.
- */
-export function defaultMaxNewPerSource(maxConnections: number): number {
-  return maxConnections;
-}
-
 export function defaultGlobal(): GlobalConfig {
   return {
     maxConnections: PEN_DEFAULTS.maxConnections,

@@ -30,7 +30,7 @@ describe('per-source limits in the admin API', () => {
   test('GET shows the defaults; PUT needs the token, is checked like the file, and applies at once', async () => {
     const r = await api(f.base, '/api/v1/source-limits');
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ max_connections_per_source: 25, max_new_connections_per_source_per_second: 100, refused: { 'source-limit': 0, 'rate-limit': 0 }, idle_evicted: 0 });
+    expect(r.body).toMatchObject({ max_connections_per_source: 25, max_new_connections_per_source_per_second: 0, refused: { 'source-limit': 0, 'rate-limit': 0 }, idle_evicted: 0 });
     expect((await api(f.base, '/api/v1/source-limits', { method: 'PUT', body: { max_new_connections_per_source_per_second: 3 } })).status).toBe(401);
     const bad = await change(f.base, 'PUT', '/api/v1/source-limits', { max_new_connections_per_source_per_second: -1, max_connection_per_source: 3 });
     expect(bad.status).toBe(422);
@@ -38,7 +38,7 @@ describe('per-source limits in the admin API', () => {
     expect(bad.body.error.issues.map((i: { path: string }) => i.path).sort()).toEqual(['max_connection_per_source', 'max_new_connections_per_source_per_second']);
     const ok = await change(f.base, 'PUT', '/api/v1/source-limits', { max_new_connections_per_source_per_second: 3 });
     expect(ok.status).toBe(200);
-    expect(ok.body.changes).toEqual(['max_new_connections_per_source_per_second 100 -> 3']);
+    expect(ok.body.changes).toEqual(['max_new_connections_per_source_per_second 0 -> 3']);
     expect(ok.body.max_new_connections_per_source_per_second).toBe(3);
     // Ten new connections at once from one address: three pass, the rest are refused and counted.
     const clients = await Promise.all(Array.from({ length: 10 }, () => h.connect(f.port, { localAddress: '127.0.0.2' })));

@@ -1,7 +1,7 @@
 /**
  * Floods of idle and trickling connections (issue 13): a well-behaved client from another address
- * is still served. Plain TCP with the config file's per-source defaults (connection and rate
- * limits); plain TCP with pen's command line (no per-source limits), where the oldest client that
+ * is still served. Plain TCP with the config file's per-source connection limit and a rate
+ * limit; plain TCP with pen's command line (no per-source limits), where the oldest client that
  * never sent a byte gives its slot up; and a TLS listener whose handshake stage is full of
  * connections that never send a ClientHello, where the oldest unfinished handshake is given up.
  * Scaled down from the issue's figures (bench/flood.ts runs the large flood by hand).
@@ -34,12 +34,11 @@ async function trickling(port: number, n: number, from: string): Promise<Client[
 }
 
 describe('a flood of idle and trickling connections from one address', () => {
-  test("with the config file's per-source defaults, 300 idle + 300 trickling take at most their share; another address is served", async () => {
+  test("with the config file's per-source default and a rate, 300 idle + 300 trickling take at most their share; another address is served", async () => {
     const echo = h.echo();
     const port = freePort();
-    const { balancer: b } = await startFromYaml(h, ['global:', '  max_connections: 200', 'groups:', '  app:', `    servers: [${echo.address}]`, 'listeners:', `  - listen: 127.0.0.1:${port}`, '    group: app', ''].join('\n'));
-    expect(b.global.maxPerSource).toBe(50); // the defaults: a quarter of max_connections,
-    expect(b.global.maxNewPerSource).toBe(200); // and max_connections new connections per second
+    const { balancer: b } = await startFromYaml(h, ['global:', '  max_connections: 200', '  max_new_connections_per_source_per_second: 200', 'groups:', '  app:', `    servers: [${echo.address}]`, 'listeners:', `  - listen: 127.0.0.1:${port}`, '    group: app', ''].join('\n'));
+    expect(b.global.maxPerSource).toBe(50); // the default: a quarter of max_connections
     await idle(port, 300, '127.0.0.2');
     await trickling(port, 300, '127.0.0.2');
     await waitFor(() => b.totals.accepted === 600, { what: 'the flood to be accepted' });

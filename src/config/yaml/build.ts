@@ -5,7 +5,7 @@
 import { buildUdp } from './udp-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultMaxNewPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
+import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, SniRouteConfig } from '../model.ts';
 import type { ParsedCheck } from './check-schema.ts';
 import type { ParsedFile } from './schema.ts';
@@ -19,7 +19,9 @@ export function build(p: ParsedFile): FulcrumConfig {
     pendingMax: g.pending_max ?? d.pendingMax,
     backlog: g.backlog ?? d.backlog,
     maxPerSource: g.max_connections_per_source ?? defaultMaxPerSource(g.max_connections ?? d.maxConnections),
-    maxNewPerSource: g.max_new_connections_per_source_per_second ?? defaultMaxNewPerSource(g.max_connections ?? d.maxConnections),
+    // No rate by default: one address's rate cannot tell churn from a benchmark, a NAT or a
+    // connection-per-request client, and the limits on by default already keep a real client served.
+    maxNewPerSource: g.max_new_connections_per_source_per_second ?? d.maxNewPerSource,
     multiAccept: g.multi_accept ?? d.multiAccept,
     idleTimeoutMs: g.idle_timeout ?? d.idleTimeoutMs,
     tcpNoDelay: g.tcp_nodelay ?? d.tcpNoDelay,

@@ -104,7 +104,6 @@ test('a full config maps to the expected FulcrumConfig', () => {
       pendingMax: 50,
       backlog: 1024,
       maxPerSource: 200, // not set: a quarter of max_connections
-      maxNewPerSource: 800, // not set: max_connections per second
       multiAccept: 10,
       idleTimeoutMs: 300_000,
       tcpNoDelay: true,
@@ -165,7 +164,7 @@ test('missing fields take the defaults from model.ts', () => {
   const config = configOf(y('groups:', '  app:', '    servers: [127.0.0.1:9001]', ...MINIMAL_TAIL));
   expect(config).toStrictEqual({
     // The config file limits connections per client address (pen's command line does not).
-    global: { ...defaultGlobal(), maxPerSource: 125, maxNewPerSource: 500 },
+    global: { ...defaultGlobal(), maxPerSource: 125 },
     acls: [],
     groups: [{ ...defaultGroup('app'), servers: [serverConfig({ kind: 'tcp', host: '127.0.0.1', port: 9001 })] }],
     listeners: [{ name: 'listener-1', address: { kind: 'tcp', host: '0.0.0.0', port: 8080 }, group: 'app' }],
@@ -174,7 +173,7 @@ test('missing fields take the defaults from model.ts', () => {
 
 test('empty sections and empty optional values count as absent', () => {
   const config = configOf(y('global:', 'acls:', 'groups:', '  app:', '    servers: [127.0.0.1:9001]', '    emergency:', ...MINIMAL_TAIL));
-  expect(config.global).toStrictEqual({ ...defaultGlobal(), maxPerSource: 125, maxNewPerSource: 500 });
+  expect(config.global).toStrictEqual({ ...defaultGlobal(), maxPerSource: 125 });
   expect(config.acls).toStrictEqual([]);
   expect(config.groups[0]!.emergency).toBeNull();
 });
