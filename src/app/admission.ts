@@ -153,8 +153,10 @@ export class Admission {
     for (;;) {
       const s = this.#quiet.first();
       if (s === undefined) return false;
-      if (s.finished || s.client.bytesRead > 0) {
-        this.#quiet.shift(); // not quiet: it stays, and is never looked at again
+      // A client that has spoken, or waited in a group queue (held unread there: its silence
+      // proves nothing), stays, and is never looked at again.
+      if (s.finished || s.client.bytesRead > 0 || s.queuedMs !== 0) {
+        this.#quiet.shift();
         continue;
       }
       if (this.#d.clock.now() - s.startMs < QUIET_EVICT_AFTER_MS) return false; // the oldest is too young

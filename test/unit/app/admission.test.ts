@@ -12,6 +12,7 @@ import { ManualClock } from '../../helpers/manual-clock.ts';
 class FakeSession {
   finished = false;
   startMs = 0;
+  queuedMs = 0;
   readonly client = { bytesRead: 0 };
   connectedMs = 0;
   closedWith: string | null = null;
@@ -83,26 +84,28 @@ test('local: -x admits up to the limit, then clients wait in arrival order, boun
 });
 
 test('local: when -x is full, the oldest client that sent nothing for a second gives its slot to the new one', () => {
-  const t = setup({ maxConnections: 3, pendingMax: 100, backlog: 10 });
-  const s = [1, 2, 3].map(() => t.offer(t.session()));
+  const t = setup({ maxConnections: 4, pendingMax: 100, backlog: 10 });
+  const s = [1, 2, 3, 4].map(() => t.offer(t.session()));
   s[0]!.client.bytesRead = 5; // the oldest has spoken: it is not given up
+  s[1]!.queuedMs = 1; // waited in a group queue, held unread there: its silence proves nothing
   // Too young to be given up: the new client waits in the FIFO, as pen's -x has it.
   const young = t.offer(t.session());
-  expect(t.begun).toEqual([1, 2, 3]);
+  expect(t.begun).toEqual([1, 2, 3, 4]);
   expect(t.a.waitingCount).toBe(1);
   t.clock.advance(QUIET_EVICT_AFTER_MS);
   const late = t.offer(t.session());
-  expect(s[1]!.closedWith).toBe('idle-evicted');
+  expect(s[2]!.closedWith).toBe('idle-evicted');
   expect(s[0]!.closedWith).toBeNull();
+  expect(s[1]!.closedWith).toBeNull();
   // The new client took the freed slot; the one waiting still waits (it was not read either).
-  expect(t.begun).toEqual([1, 2, 3, late.id]);
+  expect(t.begun).toEqual([1, 2, 3, 4, late.id]);
   expect(young.closedWith).toBeNull();
   expect(t.a.waitingCount).toBe(1);
   expect(t.a.idleEvicted).toBe(1);
-  // The next one gives up the third; the first, which spoke, is never given up.
+  // The next one gives up the fourth; the first two are never given up.
   t.offer(t.session());
-  expect(s[2]!.closedWith).toBe('idle-evicted');
-  expect(t.a.activeCount).toBe(3);
+  expect(s[3]!.closedWith).toBe('idle-evicted');
+  expect(t.a.activeCount).toBe(4);
 });
 
 test('local: a freed slot serves the head of the FIFO, and only one per slot', () => {
