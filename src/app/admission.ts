@@ -4,8 +4,15 @@
  * they are closed as 'queue-full'). Where the slots are counted is a strategy: in this process
  * (`localSlots`), or in memory shared by the workers (`sharedSlots`), where a slot can free in
  * another process without an event here, so a worker with waiting clients polls for it.
+ *
+ * When -x is full, the oldest admitted session whose client has sent nothing for at least
+ * QUIET_EVICT_AFTER_MS since it was accepted is given up ('idle-evicted') and the new client
+ * takes its slot at once (a burst of real clients does not evict itself): sessions are kept in admission
+ * order and dropped from that list at their end, or lazily, when a look for one to give up finds
+ * that they have sent something; each is dropped once, so the look is O(1) amortised.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { OrderedList } from '../core/ordered-list.ts';
 import type { GlobalConfig } from '../config/model.ts';
 import type { Session } from '../dataplane/session.ts';
 import type { Totals } from './totals.ts';
@@ -52,6 +59,9 @@ export interface SharedAdmission {
   waitingTotal(): number;
 }
 
+/** How long a client may have sent nothing before a new client may take its slot when -x is full. */
+export const QUIET_EVICT_AFTER_MS = 1000;
+
 /** How often a worker with waiting clients looks whether another worker freed a slot. */
 export const WAITER_POLL_MS = 20;
 
@@ -92,6 +102,12 @@ export class Admission {
   #waitingHead = 0;
   #pendingConnects = 0;
   #pollTimer: TimerHandle | null = null;
+  /** Admitted sessions not yet seen to have sent a byte, oldest first. */
+  readonly #quiet = new OrderedList<Session>();
+  /** A session is being given up for a new client: the slot it frees is that client's. */
+  #evicting = false;
+  /** Sessions given up for a new client ('idle-evicted'), since start. */
+  idleEvicted = 0;
 
   constructor(deps: AdmissionDeps) {
     this.#d = deps;
@@ -111,7 +127,7 @@ export class Admission {
 
   /** An accepted client: admitted now, held in the FIFO, or refused when the FIFO is full. */
   offer(session: Session): void {
-    if (this.#reserve()) {
+    if (this.#reserve() || (this.#evictQuiet() && this.#reserve())) {
       this.#admit(session);
     } else if (this.#waitingLocal < this.#d.limits().backlog) {
       // pen stops accepting at -x and lets the kernel backlog hold clients; the runtime accepts
@@ -129,14 +145,43 @@ export class Admission {
     return this.#d.slots.reserve(this.sessions.size, this.#pendingConnects, this.#d.limits());
   }
 
+  /**
+   * Gives up the oldest admitted session that has not sent a byte, if there is one; its slot is
+   * kept for the caller (waiting clients are not admitted into it).
+   */
+  #evictQuiet(): boolean {
+    for (;;) {
+      const s = this.#quiet.first();
+      if (s === undefined) return false;
+      // A client that has spoken, or waited in a group queue (held unread there: its silence
+      // proves nothing), stays, and is never looked at again.
+      if (s.finished || s.client.bytesRead > 0 || s.queuedMs !== 0) {
+        this.#quiet.shift();
+        continue;
+      }
+      if (this.#d.clock.now() - s.startMs < QUIET_EVICT_AFTER_MS) return false; // the oldest is too young
+      this.#quiet.shift();
+      this.#evicting = true;
+      try {
+        s.close('idle-evicted', false);
+      } finally {
+        this.#evicting = false;
+      }
+      this.idleEvicted++;
+      return true;
+    }
+  }
+
   #admit(session: Session): void {
     this.sessions.set(session.id, session);
+    if (session.client.bytesRead === 0) this.#quiet.push(session);
     this.#pendingConnects++;
     session.begin();
   }
 
   /** Admits waiting clients in order while slots are free (finished ones are dropped). */
   admitWaiting(): void {
+    if (this.#evicting) return;
     const before = this.#waitingHead;
     while (this.#waitingHead < this.#waiting.length) {
       const s = this.#waiting[this.#waitingHead]!;
@@ -174,6 +219,7 @@ export class Admission {
   /** A session ended; true if it had been admitted (its slot is free: call admitWaiting). */
   ended(session: Session): boolean {
     const admitted = this.sessions.delete(session.id);
+    this.#quiet.delete(session);
     if (admitted && session.connectedMs === 0) {
       this.#pendingConnects--;
       this.#d.slots.pendingDelta(-1);

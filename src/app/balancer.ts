@@ -8,7 +8,6 @@
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
-import { SourceCounts } from '../core/source-counts.ts';
 import type { Address } from '../core/address.ts';
 import { formatAddress } from '../core/address.ts';
 import { CoarseClock, type Clock, type Random } from '../core/clock.ts';
@@ -17,7 +16,7 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
-import type { SessionRecord } from '../control/observed.ts';
+import type { SessionRecord, SourceLimits } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
@@ -31,6 +30,7 @@ import { cloneGroupConfig, Reconfiguration, type ServerPatch } from './reconfigu
 import { GroupRuntime, ListenerRuntime, makeServer, serverLabel, type GroupSharedParts, type RuntimeHooks } from './runtime.ts';
 import { ResourceGuard } from './resource-guard.ts';
 import { ServerAdmin } from './server-admin.ts';
+import { SourceGuard, type SourceLimitsPatch } from './source-guard.ts';
 import { GroupTls } from './tls-material.ts';
 import { newTotals, type Totals } from './totals.ts';
 import type { SharedState } from './workers/shared-state.ts';
@@ -91,8 +91,8 @@ export class Balancer implements RuntimeHooks {
   readonly #penLog: PenLog;
   /** Our own resource exhaustion (out of file descriptors): counted, logged once per interval. */
   readonly resources: ResourceGuard;
-  /** Connections per client address (global max_connections_per_source). */
-  readonly sources = new SourceCounts();
+  /** The per-source limits: connections held and new connections per second per client address. */
+  readonly sources: SourceGuard;
   #started = false;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom, options: BalancerOptions = {}) {
@@ -147,6 +147,7 @@ export class Balancer implements RuntimeHooks {
     for (const { list, entry } of config.acls) this.acls.add(list, entry);
     for (const g of config.groups) this.groups.set(g.name, this.#newGroup(g));
     this.#listeners.list = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
+    this.sources = new SourceGuard(() => this.global, clock);
     this.resources = new ResourceGuard(clock, (m) => this.diag.error(m));
     this.#penLog = new PenLog(this.global.logFile, this.global.logFormat, () => clock.now());
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
@@ -285,7 +286,9 @@ export class Balancer implements RuntimeHooks {
     if (initial !== null) session.preload(initial);
     const fits = this.resources.take(2); // given back in sessionEnded, whatever happens
     // A gated connection was counted for its address when its gate opened; both give back at the end.
-    const withinSource = facts !== null || this.sources.take(session.selection.clientKey, this.global.maxPerSource);
+    const withinSource = facts !== null || this.sources.take(session.selection.clientKey);
+    // A gated connection was checked for its address's rate when its gate opened.
+    const withinRate = facts !== null || this.sources.rate(session.selection.clientKey);
     if (this.stopping) {
       session.close('shutdown', false);
       return;
@@ -293,6 +296,10 @@ export class Balancer implements RuntimeHooks {
     if (!fits) {
       this.resources.failed();
       session.close('no-resources', false);
+      return;
+    }
+    if (!withinRate) {
+      session.close('rate-limit', false);
       return;
     }
     if (!withinSource) {
@@ -315,14 +322,21 @@ export class Balancer implements RuntimeHooks {
   }
 
   gateSource(remoteAddress: string, delta: 1 | -1): boolean {
-    const key = clientKey(remoteAddress);
-    if (delta < 0) {
-      this.sources.give(key);
-      return true;
-    }
-    if (this.sources.take(key, this.global.maxPerSource)) return true;
-    this.sources.give(key);
-    return false;
+    return this.sources.gate(remoteAddress, delta);
+  }
+
+  gateRate(remoteAddress: string): boolean {
+    return this.sources.gateRate(remoteAddress);
+  }
+
+  /** The per-source limits (admin API, /metrics), with what they refused since start. */
+  sourceLimits(): SourceLimits {
+    return this.sources.limits(this.#admission.idleEvicted);
+  }
+
+  /** Changes the per-source limits now (admin API; a reload sets them from the file again). */
+  setSourceLimits(patch: SourceLimitsPatch): string[] {
+    return this.sources.set(patch);
   }
 
   /** A TLS or passthrough gate opens (1 descriptor) or ends; false: over the descriptor budget. */

@@ -24,6 +24,8 @@ import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import { TrustedSources } from '../core/trusted-sources.ts';
 import type { Address } from '../core/address.ts';
 import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
+import type { Gate } from '../dataplane/gate.ts';
+import { OrderedList } from '../core/ordered-list.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
 import { GroupQueue, type QueueStats } from './group-queue.ts';
@@ -54,6 +56,8 @@ export interface RuntimeHooks {
   gateDescriptor?(delta: 1 | -1): boolean;
   /** A gate opens (1) or fails (-1) for a client address; false: over the per-source limit. */
   gateSource?(remoteAddress: string, delta: 1 | -1): boolean;
+  /** A new connection from a client address, before its gate; false: over the per-source rate. */
+  gateRate?(remoteAddress: string): boolean;
   /** An admitted session starts or stops waiting in a group queue (it holds no connect slot meanwhile). */
   sessionQueued(session: Session): void;
   sessionDequeued(session: Session): void;
@@ -388,6 +392,8 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   /** An HTTP listener's proxy (pool, counters) while bound, else null (app/http/). */
   http: HttpProxy | null = null;
   readonly #hooks: RuntimeHooks;
+  /** Gates not finished yet, oldest first: the oldest is given up when the stage is full. */
+  readonly #gates = new OrderedList<Gate>();
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
     this.config = config;
@@ -459,27 +465,44 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   gateOpened(source: string, counted = false): boolean {
     if (!counted) this.accepted++;
     const h = this.handshakes;
-    if (this.#hooks.gateSource?.(source, 1) === false) {
-      // Counted as the handshake stage being full for this client (failure reasons are a fixed set).
-      h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
-      this.handshakeFailures++;
+    if (this.#hooks.gateRate?.(source) === false) {
+      this.#gateRefused('rate-limit');
       return false;
     }
+    if (this.#hooks.gateSource?.(source, 1) === false) {
+      // Counted as the handshake stage being full for this client (failure reasons are a fixed set).
+      this.#gateRefused('handshake-limit');
+      return false;
+    }
+    // -x bounds the handshake stage; when it is full, the oldest unfinished handshake is given
+    // up for this one (it had the longest to finish), so that idle connections that never send a
+    // ClientHello cannot keep real clients out (docs/hardening.md).
+    if (h.inProgress >= this.#hooks.global.maxConnections) this.#gates.first()?.fail('evicted', 'given up for a newer connection: the handshake stage was full', true);
     // Out of descriptors counts as the handshake stage being full (the listener's failure reasons
     // are a fixed set shared with workers); the balancer counts and logs it as a resource failure.
     if (h.inProgress >= this.#hooks.global.maxConnections || this.#hooks.gateDescriptor?.(1) === false) {
       this.#hooks.gateSource?.(source, -1);
-      h.failures['handshake-limit'] = (h.failures['handshake-limit'] ?? 0) + 1;
-      this.handshakeFailures++;
+      this.#gateRefused('handshake-limit');
       return false;
     }
     h.inProgress++;
     return true;
   }
 
-  gateFailed(reason: GateFailure, detail: string, source: string): void {
+  #gateRefused(reason: GateFailure): void {
+    const h = this.handshakes;
+    h.failures[reason] = (h.failures[reason] ?? 0) + 1;
+    this.handshakeFailures++;
+  }
+
+  gateStarted(gate: Gate): void {
+    this.#gates.push(gate);
+  }
+
+  gateFailed(reason: GateFailure, detail: string, source: string, gate?: Gate): void {
     const h = this.handshakes;
     h.inProgress--;
+    if (gate !== undefined) this.#gates.delete(gate);
     this.#hooks.gateDescriptor?.(-1);
     this.#hooks.gateSource?.(source, -1);
     this.handshakeFailures++;
@@ -487,9 +510,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
     h.last = `${reason}: ${detail}`;
   }
 
-  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin: ProxiedAddresses | null = null): void {
+  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin: ProxiedAddresses | null = null, gate?: Gate): void {
     const h = this.handshakes;
     h.inProgress--;
+    if (gate !== undefined) this.#gates.delete(gate);
     this.#hooks.gateDescriptor?.(-1); // the session takes its own
     h.ok++;
     if (facts.resumed) h.resumed++;

@@ -337,6 +337,12 @@ export interface ReloadableGlobals {
    * once, so that one address cannot take every -x slot (docs/hardening.md).
    */
   maxPerSource: number;
+  /**
+   * New connections one client address may open per second (a token bucket per address, bursts
+   * of one second's worth); 0 = no limit (pen's command line). Beyond it the new connection is
+   * closed at once ('rate-limit'), before it costs a handshake or a server connect.
+   */
+  maxNewPerSource: number;
   /** -m: accepts per event in pen; informational with Bun (the runtime accepts in batches). */
   multiAccept: number;
   idleTimeoutMs: number;
@@ -418,6 +424,7 @@ export function defaultGlobal(): GlobalConfig {
     pendingMax: PEN_DEFAULTS.pendingMax,
     backlog: PEN_DEFAULTS.backlog,
     maxPerSource: 0,
+    maxNewPerSource: 0,
     multiAccept: PEN_DEFAULTS.multiAccept,
     idleTimeoutMs: 0,
     tcpNoDelay: false,

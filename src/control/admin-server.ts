@@ -22,12 +22,12 @@ import type { Clock } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import { isLoopbackHost } from '../config/admin-address.ts';
 import type { AdminConfig, ServerConfig } from '../config/model.ts';
-import { checkServerPatch, checkServerValue } from '../config/yaml/admin-api.ts';
+import { checkServerPatch, checkServerValue, checkSourceLimits } from '../config/yaml/admin-api.ts';
 import { AdminError, allow, bodyTooLarge, decodePart, digest, errorResponse, HttpError, invalid, json, JSON_HEADERS, MAX_BODY_BYTES, paging, readJson, readTokenFile, type HttpListen, type HttpListener } from './admin-http.ts';
 import { LiveFeed } from './live-feed.ts';
 import type { Metrics } from './metrics.ts';
 import type { Diagnostics, ManagedBalancer, ObservedGroup, RecentSessions, ReloadOutcome } from './observed.ts';
-import { clientView, connectionView, finishedView, groupServers, groupView, listenerView, queueView, serverView, snapshot } from './views.ts';
+import { clientView, connectionView, finishedView, groupServers, groupView, listenerView, queueView, serverView, snapshot, sourceLimitsView } from './views.ts';
 
 export { AdminError, MIN_TOKEN_LENGTH, readTokenFile } from './admin-http.ts';
 
@@ -249,6 +249,10 @@ export class AdminServer {
         if (second !== undefined) break;
         allow(method, ['GET', 'HEAD']);
         return json(queueView(b));
+      case 'source-limits':
+        if (second !== undefined) break;
+        allow(method, ['GET', 'HEAD', 'PUT']);
+        return method === 'PUT' ? await this.#putSourceLimits(req) : json(sourceLimitsView(b.sourceLimits()));
       case 'reload':
         if (second !== undefined) break;
         allow(method, ['POST']);
@@ -406,6 +410,16 @@ export class AdminServer {
     }
     this.#o.diag.info(`admin API: ${changes.join('; ')}`);
     return json({ changes, servers: groupServers(this.#o.balancer, group) });
+  }
+
+  /** Changes the per-source limits now, checked with the config file's rules (a reload sets the file's again). */
+  async #putSourceLimits(req: Request): Promise<Response> {
+    const checked = checkSourceLimits(await readJson(req));
+    if ('issues' in checked) throw invalid(checked.issues);
+    const v = checked.value;
+    const changes = this.#o.balancer.setSourceLimits({ maxConnectionsPerSource: v.max_connections_per_source, maxNewConnectionsPerSourcePerSecond: v.max_new_connections_per_source_per_second });
+    if (changes.length > 0) this.#o.diag.info(`admin API: ${changes.join('; ')}`);
+    return json({ changes, ...sourceLimitsView(this.#o.balancer.sourceLimits()) });
   }
 
   async #reload(): Promise<Response> {

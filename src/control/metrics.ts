@@ -109,6 +109,28 @@ export class Metrics {
     add('connections_ended_total', 'Finished connections by termination code (docs/termination-codes.md).', 'counter', () =>
       TERMINATION_REASONS.map((reason) => ({ labels: { reason }, value: b.totals.ends[reason] ?? 0 })),
     );
+    // The per-source limits (docs/hardening.md): gated (TLS, passthrough) refusals are counted here too.
+    add('source_limit', 'Per-source limits: connections one client address may hold, new connections per second (0 = none).', 'gauge', () => {
+      const l = b.sourceLimits();
+      return [
+        { labels: { limit: 'connections' }, value: l.maxConnectionsPerSource },
+        { labels: { limit: 'new_per_second' }, value: l.maxNewConnectionsPerSourcePerSecond },
+      ];
+    });
+    add('source_refusals_total', 'New connections refused for a per-source limit (source-limit, rate-limit), on every kind of listener.', 'counter', () => {
+      const l = b.sourceLimits();
+      return [
+        { labels: { reason: 'source-limit' }, value: l.refusedForConnections },
+        { labels: { reason: 'rate-limit' }, value: l.refusedForRate },
+      ];
+    });
+    add('sources_tracked', 'Client addresses holding a connection (connections), or tracked by the rate limit (rate).', 'gauge', () => {
+      const l = b.sourceLimits();
+      return [
+        { labels: { table: 'connections' }, value: l.sourcesHolding },
+        { labels: { table: 'rate' }, value: l.sourcesRated },
+      ];
+    });
 
     // Listeners
     const perListener = (value: (l: ObservedListener) => number) => () =>
@@ -134,6 +156,7 @@ export class Metrics {
         Object.entries(l.handshakes.failures).map(([reason, value]) => ({ labels: { listener: l.name, address: formatAddress(l.config.address), reason }, value })),
       ),
     );
+
     // Listeners with accept_proxy only (docs/config.md): PROXY headers read, failures by reason.
     const proxied = () => b.listeners.filter((l) => l.proxy !== undefined && l.config.acceptProxy != null);
     add('listener_proxy_headers_total', 'PROXY protocol headers read, by version.', 'counter', () =>

@@ -156,12 +156,28 @@ export interface ObservedBalancer {
   allServers(): Iterable<{ group: ObservedGroup; server: Server }>;
   /** Shutting down: /healthz answers 503 so that a VRRP peer takes over (docs/ha.md). */
   readonly stopping?: boolean;
+  /** The per-source limits and what they refused (this process). */
+  sourceLimits(): SourceLimits;
 }
 
 /**
  * The balancer as the admin API changes it. The groups passed back are always ones read from
  * `groups` (method parameters are checked both ways, so app's own group type fits).
  */
+/** The per-source limits (global config) and what they did since start (admin API, /metrics). */
+export interface SourceLimits {
+  readonly maxConnectionsPerSource: number;
+  readonly maxNewConnectionsPerSourcePerSecond: number;
+  /** Addresses holding a connection now / tracked by the rate limit now. */
+  readonly sourcesHolding: number;
+  readonly sourcesRated: number;
+  /** Connections refused for the per-source connection limit, and for the rate (this process). */
+  readonly refusedForConnections: number;
+  readonly refusedForRate: number;
+  /** Clients that sent nothing, given up for a new client when -x was full ('idle-evicted'). */
+  readonly idleEvicted: number;
+}
+
 export interface ManagedBalancer extends ObservedBalancer {
   /** 'single', or with --workers 'primary' (holds no connections) or 'worker'. */
   readonly mode: string;
@@ -172,6 +188,7 @@ export interface ManagedBalancer extends ObservedBalancer {
   updateServerSettings(group: ObservedGroup, server: Server, patch: Partial<Pick<ServerConfig, 'maxConnections' | 'hardLimit' | 'weight' | 'priority' | 'acl'>>): string[];
   addServer(group: ObservedGroup, sc: ServerConfig): Server;
   removeServer(group: ObservedGroup, server: Server): string[];
+  setSourceLimits(patch: { maxConnectionsPerSource?: number | undefined; maxNewConnectionsPerSourcePerSecond?: number | undefined }): string[];
 }
 
 /** One reason a reload was refused; file positions when the config file itself is wrong. */

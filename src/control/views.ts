@@ -6,7 +6,7 @@ import { formatAddress } from '../core/address.ts';
 import type { ObservedUdp } from './observed.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { Server, ServerStatus } from '../core/servers/server.ts';
-import type { ObservedBalancer, ObservedGroup, ObservedListener, RecentSessions, SessionRecord } from './observed.ts';
+import type { ObservedBalancer, ObservedGroup, ObservedListener, RecentSessions, SessionRecord, SourceLimits } from './observed.ts';
 
 /** Finished connections the live feed carries (newest first); the API gives the whole ring. */
 const RECENT_IN_SNAPSHOT = 15;
@@ -299,5 +299,17 @@ export function snapshot(b: ObservedBalancer, version: string, recent: RecentSes
     servers: allServers(b),
     queue: queueView(b),
     recent: recent === null ? [] : recent.toArray().slice(-RECENT_IN_SNAPSHOT).reverse().map(finishedView),
+  };
+}
+
+/** The per-source limits and what they did (GET /api/v1/source-limits), in the config file's names. */
+export function sourceLimitsView(l: SourceLimits): Record<string, unknown> {
+  return {
+    max_connections_per_source: l.maxConnectionsPerSource,
+    max_new_connections_per_source_per_second: l.maxNewConnectionsPerSourcePerSecond,
+    sources_holding: l.sourcesHolding,
+    sources_rated: l.sourcesRated,
+    refused: { 'source-limit': l.refusedForConnections, 'rate-limit': l.refusedForRate },
+    idle_evicted: l.idleEvicted,
   };
 }

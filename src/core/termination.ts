@@ -26,6 +26,16 @@ export const TERMINATION_REASONS = [
   'no-resources',
   'source-limit',
   'evicted',
+  'idle-evicted',
+  'rate-limit',
 ] as const;
+
+/**
+ * Refusals under a flood: the client is closed at once, without draining it to its FIN, because
+ * the descriptor is what is needed back (docs/hardening.md).
+ */
+export function closesAtOnce(reason: TerminationReason): boolean {
+  return reason === 'no-resources' || reason === 'source-limit' || reason === 'rate-limit' || reason === 'idle-evicted';
+}
 
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];

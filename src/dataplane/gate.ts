@@ -57,7 +57,11 @@ export type GateFailure =
   | 'no-alpn-match'
   | 'unknown-ca'
   | 'handshake-failed'
-  | 'shutdown';
+  | 'shutdown'
+  /** Given up, unfinished, for a newer connection when the handshake stage was full (the oldest first). */
+  | 'evicted'
+  /** The client's address opened more new connections per second than allowed. */
+  | 'rate-limit';
 
 /** The listener side of a gate. */
 export interface GateOwner {
@@ -65,11 +69,13 @@ export interface GateOwner {
    * A gate finished: create the session (socket.data is replaced by its Side). `origin`: the
    * real client a PROXY header named (accept_proxy), if any.
    */
-  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin?: ProxiedAddresses | null): void;
+  gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin?: ProxiedAddresses | null, gate?: Gate): void;
   /** A gate failed; the socket is already being closed. */
-  gateFailed(reason: GateFailure, detail: string, source: string): void;
+  gateFailed(reason: GateFailure, detail: string, source: string, gate?: Gate): void;
   /** The time source for the deadline. */
   readonly clock: Clock;
+  /** A gate began (its opening was allowed): the owner may give it up later with `fail('evicted')`. */
+  gateStarted?(gate: Gate): void;
 }
 
 /** TLS gates need a few more socket operations than sessions. */
@@ -109,6 +115,7 @@ export class Gate {
     this.#clock = owner.clock;
     // Not a keep-alive timer: a half-open handshake does not keep a stopping process alive.
     if (timeoutMs > 0) this.#timer = this.#clock.setTimeout(onGateTimeout, clampTimerMs(timeoutMs), this);
+    owner.gateStarted?.(this);
   }
 
   /** Passthrough: bytes of the ClientHello (termination: early application data, kept for the session). */
@@ -206,14 +213,14 @@ export class Gate {
     this.#clear();
     this.#buffer = null;
     if (closeSocket) this.socket.end();
-    this.owner.gateFailed(reason, detail, this.source);
+    this.owner.gateFailed(reason, detail, this.source, this);
   }
 
   #pass(facts: ConnectionFacts): void {
     this.done = true;
     this.#clear();
     this.#buffer = null;
-    this.owner.gatePassed(this.socket, facts, this.origin);
+    this.owner.gatePassed(this.socket, facts, this.origin, this);
   }
 
   #clear(): void {

@@ -30,7 +30,7 @@ export { EARLY_BYTES_MAX, Side } from './side.ts';
 
 // The vocabulary lives in core (every plane reads it); re-exported for the data plane's users.
 export { TERMINATION_REASONS, type TerminationReason } from '../core/termination.ts';
-import type { TerminationReason } from '../core/termination.ts';
+import { closesAtOnce, type TerminationReason } from '../core/termination.ts';
 import { Linger } from './linger.ts';
 
 /** What a session needs from the balancer that owns it. */
@@ -362,7 +362,7 @@ export class Session implements SideSession {
     // A client refused before it was read may have unread bytes: FIN, then drain to its FIN
     // (not under a flood: short of descriptors, or one address over its limit; then the
     // descriptor is what we need back).
-    else if (side === this.client && this.connectedMs === 0 && reason !== 'no-resources' && reason !== 'source-limit') Linger.start(sock as StreamSocket<unknown>);
+    else if (side === this.client && this.connectedMs === 0 && !closesAtOnce(reason)) Linger.start(sock as StreamSocket<unknown>);
     else sock.end();
   }
 

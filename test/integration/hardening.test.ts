@@ -97,13 +97,13 @@ describe('a flood of idle connections from one address', () => {
     // 50 held (each connected to the server, as pen does), 250 closed at once with a FIN.
     await waitFor(() => lb.balancer.totals.ends['source-limit'] === 250, { what: '250 refusals for the source limit' });
     expect(lb.balancer.activeCount).toBe(50);
-    expect(lb.balancer.sources.held('127.0.0.2')).toBe(50);
+    expect(lb.balancer.sources.counts.held('127.0.0.2')).toBe(50);
     expect(await idle[299]!.waitClosed(5000)).toBe('fin');
     // A well-behaved client from another address is served, not queued behind the flood.
     const r = await transfer(lb.port, 100_000, { localAddress: '127.0.0.3', timeoutMs: 3000 });
     expect(r.bytes).toBe(100_000);
     // The flood leaving gives its counts back.
     await Promise.all(idle.map((c) => c.close()));
-    await waitFor(() => lb.balancer.sources.sources === 0, { what: 'the per-source table to empty' });
+    await waitFor(() => lb.balancer.sources.counts.sources === 0, { what: 'the per-source table to empty' });
   });
 });

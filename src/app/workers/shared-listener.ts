@@ -24,6 +24,8 @@ export const GATE_FAILURES = [
   'unknown-ca',
   'handshake-failed',
   'shutdown',
+  'evicted',
+  'rate-limit',
 ] as const satisfies readonly GateFailure[];
 // A reason added to GateFailure but not above fails to compile here.
 const _allGateFailures: readonly (typeof GATE_FAILURES)[number][] = [] as GateFailure[];

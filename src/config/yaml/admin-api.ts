@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ServerConfig } from '../model.ts';
 import { mapping } from './leaves.ts';
 import { formatPath } from './messages.ts';
-import { flatten, server, serverShape } from './schema.ts';
+import { flatten, globalShape, server, serverShape } from './schema.ts';
 
 /** A problem with an admin API request body; `path` is relative to the body, e.g. `weight`. */
 export interface FieldIssue {
@@ -50,4 +50,21 @@ const serverPatch = mapping('a mapping of server settings (max_connections, hard
 
 export function checkServerPatch(raw: unknown): Checked<ServerSettingsPatch> {
   return check(serverPatch, raw, Object.keys(serverSettingsShape));
+}
+
+/** The per-source limits, as the file's `global:` writes them (admin API: /api/v1/source-limits). */
+const sourceLimitsShape = {
+  max_connections_per_source: globalShape.max_connections_per_source,
+  max_new_connections_per_source_per_second: globalShape.max_new_connections_per_source_per_second,
+};
+
+export interface SourceLimitsPatch {
+  max_connections_per_source?: number | undefined;
+  max_new_connections_per_source_per_second?: number | undefined;
+}
+
+const sourceLimitsPatch = mapping('a mapping of per-source limits (max_connections_per_source, max_new_connections_per_source_per_second)', sourceLimitsShape);
+
+export function checkSourceLimits(raw: unknown): Checked<SourceLimitsPatch> {
+  return check(sourceLimitsPatch, raw, Object.keys(sourceLimitsShape));
 }

@@ -21,6 +21,9 @@ export function build(p: ParsedFile): FulcrumConfig {
     pendingMax: g.pending_max ?? d.pendingMax,
     backlog: g.backlog ?? d.backlog,
     maxPerSource: g.max_connections_per_source ?? defaultMaxPerSource(g.max_connections ?? d.maxConnections),
+    // No rate by default: one address's rate cannot tell churn from a benchmark, a NAT or a
+    // connection-per-request client, and the limits on by default already keep a real client served.
+    maxNewPerSource: g.max_new_connections_per_source_per_second ?? d.maxNewPerSource,
     multiAccept: g.multi_accept ?? d.multiAccept,
     idleTimeoutMs: g.idle_timeout ?? d.idleTimeoutMs,
     tcpNoDelay: g.tcp_nodelay ?? d.tcpNoDelay,

@@ -17,11 +17,12 @@ import { udpListenerFields, udpShape } from './udp-schema.ts';
 import { cookieName, httpListenerFields, httpPoolShape, httpRouteShape } from './http-schema.ts';
 import { certificateShape, clientAuthShape, groupTls, groupTlsShape, listenerTls, listenerTlsShape, sniRouteShape } from './tls-schema.ts';
 
-const globalShape = {
+export const globalShape = {
   max_connections: int(1, MAX_INT).optional(),
   pending_max: int(1, MAX_INT).optional(),
   backlog: int(0, MAX_INT).optional(),
   max_connections_per_source: int(0, MAX_INT).optional(),
+  max_new_connections_per_source_per_second: int(0, MAX_INT).optional(),
   multi_accept: int(1, MAX_INT).optional(),
   idle_timeout: duration.optional(),
   tcp_nodelay: bool.optional(),

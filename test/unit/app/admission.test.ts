@@ -4,13 +4,16 @@
  * strategy (workers) is driven through a fake of the shared counters and the manual clock.
  */
 import { expect, test } from 'bun:test';
-import { Admission, localSlots, sharedSlots, WAITER_POLL_MS, type AdmissionLimits, type AdmissionSlots, type SharedAdmission } from '../../../src/app/admission.ts';
+import { Admission, localSlots, QUIET_EVICT_AFTER_MS, sharedSlots, WAITER_POLL_MS, type AdmissionLimits, type AdmissionSlots, type SharedAdmission } from '../../../src/app/admission.ts';
 import { newTotals } from '../../../src/app/totals.ts';
 import type { Session } from '../../../src/dataplane/session.ts';
 import { ManualClock } from '../../helpers/manual-clock.ts';
 
 class FakeSession {
   finished = false;
+  startMs = 0;
+  queuedMs = 0;
+  readonly client = { bytesRead: 0 };
   connectedMs = 0;
   closedWith: string | null = null;
   /** Paused while it waits in the FIFO (Session.hold). */
@@ -25,9 +28,12 @@ class FakeSession {
   begin(): void {
     this.begun.push(this.id);
   }
+  /** The balancer's sessionEnded: the admission's slot is given back, waiting clients are admitted. */
+  ended: ((s: FakeSession) => void) | null = null;
   close(reason: string): void {
     this.finished = true;
     this.closedWith = reason;
+    this.ended?.(this);
   }
 }
 
@@ -47,7 +53,14 @@ function setup(limits: AdmissionLimits, slots: AdmissionSlots = localSlots(), cl
     },
   });
   let next = 1;
-  const session = (): FakeSession => new FakeSession(next++, begun);
+  const session = (): FakeSession => {
+    const s = new FakeSession(next++, begun);
+    s.ended = (x) => {
+      if (a.ended(x as unknown as Session)) a.admitWaiting();
+    };
+    s.startMs = clock.now();
+    return s;
+  };
   const offer = (s: FakeSession): FakeSession => (a.offer(s as unknown as Session), s);
   /** A session's server connected, then the session ended. */
   const finish = (s: FakeSession): void => {
@@ -68,6 +81,31 @@ test('local: -x admits up to the limit, then clients wait in arrival order, boun
   // The fifth finds the FIFO at its -q bound.
   expect(s[4]!.closedWith).toBe('queue-full');
   expect(s[2]!.closedWith).toBeNull();
+});
+
+test('local: when -x is full, the oldest client that sent nothing for a second gives its slot to the new one', () => {
+  const t = setup({ maxConnections: 4, pendingMax: 100, backlog: 10 });
+  const s = [1, 2, 3, 4].map(() => t.offer(t.session()));
+  s[0]!.client.bytesRead = 5; // the oldest has spoken: it is not given up
+  s[1]!.queuedMs = 1; // waited in a group queue, held unread there: its silence proves nothing
+  // Too young to be given up: the new client waits in the FIFO, as pen's -x has it.
+  const young = t.offer(t.session());
+  expect(t.begun).toEqual([1, 2, 3, 4]);
+  expect(t.a.waitingCount).toBe(1);
+  t.clock.advance(QUIET_EVICT_AFTER_MS);
+  const late = t.offer(t.session());
+  expect(s[2]!.closedWith).toBe('idle-evicted');
+  expect(s[0]!.closedWith).toBeNull();
+  expect(s[1]!.closedWith).toBeNull();
+  // The new client took the freed slot; the one waiting still waits (it was not read either).
+  expect(t.begun).toEqual([1, 2, 3, 4, late.id]);
+  expect(young.closedWith).toBeNull();
+  expect(t.a.waitingCount).toBe(1);
+  expect(t.a.idleEvicted).toBe(1);
+  // The next one gives up the fourth; the first two are never given up.
+  t.offer(t.session());
+  expect(s[3]!.closedWith).toBe('idle-evicted');
+  expect(t.a.activeCount).toBe(4);
 });
 
 test('local: a freed slot serves the head of the FIFO, and only one per slot', () => {
