@@ -13,7 +13,12 @@ export type Metric =
   | 'mb_per_s'
   | 'rss_kib'
   | 'rss_base_kib'
-  | 'bytes_per_idle_conn';
+  | 'bytes_per_idle_conn'
+  /** The balancer's CPU time (user + system, all its processes) in the window per request or connection. */
+  | 'cpu_us_per_req'
+  | 'cpu_us_per_conn'
+  /** System calls per proxied connection, counted with strace (bench/lib/syscalls.ts). */
+  | 'syscalls_per_conn';
 
 export interface Row {
   peer: PeerName;
