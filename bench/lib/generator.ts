@@ -20,6 +20,8 @@ export interface Target {
 export interface Window {
   warmupMs: number;
   durationMs: number;
+  /** Called as the measured window opens and as it closes (the bench reads the balancer's CPU time there). */
+  onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export interface RateResult {
@@ -66,11 +68,13 @@ class RunClock {
       this.#timers.push(
         setTimeout(() => {
           this.phase = PHASE_MEASURE;
+          w.onWindow?.('start');
           this.windowStart = performance.now();
           this.#timers.push(
             setTimeout(() => {
               this.windowEnd = performance.now();
               this.phase = PHASE_STOP;
+              w.onWindow?.('end');
               resolve();
             }, w.durationMs),
           );

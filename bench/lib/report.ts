@@ -50,16 +50,34 @@ export interface ReportInput {
 
 function rateSection(input: ReportInput, scenario: 'keepalive' | 'connrate', title: string, unit: string): string[] {
   const metric: Metric = scenario === 'keepalive' ? 'req_per_s' : 'conn_per_s';
+  const cpu: Metric = scenario === 'keepalive' ? 'cpu_us_per_req' : 'cpu_us_per_conn';
+  const withSyscalls = scenario === 'connrate' && input.rows.some((r) => r.metric === 'syscalls_per_conn');
   const hap = median(find(input.rows, 'haproxy', scenario, metric));
+  const hapCpu = median(find(input.rows, 'haproxy', scenario, cpu));
+  const hapSyscalls = median(find(input.rows, 'haproxy', scenario, 'syscalls_per_conn', 0, 1));
   const direct = median(find(input.rows, 'direct', scenario, metric));
   const body = input.peers
     .filter((p) => find(input.rows, p, scenario, metric) !== undefined)
     .map((p) => {
       const r = find(input.rows, p, scenario, metric);
-      return [p, spread(r), ratio(median(r), hap), ratio(median(r), direct), spread(find(input.rows, p, scenario, 'p50_us')), spread(find(input.rows, p, scenario, 'p99_us'))];
+      const c = find(input.rows, p, scenario, cpu);
+      const sys = find(input.rows, p, scenario, 'syscalls_per_conn', 0, 1);
+      return [
+        p,
+        spread(r),
+        ratio(median(r), hap),
+        ratio(median(r), direct),
+        c === undefined ? '-' : spread(c, 1),
+        ratio(median(c), hapCpu),
+        ...(withSyscalls ? [sys === undefined ? '-' : spread(sys, 1), ratio(median(sys), hapSyscalls)] : []),
+        spread(find(input.rows, p, scenario, 'p50_us')),
+        spread(find(input.rows, p, scenario, 'p99_us')),
+      ];
     });
   if (body.length === 0) return [];
-  return [title, ...table(['peer', unit, '×haproxy', '×direct', 'probe p50 µs', 'probe p99 µs'], body), ''];
+  const per = scenario === 'keepalive' ? 'req' : 'conn';
+  const header = ['peer', unit, '×haproxy', '×direct', `CPU µs/${per}`, '×haproxy', ...(withSyscalls ? ['syscalls/conn', '×haproxy'] : []), 'probe p50 µs', 'probe p99 µs'];
+  return [title, ...table(header, body), ''];
 }
 
 function ladderSection(input: ReportInput, scenario: 'keepalive' | 'connrate', title: string): string[] {

@@ -17,7 +17,12 @@ export type Metric =
   /** The UDP row (bench/lib/udp.ts): datagrams relayed per second, CPU per datagram, memory per session. */
   | 'dgram_per_s'
   | 'cpu_us_per_dgram'
-  | 'bytes_per_session';
+  | 'bytes_per_session'
+  /** The balancer's CPU time (user + system, all its processes) in the window per request or connection. */
+  | 'cpu_us_per_req'
+  | 'cpu_us_per_conn'
+  /** System calls per proxied connection, counted with strace (bench/lib/syscalls.ts). */
+  | 'syscalls_per_conn';
 
 export interface Row {
   peer: PeerName;

@@ -15,12 +15,16 @@ import { bulk, connectionRate, keepAlive, type RateResult } from './generator.ts
 import { holdersFor, IdlePool, PER_DESTINATION } from './idle.ts';
 import { connectionLimit, FULCRUM_WORKERS, workersConnectionLimit, type Options } from './options.ts';
 import type { Peer, PeerContext, RunningPeer } from './peers.ts';
-import { rssKiB } from './proc.ts';
+import { cpuMicros, rssKiB } from './proc.ts';
 import type { Metric, Row, Scenario } from './results.ts';
+import { countSyscalls, formatSyscalls, straceMissing } from './syscalls.ts';
 
 /** Requests per second a latency probe sends beside the load: about 1% of it. */
 const KEEPALIVE_PROBE_MS = 2;
 const CONNRATE_PROBE_MS = 10;
+/** Sequential connections strace counts (per peer, once per run). */
+const SYSCALL_CONNECTIONS = 2_000;
+const SYSCALL_CONNECTIONS_QUICK = 300;
 /** Lets a process return what it freed before its memory is read. */
 const SETTLE_MS = 1_000;
 
@@ -65,7 +69,7 @@ export async function runPeer(peer: Peer, ctx: SuiteContext): Promise<Row[]> {
   }
   const dir = mkdtempSync(join(tmpdir(), `fulcrum-bench-${peer.name}-`));
   try {
-    if (ladderWanted || o.only.has('bulk')) await withPeer(peer, ctx, dir, (running) => ladderAndBulk(running, peer, ctx, out));
+    if (ladderWanted || o.only.has('bulk')) await withPeer(peer, ctx, dir, (running) => ladderAndBulk(running, peer, ctx, dir, out));
     if (o.only.has('memory')) await memory(peer, ctx, dir, out);
     if (workersWanted) await workers(peer, ctx, dir, out);
   } finally {
@@ -119,13 +123,13 @@ async function climb(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: C
       }
       if (running.pids().length > 0) out.add(names.idle, idle, 0, 'rss_kib', [totalRss(running)]);
       if (names.keepalive !== null) {
-        await rate(peer, ctx, out, names.keepalive, 'req_per_s', idle, () =>
-          keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: KEEPALIVE_PROBE_MS }),
+        await rate(running, peer, ctx, out, names.keepalive, 'req_per_s', idle, (onWindow) =>
+          keepAlive(running.target, { connections: o.connections, depth: 1, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: KEEPALIVE_PROBE_MS, onWindow }),
         );
       }
       if (names.connrate !== null) {
-        await rate(peer, ctx, out, names.connrate, 'conn_per_s', idle, () =>
-          connectionRate(running.target, { concurrency: o.connections, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: CONNRATE_PROBE_MS }),
+        await rate(running, peer, ctx, out, names.connrate, 'conn_per_s', idle, (onWindow) =>
+          connectionRate(running.target, { concurrency: o.connections, warmupMs: o.warmupMs, durationMs: o.durationMs, probeIntervalMs: CONNRATE_PROBE_MS, onWindow }),
         );
       }
     }
@@ -134,7 +138,7 @@ async function climb(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: C
   }
 }
 
-async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext, out: Collector): Promise<void> {
+async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext, dir: string, out: Collector): Promise<void> {
   const o = ctx.options;
   const idleOn = o.only.has('idle');
   await climb(running, peer, ctx, out, idleOn ? o.ladder : [0], {
@@ -142,6 +146,7 @@ async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext
     keepalive: idleOn || o.only.has('keepalive') ? 'keepalive' : null,
     connrate: idleOn || o.only.has('connrate') ? 'connrate' : null,
   });
+  if (idleOn || o.only.has('connrate')) await syscalls(running, peer, ctx, dir, out);
   if (!o.only.has('bulk')) return;
   for (const streams of o.bulkStreams) {
     const values: number[] = [];
@@ -161,26 +166,71 @@ async function ladderAndBulk(running: RunningPeer, peer: Peer, ctx: SuiteContext
   }
 }
 
-/** Repeats a rate measurement and records throughput (as `metric`) and probe latency. */
-async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: Scenario, metric: Metric, idle: number, measure: () => Promise<RateResult>): Promise<void> {
+/**
+ * System calls per proxied connection (bench/lib/syscalls.ts: strace over sequential connections,
+ * exact on a busy machine), after the rates so that strace slows nothing measured.
+ */
+async function syscalls(running: RunningPeer, peer: Peer, ctx: SuiteContext, dir: string, out: Collector): Promise<void> {
+  if (running.pids().length === 0) return;
+  const why = straceMissing();
+  if (why !== null) {
+    out.add('connrate', 0, 1, 'syscalls_per_conn', [], 0, why);
+    return;
+  }
+  const n = ctx.options.quick ? SYSCALL_CONNECTIONS_QUICK : SYSCALL_CONNECTIONS;
+  try {
+    const c = await countSyscalls(running.pids(), running.target, n, dir);
+    ctx.log(`[${peer.name}] syscalls: ${formatSyscalls(c)}`);
+    out.add('connrate', 0, 1, 'syscalls_per_conn', [c.total]);
+  } catch (err) {
+    ctx.log(`[${peer.name}] syscalls failed: ${errorMessage(err)}`);
+    out.add('connrate', 0, 1, 'syscalls_per_conn', [], 0, `failed: ${errorMessage(err).split('\n')[0]}`);
+  }
+}
+
+/**
+ * Repeats a rate measurement and records throughput (as `metric`), probe latency and the
+ * balancer's CPU time per request or connection: its processes' user + system time across the
+ * measured window (read at the window's edges) over what completed in it.
+ */
+async function rate(
+  running: RunningPeer,
+  peer: Peer,
+  ctx: SuiteContext,
+  out: Collector,
+  scenario: Scenario,
+  metric: Metric,
+  idle: number,
+  measure: (onWindow: (edge: 'start' | 'end') => void) => Promise<RateResult>,
+): Promise<void> {
   const o = ctx.options;
+  const cpuPer: number[] = [];
   const perSecond: number[] = [];
   const p50: number[] = [];
   const p99: number[] = [];
   let errors = 0;
   for (let i = 0; i < o.repeats; i++) {
+    let cpuStart = NaN;
+    let cpuEnd = NaN;
+    const onWindow = (edge: 'start' | 'end'): void => {
+      if (edge === 'start') cpuStart = cpuMicros(running.pids());
+      else cpuEnd = cpuMicros(running.pids());
+    };
     try {
-      const r = await measure();
+      const r = await measure(onWindow);
+      cpuPer.push(r.completed > 0 ? (cpuEnd - cpuStart) / r.completed : NaN);
       perSecond.push(r.perSecond);
       p50.push(r.p50Us);
       p99.push(r.p99Us);
       errors += r.errors;
       ctx.log(
         `[${peer.name}] ${scenario} idle=${idle} run ${i + 1}/${o.repeats}: ${fmt(r.perSecond)}/s, probe p50 ${fmt(r.p50Us)} µs p99 ${fmt(r.p99Us)} µs` +
+          (Number.isFinite(cpuPer[cpuPer.length - 1]) ? `, balancer CPU ${cpuPer[cpuPer.length - 1]!.toFixed(1)} µs each` : '') +
           (r.errors > 0 ? `, ${r.errors} errors` : ''),
       );
     } catch (err) {
       perSecond.push(NaN);
+      cpuPer.push(NaN);
       p50.push(NaN);
       p99.push(NaN);
       ctx.log(`[${peer.name}] ${scenario} idle=${idle} run ${i + 1} failed: ${errorMessage(err)}`);
@@ -190,6 +240,7 @@ async function rate(peer: Peer, ctx: SuiteContext, out: Collector, scenario: Sce
   out.add(scenario, idle, o.connections, metric, perSecond, errors, note);
   out.add(scenario, idle, o.connections, 'p50_us', p50);
   out.add(scenario, idle, o.connections, 'p99_us', p99);
+  if (running.pids().length > 0) out.add(scenario, idle, o.connections, metric === 'req_per_s' ? 'cpu_us_per_req' : 'cpu_us_per_conn', cpuPer);
 }
 
 function totalRss(running: RunningPeer): number {

@@ -2,7 +2,6 @@
  * pen's `server N field value ...` command: validates every pair first (a bad one changes
  * nothing), grows pen's server table on demand, and resolves host names when it runs.
  */
-import { lookup } from 'node:dns/promises';
 import { AddressError, parsePort } from '../core/address.ts';
 import { isIpLiteral } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
@@ -16,7 +15,7 @@ export async function resolveServerAddress(args: string[]): Promise<string[]> {
   const name = i > 0 && i % 2 === 1 ? args[i + 1] : undefined;
   if (name === undefined || isIpLiteral(name.replace(/^\[|\]$/g, ''))) return args;
   try {
-    const found = await lookup(name);
+    const found = await process.getBuiltinModule('node:dns/promises').lookup(name);
     const out = [...args];
     out[i + 1] = found.address;
     return out;

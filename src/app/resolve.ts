@@ -3,7 +3,6 @@
  * connection): the only DNS lookups Fulcrum makes.
  */
 import { isIpLiteral } from '../core/ip.ts';
-import { lookup } from 'node:dns/promises';
 import type { FulcrumConfig, GroupConfig, ServerConfig } from '../config/model.ts';
 import { FulcrumError } from '../core/errors.ts';
 
@@ -13,7 +12,7 @@ export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
   const name = s.hostname ?? s.address.host;
   let found: { address: string };
   try {
-    found = await lookup(name);
+    found = await process.getBuiltinModule('node:dns/promises').lookup(name);
   } catch (e) {
     throw new FulcrumError('E_RESOLVE', `cannot resolve server host name "${name}": ${(e as Error).message}`);
   }

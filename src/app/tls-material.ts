@@ -6,9 +6,10 @@
  * did not change are reused, so TLS session resumption keeps working across reloads.
  *
  * File reads here are synchronous: they happen at start, on reload and on a slow timer, never per
- * connection, and certificate files are small.
+ * connection, and certificate files are small. node:crypto (about 6 MB resident) is loaded on
+ * the first certificate read, so a balancer without TLS never loads it.
  */
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
@@ -24,6 +25,10 @@ import {
 } from '../dataplane/bun-tls.ts';
 import { ocspResponseSummary } from '../protocol/ocsp.ts';
 import { FulcrumError } from '../core/errors.ts';
+
+function crypto(): typeof import('node:crypto') {
+  return process.getBuiltinModule('node:crypto');
+}
 
 export class TlsConfigError extends FulcrumError {
   override readonly name = 'TlsConfigError';
@@ -75,7 +80,7 @@ export function readCaBundle(file: string | null, dir: string | null): string[] 
   }
   for (const pem of out) {
     try {
-      new X509Certificate(pem);
+      new (crypto().X509Certificate)(pem);
     } catch (e) {
       throw new TlsConfigError(`a CA certificate in ${file ?? dir} cannot be parsed: ${(e as Error).message}`);
     }
@@ -109,13 +114,13 @@ export function loadCertificate(c: CertificateConfig, now: Date, caFile: string 
   if (keys.length === 0) throw new TlsConfigError(`${c.key}: no PEM private key${c.key === c.cert ? ' in the certificate file (give the key with -K)' : ''}`);
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(certs[0]!);
+    x509 = new (crypto().X509Certificate)(certs[0]!);
   } catch (e) {
     throw new TlsConfigError(`${c.cert}: the certificate cannot be parsed: ${(e as Error).message}`);
   }
   let matches: boolean;
   try {
-    matches = x509.checkPrivateKey(createPrivateKey(keys[0]!));
+    matches = x509.checkPrivateKey(crypto().createPrivateKey(keys[0]!));
   } catch (e) {
     throw new TlsConfigError(`${c.key}: the private key cannot be read: ${(e as Error).message}`);
   }
@@ -362,7 +367,7 @@ export class ListenerTls {
         sessionTickets: c.sessionTickets,
         clientAuth: c.clientAuth.mode,
       };
-      const id = createHash('sha256').update(JSON.stringify(options)).digest('hex');
+      const id = crypto().createHash('sha256').update(JSON.stringify(options)).digest('hex');
       let ctx = contexts.get(id) ?? previous.get(id);
       if (ctx === undefined) {
         try {

@@ -12,7 +12,6 @@
  * the same hand-off reaches the new primary, which passes them on to its workers; the old
  * workers are then drained (WorkerPool.drain), all on the same accept queue.
  */
-import { spawn } from 'node:child_process';
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { formatAddress } from '../core/address.ts';
@@ -52,7 +51,8 @@ export async function startSuccessor(b: Balancer, o: SuccessorOptions): Promise<
     fds.push(fd);
   }
   const [file, ...args] = o.command;
-  const child = spawn(file!, args, {
+  // node:child_process is loaded here, by the one process that upgrades, not by every balancer.
+  const child = process.getBuiltinModule('node:child_process').spawn(file!, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'pipe', ...fds],
     env: { ...o.env, [UPGRADE_FDS_ENV]: names.join(','), [HANDOVER_ENV]: handover },
   });

@@ -3,7 +3,6 @@
  * process is serving. The child tells its waiting parent over fd 3: `ready`, or an error with its
  * exit code, which the parent prints and leaves with.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { finalStartReport, readStartReport, readyReport } from '../app/start-report.ts';
 
@@ -52,7 +51,7 @@ export function successorEnv(): Record<string, string | undefined> {
  * listeners) is printed on standard output, unless `quiet`.
  */
 export async function daemonize(argv: string[], quiet: boolean): Promise<never> {
-  const child = spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
+  const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, [process.argv[1]!, ...argv, '-f'], {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DAEMON_ENV]: '1' },

@@ -3,14 +3,15 @@
  * refused unless the operator says so explicitly (`--admin-allow-remote`, `admin.allow_remote`),
  * because the read-only API answers without a token. Pure: used by both front ends.
  */
-import ipaddr from 'ipaddr.js';
+import type ipaddr from 'ipaddr.js';
+import { ipaddrLib } from '../core/ip.ts';
 import { AddressError, formatAddress, parseListenAddress, type Address } from '../core/address.ts';
 
 /** True for 127.0.0.0/8, ::1, IPv4-mapped loopback and the name `localhost`. */
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
-  if (!ipaddr.isValid(host)) return false;
-  let ip = ipaddr.parse(host);
+  if (!ipaddrLib().isValid(host)) return false;
+  let ip = ipaddrLib().parse(host);
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
   return ip.range() === 'loopback';
 }

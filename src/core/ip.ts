@@ -1,8 +1,36 @@
 /**
  * Client addresses in the forms the decisions need: a normalised text key (IPv4-mapped IPv6
  * becomes plain IPv4, so a dual-stack listener tracks one client as one client) and bytes.
+ *
+ * ipaddr.js (a CommonJS module, about 2.4 MB resident once loaded) is loaded on first use, by
+ * `ipaddrLib()`: dotted-quad IPv4, what clients and servers mostly are, is read here by hand,
+ * exactly as ipaddr reads it, and only IPv6 (or an ACL, a proxy_trusted list) loads the library.
  */
-import ipaddr from 'ipaddr.js';
+import type IpAddr from 'ipaddr.js';
+
+let ipaddrModule: typeof IpAddr | null = null;
+
+/** ipaddr.js, loaded on the first call (synchronously). */
+export function ipaddrLib(): typeof IpAddr {
+  return (ipaddrModule ??= import.meta.require('ipaddr.js') as typeof IpAddr);
+}
+
+/**
+ * Bytes of a dotted-quad IPv4 address in four-part decimal (no leading zeros, each part at most
+ * 255), or null: exactly the strings ipaddr's IPv4.isValidFourPartDecimal accepts.
+ */
+export function fourPartDecimal(text: string): number[] | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  const bytes: number[] = [];
+  for (const p of parts) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    bytes.push(n);
+  }
+  return bytes;
+}
 
 export interface ClientIp {
   /** Normalised text form; the client table key. */
@@ -15,10 +43,14 @@ export interface ClientIp {
 const UNIX_CLIENT: ClientIp = { key: 'unix', family: 0, bytes: [] };
 
 export function parseClientIp(text: string | undefined): ClientIp {
-  if (text === undefined || text === '' || !ipaddr.isValid(text)) return UNIX_CLIENT;
+  if (text === undefined || text === '') return UNIX_CLIENT;
+  const v4 = fourPartDecimal(text); // what the runtime reports for an IPv4 client
+  if (v4 !== null) return { key: text, family: 4, bytes: v4 };
+  const ipaddr = ipaddrLib();
+  if (!ipaddr.isValid(text)) return UNIX_CLIENT;
   let addr = ipaddr.parse(text);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
-    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  if (addr.kind() === 'ipv6' && (addr as IpAddr.IPv6).isIPv4MappedAddress()) {
+    addr = (addr as IpAddr.IPv6).toIPv4Address();
   }
   const family = addr.kind() === 'ipv4' ? 4 : 6;
   return { key: family === 6 ? addr.toNormalizedString() : addr.toString(), family, bytes: addr.toByteArray() };
@@ -64,5 +96,6 @@ export function fnv1aString(text: string, seed = 0x811c9dc5): number {
 
 /** Whether `s` is an IP address literal (dotted-quad IPv4 or IPv6), not a host name; as node:net's isIP() !== 0. */
 export function isIpLiteral(s: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s);
+  // ipaddr's IPv6.isValid is false without a colon: host names and IPv4 never load it.
+  return fourPartDecimal(s) !== null || (s.includes(':') && ipaddrLib().IPv6.isValid(s));
 }

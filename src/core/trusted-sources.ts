@@ -4,7 +4,8 @@
  * front of Fulcrum may send one; a connection from anywhere else is closed before a byte of it
  * is read as a header. IPv4-mapped IPv6 peers (a dual-stack listener) match IPv4 entries.
  */
-import ipaddr from 'ipaddr.js';
+import type ipaddr from 'ipaddr.js';
+import { ipaddrLib } from './ip.ts';
 import { parseClientIp } from './ip.ts';
 
 type Block = [ipaddr.IPv4 | ipaddr.IPv6, number];
@@ -34,7 +35,7 @@ export class TrustedSources {
   trusts(remoteAddress: string | undefined): boolean {
     const ip = parseClientIp(remoteAddress);
     if (ip.family === 0) return false; // a Unix-socket peer has no address to trust
-    const addr = ipaddr.fromByteArray([...ip.bytes]);
+    const addr = ipaddrLib().fromByteArray([...ip.bytes]);
     const list = ip.family === 4 ? this.#v4 : this.#v6;
     for (const b of list) if (addr.match(b)) return true;
     return false;
@@ -46,12 +47,12 @@ export function parseEntry(text: string): Block | string {
   const t = text.trim();
   try {
     if (t.includes('/')) {
-      const [addr, len] = ipaddr.parseCIDR(t);
+      const [addr, len] = ipaddrLib().parseCIDR(t);
       return [addr, len];
     }
-    if (ipaddr.IPv4.isValidFourPartDecimal(t)) return [ipaddr.IPv4.parse(t), 32];
-    if (ipaddr.IPv6.isValid(t)) {
-      const a = ipaddr.IPv6.parse(t);
+    if (ipaddrLib().IPv4.isValidFourPartDecimal(t)) return [ipaddrLib().IPv4.parse(t), 32];
+    if (ipaddrLib().IPv6.isValid(t)) {
+      const a = ipaddrLib().IPv6.parse(t);
       return a.isIPv4MappedAddress() ? [a.toIPv4Address(), 32] : [a, 128];
     }
   } catch {

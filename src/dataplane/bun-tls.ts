@@ -11,8 +11,10 @@
  * SNI callback picks a certificate per server name; several certificates (RSA and ECDSA) can sit
  * in one context. Secure contexts come from node:tls createSecureContext, which builds the same
  * native BoringSSL context Bun's own node:tls server uses; no node:tls streams are involved.
+ * node:tls is loaded on the first context built (about 7 MB resident), so a balancer without TLS
+ * never loads it.
  */
-import { createSecureContext } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import type { Socket, SocketHandler, TCPSocketListenOptions } from 'bun';
 import type { Address } from '../core/address.ts';
 import type { TlsVersion } from '../core/tls-rules.ts';
@@ -46,6 +48,11 @@ export interface ServerContextOptions {
   clientAuth: ClientAuth;
 }
 
+/** node:tls's createSecureContext, loaded on first use (process.getBuiltinModule is synchronous). */
+function createSecureContext(options: SecureContextOptions): import('node:tls').SecureContext {
+  return process.getBuiltinModule('node:tls').createSecureContext(options);
+}
+
 /** SSL_OP_NO_TICKET */
 const NO_TICKET = 0x4000;
 
@@ -64,7 +71,7 @@ export function createServerContext(o: ServerContextOptions): SecureContextHandl
     // Bun keeps the verify mode in the native context (node:tls ignores these two here).
     requestCert: o.clientAuth !== 'none',
     rejectUnauthorized: o.clientAuth === 'required',
-  } as Parameters<typeof createSecureContext>[0]);
+  } as SecureContextOptions);
   return { native: (ctx as unknown as { context: unknown }).context, node: ctx };
 }
 

@@ -11,8 +11,8 @@
  * Side), as Bun's handlers do for native sockets. The raw socket's `data` is a `RawFeeder`, which
  * answers the same events the listener's shared handlers deliver.
  */
-import { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
 import type { StreamSocket } from './socket.ts';
 import type { TlsSocketInfo } from './gate.ts';
 
@@ -50,7 +50,7 @@ export class RawFeeder implements StreamEvents {
 
   constructor(raw: RawSocket) {
     this.raw = raw;
-    this.duplex = new Duplex({
+    this.duplex = new (process.getBuiltinModule('node:stream').Duplex)({
       read: () => {
         if (!this.held) this.raw.resume();
       },
@@ -131,7 +131,8 @@ export class TlsStreamSocket implements StreamSocket<StreamEvents>, TlsSocketInf
     this.#feeder = feeder;
     this.data = data;
     feeder.tls = this;
-    const t = new tls.TLSSocket(feeder.duplex as unknown as import('node:net').Socket, {
+    // node:tls is loaded here, on the first such connection, not when this module is.
+    const t = new (process.getBuiltinModule('node:tls').TLSSocket)(feeder.duplex as unknown as import('node:net').Socket, {
       isServer: true,
       secureContext: o.secureContext,
       requestCert: o.requestCert,

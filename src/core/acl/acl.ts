@@ -4,7 +4,7 @@
  * opposite of the last entry's verdict; an empty list permits. IPv4 entries never match IPv6
  * clients and vice versa, and Unix-socket clients are always permitted (pen does the same).
  */
-import ipaddr from 'ipaddr.js';
+import { ipaddrLib } from '../ip.ts';
 import type { ClientIp } from '../ip.ts';
 import { FulcrumError } from '../errors.ts';
 
@@ -40,12 +40,12 @@ export function parseAclEntry(permit: boolean, args: readonly string[]): AclEntr
   if (first === 'country') throw new AclError('country ACLs need a GeoIP database, which Fulcrum does not ship; use address ranges');
   if (first.includes(':')) {
     const [addrText, lenText] = first.split('/');
-    if (!ipaddr.IPv6.isValid(addrText ?? '')) throw new AclError(`"${addrText}" is not an IPv6 address`);
+    if (!ipaddrLib().IPv6.isValid(addrText ?? '')) throw new AclError(`"${addrText}" is not an IPv6 address`);
     const prefixLength = lenText === undefined ? 128 : Number(lenText);
     if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 128) {
       throw new AclError(`IPv6 prefix length "${lenText}" must be 0-128`);
     }
-    const bytes = ipaddr.IPv6.parse(addrText!).toByteArray();
+    const bytes = ipaddrLib().IPv6.parse(addrText!).toByteArray();
     return { permit, kind: 'ipv6', bytes: maskBytes(bytes, prefixLength), prefixLength };
   }
   let addrText = first;
@@ -57,11 +57,11 @@ export function parseAclEntry(permit: boolean, args: readonly string[]): AclEntr
     addrText = a!;
     mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
   } else if (second !== undefined) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(second)) throw new AclError(`"${second}" is not an IPv4 netmask`);
-    mask = ipv4ToInt(ipaddr.IPv4.parse(second).toByteArray());
+    if (!ipaddrLib().IPv4.isValidFourPartDecimal(second)) throw new AclError(`"${second}" is not an IPv4 netmask`);
+    mask = ipv4ToInt(ipaddrLib().IPv4.parse(second).toByteArray());
   }
-  if (!ipaddr.IPv4.isValidFourPartDecimal(addrText)) throw new AclError(`"${addrText}" is not an IPv4 address`);
-  const ip = ipv4ToInt(ipaddr.IPv4.parse(addrText).toByteArray());
+  if (!ipaddrLib().IPv4.isValidFourPartDecimal(addrText)) throw new AclError(`"${addrText}" is not an IPv4 address`);
+  const ip = ipv4ToInt(ipaddrLib().IPv4.parse(addrText).toByteArray());
   return { permit, kind: 'ipv4', ip: (ip & mask) >>> 0, mask };
 }
 
@@ -85,7 +85,7 @@ function entryMatches(entry: AclEntry, client: ClientIp): boolean {
 export function formatAclEntry(list: number, e: AclEntry): string {
   const verdict = e.permit ? 'permit' : 'deny';
   if (e.kind === 'ipv4') return `acl ${list} ${verdict} ${intToIpv4(e.ip)} ${intToIpv4(e.mask)}`;
-  return `acl ${list} ${verdict} ${ipaddr.fromByteArray([...e.bytes]).toString()}/${e.prefixLength}`;
+  return `acl ${list} ${verdict} ${ipaddrLib().fromByteArray([...e.bytes]).toString()}/${e.prefixLength}`;
 }
 
 export class AclTable {

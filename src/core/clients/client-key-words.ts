@@ -3,7 +3,7 @@
  * table stores: IPv4 as ::ffff:a.b.c.d, IPv6 as its 16 bytes, anything else (Unix-socket clients)
  * as one reserved value; and the hash the table probes from.
  */
-import ipaddr from 'ipaddr.js';
+import { ipaddrLib } from '../ip.ts';
 
 const UNIX_WORD = -1;
 
@@ -17,8 +17,8 @@ export function encodeClientKey(key: string, out: Int32Array | number[]): void {
     out[3] = v4;
     return;
   }
-  if (key.includes(':') && ipaddr.IPv6.isValid(key)) {
-    const b = ipaddr.IPv6.parse(key).toByteArray();
+  if (key.includes(':') && ipaddrLib().IPv6.isValid(key)) {
+    const b = ipaddrLib().IPv6.parse(key).toByteArray();
     for (let i = 0; i < 4; i++) out[i] = (b[4 * i]! << 24) | (b[4 * i + 1]! << 16) | (b[4 * i + 2]! << 8) | b[4 * i + 3]!;
     return;
   }
@@ -31,7 +31,7 @@ export function decodeClientKey(k0: number, k1: number, k2: number, k3: number):
   if (k0 === 0 && k1 === 0 && k2 === 0xffff) return `${(k3 >>> 24) & 255}.${(k3 >>> 16) & 255}.${(k3 >>> 8) & 255}.${k3 & 255}`;
   const bytes: number[] = [];
   for (const w of [k0, k1, k2, k3]) bytes.push((w >>> 24) & 255, (w >>> 16) & 255, (w >>> 8) & 255, w & 255);
-  return ipaddr.fromByteArray(bytes).toString();
+  return ipaddrLib().fromByteArray(bytes).toString();
 }
 
 function parseIpv4(s: string): number | null {

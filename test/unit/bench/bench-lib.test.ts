@@ -119,3 +119,18 @@ test('report: the workers table compares Fulcrum with workers only with its own 
   // The one-process tables do not pick up the workers' rows.
   expect(text).not.toContain('Keep-alive forwarding');
 });
+
+test('report: CPU per connection and system calls per connection, each also as a ratio to HAProxy', () => {
+  const rows = [
+    row({ peer: 'fulcrum', scenario: 'connrate', metric: 'conn_per_s', values: [900] }),
+    row({ peer: 'fulcrum', scenario: 'connrate', metric: 'cpu_us_per_conn', values: [150] }),
+    row({ peer: 'fulcrum', scenario: 'connrate', metric: 'syscalls_per_conn', streams: 1, values: [26.5] }),
+    row({ peer: 'haproxy', scenario: 'connrate', metric: 'conn_per_s', values: [1000] }),
+    row({ peer: 'haproxy', scenario: 'connrate', metric: 'cpu_us_per_conn', values: [100] }),
+    row({ peer: 'haproxy', scenario: 'connrate', metric: 'syscalls_per_conn', streams: 1, values: [25] }),
+  ];
+  const text = formatReport({ rows, peers: ['fulcrum', 'haproxy'], ladder: [0], bulkStreams: [], connections: 50, memoryIdle: 1000, workersLadder: [0], workers: 2 }, []);
+  expect(text).toMatch(/CPU µs\/conn +×haproxy +syscalls\/conn +×haproxy/);
+  expect(text).toMatch(/fulcrum +900 +0\.90 +- +150\.0 +1\.50 +26\.5 +1\.06/);
+  expect(text).toMatch(/haproxy +1,000 +1\.00 +- +100\.0 +1\.00 +25\.0 +1\.00/);
+});
