@@ -69,6 +69,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   async request(req: Request, clientAddress: string, clientPort: number): Promise<Response> {
     const url = new URL(req.url);
     const host = req.headers.get('host');
+    // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
+    if (host !== null && host.includes(',')) {
+      this.#count(400);
+      return this.errorResponse(400, 'more than one Host header');
+    }
     const route = matchRoute(this.#routes, host, url.pathname);
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
