@@ -29,7 +29,7 @@ export type { HttpGroup };
 /** What the proxy needs of its listener (app's ListenerRuntime fits). */
 export interface HttpHost {
   readonly name: string;
-  readonly config: { readonly http?: HttpListenerConfig | null };
+  readonly config: { readonly http?: HttpListenerConfig | null; readonly tls?: unknown };
   readonly group: HttpGroup;
   readonly clock: Clock;
   groupNamed(name: string): HttpGroup | null;
@@ -104,7 +104,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const st = newSelectionState(clientKey(clientAddress), clientPort);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(req.headers.get('cookie'), cookieName);
-    const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: 'http', host }, this.#trusted);
+    const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: this.#host.config.tls != null ? 'https' : 'http', host }, this.#trusted);
     const out: string[] = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
     for (const [n, v] of headers) {
       if (n === 'content-length' || n === 'expect' || (cookies !== null && n === 'cookie')) continue;

@@ -66,7 +66,7 @@ export function buildHttp(l: ParsedHttp): HttpListenerConfig | undefined {
   };
 }
 
-const NOT_YET = ['tls', 'sni_routes', 'preread_timeout', 'accept_proxy', 'protocol'] as const;
+const NOT_YET = ['sni_routes', 'preread_timeout', 'accept_proxy', 'protocol'] as const;
 
 /** HTTP fields without `mode: http`, what an HTTP listener cannot have yet, and route groups. */
 export function checkHttpListener(l: Record<string, unknown>, i: number, groups: string[]): Found[] {
@@ -76,7 +76,7 @@ export function checkHttpListener(l: Record<string, unknown>, i: number, groups:
     return out;
   }
   for (const k of NOT_YET) {
-    if (l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `'${k}' is not supported with 'mode: http' yet (docs/http.md): an HTTP listener is plain HTTP/1.1 over TCP`, atKey: true });
+    if (l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `'${k}' is not supported with 'mode: http' yet (docs/http.md): an HTTP listener is HTTP/1.1 over TCP or TLS`, atKey: true });
   }
   if (typeof l.listen === 'string' && l.listen.includes('/')) out.push({ path: ['listeners', i, 'listen'], message: 'an HTTP listener needs [host:]port, not a Unix socket path (not supported yet)' });
   if (Array.isArray(l.routes)) {
