@@ -43,8 +43,14 @@ const enum State {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A NUL, a bare CR or LF, or another control character but tab in a field value. */
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** True if a field value holds a NUL, a bare CR or LF, or another control character but tab. */
+function badValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: (.*))?$/;
 
 export class ResponseParser {
@@ -188,7 +194,7 @@ export class ResponseParser {
       const name = colon < 0 ? '' : l.slice(0, colon);
       if (!TOKEN.test(name)) return `bad header line '${l.slice(0, 40)}'`;
       const value = l.slice(colon + 1).trim();
-      if (BAD_VALUE.test(value)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
+      if (badValue(value)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         if (!/^[0-9]{1,15}$/.test(value) || (length >= 0 && length !== Number(value))) return `bad Content-Length '${value.slice(0, 20)}'`;
