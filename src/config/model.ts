@@ -143,6 +143,8 @@ export interface HttpListenerConfig {
   responseTimeoutMs: number;
   /** The largest request body (413 above it). */
   maxBodyBytes: number;
+  /** Files served as the body of Fulcrum's own error answers, by status (read at start and on reload). */
+  errorPages?: Readonly<Record<string, string>>;
 }
 
 export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, maxBodyBytes: 10 * 1024 * 1024 } as const;

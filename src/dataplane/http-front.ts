@@ -2,7 +2,8 @@
  * The client-facing side of HTTP mode (docs/http.md): Bun.serve parses requests (keep-alive,
  * pipelining, chunked bodies, 100-continue) and refuses malformed ones with 400, heads over the
  * runtime's limit with 431 and bodies over `maxBodyBytes` with 413, before the handler sees them.
- * The handler gets each request and the peer's address. SO_REUSEPORT for workers.
+ * The handler gets each request and the peer's address. SO_REUSEPORT for workers; TLS
+ * termination by the runtime's server (`tls`), SNI choosing among the certificates.
  */
 import type { Server as BunServer } from 'bun';
 import type { Address } from '../core/address.ts';
@@ -20,6 +21,8 @@ export interface HttpFrontOptions {
   maxBodyBytes: number;
   /** Seconds a client connection may stay quiet (also bounds a client slow to send its head). */
   idleTimeoutS: number;
+  /** TLS termination: the default certificate first, then one entry per other server name; null = plain HTTP. */
+  tls: { cert: string; key: string; serverName?: string }[] | null;
 }
 
 export function listenHttpFront(address: Address, h: HttpFrontHandler, o: HttpFrontOptions): ListenHandle {
@@ -31,6 +34,7 @@ export function listenHttpFront(address: Address, h: HttpFrontHandler, o: HttpFr
     development: false,
     maxRequestBodySize: o.maxBodyBytes,
     idleTimeout: o.idleTimeoutS,
+    ...(o.tls === null ? {} : { tls: o.tls }),
     fetch(req, srv) {
       const ip = srv.requestIP(req);
       return h.request(req, ip?.address ?? '', ip?.port ?? 0);

@@ -43,6 +43,14 @@ const enum State {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** True if a field value holds a NUL, a bare CR or LF, or another control character but tab. */
+function badValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: (.*))?$/;
 
 export class ResponseParser {
@@ -177,6 +185,7 @@ export class ResponseParser {
     const headers: [string, string][] = [];
     let length = -1;
     let chunked = false;
+    let codings: string[] = [];
     let connection = '';
     for (let i = 1; i < lines.length; i++) {
       const l = lines[i]!;
@@ -185,14 +194,16 @@ export class ResponseParser {
       const name = colon < 0 ? '' : l.slice(0, colon);
       if (!TOKEN.test(name)) return `bad header line '${l.slice(0, 40)}'`;
       const value = l.slice(colon + 1).trim();
+      if (badValue(value)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         if (!/^[0-9]{1,15}$/.test(value) || (length >= 0 && length !== Number(value))) return `bad Content-Length '${value.slice(0, 20)}'`;
         length = Number(value);
       } else if (lower === 'transfer-encoding') {
-        const codings = value.toLowerCase().split(',').map((s) => s.trim());
-        chunked = codings[codings.length - 1] === 'chunked';
-        if (!chunked) return `unsupported Transfer-Encoding '${value.slice(0, 30)}' without chunked last`;
+        // Several Transfer-Encoding fields form one list: chunked exactly once, and last.
+        codings = codings.concat(value.toLowerCase().split(',').map((s) => s.trim()));
+        chunked = codings[codings.length - 1] === 'chunked' && codings.indexOf('chunked') === codings.length - 1;
+        if (!chunked) return `unsupported Transfer-Encoding '${codings.join(', ').slice(0, 30)}': chunked must come once, last`;
       } else if (lower === 'connection') {
         connection += ',' + value.toLowerCase();
       }

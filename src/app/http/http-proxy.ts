@@ -7,6 +7,8 @@
  * their server goes down.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
 import { clientKey } from '../../core/ip.ts';
@@ -27,7 +29,7 @@ export type { HttpGroup };
 /** What the proxy needs of its listener (app's ListenerRuntime fits). */
 export interface HttpHost {
   readonly name: string;
-  readonly config: { readonly http?: HttpListenerConfig | null };
+  readonly config: { readonly http?: HttpListenerConfig | null; readonly tls?: unknown };
   readonly group: HttpGroup;
   readonly clock: Clock;
   groupNamed(name: string): HttpGroup | null;
@@ -36,6 +38,9 @@ export interface HttpHost {
 
 /** A per-process secret for the sticky cookie values (workers each have their own; docs/http.md). */
 const STICKY_SECRET = randomBytes(32);
+
+const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
 export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost {
   readonly pool: ConnectionPool<Server, BackendConnection>;
@@ -47,6 +52,9 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   /** Requests answered, by status, for reports and tests. */
   readonly statuses = new Map<number, number>();
   inFlight = 0;
+  /** The error pages' bodies by status, and the config they were read for (a reload replaces it). */
+  #pages = new Map<number, { body: Uint8Array; type: string }>();
+  #pagesFrom: Readonly<Record<string, string>> | undefined;
 
   constructor(host: HttpHost) {
     this.#host = host;
@@ -55,6 +63,21 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#trusted = typeof t === 'string' ? null : t;
     this.#routes = c.routes.map((r) => ({ host: r.host, pathPrefix: r.pathPrefix, target: r.group }));
     this.pool = new ConnectionPool(c.pool, host.clock, this);
+    this.#readPages();
+  }
+
+  /** Reads the configured error pages (at start, and after a reload changed them); an unreadable one is logged and the default used. */
+  #readPages(): void {
+    const from = this.#host.config.http?.errorPages;
+    this.#pagesFrom = from;
+    this.#pages = new Map();
+    for (const [status, path] of Object.entries(from ?? {})) {
+      try {
+        this.#pages.set(Number(status), { body: readFileSync(path), type: PAGE_TYPES[extname(path).toLowerCase()] ?? 'text/plain; charset=utf-8' });
+      } catch (e) {
+        this.event(`error page for ${status} not read, the default is used: ${(e as Error).message}`);
+      }
+    }
   }
 
   get clock(): Clock {
@@ -69,6 +92,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   async request(req: Request, clientAddress: string, clientPort: number): Promise<Response> {
     const url = new URL(req.url);
     const host = req.headers.get('host');
+    // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
+    if (host !== null && host.includes(',')) {
+      this.#count(400);
+      return this.errorResponse(400, 'more than one Host header');
+    }
     const route = matchRoute(this.#routes, host, url.pathname);
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
@@ -76,7 +104,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const st = newSelectionState(clientKey(clientAddress), clientPort);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(req.headers.get('cookie'), cookieName);
-    const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: 'http', host }, this.#trusted);
+    const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: this.#host.config.tls != null ? 'https' : 'http', host }, this.#trusted);
     const out: string[] = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
     for (const [n, v] of headers) {
       if (n === 'content-length' || n === 'expect' || (cookies !== null && n === 'cookie')) continue;
@@ -173,8 +201,12 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
   }
 
+  /** An answer of Fulcrum's own: the listener's error page for `status`, or `<status> <reason>: <text>`. */
   errorResponse(status: number, text: string): Response {
-    return new Response(`${status} ${text}\n`, { status, headers: { 'content-type': 'text/plain', 'cache-control': 'no-store' } });
+    if (this.#host.config.http?.errorPages !== this.#pagesFrom) this.#readPages();
+    const page = this.#pages.get(status);
+    if (page !== undefined) return new Response(page.body, { status, headers: { 'content-type': page.type, 'cache-control': 'no-store' } });
+    return new Response(`${status} ${STATUS_TEXT[status] ?? 'Error'}: ${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
   }
 
   /** Stops: idle connections closed (busy ones end with their requests). */

@@ -1,6 +1,6 @@
 /**
  * A listener's HTTP mode settings in the config file (`mode: http`, docs/http.md): the schema of
- * its fields (routes, trusted_proxies, pool, response_timeout, max_body_size), the build into
+ * its fields (routes, trusted_proxies, pool, response_timeout, max_body_size, error_pages), the build into
  * HttpListenerConfig with the defaults, and the checks across fields (what an HTTP listener
  * cannot have yet, and routes naming known groups).
  */
@@ -33,10 +33,15 @@ export const httpListenerFields = {
   pool: mapping('a mapping with max_per_server and idle_timeout', httpPoolShape).optional(),
   response_timeout: durationField({ minMs: 1 }).optional(),
   max_body_size: int(0, MAX_INT, 'a number of bytes').optional(),
+  error_pages: z
+    .record(z.string().regex(/^[45][0-9]{2}$/, { error: expecting('an HTTP error status (400 to 599)') }), z.string({ error: expecting('the path of a file') }).min(1, { error: expecting('the path of a file') }), {
+      error: expecting('a mapping of statuses to files, e.g. {502: /etc/fulcrum/502.html}'),
+    })
+    .optional(),
 };
 
 /** The fields that only an HTTP listener has. */
-const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'max_body_size'] as const;
+const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'max_body_size', 'error_pages'] as const;
 
 interface ParsedHttp {
   mode?: 'tcp' | 'http' | undefined;
@@ -45,6 +50,7 @@ interface ParsedHttp {
   pool?: { max_per_server?: number | undefined; idle_timeout?: number | undefined } | undefined;
   response_timeout?: number | undefined;
   max_body_size?: number | undefined;
+  error_pages?: Record<string, string> | undefined;
 }
 
 /** The listener's HTTP settings, or undefined for a byte-forwarding listener. */
@@ -56,10 +62,11 @@ export function buildHttp(l: ParsedHttp): HttpListenerConfig | undefined {
     pool: { maxPerServer: l.pool?.max_per_server ?? HTTP_DEFAULTS.maxPerServer, idleTimeoutMs: l.pool?.idle_timeout ?? HTTP_DEFAULTS.idleTimeoutMs },
     responseTimeoutMs: l.response_timeout ?? HTTP_DEFAULTS.responseTimeoutMs,
     maxBodyBytes: l.max_body_size ?? HTTP_DEFAULTS.maxBodyBytes,
+    ...(l.error_pages === undefined ? {} : { errorPages: l.error_pages }),
   };
 }
 
-const NOT_YET = ['tls', 'sni_routes', 'preread_timeout', 'accept_proxy', 'protocol'] as const;
+const NOT_YET = ['sni_routes', 'preread_timeout', 'accept_proxy', 'protocol'] as const;
 
 /** HTTP fields without `mode: http`, what an HTTP listener cannot have yet, and route groups. */
 export function checkHttpListener(l: Record<string, unknown>, i: number, groups: string[]): Found[] {
@@ -69,7 +76,7 @@ export function checkHttpListener(l: Record<string, unknown>, i: number, groups:
     return out;
   }
   for (const k of NOT_YET) {
-    if (l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `'${k}' is not supported with 'mode: http' yet (docs/http.md): an HTTP listener is plain HTTP/1.1 over TCP`, atKey: true });
+    if (l[k] !== undefined) out.push({ path: ['listeners', i, k], message: `'${k}' is not supported with 'mode: http' yet (docs/http.md): an HTTP listener is HTTP/1.1 over TCP or TLS`, atKey: true });
   }
   if (typeof l.listen === 'string' && l.listen.includes('/')) out.push({ path: ['listeners', i, 'listen'], message: 'an HTTP listener needs [host:]port, not a Unix socket path (not supported yet)' });
   if (Array.isArray(l.routes)) {

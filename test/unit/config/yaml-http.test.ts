@@ -49,3 +49,10 @@ test('mistakes name the field and what to do', () => {
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: https}'))).toMatch(/one of tcp, http/);
   expect(errorsOf(y('groups:', '  web:', '    servers: [127.0.0.1:8001]', '    sticky_cookie: "a b"', 'listeners:', '  - {listen: 80, group: web}'))).toMatch(/cookie name/);
 });
+
+test('error_pages maps HTTP error statuses to files; anything else is refused', () => {
+  const c = configOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, error_pages: {502: /srv/502.html, 503: /srv/503.html}}'));
+  expect(c.listeners[0]!.http!.errorPages).toEqual({ 502: '/srv/502.html', 503: '/srv/503.html' });
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, error_pages: {200: /srv/ok.html}}'))).toMatch(/HTTP error status/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, error_pages: {502: /srv/502.html}}'))).toMatch(/'error_pages' is an HTTP setting/);
+});
