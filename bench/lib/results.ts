@@ -3,7 +3,7 @@ import type { PeerName } from './peers.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** The `workers` scenario's rows are named apart: its idle 0 is not the one-process idle 0. */
-export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle' | 'udp';
+export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle' | 'udp' | 'http' | 'http-pool';
 
 export type Metric =
   | 'req_per_s'
@@ -17,7 +17,11 @@ export type Metric =
   /** The UDP row (bench/lib/udp.ts): datagrams relayed per second, CPU per datagram, memory per session. */
   | 'dgram_per_s'
   | 'cpu_us_per_dgram'
-  | 'bytes_per_session';
+  | 'bytes_per_session'
+  /** The HTTP row (bench/lib/http.ts): CPU per request; backend connections accepted, and open at once. */
+  | 'cpu_us_per_req'
+  | 'backend_conns'
+  | 'backend_conns_max';
 
 export interface Row {
   peer: PeerName;
