@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [--only ...] [--peers ...]`: Fulcrum beside pen (epoll and poll),
  * HAProxy and nginx, each pinned to one core while this process (generator and backend) and the
  * idle-connection holders run on another; then Fulcrum with workers (not pinned) past what one
- * process can hold. Prints tables, writes bench/results/<time>.csv, .txt
+ * process can hold; the UDP row (dnsperf) and the HTTP row (wrk, pooling). Prints tables, writes bench/results/<time>.csv, .txt
  * and -scaling.svg; with --publish also docs/performance-data.csv and docs/scaling.svg.
  * Method and scenarios: docs/performance.md. Everything it starts is stopped by pid, every wait is
  * bounded, and a watchdog ends the run if it overstays its estimate by far.
