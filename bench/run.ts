@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [--only ...] [--peers ...]`: Fulcrum beside pen (epoll and poll),
  * HAProxy and nginx, each pinned to one core while this process (generator and backend) and the
  * idle-connection holders run on another; then Fulcrum with workers (not pinned) past what one
- * process can hold. Prints tables, writes bench/results/<time>.csv, .txt
+ * process can hold; the UDP row (dnsperf) and the HTTP row (wrk, pooling). Prints tables, writes bench/results/<time>.csv, .txt
  * and -scaling.svg; with --publish also docs/performance-data.csv and docs/scaling.svg.
  * Method and scenarios: docs/performance.md. Everything it starts is stopped by pid, every wait is
  * bounded, and a watchdog ends the run if it overstays its estimate by far.
@@ -24,6 +24,7 @@ import { toCsv, type Row } from './lib/results.ts';
 import { runPeer } from './lib/suite.ts';
 import { scalingSvg } from './lib/svg.ts';
 import { runUdp, UDP_CLIENTS, UDP_OUTSTANDING } from './lib/udp.ts';
+import { HTTP_DESCRIBE, HTTP_PEERS, runHttp } from './lib/http.ts';
 
 /** A 1-minute load average above this at the start means something else is using the cores. */
 const QUIET_LOAD = 0.5;
@@ -103,6 +104,12 @@ async function main(o: Options): Promise<number> {
             ` fulcrum -U -r, pen -U -r, nginx stream listen udp with proxy_responses 1; memory per session with ${o.udpSessions.toLocaleString('en-US')} held`,
         ]
       : []),
+    ...(o.only.has('http')
+      ? [
+          `http        wrk -t1 -c${o.connections} (keep-alive) on the load core; an HTTP/1.1 backend in the bench process; pooling: ${o.httpClients.toLocaleString('en-US')} keep-alive clients, a request each about every second`,
+          ...HTTP_PEERS.filter((p) => p !== 'direct' && o.peers.includes(p)).map((p) => `  ${p.padEnd(9)} ${HTTP_DESCRIBE[p]}`),
+        ]
+      : []),
   ];
   log(`bench: ${o.peers.join(', ')}; ${pinned ? 'pinned' : 'NOT pinned'}; about ${Math.ceil(estimateSeconds(o) / 60)} min (load average ${machine.loadAverage.toFixed(2)})`);
 
@@ -121,6 +128,14 @@ async function main(o: Options): Promise<number> {
       const dir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-udp-'));
       try {
         rows.push(...(await runUdp({ options: o, balancerCpu, log }, dir)));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    if (o.only.has('http')) {
+      const dir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-http-'));
+      try {
+        rows.push(...(await runHttp({ options: o, balancerCpu, log }, dir)));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -2,7 +2,7 @@
 # Installs the real peers that comparison tests and benchmarks run against (pen, penctl,
 # HAProxy, nginx, redis-server for the cluster's shared state, keepalived for the pair, python3 for Unix datagram sockets), from Debian's packages, when they are missing. `--bench` adds what only the
 # benchmark needs: nginx-light with its stream module (a separate package in Debian, loaded as a
-# dynamic module), util-linux for taskset, dnsperf (the UDP row's load generator) and strace for the system-call counts. Tests that need a peer skip
+# dynamic module), util-linux for taskset, dnsperf (the UDP row's load generator), wrk (the HTTP row's) and strace for the system-call counts. Tests that need a peer skip
 # with a message when it cannot be had (not root, no apt), so this never fails the suite.
 set -u
 want=()
@@ -21,6 +21,7 @@ if [ "${1:-}" = "--bench" ]; then
   command -v dnsperf >/dev/null 2>&1 || want+=(dnsperf)
   # strace counts each balancer's system calls per connection (bench/lib/syscalls.ts).
   command -v strace >/dev/null 2>&1 || want+=(strace)
+  command -v wrk >/dev/null 2>&1 || want+=(wrk)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then

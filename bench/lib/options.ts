@@ -1,7 +1,7 @@
 /** The bench's command line: presets (full, --quick) and overrides, validated up front. */
 import { DEFAULT_PEERS, OPT_IN_PEERS, PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
 
-export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers', 'udp'] as const;
+export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers', 'udp', 'http'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Worker processes of the `workers` scenario (`fulcrum --workers N`): two, one per core of the reference machine. */
@@ -25,6 +25,8 @@ export interface Options {
   bulkStreams: number[];
   /** UDP sessions held for the UDP row's memory figure. */
   udpSessions: number;
+  /** Mostly idle client keep-alive connections of the HTTP row's pooling figure. */
+  httpClients: number;
   /** Pin the balancer to balancerCpu and the load (this process, holders) to loadCpu. */
   pin: boolean;
   balancerCpu: number;
@@ -42,7 +44,9 @@ export const USAGE = `usage: npm run bench [-- options]
                        keepalive/connrate run with no idle connections; idle runs both at every
                        step of the ladder; workers runs both under fulcrum --workers ${FULCRUM_WORKERS} (not
                        pinned) at every step of its own ladder (Fulcrum only); udp runs a
-                       DNS-shaped exchange (dnsperf) through direct, fulcrum, pen and nginx -U/udp
+                       DNS-shaped exchange (dnsperf) through direct, fulcrum, pen and nginx -U/udp;
+                       http runs wrk and mostly idle clients through direct, fulcrum (mode: http),
+                       haproxy (mode http) and nginx (proxy_pass), keep-alive on both sides
   --peers LIST         ${PEER_NAMES.join(',')}
                        (default: all but ${OPT_IN_PEERS.join(',')}: the cluster's cost is
                        measured on demand, --peers ${OPT_IN_PEERS.join(',')} --only connrate)
@@ -54,6 +58,7 @@ export const USAGE = `usage: npm run bench [-- options]
   --workers-idle LIST  idle-connection ladder of the workers scenario (default 0,9000,15000;
                        quick 0,1000)
   --udp-sessions N     UDP sessions held for memory per session (default 5000, quick 500)
+  --http-clients N     mostly idle keep-alive clients of the HTTP pooling figure (default 1000)
   --connections N      keep-alive connections and connection-rate loops (default 50)
   --no-pin             do not pin with taskset (results are then not comparable)
   --balancer-cpu N     core for the balancer (default 1)
@@ -102,6 +107,7 @@ export function parseOptions(argv: readonly string[]): Options {
     connections: 50,
     bulkStreams: [1, 8],
     udpSessions: quick ? 500 : 5000,
+    httpClients: 1000,
     pin: true,
     balancerCpu: 1,
     loadCpu: 0,
@@ -137,6 +143,7 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--workers-idle': o.workersLadder = ladder(flag, value()); break;
       case '--memory-idle': o.memoryIdle = count(flag, value(), 1); break;
       case '--udp-sessions': o.udpSessions = count(flag, value(), 1); break;
+      case '--http-clients': o.httpClients = count(flag, value(), 1); break;
       case '--connections': o.connections = count(flag, value(), 1); break;
       case '--no-pin': o.pin = false; break;
       case '--balancer-cpu': o.balancerCpu = count(flag, value(), 0); break;
@@ -185,6 +192,12 @@ export function estimateSeconds(o: Options): number {
     const udpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'pen' || p === 'nginx').length;
     // dnsperf runs whole seconds; memory: a fresh process, two settles, the sessions opened
     total += udpPeers * (2 + Math.ceil(o.warmupMs / 1000) + o.repeats * (Math.max(1, Math.round(o.durationMs / 1000)) + 0.5) + 4 + o.udpSessions / 2000);
+  }
+  if (o.only.has('http')) {
+    const httpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'haproxy' || p === 'nginx').length;
+    // wrk runs whole seconds; pooling: a fresh balancer per repeat, the clients opened, a window of at least 2 s
+    const wrkRun = Math.max(1, Math.round(o.durationMs / 1000)) + 0.3;
+    total += httpPeers * (2 + Math.round(o.warmupMs / 1000) + o.repeats * (wrkRun + 2 + Math.max(2, o.durationMs / 1000) + o.httpClients / 2000));
   }
   if (o.only.has('workers') && o.peers.includes('fulcrum')) {
     const steps = o.workersLadder.length;

@@ -177,12 +177,50 @@ function udpSection(input: ReportInput): string[] {
   ];
 }
 
+/** The HTTP row: wrk through each balancer's HTTP mode, and the backend connections mostly idle clients need. */
+function httpSection(input: ReportInput): string[] {
+  const at = (p: PeerName, scenario: Scenario, metric: Metric): Row | undefined => input.rows.find((r) => r.peer === p && r.scenario === scenario && r.metric === metric);
+  const hap = (scenario: Scenario, metric: Metric): number => median(at('haproxy', scenario, metric));
+  const direct = median(at('direct', 'http', 'req_per_s'));
+  const lines: string[] = [];
+  const rate = input.peers
+    .filter((p) => at(p, 'http', 'req_per_s') !== undefined)
+    .map((p) => {
+      const r = at(p, 'http', 'req_per_s');
+      const cpu = at(p, 'http', 'cpu_us_per_req');
+      return [p, spread(r), ratio(median(r), hap('http', 'req_per_s')), ratio(median(r), direct), spread(cpu, 2), ratio(median(cpu), hap('http', 'cpu_us_per_req'))];
+    });
+  if (rate.length > 0) {
+    lines.push(
+      `HTTP: wrk, ${input.connections} keep-alive connections, GET / with 64-byte answers; keep-alive toward the backend too (direct: the ceiling)`,
+      ...table(['peer', 'req/s', '×haproxy', '×direct', 'CPU µs/request', '×haproxy'], rate),
+      '',
+    );
+  }
+  const pool = input.peers
+    .filter((p) => at(p, 'http-pool', 'backend_conns_max') !== undefined)
+    .map((p) => {
+      const max = at(p, 'http-pool', 'backend_conns_max');
+      return [p, spread(at(p, 'http-pool', 'backend_conns')), spread(max), ratio(median(max), hap('http-pool', 'backend_conns_max')), spread(at(p, 'http-pool', 'req_per_s'))];
+    });
+  if (pool.length > 0) {
+    const clients = input.rows.find((r) => r.scenario === 'http-pool')?.streams ?? 0;
+    lines.push(
+      `HTTP pooling: ${num(clients)} mostly idle keep-alive clients, each a request about every second: connections the backend accepted, and held at once`,
+      ...table(['peer', 'backend connections', 'at most open at once', '×haproxy', 'requests/s answered'], pool),
+      '',
+    );
+  }
+  return lines;
+}
+
 /** How close each balancer came to the direct path; near it, the load core may have been the limit. */
 function headroomSection(input: ReportInput): string[] {
   const lines: string[] = [];
   const checks: Array<[Scenario, Metric, number, string]> = [
     ['keepalive', 'req_per_s', 0, 'keep-alive'],
     ['connrate', 'conn_per_s', 0, 'connection rate'],
+    ['http', 'req_per_s', 0, 'HTTP'],
     ...input.bulkStreams.map((k): [Scenario, Metric, number, string] => ['bulk', 'mb_per_s', k, `bulk ×${k}`]),
   ];
   for (const [scenario, metric, streams, label] of checks) {
@@ -221,6 +259,7 @@ export function formatReport(input: ReportInput, preamble: readonly string[]): s
     ...bulkSection(input),
     ...memorySection(input),
     ...udpSection(input),
+    ...httpSection(input),
     ...headroomSection(input),
   ];
   const notes = input.rows.filter((r) => r.note !== '').map((r) => `  ${r.peer} ${r.scenario}${r.idle > 0 ? ` idle=${r.idle}` : ''} ${r.metric}: ${r.note}`);

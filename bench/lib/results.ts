@@ -3,7 +3,7 @@ import type { PeerName } from './peers.ts';
 import { summarize, type Summary } from './stats.ts';
 
 /** The `workers` scenario's rows are named apart: its idle 0 is not the one-process idle 0. */
-export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle' | 'udp';
+export type Scenario = 'keepalive' | 'connrate' | 'bulk' | 'memory' | 'idle' | 'workers-keepalive' | 'workers-connrate' | 'workers-idle' | 'udp' | 'http' | 'http-pool';
 
 export type Metric =
   | 'req_per_s'
@@ -22,7 +22,10 @@ export type Metric =
   | 'cpu_us_per_req'
   | 'cpu_us_per_conn'
   /** System calls per proxied connection, counted with strace (bench/lib/syscalls.ts). */
-  | 'syscalls_per_conn';
+  | 'syscalls_per_conn'
+  /** The HTTP row (bench/lib/http.ts, CPU per request as cpu_us_per_req): backend connections accepted, and open at once. */
+  | 'backend_conns'
+  | 'backend_conns_max';
 
 export interface Row {
   peer: PeerName;

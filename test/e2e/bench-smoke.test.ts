@@ -37,7 +37,7 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
     cmd: [
       bunPath(), 'bench/run.ts', '--quick', '--peers', 'direct,fulcrum', '--no-pin', '--no-install',
       '--repeats', '1', '--duration', '0.3', '--warmup', '0.1', '--idle', '0,50', '--memory-idle', '50', '--workers-idle', '0,50', '--connections', '8',
-      '--udp-sessions', '50', '--out', out,
+      '--udp-sessions', '50', '--http-clients', '50', '--out', out,
     ],
     cwd: repoRoot,
     stdout: 'pipe',
@@ -83,6 +83,19 @@ test('a tiny bench run (direct path and Fulcrum) produces every figure', async (
   } else {
     expect(stdout).toContain('udp dgram_per_s: skipped: dnsperf is not installed');
   }
+  // The HTTP row: wrk's throughput needs wrk (scripts/ensure-peers.sh --bench); pooling does not.
+  if (Bun.which('wrk') !== null) {
+    for (const peer of ['direct', 'fulcrum']) expect(figure(peer, 'http', 'req_per_s', 0, 8)).toBeGreaterThan(0);
+    expect(figure('fulcrum', 'http', 'cpu_us_per_req', 0, 8)).toBeGreaterThan(0);
+    expect(stdout).toContain('HTTP: wrk, 8 keep-alive connections');
+  } else {
+    expect(stdout).toContain('http req_per_s: skipped: wrk is not installed');
+  }
+  // Without a balancer every client is a backend connection; through Fulcrum, at most its pool.
+  expect(figure('direct', 'http-pool', 'backend_conns', 0, 50)).toBe(50);
+  expect(figure('fulcrum', 'http-pool', 'backend_conns_max', 0, 50)).toBeGreaterThan(0);
+  expect(figure('fulcrum', 'http-pool', 'req_per_s', 0, 50)).toBeGreaterThan(0);
+  expect(stdout).toContain('HTTP pooling: 50 mostly idle keep-alive clients');
 
   const svg = readFileSync(join(out, files.find((f) => f.endsWith('-scaling.svg'))!), 'utf8');
   expect(svg).toContain('<polyline');
