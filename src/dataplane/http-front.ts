@@ -15,7 +15,7 @@ export type WsMessage = string | Uint8Array;
 
 /** The client's side of an upgraded WebSocket, as its user sees it. */
 export interface WsClient {
-  /** False when the message had to be queued over the runtime's backpressure limit. */
+  /** False when the message was dropped (over the backpressure limit: the runtime closes the client). */
   send(m: WsMessage): boolean;
   /** Closes with `code` (null: without a code) and a reason. */
   close(code: number | null, reason: string): void;
@@ -51,7 +51,8 @@ const WS_BACKPRESSURE_LIMIT = 16 * 1024 * 1024;
 class ClientSide implements WsClient {
   constructor(readonly ws: ServerWebSocket<Upgrading>) {}
   send(m: WsMessage): boolean {
-    return this.ws.send(m) > 0;
+    // -1: queued behind backpressure (sent later); 0: dropped.
+    return this.ws.send(m) !== 0;
   }
   close(code: number | null, reason: string): void {
     if (code === null) this.ws.close();
