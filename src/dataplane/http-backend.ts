@@ -1,8 +1,9 @@
 /**
  * One keep-alive connection from HTTP mode to a server (docs/http.md): Bun.connect with shared
  * handler objects (the connection is the socket's data, no closure per connection or chunk), the
- * request written with backpressure, the response read by protocol/http1-response.ts and handed
- * to the exchange that uses the connection now. Between requests the connection belongs to the
+ * request head and its streamed body written with backpressure (the user hears when the
+ * socket drained), the response read by protocol/http1-response.ts and handed to the exchange
+ * that uses the connection now. Between requests the connection belongs to the
  * pool (core/http/pool.ts), which the owner drives.
  */
 import type { Socket, SocketHandler } from 'bun';
@@ -15,6 +16,8 @@ export interface BackendUser {
   backendConnected(c: BackendConnection): void;
   /** The connect failed (refused, reset, unreachable). */
   backendConnectFailed(c: BackendConnection, why: string): void;
+  /** Everything written so far has reached the socket (after write() returned false). */
+  backendDrained(c: BackendConnection): void;
   backendHead(c: BackendConnection, head: ResponseHead): void;
   backendBody(c: BackendConnection, chunk: Uint8Array): void;
   /** The response is complete; `reusable`: the connection may serve another request. */
@@ -57,23 +60,35 @@ export class BackendConnection implements ResponseSink {
     return c;
   }
 
-  /** Sends one request (head and body in one buffer) and expects its response. */
-  send(method: string, bytes: Uint8Array): void {
+  /** Sends one request's head and expects its response; its body, if any, follows by write(). */
+  send(method: string, head: Uint8Array): boolean {
     this.uses++;
     this.parser.expect(method);
-    this.#write(bytes);
+    return this.write(head);
   }
 
-  #write(bytes: Uint8Array): void {
+  /**
+   * Writes request bytes in order; false when some wait for the socket to drain (the user hears
+   * backendDrained then, and should write no more before). `bytes` must not change afterwards.
+   */
+  write(bytes: Uint8Array): boolean {
     const s = this.socket;
-    if (s === null) return;
+    if (s === null || this.closed) return true;
+    const held = this.#unsent;
+    if (held !== null) {
+      this.#unsent = Buffer.concat([held, bytes]);
+      return false;
+    }
     const n = s.write(bytes);
     this.#unsent = n < 0 ? null : n < bytes.length ? bytes.subarray(n) : null;
+    return this.#unsent === null;
   }
 
   drained(): void {
     const rest = this.#unsent;
-    if (rest !== null) this.#write(rest);
+    if (rest === null) return;
+    this.#unsent = null;
+    if (this.write(rest)) this.user?.backendDrained(this);
   }
 
   pause(): void {

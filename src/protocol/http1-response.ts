@@ -4,8 +4,8 @@
  * connection (RFC 9112 §6.3). Bytes in, events out through a sink object (no closure per chunk);
  * body bytes are handed over as views of the input, already de-chunked.
  *
- * Interim 1xx answers (100 Continue) are skipped; 101 is not supported (no Upgrade tunnels yet)
- * and is reported as an error. Anything ambiguous (two different Content-Lengths, a
+ * Interim 1xx answers (100 Continue) are skipped; 101 is reported as an error (WebSocket goes
+ * through app/http/ws-tunnel.ts, not over pooled connections). Anything ambiguous (two different Content-Lengths, a
  * Content-Length beside chunked, a bad chunk size, obs-fold) is an error: the caller answers
  * 502 and closes the connection rather than guess where the next response begins.
  */

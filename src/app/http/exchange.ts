@@ -2,10 +2,14 @@
  * One request of HTTP mode and its response (docs/http.md): a server from the group's Selector
  * (or the sticky cookie's), a connection from the pool, the request written, the response head
  * turned into the client's Response and its body streamed to it with backpressure (the backend
- * socket is paused while the client's stream is full). Failures become HTTP answers: 503 when no
+ * socket is paused while the client's stream is full). A request body is streamed the other way
+ * (body-pump.ts); the response timeout runs while the request waits and from the body's end, not
+ * during its upload. A server that answers before the body is all sent gets no more of it, and
+ * its connection is not reused. Failures become HTTP answers: 503 when no
  * server is available, 502 when the server fails before its response, 504 when it does not begin
  * one within the response timeout. A request not yet sent (connect failed) is tried once more on
- * another server; one that met a stale keep-alive connection is sent once more on a fresh one.
+ * another server; one that met a stale keep-alive connection is sent once more on a fresh one
+ * unless some of its body went already.
  *
  * The exchange is the connection's user and the pool's waiter itself: no closure per chunk.
  */
@@ -16,6 +20,7 @@ import { forwardedResponseHeaders } from '../../core/http/forwarding.ts';
 import { stickyCookie } from '../../core/http/sticky.ts';
 import type { PoolWaiter } from '../../core/http/pool.ts';
 import type { ResponseHead } from '../../protocol/http1-response.ts';
+import { BodyPump, type PumpUser } from './body-pump.ts';
 import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
 import type { ConnectionPool } from '../../core/http/pool.ts';
 import type { Clock } from '../../core/clock.ts';
@@ -40,13 +45,14 @@ export interface ExchangeHost {
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
   errorResponse(status: number, text: string): Response;
-  finished(x: Exchange): void;
+  /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel). */
+  finished(x: { readonly status: number }): void;
 }
 
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
 
-export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
+export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
   conn: BackendConnection | null = null;
   /** The server this request holds a selector slot on (pending, then connected). */
   connected = false;
@@ -62,19 +68,26 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
   /** The sticky cookie's value the request came with, or null. */
   cookieIn: string | null = null;
   status = 0;
+  readonly #pump: BodyPump | null;
+  #timeoutMs = 0;
 
+  /** `head`: the request head to send; `body`: the client's body, streamed after it (chunked or not). */
   constructor(
     readonly proxy: ExchangeHost,
     readonly group: HttpGroup,
     readonly st: SelectionState,
     readonly method: string,
-    readonly bytes: Uint8Array,
+    readonly head: Uint8Array,
+    body: ReadableStream<Uint8Array> | null = null,
+    chunked = false,
   ) {
     this.response = new Promise<Response>((r) => (this.#resolve = r));
+    this.#pump = body === null ? null : new BodyPump(body, chunked, this);
   }
 
   /** Starts with `server` (already reserved by the selector or the sticky rule). */
   start(server: Server, timeoutMs: number): void {
+    this.#timeoutMs = timeoutMs;
     this.#timer = this.proxy.clock.setTimeout(timedOut, timeoutMs, this);
     this.#use(server);
   }
@@ -114,12 +127,42 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
       this.connected = true;
       this.group.selector.connected(this.st);
     }
-    conn.send(this.method, this.bytes);
+    conn.send(this.method, this.head);
+    if (this.#pump === null) return;
+    // The upload's time is the client's (its idle timeout bounds it), not the server's.
+    this.proxy.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    this.#pump.start(conn);
+  }
+
+  // PumpUser
+  bodySent(): void {
+    if (this.done || this.status !== 0) return;
+    this.#timer = this.proxy.clock.setTimeout(timedOut, this.#timeoutMs, this);
+  }
+
+  /** The client's body could not be read (it went away, or a chunked body went over the limit). */
+  bodyFailed(_p: BodyPump, e: unknown): void {
+    if (this.done) return;
+    const c = this.conn;
+    this.conn = null;
+    c?.close();
+    const tooLarge = e instanceof Error && e.message.includes('maxRequestBodySize');
+    if (this.#stream !== null) {
+      this.#stream.error(new Error('the request body was cut short'));
+      this.#stream = null;
+      this.#finish(null, false);
+    } else if (this.status === 0) this.#answer(tooLarge ? 413 : 400, tooLarge ? 'the request body is over max_body_size' : 'the request body was cut short');
+    else this.#finish(null, false);
   }
 
   // BackendUser
   backendConnected(c: BackendConnection): void {
     this.#send(c);
+  }
+
+  backendDrained(): void {
+    this.#pump?.drained();
   }
 
   backendConnectFailed(_c: BackendConnection, why: string): void {
@@ -168,7 +211,9 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
   backendEnd(c: BackendConnection, reusable: boolean): void {
     this.#stream?.close();
     this.#stream = null;
-    this.#finish(c, reusable);
+    // Answered before the whole body was sent: the rest is dropped, and the connection with it.
+    const early = this.#pump !== null && !this.#pump.over;
+    this.#finish(c, reusable && !early);
   }
 
   backendFailed(c: BackendConnection, why: string, responseStarted: boolean): void {
@@ -180,9 +225,11 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
       this.#finish(null, false);
       return;
     }
-    // A keep-alive connection the server had closed meanwhile: once more on a fresh one.
-    if (c.uses > 1 && !this.#staleRetried) {
+    // A keep-alive connection the server had closed meanwhile: once more on a fresh one, unless
+    // body bytes went to it already (the client cannot send them again).
+    if (c.uses > 1 && !this.#staleRetried && this.#pump?.taken !== true) {
       this.#staleRetried = true;
+      this.#pump?.detach();
       // Back to a reserved slot, so that a failed connect now fails over like any other.
       const server = this.st.server!;
       this.group.selector.released(this.st);
@@ -230,6 +277,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection> {
   #finish(c: BackendConnection | null, reusable: boolean): void {
     if (this.done) return;
     this.done = true;
+    this.#pump?.cancel();
     this.proxy.clock.clearTimer(this.#timer);
     this.#timer = null;
     const server = this.st.server;

@@ -12,7 +12,7 @@ import { extname } from 'node:path';
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
 import { clientKey } from '../../core/ip.ts';
-import { newSelectionState } from '../../core/selector.ts';
+import { newSelectionState, type SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
 import { forwardedRequestHeaders } from '../../core/http/forwarding.ts';
@@ -21,8 +21,11 @@ import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
 import type { HttpListenerConfig } from '../../config/model.ts';
 import { BackendConnection, type BackendOwner, type BackendUser } from '../../dataplane/http-backend.ts';
-import type { HttpFrontHandler } from '../../dataplane/http-front.ts';
+import type { HttpFrontHandler, Upgrader } from '../../dataplane/http-front.ts';
+import { bodyFraming, framingHeader, requestTarget, type BodyFraming } from '../../protocol/http1-request.ts';
+import { readBodyStart, wholeBody } from './body-start.ts';
 import { Exchange, type ExchangeHost, type HttpGroup } from './exchange.ts';
+import { WsTunnel } from './ws-tunnel.ts';
 
 export type { HttpGroup };
 
@@ -40,7 +43,7 @@ export interface HttpHost {
 const STICKY_SECRET = randomBytes(32);
 
 const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
 
 export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost {
   readonly pool: ConnectionPool<Server, BackendConnection>;
@@ -89,33 +92,61 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   // HttpFrontHandler
-  async request(req: Request, clientAddress: string, clientPort: number): Promise<Response> {
-    const url = new URL(req.url);
+  request(req: Request, clientAddress: string, clientPort: number, upgrade: Upgrader): Response | Promise<Response | undefined> {
+    const target = requestTarget(req.url);
     const host = req.headers.get('host');
     // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
     if (host !== null && host.includes(',')) {
       this.#count(400);
       return this.errorResponse(400, 'more than one Host header');
     }
-    const route = matchRoute(this.#routes, host, url.pathname);
+    const route = matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
-    const body = req.body === null ? null : new Uint8Array(await req.arrayBuffer());
     const st = newSelectionState(clientKey(clientAddress), clientPort);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(req.headers.get('cookie'), cookieName);
     const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: this.#host.config.tls != null ? 'https' : 'http', host }, this.#trusted);
-    const out: string[] = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
+    if (cookies !== null) {
+      const i = headers.findIndex(([n]) => n === 'cookie');
+      if (i >= 0) headers.splice(i, 1);
+      if (cookies.rest != null) headers.push(['cookie', cookies.rest]);
+    }
+    const wanted = req.headers.get('upgrade');
+    if (wanted !== null) {
+      if (wanted.toLowerCase() !== 'websocket') {
+        this.#count(501);
+        return this.errorResponse(501, `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`);
+      }
+      return this.#tunnel(req, group, st, target, headers, cookies?.value ?? null, upgrade);
+    }
+    const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
+    const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
+    if (body === null) return this.#forward(req.method, target, host, headers, framing, null, group, st, cookies?.value ?? null);
+    // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
+    return readBodyStart(body, this.clock).then((start) => {
+      if (start.kind === 'failed') {
+        this.#count(400);
+        return this.errorResponse(400, `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`);
+      }
+      if (start.kind === 'whole') return this.#forward(req.method, target, host, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
+      return this.#forward(req.method, target, host, headers, framing, start.body, group, st, cookies?.value ?? null);
+    });
+  }
+
+  /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
+  #forward(method: string, target: string, host: string | null, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+    // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
+    const out: string[] = [`${method} ${target} HTTP/1.1`, ...(host === null ? ['host: '] : [])];
     for (const [n, v] of headers) {
-      if (n === 'content-length' || n === 'expect' || (cookies !== null && n === 'cookie')) continue;
+      if (n === 'content-length' || n === 'expect') continue;
       out.push(`${n}: ${v}`);
     }
-    if (cookies?.rest != null) out.push(`cookie: ${cookies.rest}`);
-    if (body !== null || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') out.push(`content-length: ${body?.length ?? 0}`);
+    const line = framingHeader(framing);
+    if (line !== null) out.push(line);
     const head = Buffer.from(out.join('\r\n') + '\r\n\r\n', 'latin1');
-    const bytes = body === null || body.length === 0 ? head : Buffer.concat([head, body]);
-    const x = new Exchange(this, group, st, req.method, bytes);
-    x.cookieIn = cookies?.value ?? null;
+    const x = new Exchange(this, group, st, method, head, body, framing.kind === 'chunked');
+    x.cookieIn = cookieIn;
     const server = this.#stuck(group, x) ?? group.selector.begin(st);
     if (server === null) {
       this.#count(503);
@@ -126,6 +157,18 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     return x.response;
   }
 
+  /** A WebSocket request: the tunnel is set up before the client is upgraded (ws-tunnel.ts). */
+  #tunnel(req: Request, group: HttpGroup, st: SelectionState, target: string, headers: [string, string][], cookieIn: string | null, upgrade: Upgrader): Response | Promise<Response | undefined> {
+    const server = this.#stuckTo(group, st, cookieIn) ?? group.selector.begin(st);
+    if (server === null) {
+      this.#count(503);
+      return this.errorResponse(503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
+    }
+    const t = new WsTunnel(this, group, st, target, headers, req.headers.get('sec-websocket-protocol'));
+    this.inFlight++;
+    return t.start(server, this.#host.config.http!.responseTimeoutMs, req, upgrade);
+  }
+
   failed(e: Error): Response {
     this.event(`request failed: ${e.message}`);
     return this.errorResponse(502, 'the request could not be forwarded');
@@ -133,11 +176,15 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
 
   /** The cookie's server when it is valid and available (reserved like a tracked client's), else null. */
   #stuck(group: HttpGroup, x: Exchange): Server | null {
-    if (x.cookieIn === null) return null;
-    const s = this.#table(group)?.serverOf(x.cookieIn) ?? null;
+    return this.#stuckTo(group, x.st, x.cookieIn);
+  }
+
+  #stuckTo(group: HttpGroup, st: SelectionState, cookieIn: string | null): Server | null {
+    if (cookieIn === null) return null;
+    const s = this.#table(group)?.serverOf(cookieIn) ?? null;
     if (s === null || s.isUnavailable(this.clock.now()) || !s.reserve(true)) return null;
-    x.st.server = s;
-    x.st.reason = 'tracked';
+    st.server = s;
+    st.reason = 'tracked';
     return s;
   }
 
@@ -192,7 +239,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.pool.closed(c.server as Server, c);
   }
 
-  finished(x: Exchange): void {
+  finished(x: { readonly status: number }): void {
     if (x.status !== 0) this.#count(x.status);
     this.inFlight--;
   }
@@ -215,4 +262,10 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     for (const g of this.#watched) g.stateWatchers.delete(this.#serverChanged);
     this.#watched.clear();
   }
+}
+
+/** The path of an origin-form target (without its query). */
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q < 0 ? target : target.slice(0, q);
 }
