@@ -8,7 +8,8 @@ import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/bal
 import { penProtocolMinimum, type TlsVersion } from '../core/tls-rules.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type GlobalConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
+import { defaultGlobal, defaultGroup, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type GlobalConfig, type ServerConfig } from './model.ts';
+import { defaultListenerTls, type ListenerTlsConfig } from './tls-settings.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
 
