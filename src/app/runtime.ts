@@ -12,8 +12,8 @@ import { formatAddress } from '../core/address.ts';
 import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
-import { Selector, type SelectorSettings } from '../core/selector.ts';
-import { Server } from '../core/servers/server.ts';
+import { Selector } from '../core/selector.ts';
+import type { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls-rules.ts';
 import { TLS_DEFAULTS } from '../config/tls-settings.ts';
 import { PROXY_TIMEOUT_DEFAULT_MS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
@@ -29,6 +29,7 @@ import type { Gate } from '../dataplane/gate.ts';
 import { OrderedList } from '../core/ordered-list.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
+import { makeServer, selectorSettings, serverLabel } from './group-servers.ts';
 import { GroupQueue, type QueueStats } from './group-queue.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
 import type { SessionRecord } from '../control/observed.ts';
@@ -82,44 +83,6 @@ export interface GroupSharedParts {
   /** Publishes this worker's queue length; the sum over the workers (primary). */
   setQueueLength(n: number): void;
   queueLength(): number;
-}
-
-type ServerFactory = (index: number, settings: ServerConfig, role: Server['role']) => Server;
-const plainServer: ServerFactory = (index, settings, role) => new Server(index, settings, role);
-
-export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular', create: ServerFactory = plainServer): Server {
-  const s = create(index, { ...c }, role);
-  s.checkPort = c.checkPort ?? null;
-  s.checkAddress = c.checkAddress ?? null;
-  if (c.state !== undefined && c.state !== 'enabled') s.admin = c.state;
-  return s;
-}
-
-export function serverKey(c: { address: Address }): string {
-  return formatAddress(c.address);
-}
-
-/** "group app server 1 (127.0.0.1:9001)", for log lines. */
-export function serverLabel(group: string, s: Server): string {
-  const which = s.role === 'regular' ? `server ${s.index}` : s.role === 'backup' ? `backup ${s.index}` : s.role;
-  return `group ${group} ${which} (${formatAddress(s.address)})`;
-}
-
-export function selectorSettings(c: GroupConfig): SelectorSettings {
-  return {
-    tracking: c.tracking,
-    saveTracking: c.saveTracking,
-    stubborn: c.stubborn,
-    hashSourcePort: c.hashSourcePort,
-    blacklistMs: c.blacklistMs,
-    clientAcl: c.clientAcl,
-    consecutiveFailures: c.outlier.consecutiveFailures,
-    maxEjectionMs: c.outlier.maxEjectionMs,
-    earlyResets: c.outlier.earlyResets,
-    retries: c.retries,
-    queueing: c.queueMax > 0,
-    backupBalance: c.backupBalance,
-  };
 }
 
 /** Counters of the group as a whole (queue and connection lifecycle); read in O(1). */
