@@ -13,7 +13,8 @@ import { reloadedGlobal, type FulcrumConfig, type GlobalConfig, type GroupConfig
 import type { Diagnostics } from './diagnostics.ts';
 import type { Listeners } from './listeners.ts';
 import { serverKey } from './group-servers.ts';
-import { listenerMode, type GroupRuntime, type ListenerRuntime } from './runtime.ts';
+import { listenerMode } from './listener-mode.ts';
+import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import type { ServerAdmin } from './server-admin.ts';
 import { GroupTls, type PreparedTls } from './tls-material.ts';
 import { FulcrumError } from '../core/errors.ts';
