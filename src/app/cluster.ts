@@ -38,7 +38,8 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { ClusterConfig } from '../config/model.ts';
 import { RedisLink } from '../dataplane/redis-link.ts';
 import type { Balancer } from './balancer.ts';
-import { serverKey, serverLabel, type GroupRuntime } from './runtime.ts';
+import { serverKey, serverLabel } from './group-servers.ts';
+import type { GroupRuntime } from './runtime.ts';
 
 /** What /metrics reports of the cluster (control/metrics.ts reads it at scrape time). */
 export interface ClusterStats {

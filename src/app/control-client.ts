@@ -6,7 +6,7 @@
 import type { Address } from '../core/address.ts';
 import { MAX_TIMER_MS } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
-import { requestLine } from '../dataplane/control-socket.ts';
+import { requestLine } from '../dataplane/control-client-socket.ts';
 
 /** Where a control port listens: host:port or a Unix socket path. */
 export type ControlAddress = Address;

@@ -12,7 +12,8 @@ import { listenErrorText, listenTcp, type ListenHandle } from '../dataplane/bun-
 import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
 import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
-import { listenerMode, type GroupRuntime, type ListenerRuntime } from './runtime.ts';
+import { listenerMode } from './listener-mode.ts';
+import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import type { ListenerConfig } from '../config/model.ts';
 import { GroupTls } from './tls-material.ts';
 import { bindUdp } from './udp/udp-listener.ts';

@@ -3,7 +3,7 @@
  * ssl_client_renegotiation_interval), applied to the first TLS listener.
  */
 import { applySslOption } from '../core/tls-rules.ts';
-import type { ListenerTlsConfig } from '../config/model.ts';
+import type { ListenerTlsConfig } from '../config/tls-settings.ts';
 import type { Balancer } from './balancer.ts';
 import { CommandError, seconds } from './pen-command-args.ts';
 import type { ListenerRuntime } from './runtime.ts';

@@ -12,23 +12,27 @@ import { formatAddress } from '../core/address.ts';
 import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
-import { Selector, type SelectorSettings } from '../core/selector.ts';
-import { Server } from '../core/servers/server.ts';
+import { Selector } from '../core/selector.ts';
+import type { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls-rules.ts';
-import { PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
+import { TLS_DEFAULTS } from '../config/tls-settings.ts';
+import { PROXY_TIMEOUT_DEFAULT_MS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
 import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts, GateFailure } from '../dataplane/gate.ts';
 import type { ProxyAcceptor, ProxyFailure } from '../dataplane/proxy-in.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
-import { TrustedSources } from '../core/trusted-sources.ts';
 import type { Address } from '../core/address.ts';
 import type { Session, SessionListener, SessionOwner, Side } from '../dataplane/session.ts';
 import type { Gate } from '../dataplane/gate.ts';
-import { OrderedList } from '../core/ordered-list.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
-import { GroupQueue, type QueueStats } from './group-queue.ts';
+import { makeServer, selectorSettings, serverLabel } from './group-servers.ts';
+import type { GroupSharedParts, GroupStats } from './group-counters.ts';
+import { GroupQueue } from './group-queue.ts';
+import { HandshakeStage } from './handshake-stage.ts';
+import { listenerMode, type ListenerMode } from './listener-mode.ts';
+import { ProxyInStage, type ProxyStats } from './proxy-in-stage.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
 import type { SessionRecord } from '../control/observed.ts';
 import type { UdpRelay } from './udp/udp-relay.ts';
@@ -72,61 +76,6 @@ export interface RuntimeHooks {
   groupShared?(config: GroupConfig): GroupSharedParts | null;
   /** A server went up or down (checks, agent, operator), after the group has acted on it. */
   serverStateChanged?(group: GroupRuntime, server: Server, up: boolean): void;
-}
-
-/** What a group keeps in shared memory when workers share it (app/workers/shared-state.ts). */
-export interface GroupSharedParts {
-  clients: ClientTracker;
-  stats: GroupStats;
-  /** Publishes this worker's queue length; the sum over the workers (primary). */
-  setQueueLength(n: number): void;
-  queueLength(): number;
-}
-
-type ServerFactory = (index: number, settings: ServerConfig, role: Server['role']) => Server;
-const plainServer: ServerFactory = (index, settings, role) => new Server(index, settings, role);
-
-export function makeServer(index: number, c: ServerConfig, role: Server['role'] = 'regular', create: ServerFactory = plainServer): Server {
-  const s = create(index, { ...c }, role);
-  s.checkPort = c.checkPort ?? null;
-  s.checkAddress = c.checkAddress ?? null;
-  if (c.state !== undefined && c.state !== 'enabled') s.admin = c.state;
-  return s;
-}
-
-export function serverKey(c: { address: Address }): string {
-  return formatAddress(c.address);
-}
-
-/** "group app server 1 (127.0.0.1:9001)", for log lines. */
-export function serverLabel(group: string, s: Server): string {
-  const which = s.role === 'regular' ? `server ${s.index}` : s.role === 'backup' ? `backup ${s.index}` : s.role;
-  return `group ${group} ${which} (${formatAddress(s.address)})`;
-}
-
-export function selectorSettings(c: GroupConfig): SelectorSettings {
-  return {
-    tracking: c.tracking,
-    saveTracking: c.saveTracking,
-    stubborn: c.stubborn,
-    hashSourcePort: c.hashSourcePort,
-    blacklistMs: c.blacklistMs,
-    clientAcl: c.clientAcl,
-    consecutiveFailures: c.outlier.consecutiveFailures,
-    maxEjectionMs: c.outlier.maxEjectionMs,
-    earlyResets: c.outlier.earlyResets,
-    retries: c.retries,
-    queueing: c.queueMax > 0,
-    backupBalance: c.backupBalance,
-  };
-}
-
-/** Counters of the group as a whole (queue and connection lifecycle); read in O(1). */
-export interface GroupStats extends QueueStats {
-  /** Closed for their age (max_connection_age). */
-  maxAgeClosed: number;
-  /** Closed because their server went down (on_server_down: close). */
-  closedOnDown: number;
 }
 
 export class GroupRuntime implements SessionOwner {
@@ -346,25 +295,6 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
-export type ListenerMode = 'plain' | 'terminate' | 'passthrough' | 'udp' | 'http';
-
-export function listenerMode(c: ListenerConfig): ListenerMode {
-  if (c.udp !== undefined && c.udp !== null) return 'udp';
-  if (c.http !== undefined && c.http !== null) return 'http';
-  if (c.tls !== undefined && c.tls !== null) return 'terminate';
-  return c.sniRoutes !== undefined && c.sniRoutes.length > 0 ? 'passthrough' : 'plain';
-}
-
-/** PROXY protocol in (accept_proxy): headers read, by version, and failures by reason. */
-export interface ProxyStats {
-  v1: number;
-  v2: number;
-  inProgress: number;
-  failures: Partial<Record<ProxyFailure, number>>;
-  /** The last failure, `reason: detail`, for the operator. */
-  last: string | null;
-}
-
 export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAcceptor, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
@@ -384,21 +314,23 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   bytesToClients = 0;
   /** TLS handshakes that failed (stays 0 on plain TCP listeners). */
   handshakeFailures = 0;
-  readonly proxy: ProxyStats = { v1: 0, v2: 0, inProgress: 0, failures: {}, last: null };
-  /** accept_proxy: who may send a header; null without accept_proxy. */
-  #trusted: TrustedSources | null = null;
+  /** accept_proxy's counters (its stage's). */
+  readonly proxy: ProxyStats;
   /** A UDP listener's relay (sessions, counters) while bound, else null (app/udp/). */
   udp: UdpRelay | null = null;
   /** An HTTP listener's proxy (pool, counters) while bound, else null (app/http/). */
   http: HttpProxy | null = null;
   readonly #hooks: RuntimeHooks;
-  /** Gates not finished yet, oldest first: the oldest is given up when the stage is full. */
-  readonly #gates = new OrderedList<Gate>();
+  readonly #handshake: HandshakeStage;
+  readonly #proxyIn: ProxyInStage;
 
   constructor(config: ListenerConfig, group: GroupRuntime, hooks: RuntimeHooks) {
     this.config = config;
     this.group = group;
     this.#hooks = hooks;
+    this.#handshake = new HandshakeStage(this, hooks);
+    this.#proxyIn = new ProxyInStage(this, hooks);
+    this.proxy = this.#proxyIn.stats;
     this.configure(config);
   }
 
@@ -434,10 +366,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
     this.config = config;
     const routes = config.sniRoutes ?? [];
     this.router = routes.length === 0 ? null : new Router(routes.map((r) => ({ serverNames: r.serverNames, alpn: r.alpn, clientIdentities: r.clientIdentities, target: r.group })));
-    const ap = config.acceptProxy ?? null;
-    const trusted = ap === null ? null : TrustedSources.parse(ap.trusted);
-    // The config checker has refused bad entries already; should one slip through, trust nobody.
-    this.#trusted = trusted === null ? null : typeof trusted === 'string' ? (TrustedSources.parse([]) as TrustedSources) : trusted;
+    this.#proxyIn.configure(config.acceptProxy ?? null);
     if (config.tls === undefined || config.tls === null) this.tls = null;
     else if (this.tls === null) this.tls = new ListenerTls(config.tls);
     else this.tls.config = config.tls;
@@ -463,60 +392,19 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   }
 
   gateOpened(source: string, counted = false): boolean {
-    if (!counted) this.accepted++;
-    const h = this.handshakes;
-    if (this.#hooks.gateRate?.(source) === false) {
-      this.#gateRefused('rate-limit');
-      return false;
-    }
-    if (this.#hooks.gateSource?.(source, 1) === false) {
-      // Counted as the handshake stage being full for this client (failure reasons are a fixed set).
-      this.#gateRefused('handshake-limit');
-      return false;
-    }
-    // -x bounds the handshake stage; when it is full, the oldest unfinished handshake is given
-    // up for this one (it had the longest to finish), so that idle connections that never send a
-    // ClientHello cannot keep real clients out (docs/hardening.md).
-    if (h.inProgress >= this.#hooks.global.maxConnections) this.#gates.first()?.fail('evicted', 'given up for a newer connection: the handshake stage was full', true);
-    // Out of descriptors counts as the handshake stage being full (the listener's failure reasons
-    // are a fixed set shared with workers); the balancer counts and logs it as a resource failure.
-    if (h.inProgress >= this.#hooks.global.maxConnections || this.#hooks.gateDescriptor?.(1) === false) {
-      this.#hooks.gateSource?.(source, -1);
-      this.#gateRefused('handshake-limit');
-      return false;
-    }
-    h.inProgress++;
-    return true;
-  }
-
-  #gateRefused(reason: GateFailure): void {
-    const h = this.handshakes;
-    h.failures[reason] = (h.failures[reason] ?? 0) + 1;
-    this.handshakeFailures++;
+    return this.#handshake.opened(source, counted);
   }
 
   gateStarted(gate: Gate): void {
-    this.#gates.push(gate);
+    this.#handshake.started(gate);
   }
 
   gateFailed(reason: GateFailure, detail: string, source: string, gate?: Gate): void {
-    const h = this.handshakes;
-    h.inProgress--;
-    if (gate !== undefined) this.#gates.delete(gate);
-    this.#hooks.gateDescriptor?.(-1);
-    this.#hooks.gateSource?.(source, -1);
-    this.handshakeFailures++;
-    h.failures[reason] = (h.failures[reason] ?? 0) + 1;
-    h.last = `${reason}: ${detail}`;
+    this.#handshake.failed(reason, detail, source, gate);
   }
 
   gatePassed(socket: StreamSocket<unknown>, facts: ConnectionFacts, origin: ProxiedAddresses | null = null, gate?: Gate): void {
-    const h = this.handshakes;
-    h.inProgress--;
-    if (gate !== undefined) this.#gates.delete(gate);
-    this.#hooks.gateDescriptor?.(-1); // the session takes its own
-    h.ok++;
-    if (facts.resumed) h.resumed++;
+    this.#handshake.passed(facts, gate);
     let group = this.group;
     if (this.router !== null) {
       const name = this.router.choose(facts);
@@ -538,35 +426,15 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   }
 
   proxyOpened(remoteAddress: string): boolean {
-    this.accepted++;
-    if (this.#trusted === null || !this.#trusted.trusts(remoteAddress)) {
-      this.#proxyFailure('untrusted', `${remoteAddress} is not in proxy_trusted`);
-      return false;
-    }
-    // Bounded like TLS handshakes: headers that trickle in cannot hold more than -x sockets.
-    if (this.proxy.inProgress >= this.#hooks.global.maxConnections) {
-      this.#proxyFailure('handshake-limit', `${this.proxy.inProgress} PROXY headers are being read`);
-      return false;
-    }
-    this.proxy.inProgress++;
-    return true;
+    return this.#proxyIn.opened(remoteAddress);
   }
 
   proxyFailed(reason: ProxyFailure, detail: string): void {
-    this.proxy.inProgress--;
-    this.#proxyFailure(reason, detail);
-  }
-
-  #proxyFailure(reason: ProxyFailure, detail: string): void {
-    const p = this.proxy;
-    p.failures[reason] = (p.failures[reason] ?? 0) + 1;
-    p.last = `${reason}: ${detail}`;
+    this.#proxyIn.failed(reason, detail);
   }
 
   proxyPassed(_origin: ProxiedAddresses | null, version: 1 | 2): void {
-    this.proxy.inProgress--;
-    if (version === 1) this.proxy.v1++;
-    else this.proxy.v2++;
+    this.#proxyIn.passed(version);
   }
 
   acceptProxied(socket: StreamSocket<unknown>, origin: ProxiedAddresses | null, initial: Uint8Array | null): void {

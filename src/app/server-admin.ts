@@ -5,7 +5,8 @@
  */
 import type { Clock } from '../core/clock.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
-import { serverKey, serverLabel, type GroupRuntime } from './runtime.ts';
+import { serverKey, serverLabel } from './group-servers.ts';
+import type { GroupRuntime } from './runtime.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 export class ServerAdmin {

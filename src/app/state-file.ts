@@ -13,7 +13,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Balancer } from './balancer.ts';
-import { serverKey } from './runtime.ts';
+import { serverKey } from './group-servers.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { AdminState } from '../core/servers/server.ts';
 import type { TerminationReason } from '../core/termination.ts';

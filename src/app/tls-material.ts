@@ -13,7 +13,7 @@ import type { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
-import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/model.ts';
+import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/tls-settings.ts';
 import {
   createClientContext,
   createServerContext,

@@ -5,20 +5,16 @@
  */
 import { AddressError, parseListenAddress, parseServerArg, type Address } from '../core/address.ts';
 import { isAlgorithmName, algorithmNames, type AlgorithmName } from '../core/balancing/registry.ts';
-import { penProtocolMinimum, type TlsVersion } from '../core/tls-rules.ts';
+import { penProtocolMinimum } from '../core/tls-rules.ts';
 import { parseAdminAddress } from './admin-address.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS, parseStatusRanges, type CheckSpec } from '../core/health/check-spec.ts';
-import { defaultGlobal, defaultGroup, defaultListenerTls, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type GlobalConfig, type ListenerTlsConfig, type ServerConfig } from './model.ts';
-import { FulcrumError } from '../core/errors.ts';
+import { defaultGlobal, defaultGroup, MAX_WORKERS, penUdpConfig, serverConfig, type FulcrumConfig, type GlobalConfig, type ServerConfig } from './model.ts';
+import type { ListenerTlsConfig } from './tls-settings.ts';
+import { penTls, type PenSslOptions } from './pen-tls-args.ts';
+import { UsageError } from './usage-error.ts';
 import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
 
-export class UsageError extends FulcrumError {
-  override readonly name = 'UsageError';
-
-  constructor(message: string, options?: ErrorOptions) {
-    super('E_USAGE', message, options);
-  }
-}
+export { UsageError };
 
 /** pen options that take a value. */
 const WITH_VALUE = new Set('BCFOSTbcejlmopqtuwxEKGAL'.split(''));
@@ -215,7 +211,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   const flags = { udp: false, forwardedFor: false, hash: false, hashNoSave: false, roundrobin: false, weight: false, stubborn: false };
   let emergency: string | null = null;
   let abuse: string | null = null;
-  const ssl = { cert: null as string | null, key: null as string | null, caFile: null as string | null, caDir: null as string | null, require: false, min: null as TlsVersion | null };
+  const ssl: PenSslOptions = { cert: null, key: null, caFile: null, caDir: null, require: false, min: null };
 
   const apply = (opt: string, value: string): void => {
     switch (opt) {
@@ -419,27 +415,6 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
   if (flags.udp) udpProblems(listen, tls, global.workers, flags.forwardedFor);
   config.listeners.push({ name: 'default', address: listen, spec: listenArg, group: group.name, tls, ...(flags.udp ? { udp: penUdpConfig() } : {}), ...(flags.forwardedFor ? { forwardedFor: true } : {}) });
   return { config, commands, long, notes, given, groupOptions };
-}
-
-/** pen's -E -K -G -A -R -L as a listener's TLS settings; null without -E. */
-function penTls(
-  ssl: { cert: string | null; key: string | null; caFile: string | null; caDir: string | null; require: boolean; min: TlsVersion | null },
-  notes: string[],
-): ListenerTlsConfig | null {
-  if (ssl.cert === null) {
-    const given = [ssl.key !== null && '-K', ssl.caFile !== null && '-G', ssl.caDir !== null && '-A', ssl.require && '-R', ssl.min !== null && '-L'].filter((x) => x !== false);
-    if (given.length > 0) throw new UsageError(`${given.join(', ')} configure TLS termination, which needs the certificate: -E certfile`);
-    return null;
-  }
-  if (!ssl.require && (ssl.caFile !== null || ssl.caDir !== null)) {
-    notes.push('-G/-A without -R: as in pen, clients are not asked for a certificate (add -R to require one)');
-  }
-  const tls = defaultListenerTls();
-  // pen: the key may be in the certificate file.
-  tls.certificates = [{ cert: ssl.cert, key: ssl.key ?? ssl.cert, names: null, isDefault: true }];
-  if (ssl.min !== null) tls.minVersion = ssl.min;
-  tls.clientAuth = { mode: ssl.require ? 'required' : 'none', caFile: ssl.caFile, caDir: ssl.caDir };
-  return tls;
 }
 
 /** -U: what a UDP listener cannot have (docs/udp.md). */

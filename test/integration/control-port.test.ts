@@ -5,7 +5,8 @@
  */
 import { expect, test } from 'bun:test';
 import { ControlPort, type ControlPortOptions, type ControlReply, type LineListen } from '../../src/control/control-port.ts';
-import { listenLines, requestLine } from '../../src/dataplane/control-socket.ts';
+import { listenLines } from '../../src/dataplane/control-socket.ts';
+import { requestLine } from '../../src/dataplane/control-client-socket.ts';
 import { systemClock } from '../../src/dataplane/system-clock.ts';
 import { useHarness, waitFor, withTimeout, type Client } from '../harness/index.ts';
 

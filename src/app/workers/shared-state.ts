@@ -31,7 +31,7 @@ import type { GroupConfig, ServerConfig } from '../../config/model.ts';
 import { createBlock, openBlock, pidAlive, removeBlocks, type MappedBlock } from '../../dataplane/shared-memory.ts';
 import { TERMINATION_REASONS as REASONS, type TerminationReason } from '../../core/termination.ts';
 import type { Totals } from '../totals.ts';
-import type { GroupStats } from '../runtime.ts';
+import type { GroupStats } from '../group-counters.ts';
 import { defineCounter, GATE_FAILURES, shareListenerCounters, type ListenerCounters } from './shared-listener.ts';
 import { FulcrumError } from '../../core/errors.ts';
 

@@ -7,8 +7,9 @@ import { buildHttp } from './http-schema.ts';
 import { checkSpec, CHECK_DEFAULTS, DEFAULT_HTTP_STATUS } from '../../core/health/check-spec.ts';
 import type { CheckSpec } from '../../core/health/check-spec.ts';
 import { parsePayload } from '../../core/health/udp-expect.ts';
-import { defaultGlobal, defaultGroup, defaultMaxPerSource, defaultGroupTls, defaultListenerTls, PROXY_TIMEOUT_DEFAULT_MS, TLS_DEFAULTS } from '../model.ts';
-import type { FulcrumConfig, GlobalConfig, GroupConfig, GroupTlsConfig, ListenerConfig, ListenerTlsConfig, SniRouteConfig } from '../model.ts';
+import { defaultGlobal, defaultGroup, defaultMaxPerSource, PROXY_TIMEOUT_DEFAULT_MS } from '../model.ts';
+import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig } from '../model.ts';
+import { defaultGroupTls, defaultListenerTls, TLS_DEFAULTS, type GroupTlsConfig, type ListenerTlsConfig, type SniRouteConfig } from '../tls-settings.ts';
 import type { ParsedCheck } from './check-schema.ts';
 import type { ParsedFile } from './schema.ts';
 
