@@ -21,6 +21,7 @@ import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
+import { AcceptGuard } from './accept-guard.ts';
 import { Admission, localSlots, sharedSlots } from './admission.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { Listeners } from './listeners.ts';
@@ -95,6 +96,8 @@ export class Balancer implements RuntimeHooks {
   readonly resources: ResourceGuard;
   /** The per-source limits: connections held and new connections per second per client address. */
   readonly sources: SourceGuard;
+  /** The descriptor budget and per-source limits a new session must get past (accept-guard.ts). */
+  readonly #guard: AcceptGuard;
   #started = false;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock = systemClock, random: Random = systemRandom, options: BalancerOptions = {}) {
@@ -151,6 +154,7 @@ export class Balancer implements RuntimeHooks {
     this.#listeners.list = config.listeners.map((l) => this.#newListener(l, this.#group(l.group)));
     this.sources = new SourceGuard(() => this.global, clock);
     this.resources = new ResourceGuard(clock, (m) => this.diag.error(m));
+    this.#guard = new AcceptGuard(this.resources, this.sources);
     this.#penLog = new PenLog(this.global.logFile, this.global.logFormat, () => clock.now());
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
     this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
@@ -286,29 +290,10 @@ export class Balancer implements RuntimeHooks {
       if (facts.initial !== null) session.preload(facts.initial);
     }
     if (initial !== null) session.preload(initial);
-    const fits = this.resources.take(2); // given back in sessionEnded, whatever happens
-    // A gated connection was counted for its address when its gate opened; both give back at the end.
-    const withinSource = facts !== null || this.sources.take(session.selection.clientKey);
-    // A gated connection was checked for its address's rate when its gate opened.
-    const withinRate = facts !== null || this.sources.rate(session.selection.clientKey);
-    if (this.stopping) {
-      session.close('shutdown', false);
-      return;
-    }
-    if (!fits) {
-      this.resources.failed();
-      session.close('no-resources', false);
-      return;
-    }
-    if (!withinRate) {
-      session.close('rate-limit', false);
-      return;
-    }
-    if (!withinSource) {
-      session.close('source-limit', false);
-      return;
-    }
-    this.#admission.offer(session);
+    // Given back in sessionEnded, whatever ends the session.
+    const refusal = this.#guard.take(session.selection.clientKey, facts !== null, this.stopping);
+    if (refusal !== null) session.close(refusal, false);
+    else this.#admission.offer(session);
   }
 
   sessionConnected(session: Session): void {
@@ -343,14 +328,7 @@ export class Balancer implements RuntimeHooks {
 
   /** A TLS or passthrough gate opens (1 descriptor) or ends; false: over the descriptor budget. */
   gateDescriptor(delta: 1 | -1): boolean {
-    if (delta < 0) {
-      this.resources.give(1);
-      return true;
-    }
-    if (this.resources.take(1)) return true;
-    this.resources.give(1);
-    this.resources.failed();
-    return false;
+    return this.#guard.gateDescriptor(delta);
   }
 
   /** Bytes held in Fulcrum's buffers by all admitted sessions (walks them: for reports only). */
@@ -385,8 +363,7 @@ export class Balancer implements RuntimeHooks {
   /** The finished-session record: totals and counters, then the observers, then a freed slot. */
   sessionEnded(session: Session): void {
     const admitted = this.#admission.ended(session);
-    this.resources.give(2);
-    this.sources.give(session.selection.clientKey);
+    this.#guard.release(session.selection.clientKey);
     const t = this.totals;
     t.finished++;
     t.bytesFromClients += session.client.bytesRead;
