@@ -23,6 +23,8 @@ export type AdmissionLimits = Pick<GlobalConfig, 'maxConnections' | 'pendingMax'
 export interface AdmissionSlots {
   /** Takes a slot if the limits allow one more session (`active`, `pending`: this process's). */
   reserve(active: number, pending: number, limits: AdmissionLimits): boolean;
+  /** Whether -x itself is reached (not only the pending-connect limit): only then is a quiet client given up. */
+  sessionsFull(active: number, limits: AdmissionLimits): boolean;
   /** Connects in progress changed by `d`. */
   pendingDelta(d: number): void;
   /** An admitted session ended. */
@@ -40,6 +42,7 @@ export interface AdmissionSlots {
 export function localSlots(): AdmissionSlots {
   return {
     reserve: (active, pending, limits) => active < limits.maxConnections && pending < limits.pendingMax,
+    sessionsFull: (active, limits) => active >= limits.maxConnections,
     pendingDelta: () => undefined,
     released: () => undefined,
     waitingChanged: () => undefined,
@@ -73,6 +76,7 @@ export function sharedSlots(shared: SharedAdmission, role: 'worker' | 'primary')
   const primary = role === 'primary';
   return {
     reserve: (_active, _pending, limits) => shared.reserveAdmission(limits.maxConnections, limits.pendingMax),
+    sessionsFull: (_active, limits) => shared.activeTotal() >= limits.maxConnections,
     pendingDelta: (d) => shared.pendingDelta(d),
     released: () => shared.released(),
     waitingChanged: (n) => shared.setWaiting(n),
@@ -127,7 +131,9 @@ export class Admission {
 
   /** An accepted client: admitted now, held in the FIFO, or refused when the FIFO is full. */
   offer(session: Session): void {
-    if (this.#reserve() || (this.#evictQuiet() && this.#reserve())) {
+    // A quiet client is given up only for -x: a burst waiting on pending connects (pending_max)
+    // is served in order, and clients that connected and have not spoken yet are left alone.
+    if (this.#reserve() || (this.#d.slots.sessionsFull(this.sessions.size, this.#d.limits()) && this.#evictQuiet() && this.#reserve())) {
       this.#admit(session);
     } else if (this.#waitingLocal < this.#d.limits().backlog) {
       // pen stops accepting at -x and lets the kernel backlog hold clients; the runtime accepts

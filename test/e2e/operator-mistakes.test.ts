@@ -121,8 +121,10 @@ describe('the command line overrides the config file', () => {
     if (asRoot) expect(readFileSync(`/proc/${p.pid}/status`, 'utf8')).toMatch(/\nUid:\s+65534\b/);
     const c = await h.connect(port);
     expect(await c.readLine()).toBe('A');
+    // pen's -l line is written per request the client sends (docs/logging.md).
+    await c.write('GET /over HTTP/1.0\r\n\r\n');
     await c.end();
-    await waitFor(() => readFileSync(cliLog, 'utf8').includes('end='), { what: 'a line in the -l log given on the command line' });
+    await waitFor(() => readFileSync(cliLog, 'utf8').includes('GET /over'), { what: 'a line in the -l log given on the command line' });
   });
 });
 
