@@ -142,6 +142,8 @@ async function startFulcrumWorkers(ctx: PeerContext, w: WorkersContext): Promise
       'global:',
       `  max_connections: ${ctx.maxConnections}`,
       `  workers: ${w.count}`,
+      // Every connection of the bench comes from one address: the per-source limit would cap it.
+      '  max_connections_per_source: 0',
       '  debug: 1',
       'groups:',
       '  bench:',
