@@ -13,7 +13,6 @@
  *   connections the backend accepted and how many were open at once. Without pooling that is M;
  *   with it, about the requests in flight, bounded by the pool.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket, TCPSocketListener } from 'bun';
@@ -21,7 +20,7 @@ import { repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/
 import { errorMessage, freePort, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
 import { PEERS, type PeerName } from './peers.ts';
-import { childrenOf } from './proc.ts';
+import { childrenOf, runTool } from './proc.ts';
 import type { Row } from './results.ts';
 import { cpuMicros } from './udp.ts';
 
@@ -285,23 +284,7 @@ export function parseWrk(text: string): WrkResult | null {
 /** Runs wrk (one thread, `connections` keep-alive connections) against `port` for `seconds` (bounded). */
 function wrk(port: number, connections: number, seconds: number): Promise<WrkResult> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', `http://127.0.0.1:${port}/`];
-  return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 15) * 1000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      const r = parseWrk(text);
-      if (r === null) reject(new Error(`wrk printed no summary: ${text.trim().split('\n').slice(-3).join(' | ')}`));
-      else resolve(r);
-    });
-  });
+  return runTool('wrk', args, seconds, parseWrk);
 }
 
 function wrkMissing(): string | null {

@@ -1,5 +1,5 @@
 /** What the bench reads from /proc and /sys (Linux): resident memory, CPU time, child processes, CPUs. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 
@@ -81,4 +81,29 @@ export function onlineCpus(): string {
   } catch {
     return `0-${cpus().length - 1}`;
   }
+}
+
+/**
+ * Runs a load tool that prints a summary when it ends (wrk, dnsperf) for about `seconds`, killed
+ * if it overstays by 15 s; resolves to `parse` of what it printed (stdout and stderr), rejects
+ * when it printed no summary.
+ */
+export function runTool<T>(cmd: string, args: readonly string[], seconds: number, parse: (text: string) => T | null): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 15) * 1000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      const r = parse(text);
+      if (r === null) reject(new Error(`${cmd} printed no summary: ${text.trim().split('\n').slice(-3).join(' | ')}`));
+      else resolve(r);
+    });
+  });
 }

@@ -11,7 +11,7 @@
  * worker), and memory per session (a fresh process, N sessions from distinct client sockets,
  * each with one answered query, held open: growth of VmRSS / N).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { udp } from 'bun';
@@ -20,7 +20,7 @@ import { waitUdpBound } from '../../test/harness/udp.ts';
 import { errorMessage, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
 import { PEERS, type PeerName } from './peers.ts';
-import { childrenOf, rssKiB } from './proc.ts';
+import { childrenOf, rssKiB, runTool } from './proc.ts';
 import type { Row } from './results.ts';
 
 /** Peers with a UDP form, in report order. */
@@ -200,23 +200,7 @@ export function cpuMicros(pids: readonly number[]): number {
 function dnsperf(port: number, ms: number, dataFile: string): Promise<DnsperfResult> {
   const seconds = Math.max(1, Math.round(ms / 1000));
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', dataFile, '-c', String(UDP_CLIENTS), '-q', String(UDP_OUTSTANDING), '-T', '1', '-l', String(seconds), '-t', '2'];
-  return new Promise((resolve, reject) => {
-    const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 15) * 1000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      const r = parseDnsperf(text);
-      if (r === null) reject(new Error(`dnsperf printed no summary: ${text.trim().split('\n').slice(-3).join(' | ')}`));
-      else resolve(r);
-    });
-  });
+  return runTool('dnsperf', args, seconds, parseDnsperf);
 }
 
 /** Opens `n` sessions (one socket and one answered query each) through `port`; returns them and how many were answered. */
