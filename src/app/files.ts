@@ -5,6 +5,7 @@
  * how to fix it (no stack trace). `fulcrum check` uses the same checks as a start.
  */
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FulcrumError } from '../core/errors.ts';
 
@@ -114,4 +115,14 @@ export function writeProblem(path: string, ids: Ids | null = null, user: string 
   const mode = st.mode;
   const ok = st.uid === ids.uid ? (mode & 0o200) !== 0 : st.gid === ids.gid ? (mode & 0o020) !== 0 : (mode & 0o002) !== 0;
   return ok ? null : denied();
+}
+
+/**
+ * Writes a report file (pen's status page) whole or not at all: into a temporary file beside it,
+ * then renamed over it, so a reader never sees it empty or half written.
+ */
+export async function writeFileWhole(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
 }

@@ -6,12 +6,11 @@
  * new value when given one; a setter answers nothing. Unlike pen, a bad command throws a
  * CommandError (the control port answers it as an "error:" line) and changes nothing.
  */
-import { writeFile } from 'node:fs/promises';
 import { AclError, AclTable, formatAclEntry, parseAclEntry } from '../core/acl/acl.ts';
 import { AddressError, formatAddress, parseListenAddress } from '../core/address.ts';
 import type { AlgorithmName } from '../core/balancing/registry.ts';
 import type { Balancer } from './balancer.ts';
-import { readBoundedText } from './files.ts';
+import { readBoundedText, writeFileWhole } from './files.ts';
 import { LogFile } from './log-file.ts';
 import { aclIndex, CommandError, int, seconds } from './pen-command-args.ts';
 import { formatConnection, formatRecent, formatServers, localTimestamp, penStatusHtml } from './pen-reports.ts';
@@ -291,7 +290,7 @@ export class PenCommands {
         const file = b.global.statusFile;
         if (file !== null) {
           try {
-            await writeFile(file, html);
+            await writeFileWhole(file, html);
           } catch (e) {
             b.diag.error(`cannot write ${file}: ${(e as Error).message}`);
           }
@@ -307,7 +306,7 @@ export class PenCommands {
       case 'write': {
         const file = args[0] ?? b.global.commandFile;
         if (file === null || file === undefined) throw new CommandError('write: no file given and no -F file to write to');
-        await writeFile(file, this.dump());
+        await writeFileWhole(file, this.dump());
         return '';
       }
       case 'exit':

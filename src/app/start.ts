@@ -23,7 +23,7 @@ import { StartError, type ServeRequest } from './command-line.ts';
 import { createControlPort } from './control-service.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
 import { VERSION } from './facts.ts';
-import { fileProblem } from './files.ts';
+import { fileProblem, writeFileWhole } from './files.ts';
 import { CommandError, PenCommands } from './pen-commands.ts';
 import { penStatusHtml } from './pen-reports.ts';
 import { fileProblems } from './preflight.ts';
@@ -413,7 +413,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';
       if (control !== null) text += `  ${control.statsLine()}\n`;
       const file = balancer.global.statusFile;
-      if (file !== null) writeFile(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      if (file !== null) writeFileWhole(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
       return text;
     },
   };
