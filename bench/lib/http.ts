@@ -19,7 +19,7 @@ import type { Socket, TCPSocketListener } from 'bun';
 import { repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
 import { errorMessage, freePort, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
-import { PEERS, type PeerName } from './peers.ts';
+import { nginxPreamble, PEERS, type PeerName } from './peers.ts';
 import { childrenOf, runTool } from './proc.ts';
 import type { Row } from './results.ts';
 import { cpuMicros } from './udp.ts';
@@ -232,13 +232,7 @@ async function startHttpPeer(name: HttpPeerName, backendPort: number, cpu: numbe
     writeFileSync(
       cfg,
       [
-        'daemon off;',
-        'master_process on;',
-        'worker_processes 1;',
-        `worker_rlimit_nofile ${workerConnections + 64};`,
-        `pid ${join(dir, 'nginx-http.pid')};`,
-        `error_log ${join(dir, 'nginx-http-error.log')} warn;`,
-        `events { worker_connections ${workerConnections}; }`,
+        ...nginxPreamble(dir, 'nginx-http', workerConnections, false),
         'http {',
         '  access_log off;',
         `  client_body_temp_path ${join(dir, 'nginx-body')};`,

@@ -85,6 +85,23 @@ const HAPROXY = '/usr/sbin/haproxy';
 const NGINX = '/usr/sbin/nginx';
 const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
+/**
+ * The first lines of every nginx config the bench writes: one worker in the foreground, `name`'s
+ * pid and error log in `dir`, room for `workerConnections`, and the stream module when asked.
+ */
+export function nginxPreamble(dir: string, name: string, workerConnections: number, stream: boolean): string[] {
+  return [
+    ...(stream ? [`load_module ${NGINX_STREAM_MODULE};`] : []),
+    'daemon off;',
+    'master_process on;',
+    'worker_processes 1;',
+    `worker_rlimit_nofile ${workerConnections + 64};`,
+    `pid ${join(dir, `${name}.pid`)};`,
+    `error_log ${join(dir, `${name}-error.log`)} warn;`,
+    `events { worker_connections ${workerConnections}; }`,
+  ];
+}
+
 function pinned(cmd: string[], cpu: number | string | null): string[] {
   return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
 }
@@ -244,14 +261,7 @@ const nginx: Peer = {
     writeFileSync(
       cfg,
       [
-        `load_module ${NGINX_STREAM_MODULE};`,
-        'daemon off;',
-        'master_process on;',
-        'worker_processes 1;',
-        `worker_rlimit_nofile ${workerConnections + 64};`,
-        `pid ${join(ctx.dir, 'nginx.pid')};`,
-        `error_log ${join(ctx.dir, 'nginx-error.log')} warn;`,
-        `events { worker_connections ${workerConnections}; }`,
+        ...nginxPreamble(ctx.dir, 'nginx', workerConnections, true),
         'stream {',
         `  upstream be { server ${ctx.backend.host}:${ctx.backend.port}; }`,
         '  server {',

@@ -19,7 +19,7 @@ import { penCommand, repoRoot, spawnProcess, type RunningProcess } from '../../t
 import { waitUdpBound } from '../../test/harness/udp.ts';
 import { errorMessage, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
-import { PEERS, type PeerName } from './peers.ts';
+import { nginxPreamble, PEERS, type PeerName } from './peers.ts';
 import { childrenOf, rssKiB, runTool } from './proc.ts';
 import type { Row } from './results.ts';
 
@@ -35,7 +35,6 @@ export const SESSIONS_PER_SOURCE = 64;
 /** The query every exchange asks (dnsperf's data file). */
 const QUERY_LINE = 'bench.example. A\n';
 const NGINX = '/usr/sbin/nginx';
-const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 const SETTLE_MS = 1_000;
 
 export type Log = (line: string) => void;
@@ -141,14 +140,7 @@ async function startUdpPeer(name: UdpPeerName, backendPort: number, cpu: number 
     writeFileSync(
       cfg,
       [
-        `load_module ${NGINX_STREAM_MODULE};`,
-        'daemon off;',
-        'master_process on;',
-        'worker_processes 1;',
-        `worker_rlimit_nofile ${workerConnections + 64};`,
-        `pid ${join(dir, 'nginx-udp.pid')};`,
-        `error_log ${join(dir, 'nginx-udp-error.log')} warn;`,
-        `events { worker_connections ${workerConnections}; }`,
+        ...nginxPreamble(dir, 'nginx-udp', workerConnections, true),
         'stream {',
         `  upstream be { server ${backend}; }`,
         '  server {',
