@@ -41,8 +41,23 @@ interface Entry<C> {
 
 export type Acquired<C> = { kind: 'idle'; conn: C } | { kind: 'open' } | { kind: 'wait' };
 
+/** The pool's connections now (summed over its servers) and since start, for /metrics. */
+export interface PoolStats {
+  /** Open now: idle and busy (a connect in progress counts). */
+  open: number;
+  idle: number;
+  /** Requests waiting for a connection. */
+  waiting: number;
+  /** Connections opened for a request (new), and requests given an idle one (reused), since start. */
+  opened: number;
+  reused: number;
+}
+
 export class ConnectionPool<S, C extends Pooled> {
   settings: PoolSettings;
+  /** Connections opened (a request given a slot to open one) and reused (given an idle one), since start. */
+  opened = 0;
+  reused = 0;
   readonly #entries = new Map<S, Entry<C>>();
   readonly #clock: Clock;
   readonly #owner: PoolOwner<C>;
@@ -72,10 +87,12 @@ export class ConnectionPool<S, C extends Pooled> {
     if (conn !== undefined) {
       this.#clock.clearTimer(conn.idleTimer);
       conn.idleTimer = null;
+      this.reused++;
       return { kind: 'idle', conn };
     }
     if (e.open < this.settings.maxPerServer) {
       e.open++;
+      this.opened++;
       return { kind: 'open' };
     }
     e.waiters.push(waiter);
@@ -94,6 +111,7 @@ export class ConnectionPool<S, C extends Pooled> {
     const e = this.#entry(server);
     const w = e.waiters.shift();
     if (w !== undefined) {
+      this.reused++;
       w.granted(conn);
       return;
     }
@@ -125,6 +143,7 @@ export class ConnectionPool<S, C extends Pooled> {
     const w = e.waiters.shift();
     if (w !== undefined) {
       e.open++;
+      this.opened++;
       w.granted(null);
     } else if (e.open === 0) {
       this.#entries.delete(server);
@@ -146,6 +165,19 @@ export class ConnectionPool<S, C extends Pooled> {
   counts(server: S): { open: number; idle: number; waiting: number } {
     const e = this.#entries.get(server);
     return { open: e?.open ?? 0, idle: e?.idle.length ?? 0, waiting: e?.waiters.length ?? 0 };
+  }
+
+  /** The whole pool's counts (walks the servers with connections: for scrapes and reports only). */
+  stats(): PoolStats {
+    let open = 0;
+    let idle = 0;
+    let waiting = 0;
+    for (const e of this.#entries.values()) {
+      open += e.open;
+      idle += e.idle.length;
+      waiting += e.waiters.length;
+    }
+    return { open, idle, waiting, opened: this.opened, reused: this.reused };
   }
 
   /** Every server with connections, for stop(). */

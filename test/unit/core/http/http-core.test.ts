@@ -27,6 +27,8 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   expect(got).toEqual([c1]);
   pool.release('a', c1);
   expect(pool.counts('a')).toEqual({ open: 2, idle: 1, waiting: 0 });
+  // Two connections opened, one handed over to the waiter (a reuse).
+  expect(pool.stats()).toEqual({ open: 2, idle: 1, waiting: 0, opened: 2, reused: 1 });
   const r = pool.acquire('a', w);
   expect(r.kind === 'idle' && r.conn === c1).toBe(true);
   pool.release('a', c1);
@@ -47,6 +49,8 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   pool.closeIdle('a');
   expect(closedIdle).toEqual([c1, c2]);
   expect(clock.pending).toBe(0);
+  // Opened: two, one after the idle timeout, one granted to a waiter when a slot closed; reused: the waiter's and the idle one.
+  expect(pool.stats()).toMatchObject({ idle: 0, waiting: 0, opened: 4, reused: 2 });
 });
 
 test('routes: first match wins, host without port, path prefix', () => {
