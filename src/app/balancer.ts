@@ -16,7 +16,7 @@ import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
-import type { SessionRecord, SourceLimits } from '../control/observed.ts';
+import type { HttpRequestRecord, SessionRecord, SourceLimits } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
 import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
@@ -83,6 +83,8 @@ export class Balancer implements RuntimeHooks {
   readonly onSessionEnd: ((s: Session) => void)[] = [];
   /** Observers of finished UDP sessions (the access log), once per session (app/udp/). */
   readonly onUdpSessionEnd: ((s: SessionRecord) => void)[] = [];
+  /** Observers of finished HTTP mode requests and WebSocket tunnels (the access log), once each (app/http/). */
+  readonly onHttpRequestEnd: ((r: HttpRequestRecord) => void)[] = [];
   stopping = false;
   /** Active and agent checks of every group's servers (runs from start(), not in a worker). */
   readonly health: HealthChecker;

@@ -34,7 +34,7 @@ import { HandshakeStage } from './handshake-stage.ts';
 import { listenerMode, type ListenerMode } from './listener-mode.ts';
 import { ProxyInStage, type ProxyStats } from './proxy-in-stage.ts';
 import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
-import type { SessionRecord } from '../control/observed.ts';
+import type { HttpRequestRecord, SessionRecord } from '../control/observed.ts';
 import type { UdpRelay } from './udp/udp-relay.ts';
 import type { HttpProxy } from './http/http-proxy.ts';
 
@@ -69,6 +69,8 @@ export interface RuntimeHooks {
   logEvent(message: string): void;
   /** A UDP session ended (app/udp/): its record for the access log. */
   udpSessionEnded?(record: SessionRecord): void;
+  /** Who hears each finished HTTP mode request (the access log); empty when nobody does. */
+  readonly onHttpRequestEnd?: readonly ((r: HttpRequestRecord) => void)[];
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
   /** Makes the Server objects of a group (with workers: bound to shared memory); default makeServer's. */
   createServer?(index: number, c: ServerConfig, role: Server['role']): Server;
@@ -295,6 +297,8 @@ export class GroupRuntime implements SessionOwner {
   }
 }
 
+const NO_OBSERVERS: readonly ((r: HttpRequestRecord) => void)[] = [];
+
 export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAcceptor, SessionListener {
   config: ListenerConfig;
   group: GroupRuntime;
@@ -359,6 +363,11 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   logEvent(message: string): void {
     this.#hooks.logEvent(message);
+  }
+
+  /** HTTP mode: who hears each finished request (read per request; empty without an access log). */
+  get requestObservers(): readonly ((r: HttpRequestRecord) => void)[] {
+    return this.#hooks.onHttpRequestEnd ?? NO_OBSERVERS;
   }
 
   /** Applies a (new) config: TLS state is created on first use and kept across reloads. */

@@ -13,7 +13,7 @@ import { fileProblem } from './files.ts';
 
 export class Serving {
   readonly balancer: Balancer;
-  /** One JSON or text line per finished connection, when configured. */
+  /** One JSON or text line per finished connection (HTTP mode: per request), when configured. */
   accessLog: AccessLog | null = null;
 
   constructor(config: FulcrumConfig, diag: Diagnostics, clock: Clock, random: Random, options: BalancerOptions) {
@@ -39,6 +39,7 @@ export class Serving {
     this.accessLog = log;
     this.balancer.onSessionEnd.push(log.onSessionEnd);
     this.balancer.onUdpSessionEnd.push(log.onSessionEnd);
+    this.balancer.onHttpRequestEnd.push(log.onHttpRequestEnd);
   }
 
   /**

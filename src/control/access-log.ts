@@ -3,9 +3,11 @@
  * text format, with who, where to, *why that server*, how much, how long and how it ended.
  * The format and every termination code are documented in docs/logging.md and
  * docs/termination-codes.md. pen's `-l` log is separate and unchanged (Balancer.log).
+ * HTTP mode writes one line per request (and per WebSocket tunnel) instead, `"type":"http"` or
+ * `"type":"websocket"`, to the same file in the same format (docs/http.md).
  *
- * Cost: one record and one buffered asynchronous write per connection, at its end; nothing
- * per chunk. The file is opened in append mode and reopened on SIGHUP (rotation by `mv`).
+ * Cost: one record and one buffered asynchronous write per connection (or HTTP request), at its
+ * end; nothing per chunk. The file is opened in append mode and reopened on SIGHUP (rotation by `mv`).
  * Opening is checked synchronously first (a missing directory or a permission is an error the
  * caller reports at once), and `ready()` waits for pino's asynchronous open, so that nothing is
  * left half-open when the start fails later. A reopen that fails keeps the old file.
@@ -16,7 +18,7 @@ import { formatAddress } from '../core/address.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { AccessLogConfig } from '../config/model.ts';
-import type { SessionRecord } from './observed.ts';
+import type { HttpRequestRecord, SessionRecord } from './observed.ts';
 
 /** The failed connect attempts before the server that served (or before giving up). */
 export interface FailedAttempt {
@@ -119,6 +121,81 @@ export function accessRecord(s: SessionRecord): AccessRecord {
   };
 }
 
+/** One line of the access log for an HTTP mode request or WebSocket tunnel; JSON keys in this order. */
+export interface AccessHttpRecord {
+  type: 'http' | 'websocket';
+  start: string;
+  listener: string;
+  group: string | null;
+  client: string;
+  method: string;
+  /** The request target (path and query), at most TARGET_MAX characters. */
+  path: string;
+  host: string | null;
+  /** The answer's status; null when none was given (the client went away first). */
+  status: number | null;
+  /** Who gave the status: the server, or Fulcrum itself (its 400, 413, 501, 502, 503, 504). */
+  by: 'server' | 'fulcrum' | null;
+  server: string | null;
+  server_index: number | null;
+  /** tracked | algorithm | failover | backup | emergency | abuse | sticky-cookie; null when no server was chosen. */
+  why: string | null;
+  algorithm: string | null;
+  /** connect-failed | stale-connection: why the request was sent again; null if it was not. */
+  retry: string | null;
+  failed: FailedAttempt[];
+  /** new | reused: the backend connection (null: none was used; a WebSocket has its own). */
+  connection: 'new' | 'reused' | null;
+  bytes_from_client: number;
+  bytes_to_client: number;
+  /** From the request's arrival to the response head (or Fulcrum's answer, or the upgrade); null if none. */
+  head_ms: number | null;
+  duration_ms: number;
+  end: string;
+  detail: string | null;
+}
+
+/** A request target longer than this is cut (with `...`) in the log line. */
+export const TARGET_MAX = 1024;
+/** A Host header longer than this is cut in the log line. */
+const HOST_MAX = 256;
+
+function cut(v: string, max: number): string {
+  return v.length <= max ? v : `${v.slice(0, max)}...`;
+}
+
+export function httpAccessRecord(r: HttpRequestRecord): AccessHttpRecord {
+  const owner = (r.group ?? {}) as GroupLike;
+  const served = r.server;
+  const why = served === null ? null : r.sticky ? 'sticky-cookie' : r.st.reason;
+  const uses = r.connectionUses;
+  return {
+    type: r.websocket ? 'websocket' : 'http',
+    start: new Date(r.startMs).toISOString(),
+    listener: r.listener.name,
+    group: owner.name ?? null,
+    client: `${r.st.clientKey}:${r.st.clientPort}`,
+    method: r.method,
+    path: cut(r.target, TARGET_MAX),
+    host: r.host === null ? null : cut(r.host, HOST_MAX),
+    status: r.status === 0 ? null : r.status,
+    by: r.status === 0 ? null : r.own ? 'fulcrum' : 'server',
+    server: served === null ? null : formatAddress(served.address),
+    server_index: served === null ? null : serverIndex(served),
+    why,
+    algorithm: why === 'algorithm' ? (owner.config?.algorithm ?? null) : null,
+    retry: r.retry,
+    failed: r.failures === null ? [] : r.failures.map((f) => ({ server: formatAddress(f.server.address), error: f.error })),
+    connection: uses === 0 ? null : uses === 1 ? 'new' : 'reused',
+    bytes_from_client: r.bytesFromClient,
+    bytes_to_client: r.bytesToClient,
+    head_ms: r.headMs === 0 ? null : r.headMs - r.startMs,
+    duration_ms: r.endMs - r.startMs,
+    end: r.end,
+    detail: r.detail,
+  };
+}
+
 /** A value for the text format: bare when safe, else double-quoted with escapes. */
 function textValue(v: string | number | null): string {
   if (v === null) return '-';
@@ -145,6 +222,18 @@ export function formatTextRecord(r: AccessRecord, time: Date): string {
   );
 }
 
+/** The text format of an HTTP request's line: the end time, then `key=value` pairs in the JSON record's order. */
+export function formatHttpTextRecord(r: AccessHttpRecord, time: Date): string {
+  const failed = r.failed.length === 0 ? null : r.failed.map((f) => `${f.server}/${f.error}`).join(',');
+  return (
+    `${time.toISOString()} type=${r.type} start=${r.start} listener=${textValue(r.listener)} group=${textValue(r.group)} client=${textValue(r.client)} ` +
+    `method=${textValue(r.method)} path=${textValue(r.path)} host=${textValue(r.host)} status=${textValue(r.status)} by=${textValue(r.by)} ` +
+    `server=${textValue(r.server)} server_index=${textValue(r.server_index)} why=${textValue(r.why)} algorithm=${textValue(r.algorithm)} ` +
+    `retry=${textValue(r.retry)} failed=${textValue(failed)} connection=${textValue(r.connection)} bytes_from_client=${r.bytes_from_client} ` +
+    `bytes_to_client=${r.bytes_to_client} head_ms=${textValue(r.head_ms)} duration_ms=${r.duration_ms} end=${r.end} detail=${textValue(r.detail)}\n`
+  );
+}
+
 /** pino's SonicBoom destination (asynchronous, coalescing writes; reopen for rotation). */
 type Destination = ReturnType<typeof pino.destination>;
 
@@ -157,6 +246,8 @@ export class AccessLog {
   lines = 0;
   /** Bound to this instance, to be pushed onto Balancer.onSessionEnd. */
   readonly onSessionEnd = (s: SessionRecord): void => this.write(s);
+  /** Bound to this instance, to be pushed onto Balancer.onHttpRequestEnd (HTTP mode). */
+  readonly onHttpRequestEnd = (r: HttpRequestRecord): void => this.writeHttp(r);
 
   readonly #clock: Clock;
 
@@ -189,6 +280,15 @@ export class AccessLog {
     this.lines++;
     if (this.#json !== null) this.#json.info(r);
     else this.#dest.write(formatTextRecord(r, new Date(this.#clock.now())));
+  }
+
+  /** One HTTP mode request (or WebSocket tunnel) that ended. */
+  writeHttp(req: HttpRequestRecord): void {
+    if (this.#closed) return;
+    const r = httpAccessRecord(req);
+    this.lines++;
+    if (this.#json !== null) this.#json.info(r);
+    else this.#dest.write(formatHttpTextRecord(r, new Date(this.#clock.now())));
   }
 
   /** Resolves once the file is open (pino opens it asynchronously); rejects if it cannot be. */

@@ -59,6 +59,21 @@ export interface ObservedListener {
   readonly proxy?: { readonly v1: number; readonly v2: number; readonly failures: Readonly<Record<string, number | undefined>> };
   /** A UDP listener's sessions and datagram counters while bound (docs/udp.md); absent or null on TCP. */
   readonly udp?: ObservedUdp | null;
+  /** An HTTP listener's request counters and pool while bound (docs/http.md); absent or null otherwise. */
+  readonly http?: ObservedHttp | null;
+}
+
+/** An HTTP listener's proxy as metrics read it (app/http/http-proxy.ts fits); O(1) counters kept per request. */
+export interface ObservedHttp {
+  /** Requests and WebSocket tunnels under way. */
+  readonly inFlight: number;
+  /** Requests answered, by group name: counts by status class, index 1 to 5 for 1xx to 5xx. */
+  readonly requests: ReadonlyMap<string, ArrayLike<number>>;
+  /** Fulcrum's own error answers (no server answered), by status. */
+  readonly errorAnswers: ReadonlyMap<number, number>;
+  /** Time from each request's arrival to its server's response head, in the fixed log buckets of core/servers/latency-histogram.ts. */
+  readonly responseHead: { readonly counts: ArrayLike<number>; readonly count: number; readonly sumMs: number };
+  readonly pool: { stats(): { readonly open: number; readonly idle: number; readonly waiting: number; readonly opened: number; readonly reused: number } };
 }
 
 /** A UDP listener's relay as metrics and views read it (app/udp/udp-relay.ts fits). */
@@ -127,6 +142,47 @@ export interface SessionRecord {
   readonly failedServers: readonly Server[] | null;
   readonly connectErrors: readonly string[] | null;
   readonly facts: SessionTlsFacts | null;
+}
+
+/**
+ * One HTTP mode request or WebSocket tunnel as the access log sees it when it ends (app/http's
+ * Exchange and WsTunnel are such records themselves; docs/http.md lists the line's fields).
+ */
+export interface HttpRequestRecord {
+  readonly listener: { readonly name: string };
+  /** The group it went to (read for its name and algorithm). */
+  readonly group: unknown;
+  readonly websocket: boolean;
+  /** The client's address (IPv4-mapped addresses as IPv4) and port. */
+  readonly st: { readonly clientKey: string; readonly clientPort: number; readonly reason: string };
+  readonly method: string;
+  /** The request target as the client sent it (origin form: path and query). */
+  readonly target: string;
+  readonly host: string | null;
+  /** The answer's status (the server's, 101 for a tunnel, or one of Fulcrum's own); 0 when none was given. */
+  readonly status: number;
+  /** The status is Fulcrum's own answer, not a server's. */
+  readonly own: boolean;
+  readonly startMs: number;
+  /** When the response head (or Fulcrum's answer, or the upgrade) was given; 0 if never. */
+  readonly headMs: number;
+  readonly endMs: number;
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  /** The server that answered, or the last one tried; null when none was chosen. */
+  readonly server: Server | null;
+  /** The sticky cookie chose the server. */
+  readonly sticky: boolean;
+  /** Why the request was sent again: 'connect-failed' (on another server) or 'stale-connection' (on a fresh connection); null if not. */
+  readonly retry: string | null;
+  /** Attempts that failed before `server`, in order. */
+  readonly failures: readonly { readonly server: Server; readonly error: string }[] | null;
+  /** Requests the backend connection had carried with this one (1: new, more: reused from the pool); 0 when none was used. */
+  readonly connectionUses: number;
+  /** How the request ended (docs/http.md). */
+  readonly end: string;
+  /** What went wrong, in words, when it did (Fulcrum's own answers, aborts); else null. */
+  readonly detail: string | null;
 }
 
 /** An open connection, which the operator may close. */

@@ -30,6 +30,8 @@ export class BodyPump {
   taken = false;
   /** True once the pump stopped: sent, failed or cancelled. */
   over = false;
+  /** Body bytes read from the client (before framing), for the access log. */
+  bytes = 0;
   #reader: Reader | null = null;
   #sink: BodySink | null = null;
   #wake: (() => void) | null = null;
@@ -79,6 +81,7 @@ export class BodyPump {
         if (this.over) return;
         if (r.done || r.value === undefined) break;
         if (r.value.length === 0) continue;
+        this.bytes += r.value.length;
         if (!(await this.#write(this.chunked ? chunkFrame(r.value) : r.value))) return;
       }
       if (this.chunked && !(await this.#write(LAST_CHUNK))) return;

@@ -11,7 +11,9 @@
  * another server; one that met a stale keep-alive connection is sent once more on a fresh one
  * unless some of its body went already.
  *
- * The exchange is the connection's user and the pool's waiter itself: no closure per chunk.
+ * The exchange is the connection's user and the pool's waiter itself: no closure per chunk. It is
+ * also its own access log record (request-record.ts): what the log and /metrics need is noted in
+ * plain fields as it goes.
  */
 import type { TimerHandle } from '../../core/clock.ts';
 import type { SelectionState } from '../../core/selector.ts';
@@ -24,20 +26,14 @@ import { BodyPump, type PumpUser } from './body-pump.ts';
 import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
 import type { ConnectionPool } from '../../core/http/pool.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { GroupConfig } from '../../config/model.ts';
-import type { Selector } from '../../core/selector.ts';
+import { RequestRecord, type HttpGroup } from './request-record.ts';
 
-/** The group a request goes to (app's GroupRuntime fits). */
-export interface HttpGroup {
-  readonly name: string;
-  readonly config: GroupConfig;
-  readonly selector: Selector;
-  /** Told when a server goes up or down (the pool closes a down server's idle connections). */
-  readonly stateWatchers: Set<(server: Server, up: boolean) => void>;
-}
+export type { HttpGroup };
 
 /** What an exchange needs of its listener's proxy (http-proxy.ts). */
 export interface ExchangeHost {
+  /** The listener (its name, for the access log). */
+  readonly listener: { readonly name: string };
   readonly clock: Clock;
   readonly pool: ConnectionPool<Server, BackendConnection>;
   open(server: Server, user: BackendUser): BackendConnection;
@@ -45,14 +41,14 @@ export interface ExchangeHost {
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
   errorResponse(status: number, text: string): Response;
-  /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel). */
-  finished(x: { readonly status: number }): void;
+  /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel): counted, logged. */
+  finished(x: RequestRecord): void;
 }
 
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
 
-export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
+export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
   conn: BackendConnection | null = null;
   /** The server this request holds a selector slot on (pending, then connected). */
   connected = false;
@@ -67,20 +63,26 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   setCookie: string | null = null;
   /** The sticky cookie's value the request came with, or null. */
   cookieIn: string | null = null;
-  status = 0;
   readonly #pump: BodyPump | null;
   #timeoutMs = 0;
 
-  /** `head`: the request head to send; `body`: the client's body, streamed after it (chunked or not). */
+  /**
+   * `target`, `host`, `startMs`: the client's request as logged; `head`: the request head to
+   * send; `body`: the client's body, streamed after it (chunked or not).
+   */
   constructor(
     readonly proxy: ExchangeHost,
-    readonly group: HttpGroup,
-    readonly st: SelectionState,
-    readonly method: string,
+    group: HttpGroup,
+    st: SelectionState,
+    method: string,
+    target: string,
+    host: string | null,
+    startMs: number,
     readonly head: Uint8Array,
     body: ReadableStream<Uint8Array> | null = null,
     chunked = false,
   ) {
+    super(proxy.listener, group, st, method, target, host, startMs, false);
     this.response = new Promise<Response>((r) => (this.#resolve = r));
     this.#pump = body === null ? null : new BodyPump(body, chunked, this);
   }
@@ -93,6 +95,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   }
 
   #use(server: Server): void {
+    this.server = server;
     this.#noteCookie(server);
     const a = this.proxy.pool.acquire(server, this);
     if (a.kind === 'idle') this.#send(a.conn);
@@ -128,6 +131,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
       this.group.selector.connected(this.st);
     }
     conn.send(this.method, this.head);
+    this.connectionUses = conn.uses;
     if (this.#pump === null) return;
     // The upload's time is the client's (its idle timeout bounds it), not the server's.
     this.proxy.clock.clearTimer(this.#timer);
@@ -148,12 +152,14 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     this.conn = null;
     c?.close();
     const tooLarge = e instanceof Error && e.message.includes('maxRequestBodySize');
-    if (this.#stream !== null) {
-      this.#stream.error(new Error('the request body was cut short'));
-      this.#stream = null;
-      this.#finish(null, false);
-    } else if (this.status === 0) this.#answer(tooLarge ? 413 : 400, tooLarge ? 'the request body is over max_body_size' : 'the request body was cut short');
-    else this.#finish(null, false);
+    if (this.status === 0) {
+      this.#answer(tooLarge ? 413 : 400, tooLarge ? 'body-too-large' : 'bad-request', tooLarge ? 'the request body is over max_body_size' : 'the request body was cut short');
+      return;
+    }
+    // The server answered already: its response is cut (if it was still streaming).
+    this.#stream?.error(new Error('the request body was cut short'));
+    this.#stream = null;
+    this.#aborted('client-aborted', tooLarge ? 'the request body went over max_body_size' : 'the request body was cut short');
   }
 
   // BackendUser
@@ -175,17 +181,21 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     const next = sel.connectFailed(this.st, false);
     if (next === null || this.#connectRetries >= CONNECT_RETRIES) {
       if (next !== null) sel.abandoned(this.st);
-      this.#answer(502, 'the server could not be reached');
+      this.#answer(502, 'connect-failed', 'the server could not be reached', `connect failed: ${why}`);
       return;
     }
     this.#connectRetries++;
+    if (failed !== null) this.failedOnce(failed, `connect failed: ${why}`, 'connect-failed');
+    this.sticky = false;
     this.#use(next);
   }
 
   backendHead(_c: BackendConnection, head: ResponseHead): void {
     if (this.done) return;
-    this.proxy.clock.clearTimer(this.#timer);
+    const clock = this.proxy.clock;
+    clock.clearTimer(this.#timer);
     this.#timer = null;
+    this.headMs = clock.now();
     const headers = new Headers(forwardedResponseHeaders(head.headers));
     if (this.setCookie !== null) {
       headers.append('set-cookie', this.setCookie);
@@ -203,6 +213,8 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   backendBody(c: BackendConnection, chunk: Uint8Array): void {
     const s = this.#stream;
     if (s === null) return;
+    // Counted as it goes to the client's stream (what the client reads of it is the runtime's).
+    this.bytesToClient += chunk.length;
     // The runtime may reuse the read buffer once this returns: the stream keeps a copy.
     s.enqueue(chunk.slice());
     if ((s.desiredSize ?? 1) <= 0) c.pause();
@@ -213,6 +225,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     this.#stream = null;
     // Answered before the whole body was sent: the rest is dropped, and the connection with it.
     const early = this.#pump !== null && !this.#pump.over;
+    if (early) this.detail = 'answered before the request body was all sent';
     this.#finish(c, reusable && !early);
   }
 
@@ -222,7 +235,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     if (responseStarted) {
       this.#stream?.error(new Error(why));
       this.#stream = null;
-      this.#finish(null, false);
+      this.#aborted('server-aborted', why);
       return;
     }
     // A keep-alive connection the server had closed meanwhile: once more on a fresh one, unless
@@ -230,6 +243,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     if (c.uses > 1 && !this.#staleRetried && this.#pump?.taken !== true) {
       this.#staleRetried = true;
       this.#pump?.detach();
+      this.failedOnce(c.server as Server, `stale keep-alive connection: ${why}`, 'stale-connection');
       // Back to a reserved slot, so that a failed connect now fails over like any other.
       const server = this.st.server!;
       this.group.selector.released(this.st);
@@ -242,7 +256,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     }
     const server = this.st.server;
     if (server !== null) this.group.selector.passiveFailure(server, why);
-    this.#answer(502, 'the server failed before answering');
+    this.#answer(502, 'server-failed', 'the server failed before answering', why);
   }
 
   /** The response timeout: 504 if the head has not come (the connection cannot be reused). */
@@ -256,19 +270,29 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     } else if (this.st.server !== null && !this.connected) {
       this.proxy.pool.cancel(this.st.server, this);
     }
-    this.#answer(504, 'the server did not answer in time');
+    this.#answer(504, 'response-timeout', 'the server did not answer in time');
   }
 
   #clientGone(): void {
     const c = this.conn;
     this.conn = null;
     c?.close();
+    this.#aborted('client-aborted', 'the client went away during the response');
+  }
+
+  /** The response was given and then cut (`end` says by whom). */
+  #aborted(end: string, detail: string): void {
+    this.end = end;
+    this.detail = detail;
     this.#finish(null, false);
   }
 
-  /** An error answer of ours; the selector slot is given back. */
-  #answer(status: number, text: string): void {
-    this.status = status;
+  /**
+   * An error answer of ours (`text` its body, `end` and `why` for the access log); the selector
+   * slot is given back.
+   */
+  #answer(status: number, end: string, text: string, why: string | null = null): void {
+    this.answered(status, end, why === null ? text : `${text}: ${why}`, this.proxy.clock.now());
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#finish(null, false);
   }
@@ -277,7 +301,11 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   #finish(c: BackendConnection | null, reusable: boolean): void {
     if (this.done) return;
     this.done = true;
-    this.#pump?.cancel();
+    const pump = this.#pump;
+    if (pump !== null) {
+      pump.cancel();
+      this.bytesFromClient = pump.bytes;
+    }
     this.proxy.clock.clearTimer(this.#timer);
     this.#timer = null;
     const server = this.st.server;

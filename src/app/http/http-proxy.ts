@@ -4,7 +4,9 @@
  * robin, leastconn, hash, tracking as for connections), rewrite the headers, and run the
  * exchange over a pooled keep-alive connection. Owns the listener's backend pool: at most
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
- * their server goes down.
+ * their server goes down. Counts each finished request for /metrics (by group and status class,
+ * Fulcrum's own answers by status, the time to the server's response head) and hands it to the
+ * access log when one is configured (docs/http.md, "Access log and metrics").
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,17 +16,20 @@ import type { Clock } from '../../core/clock.ts';
 import { clientKey } from '../../core/ip.ts';
 import { newSelectionState, type SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
+import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
 import { forwardedRequestHeaders } from '../../core/http/forwarding.ts';
 import { ConnectionPool, type PoolOwner } from '../../core/http/pool.ts';
 import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
 import type { HttpListenerConfig } from '../../config/model.ts';
+import type { HttpRequestRecord } from '../../control/observed.ts';
 import { BackendConnection, type BackendOwner, type BackendUser } from '../../dataplane/http-backend.ts';
 import type { HttpFrontHandler, Upgrader } from '../../dataplane/http-front.ts';
 import { bodyFraming, framingHeader, requestTarget, type BodyFraming } from '../../protocol/http1-request.ts';
 import { readBodyStart, wholeBody } from './body-start.ts';
 import { Exchange, type ExchangeHost, type HttpGroup } from './exchange.ts';
+import { RequestRecord } from './request-record.ts';
 import { WsTunnel } from './ws-tunnel.ts';
 
 export type { HttpGroup };
@@ -37,6 +42,8 @@ export interface HttpHost {
   readonly clock: Clock;
   groupNamed(name: string): HttpGroup | null;
   logEvent(message: string): void;
+  /** Who hears each finished request (the access log); empty when nobody does, and then no record is built. */
+  readonly requestObservers: readonly ((r: HttpRequestRecord) => void)[];
 }
 
 /** A per-process secret for the sticky cookie values (workers each have their own; docs/http.md). */
@@ -44,6 +51,8 @@ const STICKY_SECRET = randomBytes(32);
 
 const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+/** Fulcrum's own answers, counted from zero in /metrics so that rate() sees the first one. */
+const OWN_STATUSES = [400, 413, 501, 502, 503, 504];
 
 export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost {
   readonly pool: ConnectionPool<Server, BackendConnection>;
@@ -52,8 +61,13 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   readonly #routes: HttpRoute<string>[];
   readonly #sticky = new Map<HttpGroup, { servers: readonly Server[]; n: number; table: StickyTable<Server> }>();
   readonly #watched = new Set<HttpGroup>();
-  /** Requests answered, by status, for reports and tests. */
-  readonly statuses = new Map<number, number>();
+  /** Requests answered, by group name: counts by status class (index 1 to 5 for 1xx to 5xx; 0 for anything else). */
+  readonly requests = new Map<string, number[]>();
+  /** Fulcrum's own error answers, by status. */
+  readonly errorAnswers = new Map<number, number>(OWN_STATUSES.map((s) => [s, 0]));
+  /** Time from a request's arrival to its server's response head (O(1) per request). */
+  readonly responseHead = new LatencyHistogram();
+  /** Requests and tunnels under way (an exchange or tunnel started, not finished). */
   inFlight = 0;
   /** The error pages' bodies by status, and the config they were read for (a reload replaces it). */
   #pages = new Map<number, { body: Uint8Array; type: string }>();
@@ -66,7 +80,13 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#trusted = typeof t === 'string' ? null : t;
     this.#routes = c.routes.map((r) => ({ host: r.host, pathPrefix: r.pathPrefix, target: r.group }));
     this.pool = new ConnectionPool(c.pool, host.clock, this);
+    this.#classes(host.group.name);
     this.#readPages();
+  }
+
+  /** The listener (its name, for the access log). */
+  get listener(): { readonly name: string } {
+    return this.#host;
   }
 
   /** Reads the configured error pages (at start, and after a reload changed them); an unreadable one is logged and the default used. */
@@ -93,17 +113,15 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
 
   // HttpFrontHandler
   request(req: Request, clientAddress: string, clientPort: number, upgrade: Upgrader): Response | Promise<Response | undefined> {
+    const startMs = this.clock.now();
     const target = requestTarget(req.url);
     const host = req.headers.get('host');
+    const st = newSelectionState(clientKey(clientAddress), clientPort);
     // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
-    if (host !== null && host.includes(',')) {
-      this.#count(400);
-      return this.errorResponse(400, 'more than one Host header');
-    }
+    if (host !== null && host.includes(',')) return this.#refuse(new RequestRecord(this.#host, this.#host.group, st, req.method, target, host, startMs, false), 400, 'bad-request', 'more than one Host header');
     const route = matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
-    const st = newSelectionState(clientKey(clientAddress), clientPort);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(req.headers.get('cookie'), cookieName);
     const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: this.#host.config.tls != null ? 'https' : 'http', host }, this.#trusted);
@@ -115,27 +133,28 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const wanted = req.headers.get('upgrade');
     if (wanted !== null) {
       if (wanted.toLowerCase() !== 'websocket') {
-        this.#count(501);
-        return this.errorResponse(501, `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`);
+        const text = `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`;
+        return this.#refuse(new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false), 501, 'upgrade-unsupported', text);
       }
-      return this.#tunnel(req, group, st, target, headers, cookies?.value ?? null, upgrade);
+      const t = new WsTunnel(this, group, st, req.method, target, host, startMs, headers, req.headers.get('sec-websocket-protocol'));
+      return this.#tunnel(t, req, cookies?.value ?? null, upgrade);
     }
     const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
     const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
-    if (body === null) return this.#forward(req.method, target, host, headers, framing, null, group, st, cookies?.value ?? null);
+    if (body === null) return this.#forward(req.method, target, host, startMs, headers, framing, null, group, st, cookies?.value ?? null);
     // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
     return readBodyStart(body, this.clock).then((start) => {
       if (start.kind === 'failed') {
-        this.#count(400);
-        return this.errorResponse(400, `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`);
+        const text = `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`;
+        return this.#refuse(new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false), 400, 'bad-request', text);
       }
-      if (start.kind === 'whole') return this.#forward(req.method, target, host, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
-      return this.#forward(req.method, target, host, headers, framing, start.body, group, st, cookies?.value ?? null);
+      if (start.kind === 'whole') return this.#forward(req.method, target, host, startMs, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
+      return this.#forward(req.method, target, host, startMs, headers, framing, start.body, group, st, cookies?.value ?? null);
     });
   }
 
   /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
-  #forward(method: string, target: string, host: string | null, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+  #forward(method: string, target: string, host: string | null, startMs: number, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     const out: string[] = [`${method} ${target} HTTP/1.1`, ...(host === null ? ['host: '] : [])];
     for (const [n, v] of headers) {
@@ -145,38 +164,49 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const line = framingHeader(framing);
     if (line !== null) out.push(line);
     const head = Buffer.from(out.join('\r\n') + '\r\n\r\n', 'latin1');
-    const x = new Exchange(this, group, st, method, head, body, framing.kind === 'chunked');
+    const x = new Exchange(this, group, st, method, target, host, startMs, head, body, framing.kind === 'chunked');
     x.cookieIn = cookieIn;
-    const server = this.#stuck(group, x) ?? group.selector.begin(st);
-    if (server === null) {
-      this.#count(503);
-      return this.errorResponse(503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
-    }
+    const server = this.#chosen(x, cookieIn);
+    if (server === null) return this.#noServer(x);
     this.inFlight++;
     x.start(server, this.#host.config.http!.responseTimeoutMs);
     return x.response;
   }
 
   /** A WebSocket request: the tunnel is set up before the client is upgraded (ws-tunnel.ts). */
-  #tunnel(req: Request, group: HttpGroup, st: SelectionState, target: string, headers: [string, string][], cookieIn: string | null, upgrade: Upgrader): Response | Promise<Response | undefined> {
-    const server = this.#stuckTo(group, st, cookieIn) ?? group.selector.begin(st);
-    if (server === null) {
-      this.#count(503);
-      return this.errorResponse(503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
-    }
-    const t = new WsTunnel(this, group, st, target, headers, req.headers.get('sec-websocket-protocol'));
+  #tunnel(t: WsTunnel, req: Request, cookieIn: string | null, upgrade: Upgrader): Response | Promise<Response | undefined> {
+    const server = this.#chosen(t, cookieIn);
+    if (server === null) return this.#noServer(t);
     this.inFlight++;
     return t.start(server, this.#host.config.http!.responseTimeoutMs, req, upgrade);
+  }
+
+  /** The sticky cookie's server (noted on the record), else the group's Selector's choice; null: none (st.refusal says why). */
+  #chosen(r: RequestRecord, cookieIn: string | null): Server | null {
+    const stuck = this.#stuckTo(r.group, r.st, cookieIn);
+    if (stuck !== null) {
+      r.sticky = true;
+      return stuck;
+    }
+    return r.group.selector.begin(r.st);
+  }
+
+  /** 503: no server of the group could take the request. */
+  #noServer(r: RequestRecord): Response {
+    const refusal = r.st.refusal ?? 'no-server';
+    return this.#refuse(r, 503, refusal, `no server available in group ${r.group.name} (${refusal})`);
+  }
+
+  /** An answer of Fulcrum's own before any exchange began: counted and logged like a finished request. */
+  #refuse(r: RequestRecord, status: number, end: string, text: string): Response {
+    r.answered(status, end, text, r.startMs);
+    this.#record(r);
+    return this.errorResponse(status, text);
   }
 
   failed(e: Error): Response {
     this.event(`request failed: ${e.message}`);
     return this.errorResponse(502, 'the request could not be forwarded');
-  }
-
-  /** The cookie's server when it is valid and available (reserved like a tracked client's), else null. */
-  #stuck(group: HttpGroup, x: Exchange): Server | null {
-    return this.#stuckTo(group, x.st, x.cookieIn);
   }
 
   #stuckTo(group: HttpGroup, st: SelectionState, cookieIn: string | null): Server | null {
@@ -239,13 +269,34 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.pool.closed(c.server as Server, c);
   }
 
-  finished(x: { readonly status: number }): void {
-    if (x.status !== 0) this.#count(x.status);
+  finished(x: RequestRecord): void {
     this.inFlight--;
+    this.#record(x);
   }
 
-  #count(status: number): void {
-    this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
+  /** Counts a finished request (O(1)) and, when the access log listens, hands it the record. */
+  #record(r: RequestRecord): void {
+    const status = r.status;
+    if (status !== 0) {
+      const c = (status / 100) | 0;
+      this.#classes(r.group.name)[c >= 1 && c <= 5 ? c : 0]!++;
+      if (r.own) this.errorAnswers.set(status, (this.errorAnswers.get(status) ?? 0) + 1);
+      else if (!r.websocket && r.headMs !== 0) this.responseHead.record(r.headMs - r.startMs);
+    }
+    const observers = this.#host.requestObservers;
+    if (observers.length === 0) return;
+    r.endMs = this.clock.now();
+    for (const f of observers) f(r);
+  }
+
+  /** A group's counts by status class (made on its first request). */
+  #classes(group: string): number[] {
+    let c = this.requests.get(group);
+    if (c === undefined) {
+      c = [0, 0, 0, 0, 0, 0];
+      this.requests.set(group, c);
+    }
+    return c;
   }
 
   /** An answer of Fulcrum's own: the listener's error page for `status`, or `<status> <reason>: <text>`. */

@@ -6,7 +6,8 @@
  * reached or refuses the upgrade (tried once more on another server), 504 when it does not
  * complete it within the response timeout. Then messages are relayed both ways as they come, and
  * either side's close closes the other with the same code and reason. The selector slot is held
- * until both are closed.
+ * until both are closed. The tunnel is its own access log record (request-record.ts): one line
+ * when it ends, with the messages' sizes each way.
  */
 import type { TimerHandle } from '../../core/clock.ts';
 import type { SelectionState } from '../../core/selector.ts';
@@ -15,6 +16,7 @@ import type { Upgrader, WsClient, WsClientUser, WsMessage } from '../../dataplan
 import { WsBackend, type WsBackendUser } from '../../dataplane/ws-backend.ts';
 import { relayableCloseCode } from '../../protocol/http1-request.ts';
 import type { ExchangeHost, HttpGroup } from './exchange.ts';
+import { RequestRecord } from './request-record.ts';
 
 /** Request headers the WebSocket client to the server makes its own. */
 const HANDSHAKE = new Set(['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length', 'expect']);
@@ -22,8 +24,7 @@ const HANDSHAKE = new Set(['host', 'sec-websocket-key', 'sec-websocket-version',
 /** Messages from the server kept until the client's side is open. */
 const EARLY_LIMIT = 1024;
 
-export class WsTunnel implements WsBackendUser, WsClientUser {
-  status = 0;
+export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUser {
   #backend: WsBackend | null = null;
   #client: WsClient | null = null;
   #early: WsMessage[] = [];
@@ -39,12 +40,16 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
 
   constructor(
     readonly proxy: ExchangeHost,
-    readonly group: HttpGroup,
-    readonly st: SelectionState,
-    readonly target: string,
+    group: HttpGroup,
+    st: SelectionState,
+    method: string,
+    target: string,
+    host: string | null,
+    startMs: number,
     headers: [string, string][],
     protocols: string | null,
   ) {
+    super(proxy.listener, group, st, method, target, host, startMs, true);
     for (const [n, v] of headers) if (!HANDSHAKE.has(n)) this.#headers[n] = v;
     this.#protocols = protocols === null ? [] : protocols.split(',').map((p) => p.trim()).filter((p) => p !== '');
   }
@@ -60,26 +65,29 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
   }
 
   #open(server: Server): void {
+    this.server = server;
     try {
       this.#backend = new WsBackend(server.address, this.target, this.#headers, this.#protocols, this);
     } catch (e) {
       this.#backend = null;
-      this.#fail(502, `the server cannot take a WebSocket: ${(e as Error).message}`);
+      this.#fail(502, 'handshake-failed', `the server cannot take a WebSocket: ${(e as Error).message}`);
     }
   }
 
   // WsBackendUser
   backendOpen(protocol: string): void {
     if (this.#done) return;
-    this.proxy.clock.clearTimer(this.#timer);
+    const clock = this.proxy.clock;
+    clock.clearTimer(this.#timer);
     this.#timer = null;
     this.#connected = true;
+    this.headMs = clock.now();
     this.group.selector.connected(this.st);
     const ok = this.#upgrade!(this.#req!, this, protocol === '' ? {} : { 'sec-websocket-protocol': protocol });
     this.#req = null;
     this.#upgrade = null;
     if (!ok) {
-      this.#fail(400, 'the request cannot be upgraded to a WebSocket');
+      this.#fail(400, 'bad-request', 'the request cannot be upgraded to a WebSocket');
       return;
     }
     this.status = 101;
@@ -88,6 +96,8 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
 
   backendMessage(m: WsMessage): void {
     if (this.#done) return;
+    // A text message's size is counted in UTF-16 units (bytes for ASCII), a binary one in bytes.
+    this.bytesToClient += m.length;
     if (this.#client === null) {
       // Before the client's open event (the runtime copies nothing: keep a copy).
       if (this.#early.length >= EARLY_LIMIT) return this.#closeBoth(1008, 'too many messages before the client was ready');
@@ -108,17 +118,20 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
       const next = sel.connectFailed(this.st, false);
       if (next !== null && !this.#retried) {
         this.#retried = true;
+        if (failed !== null) this.failedOnce(failed, `WebSocket handshake failed (${code})`, 'connect-failed');
+        this.sticky = false;
         this.#open(next);
         return;
       }
       if (next !== null) sel.abandoned(this.st);
       this.st.server = null;
-      this.#fail(502, 'the server could not be reached or refused the WebSocket');
+      this.#fail(502, 'handshake-failed', 'the server could not be reached or refused the WebSocket', `close code ${code}`);
       return;
     }
     const c = this.#client;
     this.#client = null;
     c?.close(relayableCloseCode(code), reason);
+    this.end = 'server-closed';
     this.#end();
   }
 
@@ -136,6 +149,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
 
   clientMessage(m: WsMessage): void {
     if (this.#done || this.#backend === null) return;
+    this.bytesFromClient += m.length;
     if (!this.#backend.send(m)) this.#closeBoth(1008, 'the server does not read');
   }
 
@@ -145,6 +159,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
     const b = this.#backend;
     this.#backend = null;
     b?.close(relayableCloseCode(code), reason);
+    this.end = 'client-closed';
     this.#end();
   }
 
@@ -154,7 +169,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
     const b = this.#backend;
     this.#backend = null;
     b?.close(null, '');
-    this.#fail(504, 'the server did not complete the WebSocket handshake in time');
+    this.#fail(504, 'response-timeout', 'the server did not complete the WebSocket handshake in time');
   }
 
   #closeBoth(code: number, reason: string): void {
@@ -164,12 +179,14 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
     this.#client = null;
     b?.close(code, reason);
     c?.close(code, reason);
+    this.end = 'not-reading';
+    this.detail = reason;
     this.#end();
   }
 
-  /** An HTTP answer instead of the upgrade. */
-  #fail(status: number, text: string): void {
-    this.status = status;
+  /** An HTTP answer instead of the upgrade (`text` its body; `end` and `why` for the access log). */
+  #fail(status: number, end: string, text: string, why: string | null = null): void {
+    this.answered(status, end, why === null ? text : `${text}: ${why}`, this.proxy.clock.now());
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#end();
   }
