@@ -16,6 +16,8 @@ import client from 'prom-client';
 import { formatAddress } from '../core/address.ts';
 import type { Server } from '../core/servers/server.ts';
 import { LATENCY_BOUNDS_MS } from '../core/servers/latency-histogram.ts';
+import { addHttpFamilies } from './http-metrics.ts';
+import { escapeLabel, labelText, num } from './prom-text.ts';
 import { addUdpFamilies } from './udp-metrics.ts';
 import { TERMINATION_REASONS } from '../core/termination.ts';
 import type { ObservedBalancer, ObservedGroup, ObservedListener } from './observed.ts';
@@ -52,22 +54,6 @@ interface Family {
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
   emit(out: string[], scrape: Scrape): void;
-}
-
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function labelText(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
-}
-
-function num(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
 }
 
 const ADMIN_STATES: readonly Server['admin'][] = ['enabled', 'drain', 'maintenance'];
@@ -167,6 +153,7 @@ export class Metrics {
     );
 
     addUdpFamilies(add, b);
+    addHttpFamilies(add, (name, help, type, emit) => family(name, help, type, (out) => emit(out)), b);
 
     // Groups
     const perGroup = (value: (g: ObservedGroup) => number) => () => [...b.groups.values()].map((g) => ({ labels: { group: g.name }, value: value(g) }));
