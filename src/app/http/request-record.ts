@@ -2,8 +2,9 @@
  * What one HTTP mode request (or WebSocket tunnel) leaves for the access log and /metrics
  * (docs/http.md, "Access log and metrics"): Exchange and WsTunnel extend this class, so the
  * request's own object is its record, filled as it goes by plain field writes (no closure, no
- * extra object). The access log's line is built from it only when an access log is configured;
- * a request answered before an exchange exists (400, 501, 503) gets a bare RequestRecord only then.
+ * extra object). The access log's line is built from it only when an access log is configured.
+ * A request Fulcrum answers before any exchange or tunnel exists (two Hosts, an unreadable body:
+ * 400; another Upgrade: 501) gets a bare RequestRecord, on those error paths only.
  */
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
