@@ -137,14 +137,14 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
   #forward(method: string, target: string, host: string | null, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
-    const out: string[] = [`${method} ${target} HTTP/1.1`, ...(host === null ? ['host: '] : [])];
+    let text = host === null ? `${method} ${target} HTTP/1.1\r\nhost: \r\n` : `${method} ${target} HTTP/1.1\r\n`;
     for (const [n, v] of headers) {
       if (n === 'content-length' || n === 'expect') continue;
-      out.push(`${n}: ${v}`);
+      text += `${n}: ${v}\r\n`;
     }
     const line = framingHeader(framing);
-    if (line !== null) out.push(line);
-    const head = Buffer.from(out.join('\r\n') + '\r\n\r\n', 'latin1');
+    text += line === null ? '\r\n' : `${line}\r\n\r\n`;
+    const head = Buffer.from(text, 'latin1');
     const x = new Exchange(this, group, st, method, head, body, framing.kind === 'chunked');
     x.cookieIn = cookieIn;
     const server = this.#stuck(group, x) ?? group.selector.begin(st);
