@@ -107,8 +107,8 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   #use(server: Server): void {
     this.#noteCookie(server);
     const a = this.proxy.pool.acquire(server, this);
-    if (a.kind === 'idle') this.#send(a.conn);
-    else if (a.kind === 'open') this.conn = this.proxy.open(server, this);
+    if (a === 'open') this.conn = this.proxy.open(server, this);
+    else if (a !== 'wait') this.#send(a);
   }
 
   /** The sticky cookie names the server that answers (set when it was not the one asked for). */

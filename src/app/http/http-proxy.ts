@@ -63,7 +63,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#host = host;
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
-    this.#trusted = typeof t === 'string' ? null : t;
+    this.#trusted = typeof t === 'string' || t.entries.length === 0 ? null : t;
     this.#routes = c.routes.map((r) => ({ host: r.host, pathPrefix: r.pathPrefix, target: r.group }));
     this.pool = new ConnectionPool(c.pool, host.clock, this);
     this.#readPages();
@@ -100,7 +100,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
       this.#count(400);
       return this.errorResponse(400, 'more than one Host header');
     }
-    const route = matchRoute(this.#routes, host, pathOf(target));
+    const route = this.#routes.length === 0 ? null : matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
     const st = newSelectionState(clientKey(clientAddress), clientPort);
