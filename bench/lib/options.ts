@@ -194,7 +194,7 @@ export function estimateSeconds(o: Options): number {
     total += udpPeers * (2 + Math.ceil(o.warmupMs / 1000) + o.repeats * (Math.max(1, Math.round(o.durationMs / 1000)) + 0.5) + 4 + o.udpSessions / 2000);
   }
   if (o.only.has('http')) {
-    const httpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'haproxy' || p === 'nginx').length;
+    const httpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'naive' || p === 'haproxy' || p === 'nginx').length;
     // wrk runs whole seconds; pooling: a fresh balancer per repeat, the clients opened, a window of at least 2 s
     const wrkRun = Math.max(1, Math.round(o.durationMs / 1000)) + 0.3;
     total += httpPeers * (2 + Math.round(o.warmupMs / 1000) + o.repeats * (wrkRun + 2 + Math.max(2, o.durationMs / 1000) + o.httpClients / 2000));
