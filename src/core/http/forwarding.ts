@@ -92,12 +92,19 @@ export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, fa
 
 /** The response headers to give the client: hop-by-hop fields out, the rest as the server sent them. */
 export function forwardedResponseHeaders(incoming: readonly [string, string][]): HeaderList {
-  const tokens = connectionTokens(incoming);
   const out: HeaderList = [];
-  for (const [n, v] of incoming) {
-    const lower = n.toLowerCase();
-    if (lower === 'content-length' || isHopByHop(lower, tokens)) continue;
-    out.push([n, v]);
+  let tokens: Set<string> | null = null;
+  for (const h of incoming) {
+    const lower = h[0].toLowerCase();
+    if (lower === 'content-length') continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') tokens = connectionTokens([h], tokens ?? undefined);
+      continue;
+    }
+    out.push(h);
   }
-  return out;
+  // Fields the Connection header named, in the rare response that names any.
+  if (tokens === null) return out;
+  const named = tokens;
+  return out.filter(([n]) => !named.has(n.toLowerCase()));
 }
