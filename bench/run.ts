@@ -17,7 +17,7 @@ import { Backend } from './lib/backend.ts';
 import { PER_DESTINATION } from './lib/idle.ts';
 import { describeMachine, machineLines } from './lib/machine.ts';
 import { connectionLimit, estimateSeconds, FULCRUM_WORKERS, maxIdle, OptionsError, parseOptions, USAGE, workersConnectionLimit, type Options } from './lib/options.ts';
-import { PEERS } from './lib/peers.ts';
+import { HTTP_ONLY_PEERS, PEERS } from './lib/peers.ts';
 import { loadAverage, onlineCpus } from './lib/proc.ts';
 import { formatReport } from './lib/report.ts';
 import { toCsv, type Row } from './lib/results.ts';
@@ -117,6 +117,7 @@ async function main(o: Options): Promise<number> {
   const rows: Row[] = [];
   try {
     for (const name of o.peers) {
+      if (HTTP_ONLY_PEERS.includes(name)) continue;
       try {
         rows.push(...(await runPeer(PEERS[name], { options: o, backend, balancerCpu, loadCpu, workersCpus, log })));
       } catch (err) {

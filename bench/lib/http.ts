@@ -25,7 +25,7 @@ import type { Row } from './results.ts';
 import { cpuMicros } from './udp.ts';
 
 /** Peers with an HTTP form, in report order. */
-export const HTTP_PEERS = ['direct', 'fulcrum', 'haproxy', 'nginx'] as const satisfies readonly PeerName[];
+export const HTTP_PEERS = ['direct', 'fulcrum', 'naive', 'naive-raw', 'haproxy', 'nginx'] as const satisfies readonly PeerName[];
 type HttpPeerName = (typeof HTTP_PEERS)[number];
 
 /** Backend connections each balancer may keep per server: Fulcrum's pool, HAProxy's server maxconn, nginx's keepalive cache. */
@@ -162,6 +162,8 @@ function pinned(cmd: string[], cpu: number | null): string[] {
 export const HTTP_DESCRIBE = {
   direct: 'no balancer (the ceiling)',
   fulcrum: `config file: listener mode: http, tracking: false, pool.max_per_server ${HTTP_POOL}`,
+  naive: `bench/naive-http-proxy.ts: Bun.serve + a pool of ${HTTP_POOL} Bun.connect connections, X-Forwarded-For, nothing else (the runtime's floor for this design)`,
+  'naive-raw': `bench/naive-http-raw.ts: the same with Bun.listen and a head splitter toward clients (no validation: what a front of our own on raw sockets could cost)`,
   haproxy: `mode http, nbthread 1, http-reuse always, server maxconn ${HTTP_POOL}`,
   nginx: `http proxy_pass, upstream keepalive ${HTTP_POOL}, proxy_http_version 1.1, Connection ""`,
 } satisfies Record<HttpPeerName, string>;
@@ -193,6 +195,9 @@ async function startHttpPeer(name: HttpPeerName, backendPort: number, cpu: numbe
       ].join('\n'),
     );
     proc = await spawnProcess(pinned([join(repoRoot, 'bin/fulcrum'), '--config', cfg], cpu), { name, port });
+  } else if (name === 'naive' || name === 'naive-raw') {
+    const script = name === 'naive' ? 'bench/naive-http-proxy.ts' : 'bench/naive-http-raw.ts';
+    proc = await spawnProcess(pinned([process.execPath, join(repoRoot, script), String(port), backend, String(HTTP_POOL)], cpu), { name, port });
   } else if (name === 'haproxy') {
     const cfg = join(dir, 'haproxy-http.cfg');
     writeFileSync(

@@ -1,5 +1,5 @@
 /** The bench's command line: presets (full, --quick) and overrides, validated up front. */
-import { DEFAULT_PEERS, OPT_IN_PEERS, PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
+import { DEFAULT_PEERS, HTTP_ONLY_PEERS, OPT_IN_PEERS, PEER_NAMES, isPeerName, type PeerName } from './peers.ts';
 
 export const SCENARIOS = ['keepalive', 'connrate', 'idle', 'bulk', 'memory', 'workers', 'udp', 'http'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -187,14 +187,14 @@ export function estimateSeconds(o: Options): number {
   if (idleOn) perPeer += (o.ladder[steps - 1] ?? 0) / 2000; // opening idle connections
   if (o.only.has('bulk')) perPeer += o.bulkStreams.length * o.repeats * run;
   if (o.only.has('memory')) perPeer += o.repeats * (4 + o.memoryIdle / 3000);
-  let total = perPeer * o.peers.length;
+  let total = perPeer * o.peers.filter((p) => !HTTP_ONLY_PEERS.includes(p)).length;
   if (o.only.has('udp')) {
     const udpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'pen' || p === 'nginx').length;
     // dnsperf runs whole seconds; memory: a fresh process, two settles, the sessions opened
     total += udpPeers * (2 + Math.ceil(o.warmupMs / 1000) + o.repeats * (Math.max(1, Math.round(o.durationMs / 1000)) + 0.5) + 4 + o.udpSessions / 2000);
   }
   if (o.only.has('http')) {
-    const httpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'haproxy' || p === 'nginx').length;
+    const httpPeers = o.peers.filter((p) => p === 'direct' || p === 'fulcrum' || p === 'naive' || p === 'naive-raw' || p === 'haproxy' || p === 'nginx').length;
     // wrk runs whole seconds; pooling: a fresh balancer per repeat, the clients opened, a window of at least 2 s
     const wrkRun = Math.max(1, Math.round(o.durationMs / 1000)) + 0.3;
     total += httpPeers * (2 + Math.round(o.warmupMs / 1000) + o.repeats * (wrkRun + 2 + Math.max(2, o.durationMs / 1000) + o.httpClients / 2000));

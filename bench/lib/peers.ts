@@ -17,7 +17,7 @@ import { trackedPeer } from './cluster-peer.ts';
 import { childrenOf } from './proc.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
-export const PEER_NAMES = ['direct', 'fulcrum', 'naive', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
+export const PEER_NAMES = ['direct', 'fulcrum', 'naive', 'naive-raw', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /**
@@ -25,6 +25,9 @@ export type PeerName = (typeof PEER_NAMES)[number];
  * and without `cluster:`), and running it in every full bench would nearly double its time.
  */
 export const OPT_IN_PEERS: readonly PeerName[] = ['fulcrum-tracked', 'fulcrum-cluster'];
+
+/** Peers with only an HTTP form (bench/lib/http.ts): the TCP and UDP scenarios pass them by. */
+export const HTTP_ONLY_PEERS: readonly PeerName[] = ['naive-raw'];
 
 /** The peers of a run without --peers. */
 export const DEFAULT_PEERS: readonly PeerName[] = PEER_NAMES.filter((p) => !OPT_IN_PEERS.includes(p));
@@ -201,6 +204,15 @@ const naive: Peer = {
   },
 };
 
+/** HTTP only: the naive HTTP proxy with its client side on raw sockets (bench/naive-http-raw.ts). */
+const naiveRaw: Peer = {
+  name: 'naive-raw',
+  describe: 'bench/naive-http-raw.ts: HTTP only — the naive HTTP proxy with Bun.listen and a head splitter toward clients instead of Bun.serve',
+  missing: () => null,
+  version: () => `Bun ${Bun.version}`,
+  start: () => Promise.reject(new Error('naive-raw has only an HTTP form')),
+};
+
 function penPeer(name: 'pen' | 'pen-poll'): Peer {
   const poll = name === 'pen-poll';
   return {
@@ -287,6 +299,7 @@ export const PEERS: Record<PeerName, Peer> = {
   direct,
   fulcrum,
   naive,
+  'naive-raw': naiveRaw,
   pen: penPeer('pen'),
   'pen-poll': penPeer('pen-poll'),
   haproxy,

@@ -10,6 +10,7 @@ const COLORS: Record<PeerName, string> = {
   direct: '#888888',
   fulcrum: '#d62728',
   naive: '#8c564b',
+  'naive-raw': '#c49c94',
   pen: '#1f77b4',
   'pen-poll': '#17becf',
   haproxy: '#2ca02c',

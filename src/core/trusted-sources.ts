@@ -33,6 +33,7 @@ export class TrustedSources {
 
   /** Whether a peer address (as the socket reports it) is one of the trusted sources. */
   trusts(remoteAddress: string | undefined): boolean {
+    if (this.entries.length === 0) return false;
     const ip = parseClientIp(remoteAddress);
     if (ip.family === 0) return false; // a Unix-socket peer has no address to trust
     const addr = ipaddrLib().fromByteArray([...ip.bytes]);

@@ -8,7 +8,7 @@
  */
 import type { Socket, SocketHandler } from 'bun';
 import type { Address } from '../core/address.ts';
-import type { TimerHandle } from '../core/clock.ts';
+import type { Pooled } from '../core/http/pool.ts';
 import { ResponseParser, type ResponseHead, type ResponseSink } from '../protocol/http1-response.ts';
 
 /** The exchange (one request and its response) using a connection. */
@@ -31,9 +31,11 @@ export interface BackendOwner {
   connectionGone(c: BackendConnection): void;
 }
 
-export class BackendConnection implements ResponseSink {
+export class BackendConnection implements ResponseSink, Pooled {
   // Pooled (core/http/pool.ts)
-  idleTimer: TimerHandle | null = null;
+  idlePrev: Pooled | null = null;
+  idleNext: Pooled | null = null;
+  idleSince = -1;
   poolKey: unknown = null;
   socket: Socket<BackendConnection> | null = null;
   user: BackendUser | null;

@@ -11,9 +11,35 @@
  */
 export function requestTarget(url: string): string {
   if (url.startsWith('/')) return url;
+  // Most targets are plain: the URL parser would give back the same characters, so they are
+  // sliced out (a URL object per request costs more than the rest of the head). Dot segments,
+  // escapes and anything the parser would rewrite go through it, so routing sees what is sent.
+  const slash = url.indexOf('/', url.indexOf('//') + 2);
+  if (slash > 0 && plainTarget(url, slash)) return url.slice(slash);
   const u = new URL(url);
   return `${u.pathname}${u.search}`;
 }
+
+/** True when url[from..] has only characters the URL parser keeps as they are, and no dot segment. */
+function plainTarget(url: string, from: number): boolean {
+  let prev = 0;
+  for (let i = from; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (!PLAIN[c]) return false;
+    // '/.': a dot segment ('/./', '/../'), or a name starting with a dot: the parser decides.
+    if (c === 0x2e && prev === 0x2f) return false;
+    prev = c;
+  }
+  // An empty query ('/p?') is dropped by the parser.
+  return prev !== 0x3f;
+}
+
+/** Letters, digits and - _ ~ . / ? = & , ; : @ + * ! $ ( ). */
+const PLAIN: boolean[] = (() => {
+  const t = new Array<boolean>(128).fill(false);
+  for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~./?=&,;:@+*!$()') t[ch.charCodeAt(0)] = true;
+  return t;
+})();
 
 /** How a request body goes to the server: its declared length, chunked, or none at all. */
 export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };

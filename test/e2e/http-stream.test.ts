@@ -217,4 +217,46 @@ describe('HTTP mode streaming', () => {
     expect(got.path).toBe('/old?q=1');
     expect(got.headers['host']).toBe(''); // HTTP/1.1 to the server needs one: empty (RFC 9112 §3.2)
   });
+
+  /** A raw server: each connection gets `answer` (the head and what part of the body it sends), then `then` decides. */
+  function rawServer(answer: string, then: 'close' | 'stall'): { address: string; finish: () => void } {
+    const held: { end(): void }[] = [];
+    const l = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        data(s) {
+          s.write(answer);
+          if (then === 'close') s.end();
+          else held.push(s);
+        },
+      },
+    });
+    h.defer(() => l.stop(true));
+    return { address: `127.0.0.1:${l.port}`, finish: () => held.forEach((s) => s.end()) };
+  }
+
+  test('a small response cut short by the server is a 502, not a torn answer', async () => {
+    const s = rawServer('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b', 'close');
+    const port = await start([s.address]);
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const all = (await c.readAll()).toString();
+    expect(all).toStartWith('HTTP/1.1 502 ');
+    expect(all).toContain('the server failed during its response');
+  });
+
+  test('a large response is streamed: its first bytes reach the client before the server has sent it all', async () => {
+    const first = 'x'.repeat(100 * 1024);
+    const s = rawServer(`HTTP/1.1 200 OK\r\nContent-Length: ${first.length + 5}\r\n\r\n${first}`, 'stall');
+    const port = await start([s.address]);
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    // The head and the first 100 KiB come while the server still owes 5 bytes.
+    const head = await c.readUntil('\r\n\r\n');
+    expect(head).toStartWith('HTTP/1.1 200 ');
+    s.finish();
+  });
 });

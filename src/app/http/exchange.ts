@@ -48,6 +48,14 @@ export interface ExchangeHost {
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
 
+/**
+ * A response body with a Content-Length up to this size is gathered whole and handed to the
+ * client as bytes, not as a stream: a stream costs the runtime more than the copy (docs/http.md,
+ * "Small responses"), and most responses are small. The response timeout then runs to the
+ * body's end, since the client sees nothing before it.
+ */
+export const WHOLE_RESPONSE_MAX = 64 * 1024;
+
 export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
   conn: BackendConnection | null = null;
   /** The server this request holds a selector slot on (pending, then connected). */
@@ -63,6 +71,10 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   setCookie: string | null = null;
   /** The sticky cookie's value the request came with, or null. */
   cookieIn: string | null = null;
+  /** A small response being gathered (WHOLE_RESPONSE_MAX): its head and its body so far. */
+  #wholeHead: ResponseInit | null = null;
+  #whole: Uint8Array | null = null;
+  #wholeAt = 0;
   readonly #pump: BodyPump | null;
   #timeoutMs = 0;
 
@@ -98,8 +110,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.server = server;
     this.#noteCookie(server);
     const a = this.proxy.pool.acquire(server, this);
-    if (a.kind === 'idle') this.#send(a.conn);
-    else if (a.kind === 'open') this.conn = this.proxy.open(server, this);
+    if (a === 'open') this.conn = this.proxy.open(server, this);
+    else if (a !== 'wait') this.#send(a);
   }
 
   /** The sticky cookie names the server that answers (set when it was not the one asked for). */
@@ -141,7 +153,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
 
   // PumpUser
   bodySent(): void {
-    if (this.done || this.status !== 0) return;
+    if (this.done || this.status !== 0 || this.#timer !== null) return;
     this.#timer = this.proxy.clock.setTimeout(timedOut, this.#timeoutMs, this);
   }
 
@@ -192,25 +204,41 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
 
   backendHead(_c: BackendConnection, head: ResponseHead): void {
     if (this.done) return;
+    let headers = forwardedResponseHeaders(head.headers);
+    if (this.setCookie !== null) {
+      // HAProxy's nocache: a response that sticks a client must not be cached for others.
+      headers = headers.filter(([n]) => n.toLowerCase() !== 'cache-control');
+      headers.push(['set-cookie', this.setCookie], ['cache-control', 'private']);
+    }
+    const init: ResponseInit = { status: head.status, statusText: head.reason, headers };
     const clock = this.proxy.clock;
+    this.headMs = clock.now();
+    if (head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
+      // Gathered whole (the response timer keeps running until it is): see WHOLE_RESPONSE_MAX.
+      this.#wholeHead = init;
+      this.#whole = new Uint8Array(head.length);
+      this.#wholeAt = 0;
+      return;
+    }
     clock.clearTimer(this.#timer);
     this.#timer = null;
-    this.headMs = clock.now();
-    const headers = new Headers(forwardedResponseHeaders(head.headers));
-    if (this.setCookie !== null) {
-      headers.append('set-cookie', this.setCookie);
-      // HAProxy's nocache: a response that sticks a client must not be cached for others.
-      headers.set('cache-control', 'private');
-    }
     let body: ReadableStream<Uint8Array> | null = null;
     if (head.framing !== 'none') {
       body = new ReadableStream<Uint8Array>({ start: (c) => void (this.#stream = c), pull: () => this.conn?.resume(), cancel: () => this.#clientGone() }, { highWaterMark: 4 });
     }
     this.status = head.status;
-    this.#resolve(new Response(body, { status: head.status, statusText: head.reason, headers }));
+    this.#resolve(new Response(body, init));
   }
 
   backendBody(c: BackendConnection, chunk: Uint8Array): void {
+    const whole = this.#whole;
+    if (whole !== null) {
+      // The parser never gives more than the Content-Length.
+      whole.set(chunk, this.#wholeAt);
+      this.#wholeAt += chunk.length;
+      this.bytesToClient += chunk.length;
+      return;
+    }
     const s = this.#stream;
     if (s === null) return;
     // Counted as it goes to the client's stream (what the client reads of it is the runtime's).
@@ -221,6 +249,13 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   }
 
   backendEnd(c: BackendConnection, reusable: boolean): void {
+    const init = this.#wholeHead;
+    if (init !== null) {
+      this.#wholeHead = null;
+      this.status = init.status!;
+      this.#resolve(new Response(this.#whole, init));
+      this.#whole = null;
+    }
     this.#stream?.close();
     this.#stream = null;
     // Answered before the whole body was sent: the rest is dropped, and the connection with it.
@@ -232,6 +267,16 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   backendFailed(c: BackendConnection, why: string, responseStarted: boolean): void {
     this.conn = null;
     if (this.done) return;
+    if (responseStarted && this.#wholeHead !== null) {
+      // Cut short while gathered: the client has seen nothing yet, so it gets a 502, not a torn
+      // response. Not sent again: the server has the request.
+      this.#wholeHead = null;
+      this.#whole = null;
+      const server = this.st.server;
+      if (server !== null) this.group.selector.passiveFailure(server, why);
+      this.#answer(502, 'server-aborted', 'the server failed during its response', why);
+      return;
+    }
     if (responseStarted) {
       this.#stream?.error(new Error(why));
       this.#stream = null;
@@ -259,10 +304,12 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#answer(502, 'server-failed', 'the server failed before answering', why);
   }
 
-  /** The response timeout: 504 if the head has not come (the connection cannot be reused). */
+  /** The response timeout: 504 if the head (or a gathered body) has not come (the connection cannot be reused). */
   onTimeout(): void {
     this.#timer = null;
     if (this.done) return;
+    this.#wholeHead = null;
+    this.#whole = null;
     const c = this.conn;
     if (c !== null) {
       this.conn = null;

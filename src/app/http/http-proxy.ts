@@ -77,7 +77,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#host = host;
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
-    this.#trusted = typeof t === 'string' ? null : t;
+    this.#trusted = typeof t === 'string' || t.entries.length === 0 ? null : t;
     this.#routes = c.routes.map((r) => ({ host: r.host, pathPrefix: r.pathPrefix, target: r.group }));
     this.pool = new ConnectionPool(c.pool, host.clock, this);
     this.#classes(host.group.name);
@@ -119,7 +119,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const st = newSelectionState(clientKey(clientAddress), clientPort);
     // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
     if (host !== null && host.includes(',')) return this.#refuse(new RequestRecord(this.#host, this.#host.group, st, req.method, target, host, startMs, false), 400, 'bad-request', 'more than one Host header');
-    const route = matchRoute(this.#routes, host, pathOf(target));
+    const route = this.#routes.length === 0 ? null : matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
     const cookieName = group.config.stickyCookie ?? null;
@@ -156,14 +156,14 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
   #forward(method: string, target: string, host: string | null, startMs: number, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
-    const out: string[] = [`${method} ${target} HTTP/1.1`, ...(host === null ? ['host: '] : [])];
+    let text = host === null ? `${method} ${target} HTTP/1.1\r\nhost: \r\n` : `${method} ${target} HTTP/1.1\r\n`;
     for (const [n, v] of headers) {
       if (n === 'content-length' || n === 'expect') continue;
-      out.push(`${n}: ${v}`);
+      text += `${n}: ${v}\r\n`;
     }
     const line = framingHeader(framing);
-    if (line !== null) out.push(line);
-    const head = Buffer.from(out.join('\r\n') + '\r\n\r\n', 'latin1');
+    text += line === null ? '\r\n' : `${line}\r\n\r\n`;
+    const head = Buffer.from(text, 'latin1');
     const x = new Exchange(this, group, st, method, target, host, startMs, head, body, framing.kind === 'chunked');
     x.cookieIn = cookieIn;
     const server = this.#chosen(x, cookieIn);

@@ -17,9 +17,9 @@ export function isHopByHop(name: string, connectionTokens: ReadonlySet<string>):
   return HOP_BY_HOP.has(name) || connectionTokens.has(name);
 }
 
-/** The tokens of the Connection fields of `headers` (lower-case). */
-export function connectionTokens(headers: Iterable<[string, string]>): Set<string> {
-  const out = new Set<string>();
+/** The tokens of the Connection fields of `headers` (lower-case), added to `into` if given. */
+export function connectionTokens(headers: Iterable<[string, string]>, into?: Set<string>): Set<string> {
+  const out = into ?? new Set<string>();
   for (const [n, v] of headers) {
     if (n.toLowerCase() !== 'connection') continue;
     for (const t of v.split(',')) {
@@ -49,16 +49,20 @@ export function plainAddress(a: string): string {
  * field when stickiness removes its own cookie and rebuilds it), forwarding fields in.
  */
 export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, facts: ForwardFacts, trusted: TrustedSources | null): HeaderList {
-  const list = [...incoming];
-  const tokens = connectionTokens(list);
   const client = plainAddress(facts.clientAddress);
   const keepChain = trusted !== null && trusted.trusts(client);
   const out: HeaderList = [];
+  // One pass (this runs for every request): Connection's tokens are applied after it, in the
+  // rare request that has them.
+  let tokens: Set<string> | null = null;
   let xff: string | null = null;
   let forwarded: string | null = null;
-  for (const [n, v] of list) {
+  for (const [n, v] of incoming) {
     const lower = n.toLowerCase();
-    if (isHopByHop(lower, tokens)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') tokens = connectionTokens([[lower, v]], tokens ?? undefined);
+      continue;
+    }
     if (lower === 'x-forwarded-for') {
       if (keepChain) xff = xff === null ? v : `${xff}, ${v}`;
       continue;
@@ -67,10 +71,16 @@ export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, fa
       if (keepChain) forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
       continue;
     }
-    if (lower === 'x-forwarded-proto') {
-      continue;
-    }
+    if (lower === 'x-forwarded-proto') continue;
     out.push([lower, v]);
+  }
+  if (tokens !== null) {
+    const named = tokens;
+    if (named.has('x-forwarded-for')) xff = null;
+    if (named.has('forwarded')) forwarded = null;
+    let k = 0;
+    for (const h of out) if (!named.has(h[0])) out[k++] = h;
+    out.length = k;
   }
   out.push(['x-forwarded-for', xff === null ? client : `${xff}, ${client}`]);
   out.push(['x-forwarded-proto', facts.proto]);
@@ -82,12 +92,19 @@ export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, fa
 
 /** The response headers to give the client: hop-by-hop fields out, the rest as the server sent them. */
 export function forwardedResponseHeaders(incoming: readonly [string, string][]): HeaderList {
-  const tokens = connectionTokens(incoming);
   const out: HeaderList = [];
-  for (const [n, v] of incoming) {
-    const lower = n.toLowerCase();
-    if (lower === 'content-length' || isHopByHop(lower, tokens)) continue;
-    out.push([n, v]);
+  let tokens: Set<string> | null = null;
+  for (const h of incoming) {
+    const lower = h[0].toLowerCase();
+    if (lower === 'content-length') continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') tokens = connectionTokens([h], tokens ?? undefined);
+      continue;
+    }
+    out.push(h);
   }
-  return out;
+  // Fields the Connection header named, in the rare response that names any.
+  if (tokens === null) return out;
+  const named = tokens;
+  return out.filter(([n]) => !named.has(n.toLowerCase()));
 }

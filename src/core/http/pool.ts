@@ -2,11 +2,14 @@
  * The pool policy of HTTP mode's backend connections (docs/http.md), without sockets: per server,
  * how many connections are open (idle or busy) against `maxPerServer`, the idle ones (reused last
  * in, first out, so the least used ones reach their idle timeout and close), and the requests
- * waiting for a connection when the server is at its maximum (first come, first served). Idle
- * timeouts run through the injected Clock, one timer per idle connection, armed with the
- * connection as its argument (no closure per park). The owner opens and closes sockets.
+ * waiting for a connection when the server is at its maximum (first come, first served). Every
+ * operation is O(1): the idle connections form a linked list through the connections themselves,
+ * the waiters an ordered list, and idle timeouts run on one timer per server (the oldest idle
+ * connection's), through the injected Clock: nothing per request. The owner opens and closes
+ * sockets.
  */
 import type { Clock, TimerHandle } from '../clock.ts';
+import { OrderedList } from '../ordered-list.ts';
 
 export interface PoolSettings {
   /** The most connections (idle and busy) to one server. */
@@ -15,10 +18,14 @@ export interface PoolSettings {
   idleTimeoutMs: number;
 }
 
-/** A pooled connection as the policy sees it (the owner's object carries these fields). */
+/** A pooled connection as the policy sees it (the owner's object carries these fields, set by the pool). */
 export interface Pooled {
-  idleTimer: TimerHandle | null;
-  /** The pool entry it belongs to, set by the pool. */
+  /** The idle list's links (older, newer) while the connection is idle. */
+  idlePrev: Pooled | null;
+  idleNext: Pooled | null;
+  /** When it was parked idle; -1 while it is not idle. */
+  idleSince: number;
+  /** The pool entry it belongs to. */
   poolKey: unknown;
 }
 
@@ -33,13 +40,20 @@ export interface PoolOwner<C> {
   closeIdle(conn: C): void;
 }
 
-interface Entry<C> {
+/** The connections to one server. */
+interface Entry<C extends Pooled> {
   open: number;
-  idle: C[];
-  waiters: PoolWaiter<C>[];
+  /** The idle ones, oldest first: reused from the newest end, timed out from the oldest. */
+  oldest: C | null;
+  newest: C | null;
+  idle: number;
+  readonly waiters: OrderedList<PoolWaiter<C>>;
+  /** One timer per server for the oldest idle connection's timeout, not one per parking. */
+  timer: TimerHandle | null;
 }
 
-export type Acquired<C> = { kind: 'idle'; conn: C } | { kind: 'open' } | { kind: 'wait' };
+/** What acquire() gives: an idle connection, leave to open one, or a place in the queue. */
+export type Acquired<C> = C | 'open' | 'wait';
 
 /** The pool's connections now (summed over its servers) and since start, for /metrics. */
 export interface PoolStats {
@@ -71,39 +85,36 @@ export class ConnectionPool<S, C extends Pooled> {
   #entry(server: S): Entry<C> {
     let e = this.#entries.get(server);
     if (e === undefined) {
-      e = { open: 0, idle: [], waiters: [] };
+      e = { open: 0, oldest: null, newest: null, idle: 0, waiters: new OrderedList(), timer: null };
       this.#entries.set(server, e);
     }
     return e;
   }
 
   /**
-   * A connection for a request to `server`: an idle one, leave to open one (counted from now),
-   * or wait (`waiter` is queued and granted one later).
+   * A connection for a request to `server`: an idle one (the most recently used), leave to open
+   * one (counted from now), or wait (`waiter` is queued and granted one later).
    */
   acquire(server: S, waiter: PoolWaiter<C>): Acquired<C> {
     const e = this.#entry(server);
-    const conn = e.idle.pop();
-    if (conn !== undefined) {
-      this.#clock.clearTimer(conn.idleTimer);
-      conn.idleTimer = null;
+    const conn = e.newest;
+    if (conn !== null) {
+      unlink(e, conn);
       this.reused++;
-      return { kind: 'idle', conn };
+      return conn;
     }
     if (e.open < this.settings.maxPerServer) {
       e.open++;
       this.opened++;
-      return { kind: 'open' };
+      return 'open';
     }
     e.waiters.push(waiter);
-    return { kind: 'wait' };
+    return 'wait';
   }
 
   /** A waiting request gave up (timeout, client gone). */
   cancel(server: S, waiter: PoolWaiter<C>): void {
-    const w = this.#entries.get(server)?.waiters;
-    const i = w === undefined ? -1 : w.indexOf(waiter);
-    if (i >= 0) w!.splice(i, 1);
+    this.#entries.get(server)?.waiters.delete(waiter);
   }
 
   /** A connection finished a request and may be reused: given to a waiter, or parked idle. */
@@ -116,29 +127,35 @@ export class ConnectionPool<S, C extends Pooled> {
       return;
     }
     conn.poolKey = server;
-    conn.idleTimer = this.#clock.setTimeout(this.#expire, this.settings.idleTimeoutMs, conn);
-    e.idle.push(conn);
+    conn.idleSince = this.#clock.now();
+    conn.idlePrev = e.newest;
+    conn.idleNext = null;
+    if (e.newest === null) e.oldest = conn;
+    else e.newest.idleNext = conn;
+    e.newest = conn;
+    e.idle++;
+    if (e.timer === null) e.timer = this.#clock.setTimeout(this.#expire, this.settings.idleTimeoutMs, e);
   }
 
-  readonly #expire = (conn: C): void => {
-    conn.idleTimer = null;
-    // Out of the idle list at once: the socket closes later, and must not be reused meanwhile.
-    const idle = this.#entries.get(conn.poolKey as S)?.idle;
-    const i = idle === undefined ? -1 : idle.indexOf(conn);
-    if (i >= 0) idle!.splice(i, 1);
-    this.#owner.closeIdle(conn);
+  /** The oldest idle connections whose time is up are closed; the timer follows the next oldest. */
+  readonly #expire = (e: Entry<C>): void => {
+    e.timer = null;
+    const now = this.#clock.now();
+    const limit = this.settings.idleTimeoutMs;
+    for (let c = e.oldest; c !== null && now - c.idleSince >= limit; c = e.oldest) {
+      // Out of the idle list at once: the socket closes later, and must not be reused meanwhile.
+      unlink(e, c);
+      this.#owner.closeIdle(c);
+    }
+    const next = e.oldest;
+    if (next !== null && e.timer === null) e.timer = this.#clock.setTimeout(this.#expire, next.idleSince + limit - now, e);
   };
 
   /** A connection to `server` closed (or failed to open): its slot goes to a waiter, if any. */
   closed(server: S, conn: C | null): void {
     const e = this.#entries.get(server);
     if (e === undefined) return;
-    if (conn !== null) {
-      this.#clock.clearTimer(conn.idleTimer);
-      conn.idleTimer = null;
-      const i = e.idle.indexOf(conn);
-      if (i >= 0) e.idle.splice(i, 1);
-    }
+    if (conn !== null && conn.idleSince >= 0) unlink(e, conn);
     e.open--;
     const w = e.waiters.shift();
     if (w !== undefined) {
@@ -146,6 +163,8 @@ export class ConnectionPool<S, C extends Pooled> {
       this.opened++;
       w.granted(null);
     } else if (e.open === 0) {
+      this.#clock.clearTimer(e.timer);
+      e.timer = null;
       this.#entries.delete(server);
     }
   }
@@ -154,9 +173,10 @@ export class ConnectionPool<S, C extends Pooled> {
   closeIdle(server: S): void {
     const e = this.#entries.get(server);
     if (e === undefined) return;
-    for (const c of e.idle.splice(0)) {
-      this.#clock.clearTimer(c.idleTimer);
-      c.idleTimer = null;
+    this.#clock.clearTimer(e.timer);
+    e.timer = null;
+    for (let c = e.oldest; c !== null; c = e.oldest) {
+      unlink(e, c);
       this.#owner.closeIdle(c);
     }
   }
@@ -164,7 +184,7 @@ export class ConnectionPool<S, C extends Pooled> {
   /** Open (idle + busy) and idle connections to `server`, for reports and tests. */
   counts(server: S): { open: number; idle: number; waiting: number } {
     const e = this.#entries.get(server);
-    return { open: e?.open ?? 0, idle: e?.idle.length ?? 0, waiting: e?.waiters.length ?? 0 };
+    return { open: e?.open ?? 0, idle: e?.idle ?? 0, waiting: e?.waiters.size ?? 0 };
   }
 
   /** The whole pool's counts (walks the servers with connections: for scrapes and reports only). */
@@ -174,8 +194,8 @@ export class ConnectionPool<S, C extends Pooled> {
     let waiting = 0;
     for (const e of this.#entries.values()) {
       open += e.open;
-      idle += e.idle.length;
-      waiting += e.waiters.length;
+      idle += e.idle;
+      waiting += e.waiters.size;
     }
     return { open, idle, waiting, opened: this.opened, reused: this.reused };
   }
@@ -184,4 +204,18 @@ export class ConnectionPool<S, C extends Pooled> {
   servers(): S[] {
     return [...this.#entries.keys()];
   }
+}
+
+/** Takes `c` out of `e`'s idle list. */
+function unlink<C extends Pooled>(e: Entry<C>, c: C): void {
+  const prev = c.idlePrev as C | null;
+  const next = c.idleNext as C | null;
+  if (prev === null) e.oldest = next;
+  else prev.idleNext = next;
+  if (next === null) e.newest = prev;
+  else next.idlePrev = prev;
+  c.idlePrev = null;
+  c.idleNext = null;
+  c.idleSince = -1;
+  e.idle--;
 }

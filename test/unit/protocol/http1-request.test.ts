@@ -10,6 +10,30 @@ describe('the request side of HTTP mode', () => {
     expect(requestTarget('http://a.example')).toBe('/');
   });
 
+  test('the plain-target shortcut gives exactly what the URL parser gives (dot segments, escapes, odd characters)', () => {
+    const viaUrl = (url: string): string => {
+      const u = new URL(url);
+      return `${u.pathname}${u.search}`;
+    };
+    const fixed = ['/a/../b', '/a/./b', '/.hidden', '/a/%2e%2e/b', '/a%2Fb', "/q?x='y'", '/p?a b', '/p?"q"', '/p#frag', '/p\\q', '/é', '/a/..', '/a?b/../c', '/x?y=.'];
+    for (const t of fixed) expect(requestTarget(`http://h.example${t}`)).toBe(viaUrl(`http://h.example${t}`));
+    // A sweep over the characters the shortcut must get right, in random targets.
+    const alphabet = "abZ09-_~./?=&,;:@+*!$()%#'\"<>`{}|^[] \u00e9";
+    let seed = 7;
+    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+    for (let i = 0; i < 5000; i++) {
+      let t = '/';
+      for (let j = next(12); j > 0; j--) t += alphabet[next(alphabet.length)];
+      let url: string;
+      try {
+        url = new URL(`http://h.example${t}`).href === '' ? '' : `http://h.example${t}`;
+      } catch {
+        continue;
+      }
+      expect(requestTarget(url)).toBe(viaUrl(url));
+    }
+  });
+
   test('a body keeps its Content-Length, is chunked without one, and POST without a body says 0', () => {
     expect(bodyFraming('POST', true, '22')).toEqual({ kind: 'length', length: 22 });
     expect(bodyFraming('POST', true, null)).toEqual({ kind: 'chunked' });

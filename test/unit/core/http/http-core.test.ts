@@ -8,7 +8,9 @@ import { TrustedSources } from '../../../../src/core/trusted-sources.ts';
 import { ManualClock } from '../../../helpers/manual-clock.ts';
 
 class Conn implements Pooled {
-  idleTimer = null;
+  idlePrev: Pooled | null = null;
+  idleNext: Pooled | null = null;
+  idleSince = -1;
   poolKey: unknown = null;
   closed = false;
 }
@@ -19,9 +21,9 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   const pool = new ConnectionPool<string, Conn>({ maxPerServer: 2, idleTimeoutMs: 1000 }, clock, { closeIdle: (c) => closedIdle.push(c) });
   const got: (Conn | null)[] = [];
   const w: PoolWaiter<Conn> = { granted: (c) => got.push(c) };
-  expect(pool.acquire('a', w).kind).toBe('open');
-  expect(pool.acquire('a', w).kind).toBe('open');
-  expect(pool.acquire('a', w).kind).toBe('wait');
+  expect(pool.acquire('a', w)).toBe('open');
+  expect(pool.acquire('a', w)).toBe('open');
+  expect(pool.acquire('a', w)).toBe('wait');
   const c1 = new Conn();
   pool.release('a', c1); // goes straight to the waiter
   expect(got).toEqual([c1]);
@@ -29,8 +31,7 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   expect(pool.counts('a')).toEqual({ open: 2, idle: 1, waiting: 0 });
   // Two connections opened, one handed over to the waiter (a reuse).
   expect(pool.stats()).toEqual({ open: 2, idle: 1, waiting: 0, opened: 2, reused: 1 });
-  const r = pool.acquire('a', w);
-  expect(r.kind === 'idle' && r.conn === c1).toBe(true);
+  expect(pool.acquire('a', w)).toBe(c1);
   pool.release('a', c1);
   clock.advance(999);
   expect(closedIdle).toEqual([]);
@@ -40,8 +41,8 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   pool.closed('a', c1);
   expect(pool.counts('a').open).toBe(1);
   // A closed slot goes to a waiter as leave to open.
-  expect(pool.acquire('a', w).kind).toBe('open');
-  expect(pool.acquire('a', w).kind).toBe('wait');
+  expect(pool.acquire('a', w)).toBe('open');
+  expect(pool.acquire('a', w)).toBe('wait');
   pool.closed('a', null);
   expect(got[got.length - 1]).toBeNull();
   const c2 = new Conn();
@@ -51,6 +52,48 @@ test('pool: bounded per server, idle reuse, waiters, idle timeout, closing idle 
   expect(clock.pending).toBe(0);
   // Opened: two, one after the idle timeout, one granted to a waiter when a slot closed; reused: the waiter's and the idle one.
   expect(pool.stats()).toMatchObject({ idle: 0, waiting: 0, opened: 4, reused: 2 });
+});
+
+test('pool: newest idle reused first, each idle connection times out after its own parking, one timer per server', () => {
+  const clock = new ManualClock();
+  const closedIdle: Conn[] = [];
+  const pool = new ConnectionPool<string, Conn>({ maxPerServer: 3, idleTimeoutMs: 1000 }, clock, { closeIdle: (c) => closedIdle.push(c) });
+  const w: PoolWaiter<Conn> = { granted: () => {} };
+  const [a, b, c] = [new Conn(), new Conn(), new Conn()];
+  for (let i = 0; i < 3; i++) pool.acquire('s', w);
+  pool.release('s', a); // t=0
+  clock.advance(300);
+  pool.release('s', b); // t=300
+  clock.advance(300);
+  pool.release('s', c); // t=600
+  expect(clock.pending).toBe(1);
+  expect(pool.acquire('s', w)).toBe(c); // the newest
+  pool.release('s', c); // t=600 again
+  clock.advance(400); // t=1000: a's time is up, not b's
+  expect(closedIdle).toEqual([a]);
+  expect(pool.counts('s').idle).toBe(2);
+  clock.advance(299);
+  expect(closedIdle).toEqual([a]);
+  clock.advance(1); // t=1300: b
+  expect(closedIdle).toEqual([a, b]);
+  clock.advance(300); // t=1600: c
+  expect(closedIdle).toEqual([a, b, c]);
+  expect(clock.pending).toBe(0);
+});
+
+test('pool: waiters are served in order and leave in O(1), wherever they are in the queue', () => {
+  const clock = new ManualClock();
+  const pool = new ConnectionPool<string, Conn>({ maxPerServer: 1, idleTimeoutMs: 1000 }, clock, { closeIdle: () => {} });
+  const got: number[] = [];
+  const waiters = Array.from({ length: 5 }, (_, i): PoolWaiter<Conn> => ({ granted: () => got.push(i) }));
+  expect(pool.acquire('s', waiters[0]!)).toBe('open');
+  for (const w of waiters) expect(pool.acquire('s', w)).toBe('wait');
+  pool.cancel('s', waiters[2]!);
+  expect(pool.counts('s').waiting).toBe(4);
+  const conn = new Conn();
+  for (let i = 0; i < 4; i++) pool.release('s', conn);
+  expect(got).toEqual([0, 1, 3, 4]);
+  expect(pool.counts('s')).toEqual({ open: 1, idle: 0, waiting: 0 });
 });
 
 test('routes: first match wins, host without port, path prefix', () => {
