@@ -311,12 +311,28 @@ async function canConnect(host: string, port: number): Promise<boolean> {
   }
 }
 
+/**
+ * True when a Unix socket at `path` is listening. The file appears at bind(), before listen():
+ * a connect in between is refused, so where /proc/net/unix exists its listening flag
+ * (__SO_ACCEPTCON, 00010000) is what counts.
+ */
 function isSocket(path: string): boolean {
   try {
-    return statSync(path).isSocket();
+    if (!statSync(path).isSocket()) return false;
   } catch {
     return false;
   }
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return true;
+  }
+  for (const row of table.split('\n')) {
+    const fields = row.trim().split(/\s+/);
+    if (fields[7] === path && fields[3] === '00010000') return true;
+  }
+  return false;
 }
 
 /** Path to the bun binary: ours when running under bun, else the project's. */
