@@ -9,7 +9,8 @@
  * server is available, 502 when the server fails before its response, 504 when it does not begin
  * one within the response timeout. A request not yet sent (connect failed) is tried once more on
  * another server; one that met a stale keep-alive connection is sent once more on a fresh one
- * unless some of its body went already.
+ * unless some of its body went already. The client connection's timer is told when the answer
+ * begins and when it is complete (core/http/client-timer.ts).
  *
  * The exchange is the connection's user and the pool's waiter itself: no closure per chunk.
  */
@@ -20,6 +21,7 @@ import { forwardedResponseHeaders } from '../../core/http/forwarding.ts';
 import { stickyCookie } from '../../core/http/sticky.ts';
 import type { PoolWaiter } from '../../core/http/pool.ts';
 import type { ResponseHead } from '../../protocol/http1-response.ts';
+import type { HttpFront } from '../../dataplane/http-front.ts';
 import { BodyPump, type PumpUser } from './body-pump.ts';
 import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
 import type { ConnectionPool } from '../../core/http/pool.ts';
@@ -45,6 +47,10 @@ export interface ExchangeHost {
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
   errorResponse(status: number, text: string): Response;
+  /** A streamed answer to `req` begins (the client timer while it is written). */
+  answering(front: HttpFront, req: Request): void;
+  /** The answer to `req` is complete, or its last bytes are on their way (the client timer for the next request's head). */
+  answered(front: HttpFront, req: Request): void;
   /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel). */
   finished(x: { readonly status: number }): void;
 }
@@ -71,9 +77,11 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   readonly #pump: BodyPump | null;
   #timeoutMs = 0;
 
-  /** `head`: the request head to send; `body`: the client's body, streamed after it (chunked or not). */
+  /** `req`: the client's request (its connection's timer is set through `front`); `head`: the request head to send; `body`: the client's body, streamed after it (chunked or not). */
   constructor(
     readonly proxy: ExchangeHost,
+    readonly front: HttpFront,
+    readonly req: Request,
     readonly group: HttpGroup,
     readonly st: SelectionState,
     readonly method: string,
@@ -195,7 +203,8 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
     let body: ReadableStream<Uint8Array> | null = null;
     if (head.framing !== 'none') {
       body = new ReadableStream<Uint8Array>({ start: (c) => void (this.#stream = c), pull: () => this.conn?.resume(), cancel: () => this.#clientGone() }, { highWaterMark: 4 });
-    }
+      this.proxy.answering(this.front, this.req);
+    } else this.proxy.answered(this.front, this.req);
     this.status = head.status;
     this.#resolve(new Response(body, { status: head.status, statusText: head.reason, headers }));
   }
@@ -209,6 +218,8 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   }
 
   backendEnd(c: BackendConnection, reusable: boolean): void {
+    // Before the close: once the runtime has written the last chunk, the request is over and its timer can no longer be set.
+    if (this.#stream !== null) this.proxy.answered(this.front, this.req);
     this.#stream?.close();
     this.#stream = null;
     // Answered before the whole body was sent: the rest is dropped, and the connection with it.
@@ -269,6 +280,7 @@ export class Exchange implements BackendUser, PoolWaiter<BackendConnection>, Pum
   /** An error answer of ours; the selector slot is given back. */
   #answer(status: number, text: string): void {
     this.status = status;
+    this.proxy.answered(this.front, this.req);
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#finish(null, false);
   }

@@ -4,7 +4,9 @@
  * robin, leastconn, hash, tracking as for connections), rewrite the headers, and run the
  * exchange over a pooled keep-alive connection. Owns the listener's backend pool: at most
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
- * their server goes down.
+ * their server goes down. Sets the client connection's timer in each phase of a request
+ * (core/http/client-timer.ts): long enough for the response timeout while a request waits, the
+ * client idle timeout while an answer streams, `header_timeout` once it is complete.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,7 +23,8 @@ import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
 import type { HttpListenerConfig } from '../../config/model.ts';
 import { BackendConnection, type BackendOwner, type BackendUser } from '../../dataplane/http-backend.ts';
-import type { HttpFrontHandler, Upgrader } from '../../dataplane/http-front.ts';
+import type { HttpFront, HttpFrontHandler } from '../../dataplane/http-front.ts';
+import { timerSeconds, waitSeconds } from '../../core/http/client-timer.ts';
 import { bodyFraming, framingHeader, requestTarget, type BodyFraming } from '../../protocol/http1-request.ts';
 import { readBodyStart, wholeBody } from './body-start.ts';
 import { Exchange, type ExchangeHost, type HttpGroup } from './exchange.ts';
@@ -59,7 +62,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   #pages = new Map<number, { body: Uint8Array; type: string }>();
   #pagesFrom: Readonly<Record<string, string>> | undefined;
 
-  constructor(host: HttpHost) {
+  /** `clientIdleS`: the client timer while an answer is written (the runtime server's idle timeout). */
+  constructor(
+    host: HttpHost,
+    readonly clientIdleS: number,
+  ) {
     this.#host = host;
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
@@ -92,14 +99,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   // HttpFrontHandler
-  request(req: Request, clientAddress: string, clientPort: number, upgrade: Upgrader): Response | Promise<Response | undefined> {
+  request(req: Request, clientAddress: string, clientPort: number, front: HttpFront): Response | Promise<Response | undefined> {
     const target = requestTarget(req.url);
     const host = req.headers.get('host');
     // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
-    if (host !== null && host.includes(',')) {
-      this.#count(400);
-      return this.errorResponse(400, 'more than one Host header');
-    }
+    if (host !== null && host.includes(',')) return this.#refuse(front, req, 400, 'more than one Host header');
     const route = matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
@@ -114,28 +118,48 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     }
     const wanted = req.headers.get('upgrade');
     if (wanted !== null) {
-      if (wanted.toLowerCase() !== 'websocket') {
-        this.#count(501);
-        return this.errorResponse(501, `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`);
-      }
-      return this.#tunnel(req, group, st, target, headers, cookies?.value ?? null, upgrade);
+      if (wanted.toLowerCase() !== 'websocket') return this.#refuse(front, req, 501, `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`);
+      this.#waiting(front, req);
+      return this.#tunnel(req, group, st, target, headers, cookies?.value ?? null, front);
     }
     const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
     const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
-    if (body === null) return this.#forward(req.method, target, host, headers, framing, null, group, st, cookies?.value ?? null);
+    if (body === null) {
+      this.#waiting(front, req);
+      return this.#forward(front, req, target, host, headers, framing, null, group, st, cookies?.value ?? null);
+    }
     // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
+    // While a body comes the runtime's own rule bounds it (16 KiB/s over the idle timeout); its end turns the timer off.
     return readBodyStart(body, this.clock).then((start) => {
-      if (start.kind === 'failed') {
-        this.#count(400);
-        return this.errorResponse(400, `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`);
-      }
-      if (start.kind === 'whole') return this.#forward(req.method, target, host, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
-      return this.#forward(req.method, target, host, headers, framing, start.body, group, st, cookies?.value ?? null);
+      if (start.kind === 'failed') return this.#refuse(front, req, 400, `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`);
+      if (start.kind === 'whole') return this.#forward(front, req, target, host, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
+      return this.#forward(front, req, target, host, headers, framing, start.body, group, st, cookies?.value ?? null);
     });
   }
 
+  /** A request without a body waits for its server: the runtime must not close it before the response timeout answers. */
+  #waiting(front: HttpFront, req: Request): void {
+    front.clientTimeout(req, waitSeconds(this.#host.config.http!.responseTimeoutMs));
+  }
+
+  answering(front: HttpFront, req: Request): void {
+    front.clientTimeout(req, this.clientIdleS);
+  }
+
+  answered(front: HttpFront, req: Request): void {
+    front.clientTimeout(req, timerSeconds(this.#host.config.http!.headerTimeoutMs));
+  }
+
+  /** An answer of Fulcrum's own, complete at once, before any server is asked. */
+  #refuse(front: HttpFront, req: Request, status: number, text: string): Response {
+    this.#count(status);
+    this.answered(front, req);
+    return this.errorResponse(status, text);
+  }
+
   /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
-  #forward(method: string, target: string, host: string | null, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+  #forward(front: HttpFront, req: Request, target: string, host: string | null, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+    const method = req.method;
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     const out: string[] = [`${method} ${target} HTTP/1.1`, ...(host === null ? ['host: '] : [])];
     for (const [n, v] of headers) {
@@ -145,28 +169,22 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const line = framingHeader(framing);
     if (line !== null) out.push(line);
     const head = Buffer.from(out.join('\r\n') + '\r\n\r\n', 'latin1');
-    const x = new Exchange(this, group, st, method, head, body, framing.kind === 'chunked');
+    const x = new Exchange(this, front, req, group, st, method, head, body, framing.kind === 'chunked');
     x.cookieIn = cookieIn;
     const server = this.#stuck(group, x) ?? group.selector.begin(st);
-    if (server === null) {
-      this.#count(503);
-      return this.errorResponse(503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
-    }
+    if (server === null) return this.#refuse(front, req, 503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
     this.inFlight++;
     x.start(server, this.#host.config.http!.responseTimeoutMs);
     return x.response;
   }
 
   /** A WebSocket request: the tunnel is set up before the client is upgraded (ws-tunnel.ts). */
-  #tunnel(req: Request, group: HttpGroup, st: SelectionState, target: string, headers: [string, string][], cookieIn: string | null, upgrade: Upgrader): Response | Promise<Response | undefined> {
+  #tunnel(req: Request, group: HttpGroup, st: SelectionState, target: string, headers: [string, string][], cookieIn: string | null, front: HttpFront): Response | Promise<Response | undefined> {
     const server = this.#stuckTo(group, st, cookieIn) ?? group.selector.begin(st);
-    if (server === null) {
-      this.#count(503);
-      return this.errorResponse(503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
-    }
+    if (server === null) return this.#refuse(front, req, 503, `no server available in group ${group.name} (${st.refusal ?? 'no-server'})`);
     const t = new WsTunnel(this, group, st, target, headers, req.headers.get('sec-websocket-protocol'));
     this.inFlight++;
-    return t.start(server, this.#host.config.http!.responseTimeoutMs, req, upgrade);
+    return t.start(server, this.#host.config.http!.responseTimeoutMs, req, front);
   }
 
   failed(e: Error): Response {

@@ -11,7 +11,7 @@
 import type { TimerHandle } from '../../core/clock.ts';
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
-import type { Upgrader, WsClient, WsClientUser, WsMessage } from '../../dataplane/http-front.ts';
+import type { HttpFront, WsClient, WsClientUser, WsMessage } from '../../dataplane/http-front.ts';
 import { WsBackend, type WsBackendUser } from '../../dataplane/ws-backend.ts';
 import { relayableCloseCode } from '../../protocol/http1-request.ts';
 import type { ExchangeHost, HttpGroup } from './exchange.ts';
@@ -30,7 +30,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
   #timer: TimerHandle | null = null;
   #resolve!: (r: Response | undefined) => void;
   #req: Request | null = null;
-  #upgrade: Upgrader | null = null;
+  #front: HttpFront | null = null;
   #retried = false;
   #connected = false;
   #done = false;
@@ -50,9 +50,9 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
   }
 
   /** Opens the server side; the answer is undefined once the client was upgraded. */
-  start(server: Server, timeoutMs: number, req: Request, upgrade: Upgrader): Promise<Response | undefined> {
+  start(server: Server, timeoutMs: number, req: Request, front: HttpFront): Promise<Response | undefined> {
     this.#req = req;
-    this.#upgrade = upgrade;
+    this.#front = front;
     const answer = new Promise<Response | undefined>((r) => (this.#resolve = r));
     this.#timer = this.proxy.clock.setTimeout(timedOut, timeoutMs, this);
     this.#open(server);
@@ -75,13 +75,13 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
     this.#timer = null;
     this.#connected = true;
     this.group.selector.connected(this.st);
-    const ok = this.#upgrade!(this.#req!, this, protocol === '' ? {} : { 'sec-websocket-protocol': protocol });
-    this.#req = null;
-    this.#upgrade = null;
+    const ok = this.#front!.upgrade(this.#req!, this, protocol === '' ? {} : { 'sec-websocket-protocol': protocol });
     if (!ok) {
       this.#fail(400, 'the request cannot be upgraded to a WebSocket');
       return;
     }
+    this.#req = null;
+    this.#front = null;
     this.status = 101;
     this.#resolve(undefined);
   }
@@ -170,6 +170,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
   /** An HTTP answer instead of the upgrade. */
   #fail(status: number, text: string): void {
     this.status = status;
+    if (this.#front !== null && this.#req !== null) this.proxy.answered(this.#front, this.#req);
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#end();
   }
@@ -180,6 +181,7 @@ export class WsTunnel implements WsBackendUser, WsClientUser {
     this.proxy.clock.clearTimer(this.#timer);
     this.#timer = null;
     this.#req = null;
+    this.#front = null;
     this.#early = [];
     const server = this.st.server;
     if (this.#connected) this.group.selector.released(this.st);
