@@ -32,6 +32,7 @@ function tlsEntries(certs: readonly LoadedCertificate[]): { cert: string; key: s
 const CLIENT_IDLE_S = 60;
 
 export function bindHttp(l: HttpCapable, address: Address, options: { reusePort: boolean }): ListenHandle {
+  // At least 5 s: a shorter runtime timeout would cut every answer or upload that lasts past its next 4 s sweep.
   const idle = l.global.idleTimeoutMs > 0 ? timerSeconds(l.global.idleTimeoutMs) : CLIENT_IDLE_S;
   const proxy = new HttpProxy(l, idle);
   const handle = listenHttpFront(address, proxy, { reusePort: options.reusePort, maxBodyBytes: l.config.http!.maxBodyBytes, idleTimeoutS: idle, tls: l.tls === null ? null : tlsEntries(l.tls.certificates) });

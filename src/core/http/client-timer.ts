@@ -19,9 +19,16 @@ export const CLIENT_TIMER_MAX_S = 255;
 /** How often the runtime sweeps its timers (seconds). */
 export const CLIENT_TIMER_TICK_S = 4;
 
-/** A duration as the runtime's timer takes it: whole seconds rounded up, from 1 to 255. */
+/**
+ * The shortest timeout worth giving the runtime: one of 4 s or less fires at the next sweep even if
+ * bytes flowed all along (each write sets it to "the next sweep"), which cut a steadily streamed
+ * answer and a 40 KiB/s upload at 4 s when measured; 5 s means more than 4 s of quiet.
+ */
+export const CLIENT_TIMER_MIN_S = CLIENT_TIMER_TICK_S + 1;
+
+/** A duration as the runtime's timer takes it: whole seconds rounded up, from 5 to 255. */
 export function timerSeconds(ms: number): number {
-  return Math.min(CLIENT_TIMER_MAX_S, Math.max(1, Math.ceil(ms / 1000)));
+  return Math.min(CLIENT_TIMER_MAX_S, Math.max(CLIENT_TIMER_MIN_S, Math.ceil(ms / 1000)));
 }
 
 /**
