@@ -141,13 +141,15 @@ export interface HttpListenerConfig {
   pool: { maxPerServer: number; idleTimeoutMs: number };
   /** How long a server may take to begin its response (504 after it). */
   responseTimeoutMs: number;
+  /** From the end of an answer, how long the client has to complete its next request's head (closed after it; whole seconds, 5 to 255). */
+  headerTimeoutMs: number;
   /** The largest request body (413 above it). */
   maxBodyBytes: number;
   /** Files served as the body of Fulcrum's own error answers, by status (read at start and on reload). */
   errorPages?: Readonly<Record<string, string>>;
 }
 
-export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, maxBodyBytes: 10 * 1024 * 1024 } as const;
+export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024 } as const;
 
 /** A UDP listener's session settings (docs/udp.md). */
 export interface UdpListenerConfig {

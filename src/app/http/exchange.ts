@@ -9,7 +9,8 @@
  * server is available, 502 when the server fails before its response, 504 when it does not begin
  * one within the response timeout. A request not yet sent (connect failed) is tried once more on
  * another server; one that met a stale keep-alive connection is sent once more on a fresh one
- * unless some of its body went already.
+ * unless some of its body went already. The client connection's timer is told when the answer
+ * begins and when it is complete (core/http/client-timer.ts).
  *
  * The exchange is the connection's user and the pool's waiter itself: no closure per chunk. It is
  * also its own access log record (request-record.ts): what the log and /metrics need is noted in
@@ -41,6 +42,10 @@ export interface ExchangeHost {
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
   errorResponse(status: number, text: string): Response;
+  /** A streamed answer to `r` begins (the client timer while it is written). */
+  answerBegins(r: RequestRecord): void;
+  /** The answer to `r` is complete, or its last bytes are on their way (the client timer for the next request's head). */
+  answerDone(r: RequestRecord): void;
   /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel): counted, logged. */
   finished(x: RequestRecord): void;
 }
@@ -225,7 +230,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     let body: ReadableStream<Uint8Array> | null = null;
     if (head.framing !== 'none') {
       body = new ReadableStream<Uint8Array>({ start: (c) => void (this.#stream = c), pull: () => this.conn?.resume(), cancel: () => this.#clientGone() }, { highWaterMark: 4 });
-    }
+      this.proxy.answerBegins(this);
+    } else this.proxy.answerDone(this);
     this.status = head.status;
     this.#resolve(new Response(body, init));
   }
@@ -252,10 +258,13 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     const init = this.#wholeHead;
     if (init !== null) {
       this.#wholeHead = null;
+      this.proxy.answerDone(this);
       this.status = init.status!;
       this.#resolve(new Response(this.#whole, init));
       this.#whole = null;
     }
+    // Before the close: once the runtime has written the last chunk, the request is over and its timer can no longer be set.
+    if (this.#stream !== null) this.proxy.answerDone(this);
     this.#stream?.close();
     this.#stream = null;
     // Answered before the whole body was sent: the rest is dropped, and the connection with it.
@@ -340,6 +349,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
    */
   #answer(status: number, end: string, text: string, why: string | null = null): void {
     this.answered(status, end, why === null ? text : `${text}: ${why}`, this.proxy.clock.now());
+    this.proxy.answerDone(this);
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#finish(null, false);
   }

@@ -7,6 +7,7 @@
 import type { Address } from '../../core/address.ts';
 import type { ListenHandle } from '../../dataplane/bun-tcp.ts';
 import { listenHttpFront } from '../../dataplane/http-front.ts';
+import { timerSeconds } from '../../core/http/client-timer.ts';
 import { HttpProxy, type HttpHost } from './http-proxy.ts';
 import type { LoadedCertificate } from '../tls-material.ts';
 
@@ -31,8 +32,9 @@ function tlsEntries(certs: readonly LoadedCertificate[]): { cert: string; key: s
 const CLIENT_IDLE_S = 60;
 
 export function bindHttp(l: HttpCapable, address: Address, options: { reusePort: boolean }): ListenHandle {
-  const proxy = new HttpProxy(l);
-  const idle = l.global.idleTimeoutMs > 0 ? Math.min(255, Math.max(1, Math.ceil(l.global.idleTimeoutMs / 1000))) : CLIENT_IDLE_S;
+  // At least 5 s: a shorter runtime timeout would cut every answer or upload that lasts past its next 4 s sweep.
+  const idle = l.global.idleTimeoutMs > 0 ? timerSeconds(l.global.idleTimeoutMs) : CLIENT_IDLE_S;
+  const proxy = new HttpProxy(l, idle);
   const handle = listenHttpFront(address, proxy, { reusePort: options.reusePort, maxBodyBytes: l.config.http!.maxBodyBytes, idleTimeoutS: idle, tls: l.tls === null ? null : tlsEntries(l.tls.certificates) });
   l.http = proxy;
   return {

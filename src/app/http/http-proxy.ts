@@ -6,7 +6,10 @@
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
  * their server goes down. Counts each finished request for /metrics (by group and status class,
  * Fulcrum's own answers by status, the time to the server's response head) and hands it to the
- * access log when one is configured (docs/http.md, "Access log and metrics").
+ * access log when one is configured (docs/http.md, "Access log and metrics"). Sets the client
+ * connection's timer in each phase of a request (core/http/client-timer.ts): long enough for the
+ * response timeout while a request waits, the client idle timeout while an answer streams,
+ * `header_timeout` once it is complete.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,7 +28,8 @@ import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
 import type { HttpListenerConfig } from '../../config/model.ts';
 import type { HttpRequestRecord } from '../../control/observed.ts';
 import { BackendConnection, type BackendOwner, type BackendUser } from '../../dataplane/http-backend.ts';
-import type { HttpFrontHandler, Upgrader } from '../../dataplane/http-front.ts';
+import type { HttpFront, HttpFrontHandler } from '../../dataplane/http-front.ts';
+import { timerSeconds, waitSeconds } from '../../core/http/client-timer.ts';
 import { bodyFraming, framingHeader, requestTarget, type BodyFraming } from '../../protocol/http1-request.ts';
 import { readBodyStart, wholeBody } from './body-start.ts';
 import { Exchange, type ExchangeHost, type HttpGroup } from './exchange.ts';
@@ -73,7 +77,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   #pages = new Map<number, { body: Uint8Array; type: string }>();
   #pagesFrom: Readonly<Record<string, string>> | undefined;
 
-  constructor(host: HttpHost) {
+  /** `clientIdleS`: the client timer while an answer is written (the runtime server's idle timeout). */
+  constructor(
+    host: HttpHost,
+    readonly clientIdleS: number,
+  ) {
     this.#host = host;
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
@@ -112,13 +120,13 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   // HttpFrontHandler
-  request(req: Request, clientAddress: string, clientPort: number, upgrade: Upgrader): Response | Promise<Response | undefined> {
+  request(req: Request, clientAddress: string, clientPort: number, front: HttpFront): Response | Promise<Response | undefined> {
     const startMs = this.clock.now();
     const target = requestTarget(req.url);
     const host = req.headers.get('host');
     const st = newSelectionState(clientKey(clientAddress), clientPort);
     // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
-    if (host !== null && host.includes(',')) return this.#refuse(new RequestRecord(this.#host, this.#host.group, st, req.method, target, host, startMs, false), 400, 'bad-request', 'more than one Host header');
+    if (host !== null && host.includes(',')) return this.#refuse(this.#bare(front, req, this.#host.group, st, target, host, startMs), 400, 'bad-request', 'more than one Host header');
     const route = this.#routes.length === 0 ? null : matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
@@ -134,27 +142,56 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     if (wanted !== null) {
       if (wanted.toLowerCase() !== 'websocket') {
         const text = `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`;
-        return this.#refuse(new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false), 501, 'upgrade-unsupported', text);
+        return this.#refuse(this.#bare(front, req, group, st, target, host, startMs), 501, 'upgrade-unsupported', text);
       }
       const t = new WsTunnel(this, group, st, req.method, target, host, startMs, headers, req.headers.get('sec-websocket-protocol'));
-      return this.#tunnel(t, req, cookies?.value ?? null, upgrade);
+      t.front = front;
+      t.req = req;
+      this.#waiting(t);
+      return this.#tunnel(t, cookies?.value ?? null);
     }
     const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
     const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
-    if (body === null) return this.#forward(req.method, target, host, startMs, headers, framing, null, group, st, cookies?.value ?? null);
+    if (body === null) {
+      front.clientTimeout(req, waitSeconds(this.#host.config.http!.responseTimeoutMs));
+      return this.#forward(front, req, target, host, startMs, headers, framing, null, group, st, cookies?.value ?? null);
+    }
     // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
+    // While a body comes the runtime's own rule bounds it (16 KiB/s over the idle timeout); its end turns the timer off.
     return readBodyStart(body, this.clock).then((start) => {
       if (start.kind === 'failed') {
         const text = `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`;
-        return this.#refuse(new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false), 400, 'bad-request', text);
+        return this.#refuse(this.#bare(front, req, group, st, target, host, startMs), 400, 'bad-request', text);
       }
-      if (start.kind === 'whole') return this.#forward(req.method, target, host, startMs, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
-      return this.#forward(req.method, target, host, startMs, headers, framing, start.body, group, st, cookies?.value ?? null);
+      if (start.kind === 'whole') return this.#forward(front, req, target, host, startMs, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
+      return this.#forward(front, req, target, host, startMs, headers, framing, start.body, group, st, cookies?.value ?? null);
     });
   }
 
+  /** A record for a request Fulcrum answers itself before any exchange (an error path). */
+  #bare(front: HttpFront, req: Request, group: HttpGroup, st: SelectionState, target: string, host: string | null, startMs: number): RequestRecord {
+    const r = new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false);
+    r.front = front;
+    r.req = req;
+    return r;
+  }
+
+  /** A request without a body waits for its server: the runtime must not close it before the response timeout answers. */
+  #waiting(r: RequestRecord): void {
+    r.front?.clientTimeout(r.req!, waitSeconds(this.#host.config.http!.responseTimeoutMs));
+  }
+
+  answerBegins(r: RequestRecord): void {
+    r.front?.clientTimeout(r.req!, this.clientIdleS);
+  }
+
+  answerDone(r: RequestRecord): void {
+    r.front?.clientTimeout(r.req!, timerSeconds(this.#host.config.http!.headerTimeoutMs));
+  }
+
   /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
-  #forward(method: string, target: string, host: string | null, startMs: number, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+  #forward(front: HttpFront, req: Request, target: string, host: string | null, startMs: number, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
+    const method = req.method;
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     let text = host === null ? `${method} ${target} HTTP/1.1\r\nhost: \r\n` : `${method} ${target} HTTP/1.1\r\n`;
     for (const [n, v] of headers) {
@@ -166,6 +203,8 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const head = Buffer.from(text, 'latin1');
     const x = new Exchange(this, group, st, method, target, host, startMs, head, body, framing.kind === 'chunked');
     x.cookieIn = cookieIn;
+    x.front = front;
+    x.req = req;
     const server = this.#chosen(x, cookieIn);
     if (server === null) return this.#noServer(x);
     this.inFlight++;
@@ -174,11 +213,11 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   /** A WebSocket request: the tunnel is set up before the client is upgraded (ws-tunnel.ts). */
-  #tunnel(t: WsTunnel, req: Request, cookieIn: string | null, upgrade: Upgrader): Response | Promise<Response | undefined> {
+  #tunnel(t: WsTunnel, cookieIn: string | null): Response | Promise<Response | undefined> {
     const server = this.#chosen(t, cookieIn);
     if (server === null) return this.#noServer(t);
     this.inFlight++;
-    return t.start(server, this.#host.config.http!.responseTimeoutMs, req, upgrade);
+    return t.start(server, this.#host.config.http!.responseTimeoutMs);
   }
 
   /** The sticky cookie's server (noted on the record), else the group's Selector's choice; null: none (st.refusal says why). */
@@ -200,6 +239,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   /** An answer of Fulcrum's own before any exchange began: counted and logged like a finished request. */
   #refuse(r: RequestRecord, status: number, end: string, text: string): Response {
     r.answered(status, end, text, r.startMs);
+    this.answerDone(r);
     this.#record(r);
     return this.errorResponse(status, text);
   }

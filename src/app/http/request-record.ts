@@ -11,6 +11,7 @@ import type { Server } from '../../core/servers/server.ts';
 import type { GroupConfig } from '../../config/model.ts';
 import type { Selector } from '../../core/selector.ts';
 import type { HttpRequestRecord } from '../../control/observed.ts';
+import type { HttpFront } from '../../dataplane/http-front.ts';
 
 /** The group a request goes to (app's GroupRuntime fits). */
 export interface HttpGroup {
@@ -42,6 +43,9 @@ export class RequestRecord implements HttpRequestRecord {
   /** How it ended (docs/http.md); 'ok' until something else happens. */
   end = 'ok';
   detail: string | null = null;
+  /** The client's request and its listener's front, through which its connection's timer is set. */
+  front: HttpFront | null = null;
+  req: Request | null = null;
 
   constructor(
     readonly listener: { readonly name: string },

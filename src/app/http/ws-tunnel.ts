@@ -12,7 +12,7 @@
 import type { TimerHandle } from '../../core/clock.ts';
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
-import type { Upgrader, WsClient, WsClientUser, WsMessage } from '../../dataplane/http-front.ts';
+import type { WsClient, WsClientUser, WsMessage } from '../../dataplane/http-front.ts';
 import { WsBackend, type WsBackendUser } from '../../dataplane/ws-backend.ts';
 import { relayableCloseCode } from '../../protocol/http1-request.ts';
 import type { ExchangeHost, HttpGroup } from './exchange.ts';
@@ -30,8 +30,6 @@ export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUs
   #early: WsMessage[] = [];
   #timer: TimerHandle | null = null;
   #resolve!: (r: Response | undefined) => void;
-  #req: Request | null = null;
-  #upgrade: Upgrader | null = null;
   #retried = false;
   #connected = false;
   #done = false;
@@ -55,9 +53,7 @@ export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUs
   }
 
   /** Opens the server side; the answer is undefined once the client was upgraded. */
-  start(server: Server, timeoutMs: number, req: Request, upgrade: Upgrader): Promise<Response | undefined> {
-    this.#req = req;
-    this.#upgrade = upgrade;
+  start(server: Server, timeoutMs: number): Promise<Response | undefined> {
     const answer = new Promise<Response | undefined>((r) => (this.#resolve = r));
     this.#timer = this.proxy.clock.setTimeout(timedOut, timeoutMs, this);
     this.#open(server);
@@ -83,13 +79,13 @@ export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUs
     this.#connected = true;
     this.headMs = clock.now();
     this.group.selector.connected(this.st);
-    const ok = this.#upgrade!(this.#req!, this, protocol === '' ? {} : { 'sec-websocket-protocol': protocol });
-    this.#req = null;
-    this.#upgrade = null;
+    const ok = this.front!.upgrade(this.req!, this, protocol === '' ? {} : { 'sec-websocket-protocol': protocol });
     if (!ok) {
       this.#fail(400, 'bad-request', 'the request cannot be upgraded to a WebSocket');
       return;
     }
+    this.req = null;
+    this.front = null;
     this.status = 101;
     this.#resolve(undefined);
   }
@@ -187,6 +183,7 @@ export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUs
   /** An HTTP answer instead of the upgrade (`text` its body; `end` and `why` for the access log). */
   #fail(status: number, end: string, text: string, why: string | null = null): void {
     this.answered(status, end, why === null ? text : `${text}: ${why}`, this.proxy.clock.now());
+    if (this.front !== null) this.proxy.answerDone(this);
     this.#resolve(this.proxy.errorResponse(status, text));
     this.#end();
   }
@@ -196,7 +193,8 @@ export class WsTunnel extends RequestRecord implements WsBackendUser, WsClientUs
     this.#done = true;
     this.proxy.clock.clearTimer(this.#timer);
     this.#timer = null;
-    this.#req = null;
+    this.req = null;
+    this.front = null;
     this.#early = [];
     const server = this.st.server;
     if (this.#connected) this.group.selector.released(this.st);

@@ -1,6 +1,6 @@
 /**
  * A listener's HTTP mode settings in the config file (`mode: http`, docs/http.md): the schema of
- * its fields (routes, trusted_proxies, pool, response_timeout, max_body_size, error_pages), the build into
+ * its fields (routes, trusted_proxies, pool, response_timeout, header_timeout, max_body_size, error_pages), the build into
  * HttpListenerConfig with the defaults, and the checks across fields (what an HTTP listener
  * cannot have yet, and routes naming known groups).
  */
@@ -32,6 +32,8 @@ export const httpListenerFields = {
   trusted_proxies: z.array(checkedText('an IP address or CIDR block', trustedProblem), { error: expecting('a list of addresses or CIDR blocks') }).optional(),
   pool: mapping('a mapping with max_per_server and idle_timeout', httpPoolShape).optional(),
   response_timeout: durationField({ minMs: 1 }).optional(),
+  // The runtime's client timer: whole seconds up to 255, and more than one 4 s sweep (core/http/client-timer.ts).
+  header_timeout: durationField({ minMs: 5000, maxMs: 255_000 }).optional(),
   max_body_size: int(0, MAX_INT, 'a number of bytes').optional(),
   error_pages: z
     .record(z.string().regex(/^[45][0-9]{2}$/, { error: expecting('an HTTP error status (400 to 599)') }), z.string({ error: expecting('the path of a file') }).min(1, { error: expecting('the path of a file') }), {
@@ -41,7 +43,7 @@ export const httpListenerFields = {
 };
 
 /** The fields that only an HTTP listener has. */
-const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'max_body_size', 'error_pages'] as const;
+const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'header_timeout', 'max_body_size', 'error_pages'] as const;
 
 interface ParsedHttp {
   mode?: 'tcp' | 'http' | undefined;
@@ -49,6 +51,7 @@ interface ParsedHttp {
   trusted_proxies?: string[] | undefined;
   pool?: { max_per_server?: number | undefined; idle_timeout?: number | undefined } | undefined;
   response_timeout?: number | undefined;
+  header_timeout?: number | undefined;
   max_body_size?: number | undefined;
   error_pages?: Record<string, string> | undefined;
 }
@@ -61,6 +64,7 @@ export function buildHttp(l: ParsedHttp): HttpListenerConfig | undefined {
     trustedProxies: l.trusted_proxies ?? [],
     pool: { maxPerServer: l.pool?.max_per_server ?? HTTP_DEFAULTS.maxPerServer, idleTimeoutMs: l.pool?.idle_timeout ?? HTTP_DEFAULTS.idleTimeoutMs },
     responseTimeoutMs: l.response_timeout ?? HTTP_DEFAULTS.responseTimeoutMs,
+    headerTimeoutMs: l.header_timeout ?? HTTP_DEFAULTS.headerTimeoutMs,
     maxBodyBytes: l.max_body_size ?? HTTP_DEFAULTS.maxBodyBytes,
     ...(l.error_pages === undefined ? {} : { errorPages: l.error_pages }),
   };

@@ -20,10 +20,10 @@ function errorsOf(text: string): string {
 
 test('mode: http takes the defaults; its fields override them', () => {
   const d = configOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http}'));
-  expect(d.listeners[0]!.http).toEqual({ routes: [], trustedProxies: [], pool: { maxPerServer: 64, idleTimeoutMs: 30_000 }, responseTimeoutMs: 30_000, maxBodyBytes: 10 * 1024 * 1024 });
+  expect(d.listeners[0]!.http).toEqual({ routes: [], trustedProxies: [], pool: { maxPerServer: 64, idleTimeoutMs: 30_000 }, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024 });
   expect(d.groups.find((g) => g.name === 'web')!.stickyCookie).toBe('SRV');
   const c = configOf(
-    y(...GROUPS, 'listeners:', '  - listen: 80', '    group: web', '    mode: http', '    routes: [{host: api.example, group: api}, {path_prefix: /v1/, group: api}]', '    trusted_proxies: [10.0.0.0/8]', '    pool: {max_per_server: 8, idle_timeout: 5s}', '    response_timeout: 2s', '    max_body_size: 1000'),
+    y(...GROUPS, 'listeners:', '  - listen: 80', '    group: web', '    mode: http', '    routes: [{host: api.example, group: api}, {path_prefix: /v1/, group: api}]', '    trusted_proxies: [10.0.0.0/8]', '    pool: {max_per_server: 8, idle_timeout: 5s}', '    response_timeout: 2s', '    header_timeout: 5s', '    max_body_size: 1000'),
   );
   expect(c.listeners[0]!.http).toEqual({
     routes: [
@@ -33,6 +33,7 @@ test('mode: http takes the defaults; its fields override them', () => {
     trustedProxies: ['10.0.0.0/8'],
     pool: { maxPerServer: 8, idleTimeoutMs: 5000 },
     responseTimeoutMs: 2000,
+    headerTimeoutMs: 5000,
     maxBodyBytes: 1000,
   });
   expect(configOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web}')).listeners[0]!.http).toBeUndefined();
@@ -47,6 +48,10 @@ test('mistakes name the field and what to do', () => {
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, trusted_proxies: [not-an-ip]}'))).toMatch(/trusted_proxies/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, accept_proxy: true}'))).toMatch(/'accept_proxy' is not supported with 'mode: http' yet/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: https}'))).toMatch(/one of tcp, http/);
+  // The runtime's client timer: more than one 4 s sweep, whole seconds up to 255.
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 4s}'))).toMatch(/header_timeout.*from 5000 to 255000 ms/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 5m}'))).toMatch(/header_timeout.*from 5000 to 255000 ms/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, header_timeout: 5s}'))).toMatch(/'header_timeout' is an HTTP setting/);
   expect(errorsOf(y('groups:', '  web:', '    servers: [127.0.0.1:8001]', '    sticky_cookie: "a b"', 'listeners:', '  - {listen: 80, group: web}'))).toMatch(/cookie name/);
 });
 
