@@ -173,7 +173,7 @@ export class GroupRuntime implements SessionOwner {
       connectTcp(address, side);
       return;
     }
-    const server = side.session.selection.server;
+    const server = side.session.server;
     connectTls(address, side, tls.settingsFor(formatAddress(address), server?.hostname));
   }
   coarseNow(): number {
@@ -181,7 +181,7 @@ export class GroupRuntime implements SessionOwner {
   }
 
   sessionConnected(session: Session): void {
-    const server = session.selection.server!;
+    const server = session.server!;
     let set = this.#byServer.get(server);
     if (set === undefined) this.#byServer.set(server, (set = new Set()));
     set.add(session);
@@ -190,7 +190,7 @@ export class GroupRuntime implements SessionOwner {
   }
 
   sessionEnded(session: Session): void {
-    const server = session.selection.server;
+    const server = session.server;
     if (server !== null) {
       // Empty sets of current servers are kept: deleting them would allocate a new Set per
       // connection whenever a server goes idle. A removed server's set goes with its last one.

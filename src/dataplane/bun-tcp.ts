@@ -70,7 +70,7 @@ export const serverHandlers: SocketHandler<Side> = {
   close(socket, error) {
     const side = socket.data;
     if (side.socket === socket) side.onClose(error);
-    else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error, isResourceFailure(error));
+    else if (side.session.connecting && side === side.session.serverSide) side.session.serverConnectFailed(side, error, isResourceFailure(error));
   },
   error(socket, error) {
     const side = socket.data;

@@ -4,7 +4,7 @@
  * resets and idle timeouts as session.ts describes. A side knows its session only through
  * `SideSession` (session.ts implements it), so that this file does not import the session.
  */
-import type { SelectionState } from '../core/selector.ts';
+import type { Server } from '../core/servers/server.ts';
 import type { TerminationReason } from '../core/termination.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
@@ -18,9 +18,10 @@ export interface SideSession {
     coarseNow(): number;
     dumpChunk(session: SideSession, fromClient: boolean, chunk: Uint8Array): void;
   };
-  readonly selection: SelectionState;
+  /** The chosen server, or null before one is chosen. */
+  readonly server: Server | null;
   /** The current server side (replaced on each connect attempt). */
-  readonly server: Side;
+  readonly serverSide: Side;
   readonly connecting: boolean;
   /** pen's -dd: dump every chunk. */
   readonly dump: boolean;
@@ -64,7 +65,7 @@ export class Side {
     this.bytesRead += n;
     this.session.lastActivityMs = this.session.owner.coarseNow();
     if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
-    const server = this.session.selection.server;
+    const server = this.session.server;
     if (server !== null) {
       if (this.isClient) server.bytesToServer += n;
       else server.bytesFromServer += n;
