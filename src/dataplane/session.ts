@@ -79,15 +79,16 @@ export interface SessionListener {
 let nextSessionId = 1;
 
 /**
- * One proxied connection. It is its own selection state (core/selector.ts): the selector works on
- * the session's fields, so a connection allocates no selection object. `server` is therefore the
- * chosen Server and `reason` why it was chosen; the server's socket is `serverSide`, and how the
- * connection ended is `termination`.
+ * One proxied connection, in as few objects as the design allows: the session is its client's
+ * Side (it extends Side: `client` is the session itself) and its own selection state
+ * (core/selector.ts: the selector works on the session's fields), so a connection allocates the
+ * Session and one server Side per connect attempt. `server` is therefore the chosen Server and
+ * `reason` why it was chosen; the server's socket is `serverSide`, and how the connection ended
+ * is `termination`. Every field is initialised here, in one order (one hidden class).
  */
-export class Session implements SideSession, SelectionState {
+export class Session extends Side implements SideSession, SelectionState {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
-  readonly client: Side;
   #attempts = 0;
   /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
   serverSide: Side;
@@ -142,14 +143,14 @@ export class Session implements SideSession, SelectionState {
   readonly origin: ProxiedAddresses | null;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, clientAddress: string = clientSocket.remoteAddress ?? '', origin: ProxiedAddresses | null = null) {
+    super(null, true); // the client's side is this object
     this.owner = owner;
     this.#clock = owner.clock;
-    this.client = new Side(this, true);
-    this.client.socket = clientSocket;
-    clientSocket.data = this.client;
+    this.socket = clientSocket;
+    clientSocket.data = this;
     this.serverSide = new Side(this, false);
-    this.client.peer = this.serverSide;
-    this.serverSide.peer = this.client;
+    this.peer = this.serverSide;
+    this.serverSide.peer = this;
     this.clientKey = clientKey;
     this.origin = origin;
     this.clientAddress = origin?.sourceAddress ?? clientAddress;
@@ -157,6 +158,11 @@ export class Session implements SideSession, SelectionState {
     if (origin !== null) this.#clientPort = origin.sourcePort;
     this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
+  }
+
+  /** The client's side: the session itself (a getter, so that it costs no field). */
+  get client(): Side {
+    return this;
   }
 
   /**

@@ -3,6 +3,10 @@
  * what this socket reads goes to its peer's socket; backpressure, early bytes, half-close,
  * resets and idle timeouts as session.ts describes. A side knows its session only through
  * `SideSession` (session.ts implements it), so that this file does not import the session.
+ *
+ * The client's side is the Session object itself (Session extends Side, one object fewer per
+ * connection); each connect attempt gets a server Side of its own, so that a stale attempt's
+ * events are recognised by the Side they arrive on.
  */
 import type { Server } from '../core/servers/server.ts';
 import type { TerminationReason } from '../core/termination.ts';
@@ -54,8 +58,9 @@ export class Side {
   /** pen's -H on a client side until its job is done (forwarded-for.ts); null otherwise, the only cost then. */
   forwardedFor: ForwardedFor | null = null;
 
-  constructor(session: SideSession, isClient: boolean) {
-    this.session = session;
+  /** `session` null: this side is the session itself (the client side, see Session). */
+  constructor(session: SideSession | null, isClient: boolean) {
+    this.session = session ?? (this as unknown as SideSession);
     this.isClient = isClient;
   }
 
