@@ -138,6 +138,12 @@ export class Session extends Side implements SideSession, SelectionState {
   /** Connection age limit: due time and position in the group's age heap (TimerHeap entry). */
   dueMs = 0;
   heapIndex = -1;
+  /**
+   * Links in the admission's list of sessions that have not sent a byte yet (app/admission.ts,
+   * for -x's eviction of quiet clients): the list needs no node object per session.
+   */
+  quietPrev: Session | null = null;
+  quietNext: Session | null = null;
 
   /** The real client and address it connected to, as a PROXY header named them (accept_proxy); else null. */
   readonly origin: ProxiedAddresses | null;
