@@ -12,6 +12,7 @@ import { formatAddress } from '../core/address.ts';
 import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
+import { DeadlineList } from '../core/deadline-list.ts';
 import { Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls-rules.ts';
@@ -94,10 +95,13 @@ export class GroupRuntime implements SessionOwner {
   readonly #ages: ConnectionAges;
   /** The exact clock (session timestamps, connect timers); per-chunk stamps use the coarse one. */
   readonly clock: Clock;
+  /** Connect timeouts of this group's sessions: one timer for all of them. */
+  readonly connectDeadlines: DeadlineList<Session>;
 
   constructor(config: GroupConfig, acls: AclTable, hooks: RuntimeHooks, clock: Clock, random: Random) {
     this.config = config;
     this.clock = clock;
+    this.connectDeadlines = new DeadlineList<Session>(clock, connectTimedOut);
     this.#hooks = hooks;
     this.#shared = hooks.groupShared?.(config) ?? null;
     this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
@@ -275,6 +279,7 @@ export class GroupRuntime implements SessionOwner {
   stop(): void {
     this.#queue.stop();
     this.#ages.stop();
+    this.connectDeadlines.stop();
   }
 
   /** Applies a changed algorithm or selection flags (pen commands, reload). */
@@ -440,4 +445,8 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   acceptProxied(socket: StreamSocket<unknown>, origin: ProxiedAddresses | null, initial: Uint8Array | null): void {
     this.#hooks.accept(this, socket as unknown as Socket<Side>, null, this.group, origin, initial);
   }
+}
+
+function connectTimedOut(session: Session): void {
+  session.connectTimedOut();
 }

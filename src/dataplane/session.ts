@@ -15,7 +15,8 @@
  * - One teardown path: Session.#finish() runs exactly once, whatever ended the connection.
  */
 import type { Address } from '../core/address.ts';
-import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
+import type { DeadlineEntry, DeadlineList } from '../core/deadline-list.ts';
 import type { ChoiceReason, RefusalReason, SelectionState, Selector } from '../core/selector.ts';
 import type { ClientEntry } from '../core/clients/client-table.ts';
 import type { ClientIp } from '../core/ip.ts';
@@ -45,6 +46,11 @@ export interface SessionOwner {
   readonly sendProxy: 'off' | 'v1' | 'v2';
   /** pen's tcp_fastclose: which side's FIN closes the whole connection. */
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
+  /**
+   * The connect deadlines of this owner's sessions (core/deadline-list.ts): one timer for all of
+   * them, calling session.connectTimedOut() for each that expires.
+   */
+  readonly connectDeadlines: DeadlineList<Session>;
   /** Start a connect; the adapter calls side.connected(socket) or side.connectFailed(). */
   connect(address: Address, side: Side): void;
   /** Coarse current time (ms), refreshed by a timer, cheap to read per chunk. */
@@ -86,7 +92,7 @@ let nextSessionId = 1;
  * `reason` why it was chosen; the server's socket is `serverSide`, and how the connection ended
  * is `termination`. Every field is initialised here, in one order (one hidden class).
  */
-export class Session extends Side implements SideSession, SelectionState {
+export class Session extends Side implements SideSession, SelectionState, DeadlineEntry<Session> {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
   #attempts = 0;
@@ -117,7 +123,10 @@ export class Session extends Side implements SideSession, SelectionState {
   /** How the connection ended (the first cause), or null while it lasts. */
   termination: TerminationReason | null = null;
   readonly #clock: Clock;
-  #connectTimer: TimerHandle | null = null;
+  /** The connect deadline: its place in owner.connectDeadlines while a connect is under way. */
+  deadlineMs = 0;
+  deadlinePrev: Session | null = null;
+  deadlineNext: Session | null = null;
   #serverJudged = false;
   finished = false;
   connecting = false;
@@ -248,8 +257,8 @@ export class Session extends Side implements SideSession, SelectionState {
     this.connecting = true;
     this.connectStartMs = this.#clock.now();
     const ms = this.owner.connectTimeoutMs;
-    // The session is the timer's argument: no closure per connection.
-    if (ms > 0) this.#connectTimer = this.#clock.setTimeout(onConnectTimeout, clampTimerMs(ms), this);
+    // No timer of its own: the owner's list has one for all its sessions' connects.
+    if (ms > 0) this.owner.connectDeadlines.add(this, ms);
     this.owner.connect(server.address, side);
   }
 
@@ -322,8 +331,8 @@ export class Session extends Side implements SideSession, SelectionState {
     this.#retry(false, error?.message ?? 'connect failed');
   }
 
+  /** Its connect deadline passed (called by owner.connectDeadlines, the session out of it). */
   connectTimedOut(): void {
-    this.#connectTimer = null;
     if (!this.connecting || this.finished) return;
     this.#retry(true, 'connect timeout');
   }
@@ -343,8 +352,7 @@ export class Session extends Side implements SideSession, SelectionState {
   }
 
   #clearConnectTimer(): void {
-    this.#clock.clearTimer(this.#connectTimer);
-    this.#connectTimer = null;
+    this.owner.connectDeadlines.remove(this);
   }
 
   /**
@@ -438,8 +446,4 @@ function endSide(side: Side): void {
     side.gone = true;
     side.socket.end();
   }
-}
-
-function onConnectTimeout(session: Session): void {
-  session.connectTimedOut();
 }

@@ -11,7 +11,7 @@ import { CLEAN, play, Rig, type RigOptions } from './fake-socket.ts';
 describe('connect timeout (manual clock)', () => {
   test('fires at the timeout, not before; the next server is tried and a late open of the first is closed', () => {
     const rig = new Rig({ servers: 2, connectTimeoutMs: 1000 }).begin();
-    expect(rig.clock.pending).toBe(1);
+    expect([rig.connectDeadlines.size, rig.clock.pending]).toEqual([1, 1]);
     rig.clock.advance(999);
     expect(rig.connects.length).toBe(1);
     rig.clock.advance(1);
@@ -25,7 +25,7 @@ describe('connect timeout (manual clock)', () => {
     expect(rig.session.connecting).toBe(true);
     rig.server.open();
     expect(rig.client.ops.at(-1)).toBe('resume');
-    expect([rig.clock.pending, s1!.connections, rig.connectedCalls]).toEqual([0, 1, 1]);
+    expect([rig.connectDeadlines.size, s1!.connections, rig.connectedCalls]).toEqual([0, 1, 1]);
     play(rig, ['c:data:x']);
     expect([stale.written, rig.server.written]).toEqual(['', 'x']);
     stale.close(); // its close is not the session's business
@@ -44,16 +44,16 @@ describe('connect timeout (manual clock)', () => {
     expect(rig.leftovers).toEqual(CLEAN);
   });
 
-  test('no connect timeout configured: no timer is armed', () => {
+  test('no connect timeout configured: no deadline and no timer', () => {
     const rig = new Rig({ connectTimeoutMs: 0 }).begin();
-    expect(rig.clock.pending).toBe(0);
+    expect([rig.connectDeadlines.size, rig.clock.pending]).toEqual([0, 0]);
   });
 
-  test('the timer is cleared by the connect', () => {
+  test('the connect takes the session out of the deadlines: the timer fires for nobody and is not armed again', () => {
     const rig = new Rig({ connectTimeoutMs: 1000 }).connected();
-    expect(rig.clock.pending).toBe(0);
+    expect(rig.connectDeadlines.size).toBe(0);
     rig.clock.advance(5000);
-    expect(rig.session.finished).toBe(false);
+    expect([rig.session.finished, rig.clock.pending]).toEqual([false, 0]);
   });
 });
 
