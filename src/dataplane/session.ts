@@ -153,6 +153,9 @@ export class Session extends Side implements SideSession, SelectionState, Deadli
    */
   quietPrev: Session | null = null;
   quietNext: Session | null = null;
+  /** Links in its server's list of open connections (app/server-connections.ts). */
+  byServerPrev: Session | null = null;
+  byServerNext: Session | null = null;
 
   /** The real client and address it connected to, as a PROXY header named them (accept_proxy); else null. */
   readonly origin: ProxiedAddresses | null;
