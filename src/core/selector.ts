@@ -139,6 +139,8 @@ export class Selector {
   #backupRotor = 0;
   /** Reused for outlier decisions (no allocation per failure). */
   readonly #outlier: OutlierSettings = { consecutiveFailures: 1, baseEjectionMs: 0, maxEjectionMs: 0 };
+  /** Reused for each algorithm pick (no allocation per connection; no algorithm keeps it). */
+  readonly #pick: { clientHash: number; nowMs: number } = { clientHash: 0, nowMs: 0 };
 
   /** Whether begin() reads SelectionState.clientPort: a session reads its port from the socket (a system call) only then. */
   get hashesClientPort(): boolean {
@@ -222,7 +224,10 @@ export class Selector {
     } else {
       let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
       if (this.hashesClientPort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
-      initial = this.balancer.pick(this.servers, { clientHash, nowMs });
+      const input = this.#pick;
+      input.clientHash = clientHash;
+      input.nowMs = nowMs;
+      initial = this.balancer.pick(this.servers, input);
     }
     st.initial = initial;
     if (initial >= 0) {
