@@ -25,7 +25,7 @@ import type { AclTable } from './acl/acl.ts';
 import type { Algorithm } from './balancing/algorithm.ts';
 import type { ClientEntry, ClientTracker } from './clients/client-table.ts';
 import type { Clock } from './clock.ts';
-import { penHashValue, parseClientIp, type ClientIp } from './ip.ts';
+import { ipv4HashValue, penHashValue, parseClientIp, type ClientIp } from './ip.ts';
 import { recordFailure, recordSuccess, type OutlierSettings } from './health/outlier.ts';
 import type { Server } from './servers/server.ts';
 
@@ -170,6 +170,15 @@ export class Selector {
     return (st.clientIp ??= parseClientIp(st.clientKey === 'unix' ? undefined : st.clientKey));
   }
 
+  /** pen's -h hash of the client: read from the key in place when it is dotted-quad IPv4 (no parse). */
+  #hash(st: SelectionState): number {
+    if (st.clientIp === null) {
+      const h = ipv4HashValue(st.clientKey);
+      if (h >= 0) return h;
+    }
+    return penHashValue(this.#ip(st));
+  }
+
   #permits(list: number, st: SelectionState): boolean {
     return this.acls.isEmpty(list) || this.acls.permits(list, this.#ip(st));
   }
@@ -222,7 +231,7 @@ export class Selector {
       initial = remembered;
       reason = 'tracked';
     } else {
-      let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      let clientHash = this.needsClientHash ? this.#hash(st) : 0;
       if (this.hashesClientPort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
       const input = this.#pick;
       input.clientHash = clientHash;
