@@ -9,10 +9,10 @@
  * QUIET_EVICT_AFTER_MS since it was accepted is given up ('idle-evicted') and the new client
  * takes its slot at once (a burst of real clients does not evict itself): sessions are kept in admission
  * order and dropped from that list at their end, or lazily, when a look for one to give up finds
- * that they have sent something; each is dropped once, so the look is O(1) amortised.
+ * that they have sent something; each is dropped once, so the look is O(1) amortised. The list's
+ * links are fields of the sessions (quietPrev, quietNext): nothing is allocated per session.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
-import { OrderedList } from '../core/ordered-list.ts';
 import type { GlobalConfig } from '../config/model.ts';
 import type { Session } from '../dataplane/session.ts';
 import type { Totals } from './totals.ts';
@@ -106,8 +106,9 @@ export class Admission {
   #waitingHead = 0;
   #pendingConnects = 0;
   #pollTimer: TimerHandle | null = null;
-  /** Admitted sessions not yet seen to have sent a byte, oldest first. */
-  readonly #quiet = new OrderedList<Session>();
+  /** Admitted sessions not yet seen to have sent a byte, oldest first (linked through the sessions). */
+  #quietHead: Session | null = null;
+  #quietTail: Session | null = null;
   /** A session is being given up for a new client: the slot it frees is that client's. */
   #evicting = false;
   /** Sessions given up for a new client ('idle-evicted'), since start. */
@@ -157,16 +158,16 @@ export class Admission {
    */
   #evictQuiet(): boolean {
     for (;;) {
-      const s = this.#quiet.first();
-      if (s === undefined) return false;
+      const s = this.#quietHead;
+      if (s === null) return false;
       // A client that has spoken, or waited in a group queue (held unread there: its silence
       // proves nothing), stays, and is never looked at again.
       if (s.finished || s.client.bytesRead > 0 || s.queuedMs !== 0) {
-        this.#quiet.shift();
+        this.#unlinkQuiet(s);
         continue;
       }
       if (this.#d.clock.now() - s.startMs < QUIET_EVICT_AFTER_MS) return false; // the oldest is too young
-      this.#quiet.shift();
+      this.#unlinkQuiet(s);
       this.#evicting = true;
       try {
         s.close('idle-evicted', false);
@@ -180,9 +181,32 @@ export class Admission {
 
   #admit(session: Session): void {
     this.sessions.set(session.id, session);
-    if (session.client.bytesRead === 0) this.#quiet.push(session);
+    if (session.client.bytesRead === 0) this.#linkQuiet(session);
     this.#pendingConnects++;
     session.begin();
+  }
+
+  /** Appends a session to the quiet list (once: a session is admitted once). */
+  #linkQuiet(s: Session): void {
+    const tail = this.#quietTail;
+    s.quietPrev = tail;
+    s.quietNext = null;
+    if (tail === null) this.#quietHead = s;
+    else tail.quietNext = s;
+    this.#quietTail = s;
+  }
+
+  /** Takes a session out of the quiet list; nothing if it is not in it. O(1). */
+  #unlinkQuiet(s: Session): void {
+    const prev = s.quietPrev;
+    const next = s.quietNext;
+    if (prev === null && this.#quietHead !== s) return;
+    if (prev === null) this.#quietHead = next;
+    else prev.quietNext = next;
+    if (next === null) this.#quietTail = prev;
+    else next.quietPrev = prev;
+    s.quietPrev = null;
+    s.quietNext = null;
   }
 
   /** Admits waiting clients in order while slots are free (finished ones are dropped). */
@@ -225,7 +249,7 @@ export class Admission {
   /** A session ended; true if it had been admitted (its slot is free: call admitWaiting). */
   ended(session: Session): boolean {
     const admitted = this.sessions.delete(session.id);
-    this.#quiet.delete(session);
+    this.#unlinkQuiet(session);
     if (admitted && session.connectedMs === 0) {
       this.#pendingConnects--;
       this.#d.slots.pendingDelta(-1);

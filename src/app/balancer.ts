@@ -293,7 +293,7 @@ export class Balancer implements RuntimeHooks {
     }
     if (initial !== null) session.preload(initial);
     // Given back in sessionEnded, whatever ends the session.
-    const refusal = this.#guard.take(session.selection.clientKey, facts !== null, this.stopping);
+    const refusal = this.#guard.take(session.clientKey, facts !== null, this.stopping);
     if (refusal !== null) session.close(refusal, false);
     else this.#admission.offer(session);
   }
@@ -302,7 +302,7 @@ export class Balancer implements RuntimeHooks {
     this.totals.connected++;
     this.#admission.connected();
     if (this.global.debug >= 2) {
-      this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.selection.server!.address)} (${session.selection.reason})`);
+      this.diag.debug(2, `connection ${session.id} from ${session.clientAddress} to ${formatAddress(session.server!.address)} (${session.reason})`);
     }
   }
 
@@ -365,21 +365,21 @@ export class Balancer implements RuntimeHooks {
   /** The finished-session record: totals and counters, then the observers, then a freed slot. */
   sessionEnded(session: Session): void {
     const admitted = this.#admission.ended(session);
-    this.#guard.release(session.selection.clientKey);
+    this.#guard.release(session.clientKey);
     const t = this.totals;
     t.finished++;
     t.bytesFromClients += session.client.bytesRead;
-    t.bytesToClients += session.server.bytesRead;
+    t.bytesToClients += session.serverSide.bytesRead;
     const l = session.listener;
     if (l !== null) {
       l.active--;
       l.bytesFromClients += session.client.bytesRead;
-      l.bytesToClients += session.server.bytesRead;
+      l.bytesToClients += session.serverSide.bytesRead;
     }
-    const reason = session.reason ?? 'client-closed';
-    t.ends[reason] = (t.ends[reason] ?? 0) + 1;
-    const client = session.selection.client;
-    if (client !== null) (session.owner as GroupRuntime).clients.addBytes(client, session.client.bytesRead, session.server.bytesRead);
+    const end = session.termination ?? 'client-closed';
+    t.ends[end] = (t.ends[end] ?? 0) + 1;
+    const entry = session.clientEntry;
+    if (entry !== null) (session.owner as GroupRuntime).clients.addBytes(entry, session.client.bytesRead, session.serverSide.bytesRead);
     for (const f of this.onSessionEnd) f(session);
     if (admitted) this.#admission.admitWaiting();
   }

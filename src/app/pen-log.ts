@@ -74,8 +74,8 @@ export class PenLog {
  * the chunk's first PEN_LINE_MAX bytes up to the first CR or LF, non-ASCII bytes as dots.
  */
 export function formatPenLine(s: Session, seconds: number, chunk: Uint8Array): string {
-  const serverSocket = s.server.socket;
-  const server = s.selection.server;
+  const serverSocket = s.serverSide.socket;
+  const server = s.server;
   const serverIp = serverSocket?.remoteAddress ?? (server === null ? '' : server.address.kind === 'unix' ? server.address.path : server.address.host);
   let request = '';
   const n = Math.min(chunk.length, PEN_LINE_MAX);
@@ -92,15 +92,15 @@ export function formatPenLine(s: Session, seconds: number, chunk: Uint8Array): s
  * to, why that server, how much, how long, and how it ended.
  */
 export function formatLogLine(s: Session): string {
-  const server = s.selection.server;
-  const failed = s.selection.failedServers;
-  const why = failed === null ? s.selection.reason : `${s.selection.reason} after failures on server ${failed.join(',')}`;
+  const server = s.server;
+  const failed = s.failedServers;
+  const why = failed === null ? s.reason : `${s.reason} after failures on server ${failed.map((f) => f.index).join(',')}`;
   const connectMs = s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : -1;
   return (
     `${new Date(s.startMs).toISOString()} client=${s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`} ` +
     `server=${server === null ? '-' : formatAddress(server.address as Address)} ` +
-    `why="${why}" bytes_in=${s.client.bytesRead} bytes_out=${s.server.bytesRead} ` +
-    `connect_ms=${connectMs} duration_ms=${s.endMs - s.startMs} end=${s.reason ?? 'client-closed'}` +
+    `why="${why}" bytes_in=${s.client.bytesRead} bytes_out=${s.serverSide.bytesRead} ` +
+    `connect_ms=${connectMs} duration_ms=${s.endMs - s.startMs} end=${s.termination ?? 'client-closed'}` +
     (s.facts === null ? '' : formatFacts(s.facts))
   );
 }

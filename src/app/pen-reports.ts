@@ -70,10 +70,10 @@ export function formatRecent(b: Balancer, group: GroupRuntime, seconds: number):
 function liveClientBytes(b: Balancer, group: GroupRuntime): Map<string, { sx: number; rx: number }> {
   const live = new Map<string, { sx: number; rx: number }>();
   for (const s of groupSessions(b, group)) {
-    const t = live.get(s.selection.clientKey) ?? { sx: 0, rx: 0 };
-    t.sx += s.server.bytesRead;
+    const t = live.get(s.clientKey) ?? { sx: 0, rx: 0 };
+    t.sx += s.serverSide.bytesRead;
     t.rx += s.client.bytesRead;
-    live.set(s.selection.clientKey, t);
+    live.set(s.clientKey, t);
   }
   return live;
 }
@@ -81,8 +81,8 @@ function liveClientBytes(b: Balancer, group: GroupRuntime): Map<string, { sx: nu
 /** pen's numeric connection state. */
 export function penState(s: Session): number {
   if (s.finished) return 0;
-  if (s.connecting || s.server.socket === null) return CS_IN_PROGRESS;
-  return CS_CONNECTED | (s.server.eof ? CS_CLOSED_UP : 0) | (s.client.eof ? CS_CLOSED_DOWN : 0);
+  if (s.connecting || s.serverSide.socket === null) return CS_IN_PROGRESS;
+  return CS_CONNECTED | (s.serverSide.eof ? CS_CLOSED_UP : 0) | (s.client.eof ? CS_CLOSED_DOWN : 0);
 }
 
 function clientIndexes(group: GroupRuntime): Map<string, number> {
@@ -97,8 +97,8 @@ export function formatConnection(b: Balancer, id: number): string {
   const s = b.sessions.get(id);
   if (s === undefined || s.finished) return `Connection ${id}:\nstate = 0\ndownfd = -1, upfd = -1\nclient = 0, server = 0\npend = 0\n`;
   const group = s.owner as GroupRuntime;
-  const client = clientIndexes(group).get(s.selection.clientKey) ?? -1;
-  const server = s.selection.server?.index ?? -1;
+  const client = clientIndexes(group).get(s.clientKey) ?? -1;
+  const server = s.server?.index ?? -1;
   return `Connection ${id}:\nstate = ${penState(s)}\ndownfd = -1, upfd = -1\nclient = ${client}, server = ${server}\npend = 0\n`;
 }
 
@@ -135,7 +135,7 @@ export function penStatusHtml(b: Balancer, group: GroupRuntime, now: Date = new 
   const newest = sessions.at(-1);
   let out =
     '<html>\n<head>\n<title>Pen status page</title>\n</head>\n<body bgcolor="#ffffff"><h1>Pen status page</h1>\n' +
-    `Time ${localTimestamp(now)}, ${group.servers.length} servers, ${newest?.selection.server?.index ?? 0} current<p>\n` +
+    `Time ${localTimestamp(now)}, ${group.servers.length} servers, ${newest?.server?.index ?? 0} current<p>\n` +
     '<table bgcolor="#c0c0c0">\n' +
     header(['server', 'address', 'status', 'port', 'connections', 'max soft', 'max hard', 'sent', 'received', 'weight', 'prio']);
   for (const s of group.servers) {
@@ -158,7 +158,7 @@ export function penStatusHtml(b: Balancer, group: GroupRuntime, now: Date = new 
   out += `<h2>Active connections</h2>Number of connections: ${b.global.maxConnections} max, ${b.mode === 'primary' ? b.activeCount : sessions.length} used, ${newest?.id ?? 0} last<p><table bgcolor="#c0c0c0">\n`;
   out += header(['connection', 'downfd', 'upfd', 'pending data down', 'pending data up', 'client', 'server']);
   for (const s of sessions) {
-    out += row([s.id, -1, -1, s.client.pending?.length ?? 0, s.server.pending?.length ?? 0, indexes.get(s.selection.clientKey) ?? -1, s.selection.server?.index ?? -1]);
+    out += row([s.id, -1, -1, s.client.pending?.length ?? 0, s.serverSide.pending?.length ?? 0, indexes.get(s.clientKey) ?? -1, s.server?.index ?? -1]);
   }
   out += '</table>\n</body>\n</html>\n';
   return out;

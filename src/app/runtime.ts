@@ -3,8 +3,8 @@
  * listener (an address bound to a group). Each group is the SessionOwner of its sessions, and
  * owns what concerns its servers' connections as a whole: the queue for "every eligible server
  * is full" (group-queue.ts), connection age limits (connection-ages.ts), and the connections of
- * each server (a Set per server, O(1) per connect and end), so that a server marked down can
- * have its connections closed without a scan of all connections.
+ * each server (server-connections.ts, O(1) per connect and end), so that a server marked down
+ * can have its connections closed without a scan of all connections.
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
@@ -12,6 +12,7 @@ import { formatAddress } from '../core/address.ts';
 import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
+import { DeadlineList } from '../core/deadline-list.ts';
 import { Selector } from '../core/selector.ts';
 import type { Server } from '../core/servers/server.ts';
 import { Router } from '../core/tls-rules.ts';
@@ -28,6 +29,7 @@ import type { Gate } from '../dataplane/gate.ts';
 import type { StreamSocket } from '../dataplane/socket.ts';
 import { ConnectionAges } from './connection-ages.ts';
 import { makeServer, selectorSettings, serverLabel } from './group-servers.ts';
+import { ServerConnections } from './server-connections.ts';
 import type { GroupSharedParts, GroupStats } from './group-counters.ts';
 import { GroupQueue } from './group-queue.ts';
 import { HandshakeStage } from './handshake-stage.ts';
@@ -92,14 +94,17 @@ export class GroupRuntime implements SessionOwner {
   tls: GroupTls | null = null;
   readonly #queue: GroupQueue;
   /** Connections by server. */
-  readonly #byServer = new Map<Server, Set<Session>>();
+  readonly #byServer = new ServerConnections();
   readonly #ages: ConnectionAges;
   /** The exact clock (session timestamps, connect timers); per-chunk stamps use the coarse one. */
   readonly clock: Clock;
+  /** Connect timeouts of this group's sessions: one timer for all of them. */
+  readonly connectDeadlines: DeadlineList<Session>;
 
   constructor(config: GroupConfig, acls: AclTable, hooks: RuntimeHooks, clock: Clock, random: Random) {
     this.config = config;
     this.clock = clock;
+    this.connectDeadlines = new DeadlineList<Session>(clock, connectTimedOut);
     this.#hooks = hooks;
     this.#shared = hooks.groupShared?.(config) ?? null;
     this.clients = this.#shared?.clients ?? new ClientTable(config.clientsMax, config.trackingMs);
@@ -175,7 +180,7 @@ export class GroupRuntime implements SessionOwner {
       connectTcp(address, side);
       return;
     }
-    const server = side.session.selection.server;
+    const server = side.session.server;
     connectTls(address, side, tls.settingsFor(formatAddress(address), server?.hostname));
   }
   coarseNow(): number {
@@ -183,21 +188,16 @@ export class GroupRuntime implements SessionOwner {
   }
 
   sessionConnected(session: Session): void {
-    const server = session.selection.server!;
-    let set = this.#byServer.get(server);
-    if (set === undefined) this.#byServer.set(server, (set = new Set()));
-    set.add(session);
+    this.#byServer.add(session.server!, session);
     this.#ages.connected(session);
     this.#hooks.sessionConnected(session);
   }
 
   sessionEnded(session: Session): void {
-    const server = session.selection.server;
+    const server = session.server;
     if (server !== null) {
-      // Empty sets of current servers are kept: deleting them would allocate a new Set per
-      // connection whenever a server goes idle. A removed server's set goes with its last one.
-      const set = this.#byServer.get(server);
-      if (set !== undefined && set.delete(session) && set.size === 0 && !this.#isCurrent(server)) this.#byServer.delete(server);
+      // A removed server's list goes with its last connection (a current server's stays).
+      if (this.#byServer.remove(server, session) === 0 && !this.#isCurrent(server)) this.#byServer.forget(server);
     }
     this.#ages.ended(session);
     // Closed while waiting (client left, queue timeout, shutdown): it takes its connect slot
@@ -257,10 +257,10 @@ export class GroupRuntime implements SessionOwner {
       return;
     }
     if (this.config.onServerDown === 'close') {
-      const set = this.#byServer.get(server);
-      if (set !== undefined && set.size > 0) {
-        const n = set.size;
-        for (const s of [...set]) {
+      const open = this.#byServer.of(server);
+      if (open.length > 0) {
+        const n = open.length;
+        for (const s of open) {
           this.stats.closedOnDown++;
           s.close('server-down', false);
         }
@@ -271,12 +271,13 @@ export class GroupRuntime implements SessionOwner {
 
   /** Open connections of a server (for reports and tests). */
   connectionsOf(server: Server): number {
-    return this.#byServer.get(server)?.size ?? 0;
+    return this.#byServer.count(server);
   }
 
   stop(): void {
     this.#queue.stop();
     this.#ages.stop();
+    this.connectDeadlines.stop();
   }
 
   /** Applies a changed algorithm or selection flags (pen commands, reload). */
@@ -449,4 +450,8 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
   acceptProxied(socket: StreamSocket<unknown>, origin: ProxiedAddresses | null, initial: Uint8Array | null): void {
     this.#hooks.accept(this, socket as unknown as Socket<Side>, null, this.group, origin, initial);
   }
+}
+
+function connectTimedOut(session: Session): void {
+  session.connectTimedOut();
 }

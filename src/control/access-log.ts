@@ -96,11 +96,11 @@ function serverIndex(s: Server): number {
 export function accessRecord(s: SessionRecord): AccessRecord {
   const owner = s.owner as GroupLike;
   const failedServers = s.failedServers ?? [];
-  const served = s.selection.server ?? failedServers[failedServers.length - 1] ?? null;
-  const why = served === null ? null : s.selection.reason;
+  const served = s.server ?? failedServers[failedServers.length - 1] ?? null;
+  const why = served === null ? null : s.reason;
   const errors = s.connectErrors ?? [];
   // A server that failed and is the last one tried is reported as `server`, not as a failover step.
-  const failedBefore = s.selection.server === null ? failedServers.slice(0, -1) : failedServers;
+  const failedBefore = s.server === null ? failedServers.slice(0, -1) : failedServers;
   return {
     id: s.id,
     start: new Date(s.startMs).toISOString(),
@@ -113,10 +113,10 @@ export function accessRecord(s: SessionRecord): AccessRecord {
     algorithm: why === 'algorithm' ? (owner.config?.algorithm ?? null) : null,
     failed: failedBefore.map((f, i) => ({ server: formatAddress(f.address), error: errors[i] ?? 'connect failed' })),
     bytes_from_client: s.client.bytesRead,
-    bytes_to_client: s.server.bytesRead,
+    bytes_to_client: s.serverSide.bytesRead,
     connect_ms: s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : null,
     duration_ms: s.endMs - s.startMs,
-    end: s.reason ?? 'client-closed',
+    end: s.termination ?? 'client-closed',
     tls: accessTls(s),
   };
 }

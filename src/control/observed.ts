@@ -130,15 +130,19 @@ export interface SessionRecord {
   readonly listener: { readonly name: string } | null;
   readonly clientAddress: string;
   readonly clientPort: number;
-  readonly selection: { readonly server: Server | null; readonly reason: string };
+  /** The server chosen (the one that served, once connected), or null. */
+  readonly server: Server | null;
+  /** Why that server was chosen (tracked, algorithm, failover ...). */
+  readonly reason: string;
   readonly connecting: boolean;
   readonly startMs: number;
   readonly connectStartMs: number;
   readonly connectedMs: number;
   readonly endMs: number;
   readonly client: { readonly bytesRead: number };
-  readonly server: { readonly bytesRead: number };
-  readonly reason: TerminationReason | null;
+  readonly serverSide: { readonly bytesRead: number };
+  /** How it ended (docs/termination-codes.md), or null while it lasts. */
+  readonly termination: TerminationReason | null;
   readonly failedServers: readonly Server[] | null;
   readonly connectErrors: readonly string[] | null;
   readonly facts: SessionTlsFacts | null;

@@ -209,14 +209,14 @@ function udpView(u: ObservedUdp): Record<string, unknown> {
 
 /** What every view of a connection says first: which one, from where, to which server, and why. */
 function connectionIdentity(s: SessionRecord): Record<string, unknown> {
-  const server = s.selection.server;
+  const server = s.server;
   return {
     id: s.id,
     listener: s.listener?.name ?? null,
     group: (s.owner as { name?: string }).name ?? null,
     client: s.clientAddress === '' ? 'unix' : `${s.clientAddress}:${s.clientPort}`,
     server: server === null ? null : formatAddress(server.address),
-    why: server === null ? null : s.selection.reason,
+    why: server === null ? null : s.reason,
   };
 }
 
@@ -227,7 +227,7 @@ export function connectionView(s: SessionRecord, nowMs: number): Record<string, 
     started: new Date(s.startMs).toISOString(),
     age_ms: nowMs - s.startMs,
     bytes_from_client: s.client.bytesRead,
-    bytes_to_client: s.server.bytesRead,
+    bytes_to_client: s.serverSide.bytesRead,
   };
 }
 
@@ -240,9 +240,9 @@ export function finishedView(s: SessionRecord): Record<string, unknown> {
     ended: s.endMs > 0 ? new Date(s.endMs).toISOString() : null,
     duration_ms: s.endMs > 0 ? s.endMs - s.startMs : null,
     connect_ms: s.connectedMs > 0 ? s.connectedMs - s.connectStartMs : null,
-    termination: s.reason ?? 'client-closed',
+    termination: s.termination ?? 'client-closed',
     bytes_from_client: s.client.bytesRead,
-    bytes_to_client: s.server.bytesRead,
+    bytes_to_client: s.serverSide.bytesRead,
   };
 }
 

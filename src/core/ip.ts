@@ -76,6 +76,35 @@ export function penHashValue(ip: ClientIp): number {
   return 0;
 }
 
+/**
+ * penHashValue of a dotted-quad IPv4 client key, read in place: what the selector hashes per
+ * connection under -h, without the arrays and the object parseClientIp makes. -1 when `key` is
+ * not four-part decimal (accepted exactly as fourPartDecimal accepts it); then parse it.
+ */
+export function ipv4HashValue(key: string): number {
+  let hash = 0;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= key.length; i++) {
+    const c = i < key.length ? key.charCodeAt(i) : 0x2e; // the end closes the last part like a dot
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255 || part > 3) return -1;
+      hash |= value << (8 * part); // the first octet is the least significant byte, as pen reads it
+      part++;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && value === 0) return -1; // a leading zero
+      if (++digits > 3) return -1;
+      value = value * 10 + (c - 0x30);
+    } else {
+      return -1;
+    }
+  }
+  return part === 4 ? hash >>> 0 : -1;
+}
+
 export function fnv1a(bytes: readonly number[] | Uint8Array, seed = 0x811c9dc5): number {
   let h = seed >>> 0;
   for (let i = 0; i < bytes.length; i++) {

@@ -1,7 +1,9 @@
 /**
  * An insertion-ordered set with O(1) push, delete (by value) and shift (the oldest): a doubly
  * linked list indexed by a Map. Used where the oldest of something must be given up first
- * without a scan (open TLS gates, sessions that have not sent a byte: docs/hardening.md).
+ * without a scan (open TLS gates: docs/hardening.md; per-source rates). Where the values are our
+ * own objects and one list per kind is enough, links on the objects themselves avoid the node
+ * and the Map entry (Session.quietPrev/quietNext, core/deadline-list.ts).
  */
 interface Node<T> {
   readonly value: T;

@@ -18,14 +18,14 @@
  * A failed connect counts against the server (outlier.ts: pen's blacklist is the case of one
  * failure and a fixed time) and is retried on the next server, at most `retries` times.
  *
- * Each connection carries its progress in a `SelectionState` (fields on the session object, no
- * extra allocation). Every outcome is O(servers) at worst, and O(1) for a tracked client.
+ * Each connection carries its progress in a `SelectionState`: a TCP session is one itself (its
+ * fields, no object of their own), other connections get a plain one from newSelectionState. Every outcome is O(servers) at worst, and O(1) for a tracked client.
  */
 import type { AclTable } from './acl/acl.ts';
 import type { Algorithm } from './balancing/algorithm.ts';
 import type { ClientEntry, ClientTracker } from './clients/client-table.ts';
 import type { Clock } from './clock.ts';
-import { penHashValue, parseClientIp, type ClientIp } from './ip.ts';
+import { ipv4HashValue, penHashValue, parseClientIp, type ClientIp } from './ip.ts';
 import { recordFailure, recordSuccess, type OutlierSettings } from './health/outlier.ts';
 import type { Server } from './servers/server.ts';
 
@@ -40,22 +40,33 @@ export type RefusalReason = 'acl-denied' | 'no-server' | 'all-full' | 'stubborn'
 
 export interface SelectionState {
   /** Client table key (normalised IP text, or "unix"). */
-  clientKey: string;
-  clientPort: number;
+  readonly clientKey: string;
+  /** The client's source port: read only when the hash takes it (`Selector.hashesClientPort`). */
+  readonly clientPort: number;
   /** Parsed client address, filled in lazily when ACLs or hashing need it. */
   clientIp: ClientIp | null;
-  client: ClientEntry | null;
+  /** The client's entry in the tracking table, from the first begin() on. */
+  clientEntry: ClientEntry | null;
   /** Index of the first regular server considered, or -1. */
   initial: number;
+  /** The chosen server (holding a slot on it), or null. */
   server: Server | null;
+  /** Why `server` was chosen. */
   reason: ChoiceReason;
-  /** Servers whose connect failed for this client, in order ("failover after which failures"). */
-  failedServers: number[] | null;
+  /**
+   * Servers whose connect failed for this client, in order ("failover after which failures"):
+   * the objects, so that a reload renumbering servers cannot change what is reported.
+   */
+  failedServers: Server[] | null;
   refusal: RefusalReason | null;
 }
 
+/**
+ * A selection state on its own, for connections that have no session object to carry it (an
+ * HTTP request, a UDP session); a TCP Session is a SelectionState itself (dataplane/session.ts).
+ */
 export function newSelectionState(clientKey: string, clientPort = 0): SelectionState {
-  return { clientKey, clientPort, clientIp: null, client: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
+  return { clientKey, clientPort, clientIp: null, clientEntry: null, initial: -1, server: null, reason: 'algorithm', failedServers: null, refusal: null };
 }
 
 export interface SelectorSettings {
@@ -128,8 +139,10 @@ export class Selector {
   #backupRotor = 0;
   /** Reused for outlier decisions (no allocation per failure). */
   readonly #outlier: OutlierSettings = { consecutiveFailures: 1, baseEjectionMs: 0, maxEjectionMs: 0 };
+  /** Reused for each algorithm pick (no allocation per connection; no algorithm keeps it). */
+  readonly #pick: { clientHash: number; nowMs: number } = { clientHash: 0, nowMs: 0 };
 
-  /** Whether begin() reads SelectionState.clientPort (set it first): reading a port costs a system call. */
+  /** Whether begin() reads SelectionState.clientPort: a session reads its port from the socket (a system call) only then. */
   get hashesClientPort(): boolean {
     return this.settings.hashSourcePort && this.needsClientHash;
   }
@@ -157,12 +170,21 @@ export class Selector {
     return (st.clientIp ??= parseClientIp(st.clientKey === 'unix' ? undefined : st.clientKey));
   }
 
+  /** pen's -h hash of the client: read from the key in place when it is dotted-quad IPv4 (no parse). */
+  #hash(st: SelectionState): number {
+    if (st.clientIp === null) {
+      const h = ipv4HashValue(st.clientKey);
+      if (h >= 0) return h;
+    }
+    return penHashValue(this.#ip(st));
+  }
+
   #permits(list: number, st: SelectionState): boolean {
     return this.acls.isEmpty(list) || this.acls.permits(list, this.#ip(st));
   }
 
   #returning(server: Server, st: SelectionState): boolean {
-    return st.client !== null && st.client.server === server.index && server.role === 'regular';
+    return st.clientEntry !== null && st.clientEntry.server === server.index && server.role === 'regular';
   }
 
   /** try_server's checks, without the connect. */
@@ -196,7 +218,7 @@ export class Selector {
     // A client served from the group's queue begins again; it was counted when it arrived.
     st.refusal = null;
     st.server = null;
-    st.client ??= this.clients.touch(st.clientKey, nowMs);
+    st.clientEntry ??= this.clients.touch(st.clientKey, nowMs);
     if (!this.#permits(this.settings.clientAcl, st)) {
       if (this.abuse !== null && this.#take(this.abuse, st, nowMs, 'abuse')) return this.abuse;
       st.refusal = 'acl-denied';
@@ -204,14 +226,17 @@ export class Selector {
     }
     let initial = -1;
     let reason: ChoiceReason = 'algorithm';
-    const remembered = st.client.server;
+    const remembered = st.clientEntry.server;
     if (this.settings.tracking && remembered >= 0 && remembered < this.servers.length) {
       initial = remembered;
       reason = 'tracked';
     } else {
-      let clientHash = this.needsClientHash ? penHashValue(this.#ip(st)) : 0;
+      let clientHash = this.needsClientHash ? this.#hash(st) : 0;
       if (this.hashesClientPort) clientHash = (clientHash ^ (((st.clientPort & 0xff) << 8) | (st.clientPort >>> 8))) >>> 0;
-      initial = this.balancer.pick(this.servers, { clientHash, nowMs });
+      const input = this.#pick;
+      input.clientHash = clientHash;
+      input.nowMs = nowMs;
+      initial = this.balancer.pick(this.servers, input);
     }
     st.initial = initial;
     if (initial >= 0) {
@@ -308,7 +333,7 @@ export class Selector {
     else failed.connectFailures++;
     this.#failure(failed, nowMs, timedOut ? 'connect timeout' : 'connect failed');
     const failures = (st.failedServers ??= []);
-    failures.push(failed.index);
+    failures.push(failed);
     st.server = null;
     if (this.settings.stubborn) {
       st.refusal = 'stubborn';
@@ -334,7 +359,7 @@ export class Selector {
     if (s.blacklistedUntilMs !== 0) s.blacklistedUntilMs = 0;
     // With early resets watched, success is judged when the session ends instead.
     if (!this.settings.earlyResets) recordSuccess(s, this.#clock.now());
-    if (st.client !== null && s.role === 'regular' && this.settings.saveTracking) this.clients.remember(st.client, s.index);
+    if (st.clientEntry !== null && s.role === 'regular' && this.settings.saveTracking) this.clients.remember(st.clientEntry, s.index);
   }
 
   /**

@@ -5,7 +5,7 @@
  * by every socket (no closures per connection or per chunk); each socket's `data` is the Side it
  * belongs to, so every event is one property read and one method call away from the session logic.
  */
-import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from 'bun';
+import type { Socket, SocketHandler, SocketListener, TCPSocketConnectOptions, TCPSocketListenOptions, UnixSocketOptions } from 'bun';
 import type { Address } from '../core/address.ts';
 import { isResourceFailure } from './resources.ts';
 import type { Side } from './session.ts';
@@ -70,7 +70,7 @@ export const serverHandlers: SocketHandler<Side> = {
   close(socket, error) {
     const side = socket.data;
     if (side.socket === socket) side.onClose(error);
-    else if (side.session.connecting && side === side.session.server) side.session.serverConnectFailed(side, error, isResourceFailure(error));
+    else if (side.session.connecting && side === side.session.serverSide) side.session.serverConnectFailed(side, error, isResourceFailure(error));
   },
   error(socket, error) {
     const side = socket.data;
@@ -155,9 +155,34 @@ export function listenTcp(address: Address, acceptor: AcceptHandler, options: Li
   return { address, port: l.port, fd: listenerFd(l), stop: () => l.stop(false) };
 }
 
+/**
+ * Bun.connect's options: one object of each kind, reused by every connect. Bun reads them during
+ * the call (the address, the handlers, `data`), so a connect changes the address and `data` in
+ * place and clears `data` after, so that the object keeps no session alive: one object fewer per
+ * connection than a literal.
+ */
+const tcpConnect: TCPSocketConnectOptions<Side> = { hostname: '', port: 0, allowHalfOpen: true, socket: serverHandlers, data: undefined };
+const unixConnect: UnixSocketOptions<Side> = { unix: '', allowHalfOpen: true, socket: serverHandlers, data: undefined };
+
 export function connectTcp(address: Address, side: Side): void {
   // The returned promise is left alone: with a connectError handler Bun does not report its
   // rejection, and a .catch() would cost a promise reaction per connection.
-  if (address.kind === 'unix') void Bun.connect<Side>({ unix: address.path, allowHalfOpen: true, socket: serverHandlers, data: side });
-  else void Bun.connect<Side>({ hostname: address.host, port: address.port, allowHalfOpen: true, socket: serverHandlers, data: side });
+  if (address.kind === 'unix') {
+    unixConnect.unix = address.path;
+    unixConnect.data = side;
+    try {
+      void Bun.connect<Side>(unixConnect);
+    } finally {
+      unixConnect.data = undefined;
+    }
+    return;
+  }
+  tcpConnect.hostname = address.host;
+  tcpConnect.port = address.port;
+  tcpConnect.data = side;
+  try {
+    void Bun.connect<Side>(tcpConnect);
+  } finally {
+    tcpConnect.data = undefined;
+  }
 }

@@ -15,8 +15,11 @@
  * - One teardown path: Session.#finish() runs exactly once, whatever ended the connection.
  */
 import type { Address } from '../core/address.ts';
-import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
-import { newSelectionState, type SelectionState, type Selector } from '../core/selector.ts';
+import type { Clock } from '../core/clock.ts';
+import type { DeadlineEntry, DeadlineList } from '../core/deadline-list.ts';
+import type { ChoiceReason, RefusalReason, SelectionState, Selector } from '../core/selector.ts';
+import type { ClientEntry } from '../core/clients/client-table.ts';
+import type { ClientIp } from '../core/ip.ts';
 import type { Server } from '../core/servers/server.ts';
 import type { ConnectionFacts } from './gate.ts';
 import { clientKey } from '../core/ip.ts';
@@ -43,6 +46,11 @@ export interface SessionOwner {
   readonly sendProxy: 'off' | 'v1' | 'v2';
   /** pen's tcp_fastclose: which side's FIN closes the whole connection. */
   readonly fastClose: 'off' | 'up' | 'down' | 'both';
+  /**
+   * The connect deadlines of this owner's sessions (core/deadline-list.ts): one timer for all of
+   * them, calling session.connectTimedOut() for each that expires.
+   */
+  readonly connectDeadlines: DeadlineList<Session>;
   /** Start a connect; the adapter calls side.connected(socket) or side.connectFailed(). */
   connect(address: Address, side: Side): void;
   /** Coarse current time (ms), refreshed by a timer, cheap to read per chunk. */
@@ -76,14 +84,33 @@ export interface SessionListener {
 
 let nextSessionId = 1;
 
-export class Session implements SideSession {
+/**
+ * One proxied connection, in as few objects as the design allows: the session is its client's
+ * Side (it extends Side: `client` is the session itself) and its own selection state
+ * (core/selector.ts: the selector works on the session's fields), so a connection allocates the
+ * Session and one server Side per connect attempt. `server` is therefore the chosen Server and
+ * `reason` why it was chosen; the server's socket is `serverSide`, and how the connection ended
+ * is `termination`. Every field is initialised here, in one order (one hidden class).
+ */
+export class Session extends Side implements SideSession, SelectionState, DeadlineEntry<Session> {
   readonly id = nextSessionId++;
   readonly owner: SessionOwner;
-  readonly client: Side;
   #attempts = 0;
   /** The current server side; replaced on each connect attempt so stale attempts are recognised. */
-  server: Side;
-  readonly selection: SelectionState;
+  serverSide: Side;
+  // SelectionState: the selector reads and writes these (clientPort is the getter below).
+  /** Client table key: the normalised client address, or "unix". */
+  readonly clientKey: string;
+  clientIp: ClientIp | null = null;
+  clientEntry: ClientEntry | null = null;
+  initial = -1;
+  /** The chosen server (it holds a slot there), or null. */
+  server: Server | null = null;
+  /** Why `server` was chosen. */
+  reason: ChoiceReason = 'algorithm';
+  /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
+  failedServers: Server[] | null = null;
+  refusal: RefusalReason | null = null;
   /** Client address, captured at accept (a closed socket no longer knows it). */
   readonly clientAddress: string;
   /** The client's port: -1 until read (each read is a getpeername; see `clientPort`). */
@@ -93,9 +120,13 @@ export class Session implements SideSession {
   connectStartMs = 0;
   connectedMs = 0;
   endMs = 0;
-  reason: TerminationReason | null = null;
+  /** How the connection ended (the first cause), or null while it lasts. */
+  termination: TerminationReason | null = null;
   readonly #clock: Clock;
-  #connectTimer: TimerHandle | null = null;
+  /** The connect deadline: its place in owner.connectDeadlines while a connect is under way. */
+  deadlineMs = 0;
+  deadlinePrev: Session | null = null;
+  deadlineNext: Session | null = null;
   #serverJudged = false;
   finished = false;
   connecting = false;
@@ -107,8 +138,6 @@ export class Session implements SideSession {
   facts: ConnectionFacts | null = null;
   /** Bytes read before the session began, not yet counted for a server. */
   #preloaded = 0;
-  /** The servers whose connect failed, in order (objects, so a reload cannot renumber them). */
-  failedServers: Server[] | null = null;
   /** The listener that accepted the client (set by the balancer). */
   listener: SessionListener | null = null;
   /** Waiting in its group's queue for a server slot (see GroupRuntime.enqueue). */
@@ -118,26 +147,40 @@ export class Session implements SideSession {
   /** Connection age limit: due time and position in the group's age heap (TimerHeap entry). */
   dueMs = 0;
   heapIndex = -1;
+  /**
+   * Links in the admission's list of sessions that have not sent a byte yet (app/admission.ts,
+   * for -x's eviction of quiet clients): the list needs no node object per session.
+   */
+  quietPrev: Session | null = null;
+  quietNext: Session | null = null;
+  /** Links in its server's list of open connections (app/server-connections.ts). */
+  byServerPrev: Session | null = null;
+  byServerNext: Session | null = null;
 
   /** The real client and address it connected to, as a PROXY header named them (accept_proxy); else null. */
   readonly origin: ProxiedAddresses | null;
 
   constructor(owner: SessionOwner, clientSocket: StreamSocket<Side>, clientKey: string, clientAddress: string = clientSocket.remoteAddress ?? '', origin: ProxiedAddresses | null = null) {
+    super(null, true); // the client's side is this object
     this.owner = owner;
     this.#clock = owner.clock;
-    this.client = new Side(this, true);
-    this.client.socket = clientSocket;
-    clientSocket.data = this.client;
-    this.server = new Side(this, false);
-    this.client.peer = this.server;
-    this.server.peer = this.client;
+    this.socket = clientSocket;
+    clientSocket.data = this;
+    this.serverSide = new Side(this, false);
+    this.peer = this.serverSide;
+    this.serverSide.peer = this;
+    this.clientKey = clientKey;
     this.origin = origin;
     this.clientAddress = origin?.sourceAddress ?? clientAddress;
     // A PROXY header named the port; otherwise it is read from the socket only when asked.
     if (origin !== null) this.#clientPort = origin.sourcePort;
-    this.selection = newSelectionState(clientKey);
     this.startMs = this.#clock.now();
     this.lastActivityMs = owner.coarseNow();
+  }
+
+  /** The client's side: the session itself (a getter, so that it costs no field). */
+  get client(): Side {
+    return this;
   }
 
   /**
@@ -165,7 +208,7 @@ export class Session implements SideSession {
    * one (an IPv4-mapped address as IPv4), or the real client a PROXY header named.
    */
   forwardFor(proto: 'http' | 'https'): void {
-    this.client.forwardedFor = new ForwardedFor(this.selection.clientKey, proto);
+    this.client.forwardedFor = new ForwardedFor(this.clientKey, proto);
   }
 
   /**
@@ -183,16 +226,15 @@ export class Session implements SideSession {
       if (xff.done) this.client.forwardedFor = null;
       if (out.length === 0) return;
     }
-    this.server.pending = this.server.pending === null ? out : concat(this.server.pending, out);
+    this.serverSide.pending = this.serverSide.pending === null ? out : concat(this.serverSide.pending, out);
   }
 
   /** Choose a server and connect (called when the balancer admits the connection). */
   begin(): void {
-    const selector = this.owner.selector;
-    if (selector.hashesClientPort) this.selection.clientPort = this.clientPort;
-    const server = selector.begin(this.selection);
+    // The selector reads clientPort (a getpeername) only when the hash takes the port.
+    const server = this.owner.selector.begin(this);
     if (server === null) {
-      const refusal = this.selection.refusal ?? 'no-server';
+      const refusal = this.refusal ?? 'no-server';
       if (refusal === 'all-full' && this.owner.enqueue?.(this) === true) {
         if (!this.finished) this.hold();
         return;
@@ -210,22 +252,22 @@ export class Session implements SideSession {
       const side = new Side(this, false);
       side.peer = this.client;
       // Carry over anything the client already sent (a failed attempt may have buffered some).
-      side.pending = this.server.pending;
-      this.server = side;
+      side.pending = this.serverSide.pending;
+      this.serverSide = side;
       this.client.peer = side;
     }
-    const side = this.server;
+    const side = this.serverSide;
     this.connecting = true;
     this.connectStartMs = this.#clock.now();
     const ms = this.owner.connectTimeoutMs;
-    // The session is the timer's argument: no closure per connection.
-    if (ms > 0) this.#connectTimer = this.#clock.setTimeout(onConnectTimeout, clampTimerMs(ms), this);
+    // No timer of its own: the owner's list has one for all its sessions' connects.
+    if (ms > 0) this.owner.connectDeadlines.add(this, ms);
     this.owner.connect(server.address, side);
   }
 
   /** Adapter callback: the server side's socket connected. */
   serverConnected(side: Side, socket: StreamSocket<Side>): void {
-    if (side !== this.server || this.finished || !this.connecting) {
+    if (side !== this.serverSide || this.finished || !this.connecting) {
       socket.terminate(); // a stale attempt that completed after its timeout
       return;
     }
@@ -234,10 +276,10 @@ export class Session implements SideSession {
     side.socket = socket;
     socket.data = side;
     this.connectedMs = this.#clock.now();
-    this.selection.server?.connectLatency.record(this.connectedMs - this.connectStartMs);
-    this.owner.selector.connected(this.selection);
-    if (this.#preloaded > 0 && this.selection.server !== null) {
-      this.selection.server.bytesToServer += this.#preloaded;
+    this.server?.connectLatency.record(this.connectedMs - this.connectStartMs);
+    this.owner.selector.connected(this);
+    if (this.#preloaded > 0 && this.server !== null) {
+      this.server.bytesToServer += this.#preloaded;
       this.#preloaded = 0;
     }
     if (this.owner.tcpNoDelay) {
@@ -260,7 +302,7 @@ export class Session implements SideSession {
   }
 
   #proxyHeader(version: 'v1' | 'v2'): Uint8Array {
-    const source = this.selection.clientKey; // normalised: IPv4-mapped addresses as IPv4
+    const source = this.clientKey; // normalised: IPv4-mapped addresses as IPv4
     const o = this.origin;
     const destination = o !== null ? o.destinationAddress : clientKey(this.client.socket?.localAddress);
     const family = source === 'unix' ? 'unknown' : source.includes(':') ? 'tcp6' : 'tcp4';
@@ -282,7 +324,7 @@ export class Session implements SideSession {
    * the server: its health and blacklist are left alone and the client is closed cleanly.
    */
   serverConnectFailed(side: Side, error: Error | undefined, ours = false): void {
-    if (side !== this.server || this.finished || !this.connecting) return;
+    if (side !== this.serverSide || this.finished || !this.connecting) return;
     if (ours) {
       (this.connectErrors ??= []).push('out of file descriptors');
       this.owner.resourceFailure?.(this);
@@ -292,8 +334,8 @@ export class Session implements SideSession {
     this.#retry(false, error?.message ?? 'connect failed');
   }
 
+  /** Its connect deadline passed (called by owner.connectDeadlines, the session out of it). */
   connectTimedOut(): void {
-    this.#connectTimer = null;
     if (!this.connecting || this.finished) return;
     this.#retry(true, 'connect timeout');
   }
@@ -302,10 +344,10 @@ export class Session implements SideSession {
     this.#clearConnectTimer();
     this.connecting = false;
     (this.connectErrors ??= []).push(why);
-    if (this.selection.server !== null) (this.failedServers ??= []).push(this.selection.server);
-    const next = this.owner.selector.connectFailed(this.selection, timedOut);
+    // The selector adds the server to failedServers.
+    const next = this.owner.selector.connectFailed(this, timedOut);
     if (next === null) {
-      const refusal = this.selection.refusal;
+      const refusal = this.refusal;
       this.close(refusal === 'no-server' || refusal === null ? (timedOut ? 'connect-timeout' : 'connect-failed') : refusal, false);
       return;
     }
@@ -313,8 +355,7 @@ export class Session implements SideSession {
   }
 
   #clearConnectTimer(): void {
-    this.#clock.clearTimer(this.#connectTimer);
-    this.#connectTimer = null;
+    this.owner.connectDeadlines.remove(this);
   }
 
   /**
@@ -323,19 +364,19 @@ export class Session implements SideSession {
    * (Bun reads up to 512 KiB at a time); the kernel's socket buffers are not counted here.
    */
   get buffered(): number {
-    return (this.client.pending?.length ?? 0) + (this.server.pending?.length ?? 0);
+    return (this.client.pending?.length ?? 0) + (this.serverSide.pending?.length ?? 0);
   }
 
   /** Remember the first thing that ended the connection. */
   noteEnd(reason: TerminationReason): void {
-    this.reason ??= reason;
+    this.termination ??= reason;
   }
 
   /** Both sockets closed, or both directions completed: tear down once. */
   maybeFinished(): void {
     if (this.finished) return;
     const c = this.client;
-    const s = this.server;
+    const s = this.serverSide;
     const clientDone = c.gone || (c.eof && c.shut);
     const serverDone = s.socket === null ? !this.connecting : s.gone || (s.eof && s.shut);
     if (clientDone && serverDone && c.pending === null && s.pending === null) this.#finish();
@@ -350,7 +391,7 @@ export class Session implements SideSession {
     if (this.finished) return;
     this.noteEnd(reason);
     this.#closeSide(this.client, reason, abort);
-    this.#closeSide(this.server, reason, abort);
+    this.#closeSide(this.serverSide, reason, abort);
     this.#finish();
   }
 
@@ -376,10 +417,10 @@ export class Session implements SideSession {
     this.#serverJudged = true;
     const early =
       !this.finished &&
-      this.server.bytesRead === 0 &&
+      this.serverSide.bytesRead === 0 &&
       !this.client.eof &&
       this.#clock.now() - this.connectedMs <= Math.max(1000, this.owner.connectTimeoutMs);
-    this.owner.selector.serverEnded(this.selection, early);
+    this.owner.selector.serverEnded(this, early);
   }
 
   #finish(): void {
@@ -387,18 +428,18 @@ export class Session implements SideSession {
     this.finished = true;
     this.#clearConnectTimer();
     this.endMs = this.#clock.now();
-    this.reason ??= 'client-closed';
+    this.termination ??= 'client-closed';
     const sel = this.owner.selector;
     if (this.connecting) {
       this.connecting = false;
-      sel.abandoned(this.selection);
-    } else if (this.server.socket !== null) {
+      sel.abandoned(this);
+    } else if (this.serverSide.socket !== null) {
       this.serverEnded();
-      sel.released(this.selection);
+      sel.released(this);
     }
     // Close whatever is still open (e.g. a server that kept its write side open).
     endSide(this.client);
-    endSide(this.server);
+    endSide(this.serverSide);
     this.owner.sessionEnded(this);
   }
 }
@@ -408,8 +449,4 @@ function endSide(side: Side): void {
     side.gone = true;
     side.socket.end();
   }
-}
-
-function onConnectTimeout(session: Session): void {
-  session.connectTimedOut();
 }

@@ -3,8 +3,12 @@
  * what this socket reads goes to its peer's socket; backpressure, early bytes, half-close,
  * resets and idle timeouts as session.ts describes. A side knows its session only through
  * `SideSession` (session.ts implements it), so that this file does not import the session.
+ *
+ * The client's side is the Session object itself (Session extends Side, one object fewer per
+ * connection); each connect attempt gets a server Side of its own, so that a stale attempt's
+ * events are recognised by the Side they arrive on.
  */
-import type { SelectionState } from '../core/selector.ts';
+import type { Server } from '../core/servers/server.ts';
 import type { TerminationReason } from '../core/termination.ts';
 import type { StreamSocket } from './socket.ts';
 import { concat } from './bytes.ts';
@@ -18,9 +22,10 @@ export interface SideSession {
     coarseNow(): number;
     dumpChunk(session: SideSession, fromClient: boolean, chunk: Uint8Array): void;
   };
-  readonly selection: SelectionState;
+  /** The chosen server, or null before one is chosen. */
+  readonly server: Server | null;
   /** The current server side (replaced on each connect attempt). */
-  readonly server: Side;
+  readonly serverSide: Side;
   readonly connecting: boolean;
   /** pen's -dd: dump every chunk. */
   readonly dump: boolean;
@@ -53,8 +58,9 @@ export class Side {
   /** pen's -H on a client side until its job is done (forwarded-for.ts); null otherwise, the only cost then. */
   forwardedFor: ForwardedFor | null = null;
 
-  constructor(session: SideSession, isClient: boolean) {
-    this.session = session;
+  /** `session` null: this side is the session itself (the client side, see Session). */
+  constructor(session: SideSession | null, isClient: boolean) {
+    this.session = session ?? (this as unknown as SideSession);
     this.isClient = isClient;
   }
 
@@ -64,7 +70,7 @@ export class Side {
     this.bytesRead += n;
     this.session.lastActivityMs = this.session.owner.coarseNow();
     if (this.session.dump) this.session.owner.dumpChunk(this.session, this.isClient, chunk);
-    const server = this.session.selection.server;
+    const server = this.session.server;
     if (server !== null) {
       if (this.isClient) server.bytesToServer += n;
       else server.bytesFromServer += n;

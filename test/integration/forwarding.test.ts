@@ -102,7 +102,7 @@ describe('backpressure', () => {
     let maxPending = 0;
     const sampler = setInterval(() => {
       for (const s of lb.balancer.sessions.values()) {
-        const held = (s.server.pending?.length ?? 0) + (s.client.pending?.length ?? 0);
+        const held = (s.serverSide.pending?.length ?? 0) + (s.client.pending?.length ?? 0);
         maxPending = Math.max(maxPending, held);
       }
     }, 2);

@@ -64,8 +64,8 @@ describe('a slow reader', () => {
     for (let i = 0; i < 200; i++) {
       const s = [...lb.balancer.sessions.values()][0]!;
       max = Math.max(max, s.buffered, lb.balancer.bufferedBytes());
-      if (s.server.bytesRead === serverRead) break;
-      serverRead = s.server.bytesRead;
+      if (s.serverSide.bytesRead === serverRead) break;
+      serverRead = s.serverSide.bytesRead;
       await Bun.sleep(20);
     }
     expect(max).toBeGreaterThan(0);

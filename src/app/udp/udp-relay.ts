@@ -78,7 +78,7 @@ class UdpFlow implements SessionRecord {
   replied = false;
   /** Already counted as unanswered (once per session). */
   judged = false;
-  reason: TerminationReason | null = null;
+  termination: TerminationReason | null = null;
   endMs = 0;
   readonly connecting = false;
   readonly failedServers = null;
@@ -99,10 +99,17 @@ class UdpFlow implements SessionRecord {
     this.connectedMs = startMs;
   }
 
+  /** SessionRecord: the chosen server and why (the selection state is a plain object here). */
+  get server(): Server | null {
+    return this.selection.server;
+  }
+  get reason(): string {
+    return this.selection.reason;
+  }
   get client(): { bytesRead: number } {
     return { bytesRead: this.session.bytesIn };
   }
-  get server(): { bytesRead: number } {
+  get serverSide(): { bytesRead: number } {
     return { bytesRead: this.session.bytesOut };
   }
 }
@@ -294,7 +301,7 @@ export class UdpRelay implements UdpListenerHandler, UdpUpstreamHandler<UdpFlow>
     host.active--;
     host.bytesFromClients += s.bytesIn;
     host.bytesToClients += s.bytesOut;
-    flow.reason = END_REASONS[reason];
+    flow.termination = END_REASONS[reason];
     flow.endMs = host.clock.now();
     host.udpSessionEnded(flow);
   }

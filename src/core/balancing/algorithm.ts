@@ -6,6 +6,7 @@
 import type { Random } from '../clock.ts';
 import type { Server } from '../servers/server.ts';
 
+/** An algorithm reads it during pick() only: the selector reuses one object for every pick. */
 export interface PickInput {
   /** Hash of the client address (see ip.ts penHashValue); used by hashing algorithms. */
   readonly clientHash: number;

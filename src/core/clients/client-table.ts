@@ -3,8 +3,10 @@
  *
  * A fixed number of slots (pen's `-c`, default 2048); when full, the least recently seen client
  * is evicted. Entries older than the tracking time (`-T` seconds, 0 = never) are ignored and
- * recycled. pen scans its whole array on every new connection; here a Map kept in recency order
- * makes lookup, touch and eviction O(1) (delete + set moves a key to the newest end).
+ * recycled. pen scans its whole array on every new connection; here a Map finds an entry and a
+ * list linked through the entries keeps them in recency order, so lookup, touch and eviction are
+ * O(1) and a returning client changes no map (a delete and set per touch reallocated the map's
+ * storage every few connections).
  */
 export interface ClientEntry {
   readonly key: string;
@@ -55,8 +57,22 @@ export interface ClientTracker {
   values(): IterableIterator<ClientEntry>;
 }
 
+/** A ClientTable entry: the client, and its neighbours in recency order. */
+interface Entry extends ClientEntry {
+  older: Entry | null;
+  newer: Entry | null;
+}
+
+function newEntry(key: string, server: number, lastSeenMs: number): Entry {
+  // Every field from the start, sharedMs too (a cluster sets it later): one hidden class.
+  return { key, server, lastSeenMs, connects: 0, bytesFromClient: 0, bytesToClient: 0, sharedMs: 0, older: null, newer: null };
+}
+
 export class ClientTable implements ClientTracker {
-  readonly #entries = new Map<string, ClientEntry>();
+  readonly #entries = new Map<string, Entry>();
+  /** Least and most recently seen. */
+  #oldest: Entry | null = null;
+  #newest: Entry | null = null;
   /** Set by a cluster; null alone (one null check per remembered connect). */
   observer: ClientObserver | null = null;
   #capacity: number;
@@ -106,20 +122,24 @@ export class ClientTable implements ClientTracker {
   touch(key: string, nowMs: number): ClientEntry {
     let e = this.#entries.get(key);
     if (e !== undefined) {
-      this.#entries.delete(key);
       if (this.#isExpired(e, nowMs)) {
         e.server = -1;
         e.connects = 0;
         e.bytesFromClient = 0;
         e.bytesToClient = 0;
       }
+      if (e !== this.#newest) {
+        this.#unlink(e);
+        this.#append(e);
+      }
     } else {
       if (this.#entries.size >= this.#capacity) this.#evictOldest();
-      e = { key, server: -1, lastSeenMs: nowMs, connects: 0, bytesFromClient: 0, bytesToClient: 0 };
+      e = newEntry(key, -1, nowMs);
+      this.#entries.set(key, e);
+      this.#append(e);
     }
     e.lastSeenMs = nowMs;
     e.connects++;
-    this.#entries.set(key, e);
     return e;
   }
 
@@ -140,13 +160,15 @@ export class ClientTable implements ClientTracker {
 
   /** Inserts an entry as loaded from a saved table, keeping recency order of the calls. */
   restore(key: string, server: number, lastSeenMs: number): void {
-    this.#entries.delete(key);
+    this.#remove(key);
     if (this.#entries.size >= this.#capacity) this.#evictOldest();
-    this.#entries.set(key, { key, server, lastSeenMs, connects: 0, bytesFromClient: 0, bytesToClient: 0 });
+    const e = newEntry(key, server, lastSeenMs);
+    this.#entries.set(key, e);
+    this.#append(e);
   }
 
   forget(key: string): boolean {
-    const gone = this.#entries.delete(key);
+    const gone = this.#remove(key);
     if (gone) this.observer?.forgotten(key);
     return gone;
   }
@@ -158,15 +180,45 @@ export class ClientTable implements ClientTracker {
 
   clear(): void {
     this.#entries.clear();
+    this.#oldest = null;
+    this.#newest = null;
   }
 
   /** Oldest first. For listings and persistence, never on the connection path. */
-  values(): IterableIterator<ClientEntry> {
-    return this.#entries.values();
+  *values(): IterableIterator<ClientEntry> {
+    for (let e = this.#oldest; e !== null; e = e.newer) yield e;
   }
 
   #evictOldest(): void {
-    const oldest = this.#entries.keys().next();
-    if (!oldest.done) this.#entries.delete(oldest.value);
+    const oldest = this.#oldest;
+    if (oldest !== null) this.#remove(oldest.key);
+  }
+
+  #remove(key: string): boolean {
+    const e = this.#entries.get(key);
+    if (e === undefined) return false;
+    this.#entries.delete(key);
+    this.#unlink(e);
+    return true;
+  }
+
+  /** Makes `e` the most recently seen (it is not linked). */
+  #append(e: Entry): void {
+    const newest = this.#newest;
+    e.older = newest;
+    e.newer = null;
+    if (newest === null) this.#oldest = e;
+    else newest.newer = e;
+    this.#newest = e;
+  }
+
+  #unlink(e: Entry): void {
+    const { older, newer } = e;
+    if (older === null) this.#oldest = newer;
+    else older.newer = newer;
+    if (newer === null) this.#newest = older;
+    else newer.older = older;
+    e.older = null;
+    e.newer = null;
   }
 }

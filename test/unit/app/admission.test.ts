@@ -18,6 +18,9 @@ class FakeSession {
   closedWith: string | null = null;
   /** Paused while it waits in the FIFO (Session.hold). */
   held = false;
+  /** The admission's quiet-list links (Session.quietPrev/quietNext). */
+  quietPrev: FakeSession | null = null;
+  quietNext: FakeSession | null = null;
   constructor(
     readonly id: number,
     readonly begun: number[],
@@ -106,6 +109,25 @@ test('local: when -x is full, the oldest client that sent nothing for a second g
   t.offer(t.session());
   expect(s[3]!.closedWith).toBe('idle-evicted');
   expect(t.a.activeCount).toBe(4);
+});
+
+test('local: sessions that end leave the quiet list wherever they are in it (head, middle, tail)', () => {
+  const t = setup({ maxConnections: 5, pendingMax: 100, backlog: 10 });
+  const s = [1, 2, 3, 4, 5].map(() => t.offer(t.session()));
+  t.clock.advance(QUIET_EVICT_AFTER_MS);
+  // Ended at the head, in the middle and at the tail of the list: their slots free, and the
+  // list keeps the two others, oldest first.
+  for (const i of [0, 2, 4]) t.finish(s[i]!);
+  expect(t.a.activeCount).toBe(2);
+  for (let i = 0; i < 3; i++) t.offer(t.session()); // fill -x again (no eviction needed)
+  expect(t.a.idleEvicted).toBe(0);
+  t.offer(t.session());
+  expect([s[1]!.closedWith, s[3]!.closedWith]).toEqual(['idle-evicted', null]);
+  t.offer(t.session());
+  expect(s[3]!.closedWith).toBe('idle-evicted');
+  // Those left are too young: the next client waits.
+  t.offer(t.session());
+  expect([t.a.idleEvicted, t.a.waitingCount]).toEqual([2, 1]);
 });
 
 test('local: a freed slot serves the head of the FIFO, and only one per slot', () => {

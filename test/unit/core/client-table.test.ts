@@ -41,6 +41,29 @@ test('shrinking evicts the oldest; restore keeps order; forgetServer clears refe
   expect(t.peek('z', 6)?.server).toBe(0);
 });
 
+test('recency order survives every operation: touch of the newest, oldest and middle, forget, restore, clear', () => {
+  const t = new ClientTable(4, 0);
+  const order = (): string[] => [...t.values()].map((e) => e.key);
+  for (const k of ['a', 'b', 'c', 'd']) t.touch(k, 1);
+  t.touch('d', 2); // already the newest
+  t.touch('a', 3); // the oldest
+  t.touch('c', 4); // in the middle
+  expect(order()).toEqual(['b', 'd', 'a', 'c']);
+  expect(t.forget('d')).toBe(true);
+  expect(t.forget('d')).toBe(false);
+  expect(order()).toEqual(['b', 'a', 'c']);
+  t.restore('a', 1, 5); // an existing key: replaced, as the newest
+  t.restore('e', 0, 6);
+  expect(order()).toEqual(['b', 'c', 'a', 'e']);
+  t.touch('f', 7); // full: b, the oldest, goes
+  expect(order()).toEqual(['c', 'a', 'e', 'f']);
+  expect(t.peek('a', 8)?.server).toBe(1);
+  t.clear();
+  expect([t.size, order()]).toEqual([0, []]);
+  t.touch('g', 9);
+  expect(order()).toEqual(['g']);
+});
+
 test('operations stay O(1): 200k distinct clients through a 2048-slot table', () => {
   const t = new ClientTable(2048, 0);
   for (let i = 0; i < 200_000; i++) t.touch(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, i);

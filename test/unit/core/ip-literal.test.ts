@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { fourPartDecimal, isIpLiteral, parseClientIp } from '../../../src/core/ip.ts';
+import { fourPartDecimal, ipv4HashValue, isIpLiteral, parseClientIp, penHashValue } from '../../../src/core/ip.ts';
 
 // The app decides "resolve this name or not" with isIpLiteral; it must agree with node:net's isIP.
 test.each(['1.2.3.4', '::1', 'fe80::1%eth0', '::ffff:1.2.3.4', '2001:db8::', 'localhost', '1', '1.2.3', '300.1.1.1', '0x7f.1.1.1', 'example.com', ''])('isIpLiteral(%p) agrees with node:net isIP', (s) => {
@@ -23,6 +23,22 @@ test('fourPartDecimal agrees with ipaddr on every address of a sweep of generate
   for (let i = 0; i < 4000; i++) {
     const s = [0, 1, 2, 3].map((k) => parts[(i * (k * 7 + 3) + k * 5 + ((i >> k) % 5)) % parts.length]).join('.');
     expect(fourPartDecimal(s) !== null).toBe(ipaddr.IPv4.isValidFourPartDecimal(s));
+  }
+});
+
+// The selector hashes dotted-quad keys in place (ipv4HashValue): the same accepted strings and
+// the same hash as parsing them.
+const hashByParse = (s: string): number => (fourPartDecimal(s) === null ? -1 : penHashValue(parseClientIp(s)));
+
+test.each([...IPV4_LIKE, '255.255.255.254', '1.0.0.0', '0.0.0.1', '128.0.0.1', '1.2.3.4.', '.1.2.3.4', ''])('ipv4HashValue(%p) is penHashValue of the parsed address, or -1 where fourPartDecimal refuses it', (s) => {
+  expect(ipv4HashValue(s)).toBe(hashByParse(s));
+});
+
+test('ipv4HashValue agrees with parsing on a sweep of generated strings', () => {
+  const parts = ['0', '00', '1', '9', '10', '099', '99', '100', '199', '249', '250', '255', '256', '999', '1000', '', 'a', '-1'];
+  for (let i = 0; i < 4000; i++) {
+    const s = [0, 1, 2, 3].map((k) => parts[(i * (k * 7 + 3) + k * 5 + ((i >> k) % 5)) % parts.length]).join('.');
+    expect(ipv4HashValue(s)).toBe(hashByParse(s));
   }
 });
 

@@ -114,7 +114,7 @@ describe('failure handling', () => {
     expect(selector.begin(st)!.index).toBe(1);
     const next = selector.connectFailed(st, false);
     expect(next!.index).toBe(2);
-    expect(st.failedServers).toEqual([1]);
+    expect(st.failedServers).toEqual([list[1]!]);
     selector.connected(st);
     expect(list[1]!.isBlacklisted(clock.now())).toBe(true);
     expect(list[1]!.connectFailures).toBe(1);

@@ -9,6 +9,7 @@ import type { Address } from '../../../src/core/address.ts';
 import type { AlgorithmName } from '../../../src/core/balancing/registry.ts';
 import type { Selector, SelectorSettings } from '../../../src/core/selector.ts';
 import type { Server } from '../../../src/core/servers/server.ts';
+import { DeadlineList } from '../../../src/core/deadline-list.ts';
 import { clientHandlers, serverHandlers } from '../../../src/dataplane/bun-tcp.ts';
 import { Session, type SessionOwner, type Side } from '../../../src/dataplane/session.ts';
 import type { StreamSocket } from '../../../src/dataplane/socket.ts';
@@ -151,6 +152,8 @@ export class Rig implements SessionOwner {
   readonly sendProxy: SessionOwner['sendProxy'];
   readonly fastClose: SessionOwner['fastClose'];
   readonly connects: ConnectRequest[] = [];
+  /** The session's connect deadline, as a group keeps it (one list, one timer). */
+  readonly connectDeadlines: DeadlineList<Session>;
   readonly client: FakeSocket<Side>;
   readonly session: Session;
   connectedCalls = 0;
@@ -161,6 +164,7 @@ export class Rig implements SessionOwner {
     const sel = selectorFor(this.servers, o.algorithm ?? 'roundrobin', o.settings ?? {});
     this.selector = sel.selector;
     this.clock = sel.clock;
+    this.connectDeadlines = new DeadlineList<Session>(this.clock, (s) => s.connectTimedOut());
     this.connectTimeoutMs = o.connectTimeoutMs ?? 0;
     this.idleTimeoutMs = o.idleTimeoutMs ?? 0;
     this.tcpNoDelay = o.tcpNoDelay ?? false;
@@ -209,10 +213,13 @@ export class Rig implements SessionOwner {
     this.server.open();
     return this;
   }
-  /** What a finished session must leave behind: no timer, no counted connection, one end. */
+  /**
+   * What a finished session must leave behind: no connect deadline (the list's one timer may stay
+   * armed: it is not the session's), no counted connection, one end.
+   */
   get leftovers(): { timers: number; pending: number; connections: number; endedCalls: number } {
     return {
-      timers: this.clock.pending,
+      timers: this.connectDeadlines.size,
       pending: this.servers.reduce((n, s) => n + s.pending, 0),
       connections: this.servers.reduce((n, s) => n + s.connections, 0),
       endedCalls: this.endedCalls,

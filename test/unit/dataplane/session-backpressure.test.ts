@@ -115,7 +115,7 @@ describe('half-close with bytes in flight both ways', () => {
     play(rig, ['c:drain']);
     expect(rig.client.ops.slice(-3)).toEqual(['write:response', 'shutdown', 'end']);
     expect(rig.server.ops.at(-1)).toBe('end');
-    expect(rig.session.reason).toBe('client-closed');
+    expect(rig.session.termination).toBe('client-closed');
     expect(rig.leftovers).toEqual(CLEAN);
   });
 
@@ -135,7 +135,7 @@ describe('half-close with bytes in flight both ways', () => {
   test('byte counters follow each direction, and the server’s', () => {
     const rig = new Rig().connected();
     play(rig, ['c:data:12345', 's:data:123', 's:data:45678']);
-    expect([rig.session.client.bytesRead, rig.session.server.bytesRead]).toEqual([5, 8]);
+    expect([rig.session.client.bytesRead, rig.session.serverSide.bytesRead]).toEqual([5, 8]);
     expect([rig.servers[0]!.bytesToServer, rig.servers[0]!.bytesFromServer]).toEqual([5, 8]);
   });
 });

@@ -11,7 +11,7 @@ import { CLEAN, play, Rig, type RigOptions } from './fake-socket.ts';
 describe('connect timeout (manual clock)', () => {
   test('fires at the timeout, not before; the next server is tried and a late open of the first is closed', () => {
     const rig = new Rig({ servers: 2, connectTimeoutMs: 1000 }).begin();
-    expect(rig.clock.pending).toBe(1);
+    expect([rig.connectDeadlines.size, rig.clock.pending]).toEqual([1, 1]);
     rig.clock.advance(999);
     expect(rig.connects.length).toBe(1);
     rig.clock.advance(1);
@@ -25,7 +25,7 @@ describe('connect timeout (manual clock)', () => {
     expect(rig.session.connecting).toBe(true);
     rig.server.open();
     expect(rig.client.ops.at(-1)).toBe('resume');
-    expect([rig.clock.pending, s1!.connections, rig.connectedCalls]).toEqual([0, 1, 1]);
+    expect([rig.connectDeadlines.size, s1!.connections, rig.connectedCalls]).toEqual([0, 1, 1]);
     play(rig, ['c:data:x']);
     expect([stale.written, rig.server.written]).toEqual(['', 'x']);
     stale.close(); // its close is not the session's business
@@ -36,7 +36,7 @@ describe('connect timeout (manual clock)', () => {
     const rig = new Rig({ servers: 2, connectTimeoutMs: 1000 }).begin();
     rig.clock.advance(2000);
     expect(rig.session.finished).toBe(true);
-    expect(rig.session.reason).toBe('connect-timeout');
+    expect(rig.session.termination).toBe('connect-timeout');
     expect(rig.session.connectErrors).toEqual(['connect timeout', 'connect timeout']);
     expect(rig.session.failedServers).toEqual(rig.attempted);
     expect(new Set(rig.attempted).size).toBe(2);
@@ -44,16 +44,16 @@ describe('connect timeout (manual clock)', () => {
     expect(rig.leftovers).toEqual(CLEAN);
   });
 
-  test('no connect timeout configured: no timer is armed', () => {
+  test('no connect timeout configured: no deadline and no timer', () => {
     const rig = new Rig({ connectTimeoutMs: 0 }).begin();
-    expect(rig.clock.pending).toBe(0);
+    expect([rig.connectDeadlines.size, rig.clock.pending]).toEqual([0, 0]);
   });
 
-  test('the timer is cleared by the connect', () => {
+  test('the connect takes the session out of the deadlines: the timer fires for nobody and is not armed again', () => {
     const rig = new Rig({ connectTimeoutMs: 1000 }).connected();
-    expect(rig.clock.pending).toBe(0);
+    expect(rig.connectDeadlines.size).toBe(0);
     rig.clock.advance(5000);
-    expect(rig.session.finished).toBe(false);
+    expect([rig.session.finished, rig.clock.pending]).toEqual([false, 0]);
   });
 });
 
@@ -81,7 +81,7 @@ describe('failed connects', () => {
       expect(rig.session.finished).toBe(false);
       play(rig, [`s:${how}`]);
     }
-    expect([rig.session.finished, rig.session.reason, rig.connects.length]).toEqual([true, row.reason, row.attempts]);
+    expect([rig.session.finished, rig.session.termination, rig.connects.length]).toEqual([true, row.reason, row.attempts]);
     expect(rig.servers.reduce((n, s) => n + s.connectFailures, 0)).toBe(row.attempts);
     expect(rig.client.closes).toEqual(['shutdown']); // FIN, then it lingers (reading) for the client's own (linger.ts)
     expect(rig.leftovers).toEqual(CLEAN);
@@ -98,7 +98,7 @@ describe('failed connects', () => {
 
   test('no server at all: refused with no-server before any connect', () => {
     const rig = new Rig({ servers: 0 }).begin();
-    expect([rig.session.reason, rig.connects.length, rig.client.closes]).toEqual(['no-server', 0, ['shutdown']]);
+    expect([rig.session.termination, rig.connects.length, rig.client.closes]).toEqual(['no-server', 0, ['shutdown']]);
     expect(rig.leftovers).toEqual(CLEAN);
   });
 });
@@ -107,7 +107,7 @@ describe('the client leaves while its server is being connected', () => {
   test('client reset: the session ends at once, the late server socket is closed, nothing is counted', () => {
     const rig = new Rig({ connectTimeoutMs: 1000 }).begin();
     play(rig, ['c:reset']);
-    expect([rig.session.finished, rig.session.reason]).toEqual([true, 'client-reset']);
+    expect([rig.session.finished, rig.session.termination]).toEqual([true, 'client-reset']);
     expect(rig.leftovers).toEqual(CLEAN); // the reservation is returned and the timer cleared
     const late = rig.server;
     play(rig, ['s:open']);
@@ -131,7 +131,7 @@ describe('the client leaves while its server is being connected', () => {
     expect(rig.client.ops).toEqual(['pause']); // not resumed: it has nothing more to send
     play(rig, ['s:data:bye', 's:fin']);
     expect(rig.client.ops).toEqual(['pause', 'write:bye', 'shutdown', 'end']);
-    expect([rig.session.reason, rig.leftovers]).toEqual(['client-closed', CLEAN]);
+    expect([rig.session.termination, rig.leftovers]).toEqual(['client-closed', CLEAN]);
   });
 
   test('client clean close: the server still gets the bytes owed and a FIN, then the session ends', () => {
@@ -142,13 +142,13 @@ describe('the client leaves while its server is being connected', () => {
     play(rig, ['s:open']);
     expect(rig.server.ops).toEqual(['write:hello', 'shutdown']);
     play(rig, ['s:data:dropped', 's:fin']);
-    expect([rig.session.reason, rig.client.written, rig.leftovers]).toEqual(['client-closed', '', CLEAN]);
+    expect([rig.session.termination, rig.client.written, rig.leftovers]).toEqual(['client-closed', '', CLEAN]);
   });
 
   test('client clean close and the connect times out: ends cleanly, named by the client’s close', () => {
     const rig = new Rig({ connectTimeoutMs: 1000 }).begin();
     play(rig, ['c:close', 'advance:1000']);
-    expect([rig.session.reason, rig.leftovers]).toEqual(['client-closed', CLEAN]);
+    expect([rig.session.termination, rig.leftovers]).toEqual(['client-closed', CLEAN]);
   });
 });
 

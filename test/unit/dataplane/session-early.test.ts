@@ -19,7 +19,7 @@ describe('early bytes (client not paused at accept)', () => {
     play(rig, ['c:data:!', 's:data:hi', 's:fin', 'c:fin']);
     expect([rig.server.written, rig.client.written]).toEqual(['hello!', 'hi']);
     expect(rig.client.ops.includes('pause')).toBe(false);
-    expect([rig.session.reason, rig.leftovers]).toEqual(['server-closed', CLEAN]);
+    expect([rig.session.termination, rig.leftovers]).toEqual(['server-closed', CLEAN]);
   });
 
   test('beyond EARLY_BYTES_MAX the client is paused, and resumed once connected and flushed', () => {

@@ -121,7 +121,7 @@ describe('session event orders (connected)', () => {
   test.each(rows.map((r) => [r.name, r] as const))('%s', (_name, row) => {
     const rig = connected(row.options);
     play(rig, row.steps);
-    expect({ client: rig.client.ops, server: rig.server.ops, reason: rig.session.finished ? rig.session.reason : null }).toEqual({
+    expect({ client: rig.client.ops, server: rig.server.ops, reason: rig.session.finished ? rig.session.termination : null }).toEqual({
       client: row.client,
       server: row.server,
       reason: row.reason,
@@ -167,7 +167,7 @@ describe('every interleaving of both sides sending, ending and closing', () => {
     expect(rig.leftovers).toEqual(CLEAN);
     expect([rig.client.written, rig.server.written]).toEqual([expected.c, expected.s]);
     const first = steps.find((s) => /:(fin|close|reset)$/.test(s))!;
-    expect(rig.session.reason).toMatch(first.startsWith('c') ? /^client-/ : /^server-/);
+    expect(rig.session.termination).toMatch(first.startsWith('c') ? /^client-/ : /^server-/);
     for (const sock of [rig.client, rig.server]) {
       // Closed at most once, and nothing written after a FIN or a close.
       expect(sock.ops.filter((o) => o === 'end' || o === 'terminate').length).toBeLessThanOrEqual(1);
