@@ -6,7 +6,6 @@
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
  * their server goes down.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { formatAddress } from '../../core/address.ts';
@@ -39,8 +38,11 @@ export interface HttpHost {
   logEvent(message: string): void;
 }
 
-/** A per-process secret for the sticky cookie values (workers each have their own; docs/http.md). */
-const STICKY_SECRET = randomBytes(32);
+/**
+ * A per-process secret for the sticky cookie values (workers each have their own; docs/http.md),
+ * made with the first HTTP listener: node:crypto is not loaded by a balancer without one.
+ */
+let stickySecret: Uint8Array | null = null;
 
 const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
@@ -61,6 +63,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
 
   constructor(host: HttpHost) {
     this.#host = host;
+    stickySecret ??= process.getBuiltinModule('node:crypto').randomBytes(32);
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
     this.#trusted = typeof t === 'string' ? null : t;
@@ -194,7 +197,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const servers = group.selector.servers;
     let e = this.#sticky.get(group);
     if (e === undefined || e.servers !== servers || e.n !== servers.length) {
-      const table = e?.table ?? new StickyTable<Server>(STICKY_SECRET, group.name);
+      const table = e?.table ?? new StickyTable<Server>(stickySecret!, group.name);
       table.set(servers.map((s): [Server, string] => [s, formatAddress(s.address)]));
       e = { servers, n: servers.length, table };
       this.#sticky.set(group, e);
