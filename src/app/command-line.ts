@@ -4,7 +4,6 @@
  * for the control port, listeners that workers cannot share). A mistake is a StartError with
  * its exit code (2 for usage, 1 otherwise), which the CLI prints.
  */
-import { availableParallelism } from 'node:os';
 import { errorCode, FulcrumError } from '../core/errors.ts';
 import type { FulcrumConfig, GlobalConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError, type ParsedCommandLine } from '../config/pen-args.ts';
@@ -53,7 +52,7 @@ function usage<T>(f: () => T): T {
 
 /** --workers auto: one per CPU this process may use. */
 function workerCount(w: number | 'auto'): number {
-  return w === 'auto' ? Math.max(1, availableParallelism()) : w;
+  return w === 'auto' ? Math.max(1, process.getBuiltinModule('node:os').availableParallelism()) : w;
 }
 
 /** Reads the command line (and --config's file); `note` gets pen's accepted-but-ignored options. */

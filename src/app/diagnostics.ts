@@ -4,7 +4,6 @@
  * daemonised (as pen does), or a file. The debug level is read at each line, so that a
  * reload's new level applies at once.
  */
-import { existsSync, fstatSync } from 'node:fs';
 import type { Clock } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { openUnixDatagram, type UnixDatagram } from '../dataplane/unix-datagram.ts';
@@ -45,7 +44,7 @@ function stderrIsJournal(env: Record<string, string | undefined>): boolean {
   const js = env['JOURNAL_STREAM'];
   if (js === undefined) return false;
   try {
-    const st = fstatSync(2);
+    const st = process.getBuiltinModule('node:fs').fstatSync(2);
     return js === `${st.dev}:${st.ino}`;
   } catch {
     return false;
@@ -134,7 +133,7 @@ export function openDiagnosticOutput(target: string, clock: Clock, env: Record<s
   if (target === 'stderr') return stderrOutput(clock, env);
   if (target === 'syslog' || target.startsWith('syslog:')) {
     const path = target === 'syslog' ? SYSLOG_SOCKET : target.slice('syslog:'.length);
-    if (!path.startsWith('@') && !existsSync(path)) {
+    if (!path.startsWith('@') && !process.getBuiltinModule('node:fs').existsSync(path)) {
       throw new FulcrumError('E_START', `cannot log to syslog: there is no socket at ${path} (no syslog daemon or journald?); give --diagnostics-log FILE`);
     }
     return syslogOutput(path, clock);
@@ -149,7 +148,7 @@ export function openDiagnosticOutput(target: string, clock: Clock, env: Record<s
  */
 export function defaultDiagnosticsTarget(daemon: boolean): string | null {
   if (!daemon) return 'stderr';
-  return existsSync(SYSLOG_SOCKET) ? 'syslog' : null;
+  return process.getBuiltinModule('node:fs').existsSync(SYSLOG_SOCKET) ? 'syslog' : null;
 }
 
 export function makeDiagnostics(name: string, getDebug: () => number, clock: Clock, output: DiagnosticOutput = stderrOutput(clock, process.env)): Diagnostics {

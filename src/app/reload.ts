@@ -6,7 +6,6 @@
  * is re-run as pen does. The Reloader serialises reloads, so a SIGHUP arriving during an API
  * reload waits its turn.
  */
-import { dirname } from 'node:path';
 import type { FulcrumConfig } from '../config/model.ts';
 import { formatIssue, type ConfigIssue } from '../config/yaml/issue.ts';
 import { resolveConfig, type Balancer } from './balancer.ts';
@@ -133,7 +132,7 @@ export class Reloader {
     const commandFile = b.global.commandFile;
     if (commandFile !== null) {
       try {
-        await this.#commands.runFile(commandFile, { baseDir: dirname(commandFile) });
+        await this.#commands.runFile(commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(commandFile) });
       } catch (e) {
         // pen's command files apply line by line: lines before the bad one have taken effect.
         return { ok: false, source: commandFile, message: `${commandFile} stopped at an error (commands before it were applied, as in pen)`, issues: [plainIssue((e as Error).message, null)] };

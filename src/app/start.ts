@@ -6,8 +6,6 @@
  * A worker process builds on the same Serving (workers/worker.ts). Every failure to start undoes
  * what was started and throws a StartError with the reason.
  */
-import { unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Clock, Random } from '../core/clock.ts';
 import { Ring } from '../core/ring.ts';
 import type { SessionRecord } from '../control/observed.ts';
@@ -17,6 +15,7 @@ import type { ControlPort } from '../control/control-port.ts';
 import { listenHttp } from '../dataplane/http-listener.ts';
 import { formatAddress } from '../core/address.ts';
 import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
+import { readDescriptorLimit } from '../dataplane/resources.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { resolveConfig, resolveServer } from './balancer.ts';
 import { StartError, type ServeRequest } from './command-line.ts';
@@ -137,7 +136,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   try {
     for (const c of req.commands) await commands.execute(c);
     if (config.global.commandFile !== null) {
-      await commands.runFile(config.global.commandFile, { baseDir: dirname(config.global.commandFile) });
+      await commands.runFile(config.global.commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(config.global.commandFile) });
     }
   } catch (e) {
     if (e instanceof CommandError) throw new StartError(e.message, 1, e);
@@ -222,7 +221,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
         }
       }
       await serving.closeLogs();
-      if (pidFile !== null && !succeeded) await unlink(pidFile).catch(() => undefined);
+      if (pidFile !== null && !succeeded) await process.getBuiltinModule('node:fs/promises').unlink(pidFile).catch(() => undefined);
       await output.close();
       stopped();
     })();
@@ -293,6 +292,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     cluster = new Cluster(balancer, config.global.cluster, clock);
     await cluster.start(CLUSTER_START_WAIT_MS);
   }
+  // The open-files limit the descriptor budget is made of, read before binding without node:fs.
+  await readDescriptorLimit();
   try {
     balancer.start();
     for (const a of closeUnusedInherited()) balancer.diag.info(`upgrade: listener ${a} is gone from the configuration; its socket is closed`);
@@ -336,7 +337,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // Written as -u's user, as pen does (preflight.ts checked it before anything was bound).
   if (pidFile !== null) {
     try {
-      await writeFile(pidFile, `${process.pid}\n`);
+      await process.getBuiltinModule('node:fs/promises').writeFile(pidFile, `${process.pid}\n`);
     } catch (e) {
       await abandon(`cannot write the pid file ${pidFile}: ${fileProblem(e, pidFile, 'write', config.global.user)}`, e);
     }

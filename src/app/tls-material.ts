@@ -10,8 +10,6 @@
  * the first certificate read, so a balancer without TLS never loads it.
  */
 import type { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
 import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/tls-settings.ts';
 import {
@@ -25,6 +23,16 @@ import {
 } from '../dataplane/bun-tls.ts';
 import { ocspResponseSummary } from '../protocol/ocsp.ts';
 import { FulcrumError } from '../core/errors.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
+
+/** node:path, taken on first use: not loaded at rest (docs/performance.md). */
+function pathModule(): typeof import('node:path') {
+  return process.getBuiltinModule('node:path');
+}
 
 function crypto(): typeof import('node:crypto') {
   return process.getBuiltinModule('node:crypto');
@@ -43,7 +51,7 @@ const KEY_BLOCK = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END (?:[A
 
 function readText(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return fs().readFileSync(path, 'utf8');
   } catch (e) {
     throw new TlsConfigError(`cannot read the ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -63,15 +71,15 @@ export function readCaBundle(file: string | null, dir: string | null): string[] 
   if (dir !== null) {
     let names: string[];
     try {
-      names = readdirSync(dir).sort();
+      names = fs().readdirSync(dir).sort();
     } catch (e) {
       throw new TlsConfigError(`cannot read the CA directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     for (const n of names) {
-      const p = join(dir, n);
+      const p = pathModule().join(dir, n);
       try {
-        if (!statSync(p).isFile()) continue;
-        out.push(...(readFileSync(p, 'utf8').match(CERT_BLOCK) ?? []));
+        if (!fs().statSync(p).isFile()) continue;
+        out.push(...(fs().readFileSync(p, 'utf8').match(CERT_BLOCK) ?? []));
       } catch {
         // unreadable entries in a hashed directory are skipped, as OpenSSL's lookup would
       }
@@ -168,7 +176,7 @@ export function validityProblem(c: LoadedCertificate, now: Date): string | undef
 function sniPathEntries(dir: string): { config: CertificateConfig; caFile: string | null }[] {
   let files: string[];
   try {
-    files = readdirSync(dir);
+    files = fs().readdirSync(dir);
   } catch (e) {
     throw new TlsConfigError(`cannot read ssl_sni_path ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -179,8 +187,8 @@ function sniPathEntries(dir: string): { config: CertificateConfig; caFile: strin
     .map((f) => {
       const name = f.slice(0, -4);
       return {
-        config: { cert: join(dir, f), key: join(dir, `${name}.key`), names: [name], isDefault: false },
-        caFile: set.has(`${name}.ca`) ? join(dir, `${name}.ca`) : null,
+        config: { cert: pathModule().join(dir, f), key: pathModule().join(dir, `${name}.key`), names: [name], isDefault: false },
+        caFile: set.has(`${name}.ca`) ? pathModule().join(dir, `${name}.ca`) : null,
       };
     });
 }
@@ -188,8 +196,8 @@ function sniPathEntries(dir: string): { config: CertificateConfig; caFile: strin
 /** Size, mtime and inode of a path, to notice changes (also atomic replacement by rename). */
 function stamp(path: string): string {
   try {
-    const s = statSync(path);
-    if (s.isDirectory()) return `d:${s.mtimeMs}:${readdirSync(path).sort().join('/')}`;
+    const s = fs().statSync(path);
+    if (s.isDirectory()) return `d:${s.mtimeMs}:${fs().readdirSync(path).sort().join('/')}`;
     return `f:${s.size}:${s.mtimeMs}:${s.ino}`;
   } catch {
     return 'missing';
@@ -299,7 +307,7 @@ export class ListenerTls {
   readOcsp(file: string): string {
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = fs().readFileSync(file);
     } catch (e) {
       throw new TlsConfigError(`ssl_ocsp_response: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }

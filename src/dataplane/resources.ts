@@ -5,9 +5,12 @@
  * asks the kernel whether we can still open a descriptor. It runs only on failed connects, never
  * per chunk. Counting the open descriptors (for the log line) reads /proc/self/fd and is done at
  * most once per log interval by the caller.
+ *
+ * None of it loads node:fs at start (≈2 MB resident, docs/performance.md): the soft open-files
+ * limit is read once before the listeners bind, with the runtime's own file reader
+ * (readDescriptorLimit), and /proc/self/fd is counted with Bun.Glob. The /dev/null probe takes
+ * node:fs on the first failed connect (process.getBuiltinModule, synchronous, a few ms once).
  */
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-
 const RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** True when a failed connect was ours: the error says so, or no descriptor can be opened now. */
@@ -15,7 +18,8 @@ export function isResourceFailure(error: Error | undefined): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && RESOURCE_CODES.has(code)) return true;
   try {
-    closeSync(openSync('/dev/null', 'r'));
+    const fs = process.getBuiltinModule('node:fs');
+    fs.closeSync(fs.openSync('/dev/null', 'r'));
     return false;
   } catch (e) {
     const c = (e as { code?: unknown }).code;
@@ -26,19 +30,43 @@ export function isResourceFailure(error: Error | undefined): boolean {
 /** Open descriptors and the soft limit, for the "out of file descriptors" line (null if unknown). */
 export function descriptorUsage(): { open: number; limit: number | null } | null {
   try {
-    const open = readdirSync('/proc/self/fd').length;
+    let open = 0;
+    for (const _ of new Bun.Glob('*').scanSync({ cwd: '/proc/self/fd', onlyFiles: false, dot: true })) open++;
     return { open, limit: softNofileLimit() };
   } catch {
     return null;
   }
 }
 
-function softNofileLimit(): number | null {
+const LIMITS = '/proc/self/limits';
+/** The soft open-files limit (null: unlimited or unknown); undefined until read. */
+let nofileLimit: number | null | undefined;
+
+/**
+ * Reads the soft open-files limit, once, before the listeners bind (start, a worker's start);
+ * the runtime raised it to the hard limit at its own start, and Fulcrum never changes it.
+ */
+export async function readDescriptorLimit(): Promise<void> {
   try {
-    const text = readFileSync('/proc/self/limits', 'utf8');
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-    return m === null || m[1] === 'unlimited' ? null : Number(m[1]);
+    nofileLimit = parseNofileLimit(await Bun.file(LIMITS).text());
   } catch {
-    return null;
+    nofileLimit = null;
   }
+}
+
+/** The limit read before; read now (synchronously, node:fs) by a balancer started without it (tests). */
+function softNofileLimit(): number | null {
+  if (nofileLimit === undefined) {
+    try {
+      nofileLimit = parseNofileLimit(process.getBuiltinModule('node:fs').readFileSync(LIMITS, 'utf8'));
+    } catch {
+      nofileLimit = null;
+    }
+  }
+  return nofileLimit;
+}
+
+function parseNofileLimit(text: string): number | null {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  return m === null || m[1] === 'unlimited' ? null : Number(m[1]);
 }

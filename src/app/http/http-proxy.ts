@@ -6,8 +6,6 @@
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
  * their server goes down.
  */
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
 import { clientKey } from '../../core/ip.ts';
@@ -79,7 +77,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#pages = new Map();
     for (const [status, path] of Object.entries(from ?? {})) {
       try {
-        this.#pages.set(Number(status), { body: readFileSync(path), type: PAGE_TYPES[extname(path).toLowerCase()] ?? 'text/plain; charset=utf-8' });
+        this.#pages.set(Number(status), { body: process.getBuiltinModule('node:fs').readFileSync(path), type: PAGE_TYPES[process.getBuiltinModule('node:path').extname(path).toLowerCase()] ?? 'text/plain; charset=utf-8' });
       } catch (e) {
         this.event(`error page for ${status} not read, the default is used: ${(e as Error).message}`);
       }

@@ -17,6 +17,7 @@ import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
 import { drainConnections } from '../upgrade.ts';
 import { closeUnusedInherited } from '../inherited-sockets.ts';
+import { readDescriptorLimit } from '../../dataplane/resources.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
@@ -69,6 +70,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
           try {
             serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
             await serving.openAccessLog(m.config.global.accessLog);
+            await readDescriptorLimit();
             serving.balancer.start();
             closeUnusedInherited();
             if (m.config.global.user !== null) switchTo(await lookupUser(m.config.global.user));
