@@ -9,6 +9,7 @@ import { FulcrumError } from '../core/errors.ts';
 import { openUnixDatagram, type UnixDatagram } from '../dataplane/unix-datagram.ts';
 import type { Diagnostics } from '../control/observed.ts';
 import { LogFile } from './log-file.ts';
+import { writeStderr } from './stderr.ts';
 
 /** Where the balancer's own messages go (declared by control/, which writes some of them). */
 export type { Diagnostics } from '../control/observed.ts';
@@ -59,7 +60,7 @@ function stderrOutput(clock: Clock, env: Record<string, string | undefined>): Di
     where: journal ? 'the journal (stderr)' : 'stderr',
     write: (severity, name, text) => {
       const line = `${name}: ${prefix(severity, text)}`;
-      process.stderr.write(journal ? `<${SYSLOG_PRI[severity] - 8}>${line}\n` : `${stamp()} ${line}\n`);
+      writeStderr(journal ? `<${SYSLOG_PRI[severity] - 8}>${line}\n` : `${stamp()} ${line}\n`);
     },
     reopen: () => undefined,
     close: async () => undefined,

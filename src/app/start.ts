@@ -30,6 +30,7 @@ import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
 import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
+import { writeStderr } from './stderr.ts';
 import type { Cluster } from './cluster.ts';
 import { systemdNotifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
@@ -385,7 +386,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     stop,
     startLine: line,
     // On a terminal SIGUSR1's report stays pen's plain block; elsewhere it is stamped and tagged.
-    log: (text) => (diagnosticsTarget === 'stderr' ? void process.stderr.write(text) : output.write('info', 'fulcrum', text)),
+    log: (text) => (diagnosticsTarget === 'stderr' ? writeStderr(text) : output.write('info', 'fulcrum', text)),
     reload: (why) => {
       notify.reloading(`reloading (${why})`);
       return reload().then(
