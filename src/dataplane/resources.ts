@@ -3,13 +3,17 @@
  * failed because this process is out of file descriptors (EMFILE, ENFILE) as ECONNREFUSED, the
  * same as a server that refuses; so when a connect fails, one probe (open and close /dev/null)
  * asks the kernel whether we can still open a descriptor. It runs only on failed connects, never
- * per chunk. Counting the open descriptors (for the log line) reads /proc/self/fd and is done at
- * most once per log interval by the caller.
+ * per chunk. Counting the open descriptors (for the log line) is done at most once per log
+ * interval by the caller.
  *
- * None of it loads node:fs at start (≈2 MB resident, docs/performance.md): the soft open-files
- * limit is read once before the listeners bind, with the runtime's own file reader
- * (readDescriptorLimit), and /proc/self/fd is counted with Bun.Glob. The /dev/null probe takes
- * node:fs on the first failed connect (process.getBuiltinModule, synchronous, a few ms once).
+ * At start (the descriptor budget) none of it may cost memory for good: node:fs alone is ≈2 MB
+ * resident, and even the runtime's own directory scanner and asynchronous file reader leave
+ * ≈0.5 MB each of its code behind (docs/performance.md, issue 10). So the open descriptors are
+ * the size of /proc/self/fd (one stat: Linux 6.2 and later report the count there; older kernels
+ * say 0, and the directory is then scanned), and the open-files limit is read once before the
+ * listeners bind through the module loader, which every start has already used. The /dev/null
+ * probe takes node:fs on the first failed connect (process.getBuiltinModule: synchronous, a few
+ * milliseconds once).
  */
 const RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
@@ -30,12 +34,18 @@ export function isResourceFailure(error: Error | undefined): boolean {
 /** Open descriptors and the soft limit, for the "out of file descriptors" line (null if unknown). */
 export function descriptorUsage(): { open: number; limit: number | null } | null {
   try {
-    let open = 0;
-    for (const _ of new Bun.Glob('*').scanSync({ cwd: '/proc/self/fd', onlyFiles: false, dot: true })) open++;
-    return { open, limit: softNofileLimit() };
+    return { open: openDescriptors(), limit: softNofileLimit() };
   } catch {
     return null;
   }
+}
+
+function openDescriptors(): number {
+  const counted = Bun.file('/proc/self/fd').size;
+  if (counted > 0) return counted;
+  let open = 0;
+  for (const _ of new Bun.Glob('*').scanSync({ cwd: '/proc/self/fd', onlyFiles: false, dot: true })) open++;
+  return open;
 }
 
 const LIMITS = '/proc/self/limits';
@@ -48,7 +58,10 @@ let nofileLimit: number | null | undefined;
  */
 export async function readDescriptorLimit(): Promise<void> {
   try {
-    nofileLimit = parseNofileLimit(await Bun.file(LIMITS).text());
+    // `with { type: 'text' }`: the file's text as a module's default export, read by the loader.
+    const path: string = LIMITS;
+    const text = ((await import(path, { with: { type: 'text' } })) as { default: string }).default;
+    nofileLimit = parseNofileLimit(text);
   } catch {
     nofileLimit = null;
   }
