@@ -12,23 +12,19 @@ import type { SessionRecord } from '../control/observed.ts';
 // The admin API (with prom-client's metrics) and the workers' pool load only when configured.
 import type { AdminServer } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
-import { listenHttp } from '../dataplane/http-listener.ts';
 import { formatAddress } from '../core/address.ts';
-import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
 import { readDescriptorLimit } from '../dataplane/resources.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { resolveConfig, resolveServer } from './balancer.ts';
 import { StartError, type ServeRequest } from './command-line.ts';
-import { createControlPort } from './control-service.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
 import { VERSION } from './facts.ts';
 import { fileProblem, writeFileWhole } from './files.ts';
-import { CommandError, PenCommands } from './pen-commands.ts';
-import { penStatusHtml } from './pen-reports.ts';
+import { CommandError } from './pen-command-args.ts';
+import type { PenCommands } from './pen-commands.ts';
 import { fileProblems } from './preflight.ts';
 import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
-import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
 import { writeStderr } from './stderr.ts';
 import type { Cluster } from './cluster.ts';
@@ -36,13 +32,17 @@ import { systemdNotifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { WorkerPool } from './workers/primary.ts';
 import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
-import { drainConnections, startSuccessor } from './upgrade.ts';
 import type { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
 export { defaultDiagnosticsTarget } from './diagnostics.ts';
-export { isWorkerProcess, runWorker } from './workers/worker.ts';
+export { isWorkerProcess } from './workers/environment.ts';
+
+/** This process is a worker of --workers: serve what the primary sends (workers/worker.ts, loaded only then). */
+export async function runWorker(): Promise<void> {
+  await (await import('./workers/worker.ts')).runWorker();
+}
 
 /** How long a start waits for the cluster's shared state before serving without it. */
 const CLUSTER_START_WAIT_MS = 3000;
@@ -105,10 +105,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // With workers, this process is the primary: it checks, reports and answers the control port,
   // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
   let shared: SharedState | null = null;
+  let sharedMemory: typeof import('../dataplane/shared-memory.ts') | null = null;
   if (workers > 1) {
     const { SharedState } = await import('./workers/shared-state.ts');
+    sharedMemory = await import('../dataplane/shared-memory.ts');
     try {
-      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers: 2 * workers, worker: -1, epochMs: clock.now() });
+      shared = SharedState.create({ dir: sharedMemory.sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers: 2 * workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
       throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`, 1, e);
     }
@@ -133,11 +135,16 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   }
   const balancer = serving.balancer;
   const notify = systemdNotifier(process.env, balancer.diag);
-  const commands = new PenCommands(balancer);
+  // pen's command language (-o, -F, the control port, a reload of -F) is loaded only when used.
+  let commandsLoaded: Promise<PenCommands> | null = null;
+  const penCommands = (): Promise<PenCommands> => (commandsLoaded ??= import('./pen-commands.ts').then(({ PenCommands }) => new PenCommands(balancer)));
   try {
-    for (const c of req.commands) await commands.execute(c);
+    if (req.commands.length > 0) {
+      const commands = await penCommands();
+      for (const c of req.commands) await commands.execute(c);
+    }
     if (config.global.commandFile !== null) {
-      await commands.runFile(config.global.commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(config.global.commandFile) });
+      await (await penCommands()).runFile(config.global.commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(config.global.commandFile) });
     }
   } catch (e) {
     if (e instanceof CommandError) throw new StartError(e.message, 1, e);
@@ -150,14 +157,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const handover = takeHandoverPath();
   if (handover !== null) {
     try {
-      const { loaded, dropped } = await loadState(balancer, handover);
+      const { loaded, dropped } = await (await import('./state-file.ts')).loadState(balancer, handover);
       balancer.diag.debug(1, `upgrade: ${loaded} tracked client(s) taken over, ${dropped} dropped (server or group gone)`);
     } catch (e) {
       balancer.diag.error(`upgrade: ${(e as Error).message}; starting with empty client tables`);
     }
   } else if (stateFile !== null) {
     try {
-      const { loaded, dropped } = await loadState(balancer, stateFile);
+      const { loaded, dropped } = await (await import('./state-file.ts')).loadState(balancer, stateFile);
       balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
     } catch (e) {
       balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
@@ -215,7 +222,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await balancer.stop();
       if (stateFile !== null && !succeeded) {
         try {
-          const n = await saveState(balancer, stateFile);
+          const n = await (await import('./state-file.ts')).saveState(balancer, stateFile);
           balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
         } catch (e) {
           balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
@@ -232,7 +239,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
    * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
    * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
    */
-  const reloader = new Reloader(balancer, commands, req.overrides);
+  const reloader = new Reloader(balancer, penCommands, req.overrides);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
     // A log that cannot be reopened is reported and the old file kept: the reload goes on.
     const warnings = serving.reopenLogs();
@@ -258,10 +265,10 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   };
 
   /** The admin API's modules, loaded only when it is configured. */
-  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts')] | null = null;
+  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts'), typeof import('../dataplane/http-listener.ts')] | null = null;
   const openAdmin = (): void => {
     if (adminConfig === null || adminApi === null) return;
-    const [{ AdminServer }, { Metrics }] = adminApi;
+    const [{ AdminServer }, { Metrics }, { listenHttp }] = adminApi;
     // The dashboard's latest connections: one O(1) push per finished connection, only with an admin listener.
     const recent = new Ring<SessionRecord>(RECENT_SESSIONS);
     balancer.onSessionEnd.push((s) => recent.push(s));
@@ -282,10 +289,16 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       recent,
     });
   };
+  /** The control port's code and pen's commands, loaded before it opens: only with -C. */
+  let controlApi: { createControlPort: typeof import('./control-service.ts').createControlPort; commands: PenCommands } | null = null;
   const openControl = (): void => {
-    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
+    if (controlApi === null) return;
+    control = controlApi.createControlPort(balancer, controlApi.commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
     control?.start();
   };
+  if (config.global.control !== null) {
+    controlApi = { createControlPort: (await import('./control-service.ts')).createControlPort, commands: await penCommands() };
+  }
   // A cluster loads the shared state before the listeners open (bounded: a Redis that is down
   // never holds up the start). Its code is imported only when configured.
   if (config.global.cluster !== null) {
@@ -305,7 +318,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
-    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts')]);
+    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts'), import('../dataplane/http-listener.ts')]);
     try {
       openAdmin();
     } catch (e) {
@@ -329,7 +342,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       const ids = await lookupUser(config.global.user);
       // Replacement workers are started by this process after it has dropped privileges.
-      if (shared !== null) chownBlocks(shared.paths, ids.uid, ids.gid);
+      if (shared !== null) sharedMemory!.chownBlocks(shared.paths, ids.uid, ids.gid);
       switchTo(ids);
     } catch (e) {
       await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`, e);
@@ -360,7 +373,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     admin = null;
     let pid: number;
     try {
-      pid = await startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
+      pid = await (await import('./upgrade.ts')).startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
     } catch (e) {
       balancer.diag.error(`${why}: ${(e as Error).message}; this process (pid ${process.pid}) goes on serving`);
       try {
@@ -375,7 +388,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     succeeded = true;
     const drainMs = options.drainMs ?? 30_000;
     balancer.diag.info(`${why}: pid ${pid} serves on the same listening sockets; pid ${process.pid} drains ${balancer.activeCount} connection(s) (deadline ${drainMs / 1000} s)`);
-    const left = pool !== null ? await pool.drain(drainMs) : await drainConnections(balancer, drainMs);
+    const left = pool !== null ? await pool.drain(drainMs) : await (await import('./upgrade.ts')).drainConnections(balancer, drainMs);
     if (left > 0) balancer.diag.error(`${why}: drain deadline passed: ${left} connection(s) closed`);
     else balancer.diag.info(`${why}: drained; exiting`);
     await stop(why);
@@ -415,7 +428,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';
       if (control !== null) text += `  ${control.statsLine()}\n`;
       const file = balancer.global.statusFile;
-      if (file !== null) writeFileWhole(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      // pen's status page (pen-reports.ts) is loaded when a status file is first written.
+      if (file !== null) {
+        import('./pen-reports.ts')
+          .then(({ penStatusHtml }) => writeFileWhole(file, penStatusHtml(balancer, balancer.defaultGroup)))
+          .catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      }
       return text;
     },
   };

@@ -23,10 +23,6 @@ import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type Fr
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
 const CONFIG_WAIT_MS = 30_000;
 
-export function isWorkerProcess(): boolean {
-  return process.env[WORKER_ENV] !== undefined;
-}
-
 /** This process is a worker: serve what the primary sends until it says stop or is gone. */
 export async function runWorker(clock: Clock = systemClock, random: Random = systemRandom): Promise<void> {
   const worker = Number(process.env[WORKER_ENV]);
