@@ -15,10 +15,10 @@ import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
 import { HealthChecker } from '../control/health-checker.ts';
+import type { ProbeFn } from '../core/health/conversation.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { SessionRecord, SourceLimits } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
-import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { AcceptGuard } from './accept-guard.ts';
@@ -34,7 +34,7 @@ import { GroupRuntime, ListenerRuntime, type RuntimeHooks } from './runtime.ts';
 import { ResourceGuard } from './resource-guard.ts';
 import { ServerAdmin } from './server-admin.ts';
 import { SourceGuard, type SourceLimitsPatch } from './source-guard.ts';
-import { GroupTls } from './tls-material.ts';
+import { probeCode, tlsCode } from './on-demand.ts';
 import { newTotals, type Totals } from './totals.ts';
 import type { SharedState } from './workers/shared-state.ts';
 import { FulcrumError } from '../core/errors.ts';
@@ -157,7 +157,9 @@ export class Balancer implements RuntimeHooks {
     this.#guard = new AcceptGuard(this.resources, this.sources);
     this.#penLog = new PenLog(this.global.logFile, this.global.logFormat, () => clock.now());
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
-    this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
+    // The probes (health-probes.ts) are loaded with a config that has checks (on-demand.ts).
+    let probe: ProbeFn | null = null;
+    this.health = new HealthChecker({ clock, random, probe: (target, spec, done) => (probe ??= probeCode().probeRunner(clock))(target, spec, done), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
   }
 
   /** The running listeners (a reload replaces the list). */
@@ -191,7 +193,7 @@ export class Balancer implements RuntimeHooks {
 
   #newGroup(gc: GroupConfig): GroupRuntime {
     const g = new GroupRuntime(cloneGroupConfig(gc), this.acls, this, this.clock, this.random);
-    g.tls = gc.tls === undefined || gc.tls === null ? null : new GroupTls(gc.tls);
+    g.tls = gc.tls === undefined || gc.tls === null ? null : new (tlsCode().material.GroupTls)(gc.tls);
     if (g.tls?.config.insecure === true) this.diag.info(`group ${gc.name}: TLS to the servers is NOT verified (insecure: true, for lab use only)`);
     return g;
   }

@@ -10,9 +10,11 @@
  * the first certificate read, so a balancer without TLS never loads it.
  */
 import type { X509Certificate } from 'node:crypto';
+import { formatAddress, type Address } from '../core/address.ts';
 import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
 import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/tls-settings.ts';
 import {
+  connectTls,
   createClientContext,
   createServerContext,
   encodeAlpn,
@@ -21,6 +23,7 @@ import {
   type TlsClientSettings,
   type TlsServerSettings,
 } from '../dataplane/bun-tls.ts';
+import type { Side } from '../dataplane/session.ts';
 import { ocspResponseSummary } from '../protocol/ocsp.ts';
 import { FulcrumError } from '../core/errors.ts';
 
@@ -202,24 +205,6 @@ function stamp(path: string): string {
   } catch {
     return 'missing';
   }
-}
-
-/** Counters of one TLS listener; read by SIGUSR1 stats and (later) metrics. */
-export interface HandshakeStats {
-  /** Handshakes (or ClientHellos read) that succeeded. */
-  ok: number;
-  /** Of those, resumed TLS sessions. */
-  resumed: number;
-  /** Connections in their gate now. */
-  inProgress: number;
-  /** Failures by reason. */
-  failures: Record<string, number>;
-  /** The latest failure with its detail (for operators: "why do handshakes fail?"). */
-  last: string | null;
-}
-
-export function newHandshakeStats(): HandshakeStats {
-  return { ok: 0, resumed: 0, inProgress: 0, failures: {}, last: null };
 }
 
 interface Built {
@@ -448,6 +433,11 @@ export class GroupTls {
       throw new TlsConfigError(`server TLS: ${(e as Error).message}`);
     }
     this.#alpn = encodeAlpnOrThrow(config.alpn);
+  }
+
+  /** Connects a session's server side over TLS (the group's connection path). */
+  connect(address: Address, side: Side, hostname: string | undefined): void {
+    connectTls(address, side, this.settingsFor(formatAddress(address), hostname));
   }
 
   /** Settings for one server: SNI and the verified name default to the server's host name. */

@@ -18,6 +18,7 @@ import { SharedState } from './shared-state.ts';
 import { drainConnections } from '../upgrade.ts';
 import { closeUnusedInherited } from '../inherited-sockets.ts';
 import { readDescriptorLimit } from '../../dataplane/resources.ts';
+import { loadCodeFor } from '../on-demand.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
@@ -64,6 +65,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
         shared.useDirectory(m.directory);
         if (serving === null) {
           try {
+            await loadCodeFor(m.config);
             serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
             await serving.openAccessLog(m.config.global.accessLog);
             await readDescriptorLimit();
@@ -80,6 +82,8 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
           return;
         }
         try {
+          // Messages are handled one at a time: the code is loaded before the next one is read.
+          await loadCodeFor(m.config);
           const changes = serving.balancer.reload(m.config);
           diag.debug(1, `configuration ${m.seq} applied${changes.length > 0 ? `: ${changes.join('; ')}` : ''}`);
           send({ t: 'applied', seq: m.seq, changes });
