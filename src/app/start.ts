@@ -18,7 +18,7 @@ import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { resolveConfig, resolveServer } from './balancer.ts';
 import { StartError, type ServeRequest } from './command-line.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
-import { VERSION } from './facts.ts';
+import { fulcrumVersion } from './facts.ts';
 import { fileProblem, writeFileWhole } from './files.ts';
 import { CommandError } from './pen-command-args.ts';
 import type { PenCommands } from './pen-commands.ts';
@@ -264,11 +264,11 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
-  /** The admin API's modules, loaded only when it is configured. */
-  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts'), typeof import('../dataplane/http-listener.ts')] | null = null;
+  /** The admin API's modules (and the version it reports), loaded only when it is configured. */
+  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts'), typeof import('../dataplane/http-listener.ts'), string] | null = null;
   const openAdmin = (): void => {
     if (adminConfig === null || adminApi === null) return;
-    const [{ AdminServer }, { Metrics }, { listenHttp }] = adminApi;
+    const [{ AdminServer }, { Metrics }, { listenHttp }, version] = adminApi;
     // The dashboard's latest connections: one O(1) push per finished connection, only with an admin listener.
     const recent = new Ring<SessionRecord>(RECENT_SESSIONS);
     balancer.onSessionEnd.push((s) => recent.push(s));
@@ -276,13 +276,13 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     admin = AdminServer.start({
       config: adminConfig,
       balancer,
-      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, logs: serving, ...(cluster === null ? {} : { cluster }) }),
+      metrics: new Metrics(balancer, { version, reloads: reloader, logs: serving, ...(cluster === null ? {} : { cluster }) }),
       listen: listenHttp,
       clock,
       reload: reloadOutcome,
       reloadSource: () => reloader.source,
       resolveServer,
-      version: VERSION,
+      version,
       runtimeVersion: Bun.version,
       diag: balancer.diag,
       changed: () => pool?.configChanged(),
@@ -318,7 +318,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
-    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts'), import('../dataplane/http-listener.ts')]);
+    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts'), import('../dataplane/http-listener.ts'), fulcrumVersion()]);
     try {
       openAdmin();
     } catch (e) {
@@ -356,7 +356,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await abandon(`cannot write the pid file ${pidFile}: ${fileProblem(e, pidFile, 'write', config.global.user)}`, e);
     }
   }
-  balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
+  if (balancer.global.debug >= 1) balancer.diag.debug(1, `fulcrum ${await fulcrumVersion()} started, pid ${process.pid}`);
   const line = startLine(process.pid, balancer.listeners, output.where);
   if (!req.quiet) balancer.diag.info(line);
   notify.ready(line);

@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     const line = await app.readCommandLine(argv, (note) => writeStderr(`fulcrum: note: ${note}\n`));
     if (line.action === 'help') return void process.stdout.write((await import('./help.ts')).HELP);
-    if (line.action === 'version') return void process.stdout.write(app.versionLine());
+    if (line.action === 'version') return void process.stdout.write(await app.versionLine());
     const daemon = !line.serve.foreground || isDaemonChild();
     // Daemonised, messages go to syslog (as pen's do); with no syslog socket, say so while a
     // terminal still listens, rather than let them vanish without a word.
