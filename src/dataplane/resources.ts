@@ -15,6 +15,8 @@
  * probe takes node:fs on the first failed connect (process.getBuiltinModule: synchronous, a few
  * milliseconds once).
  */
+import { isDigit } from '../core/digits.ts';
+
 const RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** True when a failed connect was ours: the error says so, or no descriptor can be opened now. */
@@ -79,7 +81,14 @@ function softNofileLimit(): number | null {
   return nofileLimit;
 }
 
+/** The soft limit in /proc/self/limits' `Max open files` line (/^Max open files\s+(\d+|unlimited)/m, by hand: core/digits.ts). */
 function parseNofileLimit(text: string): number | null {
-  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  return m === null || m[1] === 'unlimited' ? null : Number(m[1]);
+  const name = 'Max open files';
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  if (line === undefined) return null;
+  const value = line.slice(name.length).trimStart();
+  if (value.length === line.length - name.length) return null;
+  let digits = 0;
+  while (digits < value.length && isDigit(value.charCodeAt(digits))) digits++;
+  return digits === 0 ? null : Number(value.slice(0, digits));
 }
