@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
-import { openUnixDatagram, type UnixDatagram } from '../dataplane/unix-datagram.ts';
+import type { UnixDatagram } from '../dataplane/unix-datagram.ts';
 import type { Diagnostics } from '../control/observed.ts';
 import { LogFile } from './log-file.ts';
 import { writeStderr } from './stderr.ts';
@@ -87,7 +87,9 @@ function fileOutput(path: string, clock: Clock): DiagnosticOutput {
  * per line of the text. A datagram the reader has no room for is dropped (never waited for) and
  * counted; the count is reported in the next line that gets through.
  */
-function syslogOutput(path: string, clock: Clock): DiagnosticOutput {
+async function syslogOutput(path: string, clock: Clock): Promise<DiagnosticOutput> {
+  // The Unix datagram socket's code (bun:ffi and libc) loads only for syslog.
+  const { openUnixDatagram } = await import('../dataplane/unix-datagram.ts');
   let socket: UnixDatagram;
   try {
     socket = openUnixDatagram(path);
@@ -130,7 +132,7 @@ function syslogOutput(path: string, clock: Clock): DiagnosticOutput {
  * file path. Asking for syslog where no socket exists is an error (E_START): the messages would
  * go nowhere.
  */
-export function openDiagnosticOutput(target: string, clock: Clock, env: Record<string, string | undefined> = process.env): DiagnosticOutput {
+export async function openDiagnosticOutput(target: string, clock: Clock, env: Record<string, string | undefined> = process.env): Promise<DiagnosticOutput> {
   if (target === 'stderr') return stderrOutput(clock, env);
   if (target === 'syslog' || target.startsWith('syslog:')) {
     const path = target === 'syslog' ? SYSLOG_SOCKET : target.slice('syslog:'.length);

@@ -1,7 +1,7 @@
 /**
  * Code that only some configurations run, loaded when a configuration first needs it: TLS (a
  * terminating, passthrough or PROXY-header listener, TLS to a group's servers), UDP listeners,
- * HTTP mode, and the health checks' probes. `fulcrum -f -r PORT SERVER` loads none of it, which
+ * HTTP mode, and the health checks. `fulcrum -f -r PORT SERVER` loads none of it, which
  * keeps its memory at rest down (docs/performance.md, issue 10).
  *
  * `loadCodeFor(config)` imports what a configuration needs. It runs where every configuration is
@@ -24,8 +24,11 @@ const loaded: {
   tls?: TlsCode;
   udp?: typeof import('./udp/udp-listener.ts');
   http?: typeof import('./http/http-listener.ts');
-  probes?: typeof import('../dataplane/health-probes.ts');
+  health?: HealthCode;
 } = {};
+
+/** The health checker and its probes (sockets for each check kind). */
+export type HealthCode = Pick<typeof import('../control/health-checker.ts'), 'HealthChecker'> & Pick<typeof import('../dataplane/health-probes.ts'), 'probeRunner'>;
 
 /** Whether `config` needs the TLS code: certificates, ClientHello routing, PROXY headers in, TLS to servers. */
 function needsTls(config: FulcrumConfig): boolean {
@@ -43,7 +46,10 @@ export async function loadCodeFor(config: FulcrumConfig): Promise<void> {
   }
   if (loaded.udp === undefined && config.listeners.some((l) => listenerMode(l) === 'udp')) loaded.udp = await import('./udp/udp-listener.ts');
   if (loaded.http === undefined && config.listeners.some((l) => listenerMode(l) === 'http')) loaded.http = await import('./http/http-listener.ts');
-  if (loaded.probes === undefined && config.groups.some((g) => (g.check ?? null) !== null || (g.agentCheck ?? null) !== null)) loaded.probes = await import('../dataplane/health-probes.ts');
+  if (loaded.health === undefined && config.groups.some((g) => (g.check ?? null) !== null || (g.agentCheck ?? null) !== null)) {
+    const [{ HealthChecker }, { probeRunner }] = await Promise.all([import('../control/health-checker.ts'), import('../dataplane/health-probes.ts')]);
+    loaded.health = { HealthChecker, probeRunner };
+  }
 }
 
 function notLoaded(what: string): never {
@@ -62,6 +68,6 @@ export function httpCode(): typeof import('./http/http-listener.ts') {
   return loaded.http ?? notLoaded('HTTP mode');
 }
 
-export function probeCode(): typeof import('../dataplane/health-probes.ts') {
-  return loaded.probes ?? notLoaded('health check');
+export function healthCode(): HealthCode {
+  return loaded.health ?? notLoaded('health check');
 }

@@ -28,7 +28,7 @@ import { Serving, lookupUser, switchTo } from './serving.ts';
 import { statsText } from './status.ts';
 import { writeStderr } from './stderr.ts';
 import type { Cluster } from './cluster.ts';
-import { systemdNotifier } from './systemd.ts';
+import type { Notifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { WorkerPool } from './workers/primary.ts';
 import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
@@ -43,6 +43,9 @@ export { isWorkerProcess } from './workers/environment.ts';
 export async function runWorker(): Promise<void> {
   await (await import('./workers/worker.ts')).runWorker();
 }
+
+/** What tells systemd nothing: outside a Type=notify unit. */
+const SILENT: Notifier = { ready: () => undefined, reloading: () => undefined, stopping: () => undefined, status: () => undefined };
 
 /** How long a start waits for the cluster's shared state before serving without it. */
 const CLUSTER_START_WAIT_MS = 3000;
@@ -123,7 +126,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const diagnosticsTarget = config.global.diagnosticsLog ?? options.diagnostics ?? 'stderr';
   let output: DiagnosticOutput;
   try {
-    output = openDiagnosticOutput(diagnosticsTarget, clock);
+    output = await openDiagnosticOutput(diagnosticsTarget, clock);
   } catch (e) {
     throw new StartError((e as Error).message, 1, e);
   }
@@ -134,7 +137,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError((e as Error).message, 1, e);
   }
   const balancer = serving.balancer;
-  const notify = systemdNotifier(process.env, balancer.diag);
+  // systemd's notifications (systemd.ts) are loaded only under a unit that asks for them.
+  const notify: Notifier = (process.env.NOTIFY_SOCKET ?? '') === '' ? SILENT : (await import('./systemd.ts')).systemdNotifier(process.env, balancer.diag);
   // pen's command language (-o, -F, the control port, a reload of -F) is loaded only when used.
   let commandsLoaded: Promise<PenCommands> | null = null;
   const penCommands = (): Promise<PenCommands> => (commandsLoaded ??= import('./pen-commands.ts').then(({ PenCommands }) => new PenCommands(balancer)));

@@ -42,7 +42,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
   /** Each worker writes the access lines of its own connections (appending, like -l). */
   let serving: Serving | null = null;
   // The primary's target (its own start already checked that it can be opened).
-  const output = openDiagnosticOutput(process.env[DIAGNOSTICS_ENV] ?? 'stderr', clock);
+  const output = await openDiagnosticOutput(process.env[DIAGNOSTICS_ENV] ?? 'stderr', clock);
   const diag = makeDiagnostics(`fulcrum worker ${worker}`, () => serving?.balancer.global.debug ?? 0, clock, output);
 
   let stopping = false;
