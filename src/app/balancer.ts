@@ -14,11 +14,10 @@ import { CoarseClock, type Clock, type Random } from '../core/clock.ts';
 import { clientKey } from '../core/ip.ts';
 import type { AdminState, Server } from '../core/servers/server.ts';
 import type { FulcrumConfig, GlobalConfig, GroupConfig, ListenerConfig, ServerConfig } from '../config/model.ts';
-import { HealthChecker } from '../control/health-checker.ts';
+import type { HealthChecker } from '../control/health-checker.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
 import type { HttpRequestRecord, SessionRecord, SourceLimits } from '../control/observed.ts';
 import type { ConnectionFacts } from '../dataplane/gate.ts';
-import { probeRunner } from '../dataplane/health-probes.ts';
 import { Session, type Side } from '../dataplane/session.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { AcceptGuard } from './accept-guard.ts';
@@ -34,7 +33,7 @@ import { GroupRuntime, ListenerRuntime, type RuntimeHooks } from './runtime.ts';
 import { ResourceGuard } from './resource-guard.ts';
 import { ServerAdmin } from './server-admin.ts';
 import { SourceGuard, type SourceLimitsPatch } from './source-guard.ts';
-import { GroupTls } from './tls-material.ts';
+import { healthCode, tlsCode } from './on-demand.ts';
 import { newTotals, type Totals } from './totals.ts';
 import type { SharedState } from './workers/shared-state.ts';
 import { FulcrumError } from '../core/errors.ts';
@@ -86,8 +85,12 @@ export class Balancer implements RuntimeHooks {
   /** Observers of finished HTTP mode requests and WebSocket tunnels (the access log), once each (app/http/). */
   readonly onHttpRequestEnd: ((r: HttpRequestRecord) => void)[] = [];
   stopping = false;
-  /** Active and agent checks of every group's servers (runs from start(), not in a worker). */
-  readonly health: HealthChecker;
+  /**
+   * Active and agent checks of every group's servers (runs from start(), not in a worker); made
+   * with the first configuration that has a check (its code loads with it: on-demand.ts), null
+   * before. Without a check it would only have recorded the servers.
+   */
+  health: HealthChecker | null = null;
   readonly #checks: boolean;
   readonly #admission: Admission;
   readonly #listeners: Listeners;
@@ -159,7 +162,6 @@ export class Balancer implements RuntimeHooks {
     this.#guard = new AcceptGuard(this.resources, this.sources);
     this.#penLog = new PenLog(this.global.logFile, this.global.logFormat, () => clock.now());
     this.onSessionEnd.push(this.#penLog.onSessionEnd);
-    this.health = new HealthChecker({ clock, random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
   }
 
   /** The running listeners (a reload replaces the list). */
@@ -193,7 +195,7 @@ export class Balancer implements RuntimeHooks {
 
   #newGroup(gc: GroupConfig): GroupRuntime {
     const g = new GroupRuntime(cloneGroupConfig(gc), this.acls, this, this.clock, this.random);
-    g.tls = gc.tls === undefined || gc.tls === null ? null : new GroupTls(gc.tls);
+    g.tls = gc.tls === undefined || gc.tls === null ? null : new (tlsCode().material.GroupTls)(gc.tls);
     if (g.tls?.config.insecure === true) this.diag.info(`group ${gc.name}: TLS to the servers is NOT verified (insecure: true, for lab use only)`);
     return g;
   }
@@ -249,13 +251,25 @@ export class Balancer implements RuntimeHooks {
     this.resources.measure();
     this.#listeners.scheduleTlsChecks();
     this.#started = true;
-    if (this.#checks) this.health.sync(this.groups.values());
+    this.#syncHealth();
   }
 
   /** Servers were added or changed outside a reload (pen's `server N ...`): checks follow. */
   serversChanged(): void {
-    if (this.#started && !this.stopping && this.#checks) this.health.sync(this.groups.values());
+    if (this.#started && !this.stopping) this.#syncHealth();
     this.#operatorChanged();
+  }
+
+  /** The checks follow the groups' configs (start, reload, servers added or removed). */
+  #syncHealth(): void {
+    if (!this.#checks) return;
+    if (this.health === null) {
+      if (![...this.groups.values()].some((g) => (g.config.check ?? null) !== null || (g.config.agentCheck ?? null) !== null)) return;
+      const { HealthChecker, probeRunner } = healthCode();
+      const clock = this.clock;
+      this.health = new HealthChecker({ clock, random: this.random, probe: probeRunner(clock), log: (m) => this.logEvent(m), debug: (m) => this.diag.debug(1, m), label: serverLabel });
+    }
+    this.health.sync(this.groups.values());
   }
 
   #operatorChanged(): void {
@@ -390,7 +404,7 @@ export class Balancer implements RuntimeHooks {
     this.#listeners.stop();
     this.#admission.closeAll();
     if (this.coarseClock instanceof CoarseClock) this.coarseClock.stop();
-    this.health.stop();
+    this.health?.stop();
     for (const g of this.groups.values()) g.stop();
     await this.#penLog.close();
   }
@@ -440,7 +454,7 @@ export class Balancer implements RuntimeHooks {
   #reloaded(before: GlobalConfig, after: GlobalConfig): void {
     this.global = after;
     this.#penLog.follow(before.logFile, after.logFile, after.logFormat, (m) => this.diag.error(m));
-    if (this.#checks) this.health.sync(this.groups.values());
+    this.#syncHealth();
     for (const g of this.groups.values()) g.serveQueue();
     this.#admission.admitWaiting();
   }

@@ -350,7 +350,7 @@ export class Cluster implements ClusterStats {
         const known = this.#known.get(s);
         if (known === undefined || known.by === '' || verdictStands(known.by, this.instance, this.#live, now)) continue;
         const by = known.by;
-        const own = this.#b.health.ownVerdict(s) ?? true;
+        const own = this.#b.health?.ownVerdict(s) ?? true;
         known.by = '';
         known.up = own;
         this.#setHealth(g, s, own, "own health check: down", `cluster: the verdict of ${by} dropped, ${by} is gone`);
@@ -411,7 +411,7 @@ export class Cluster implements ClusterStats {
       return verdictStands(c.from, this.instance, this.#live, now);
     }
     const s = this.#serverAt(g, c.server);
-    const own = s === undefined ? null : this.#b.health.ownVerdict(s);
+    const own = s === undefined ? null : (this.#b.health?.ownVerdict(s) ?? null);
     if (own === null) await this.#link.command('HDEL', [this.#keys.health(g.name), c.server]);
     else if (own !== c.up) this.#queue({ kind: 'health', group: g.name, server: c.server, up: own, reason: s?.downReason ?? '', ts: now, from: this.instance });
     return false;

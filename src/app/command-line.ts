@@ -4,13 +4,12 @@
  * for the control port, listeners that workers cannot share). A mistake is a StartError with
  * its exit code (2 for usage, 1 otherwise), which the CLI prints.
  */
-import { availableParallelism } from 'node:os';
+import { parseListenAddress } from '../core/address.ts';
 import { errorCode, FulcrumError } from '../core/errors.ts';
 import type { FulcrumConfig, GlobalConfig } from '../config/model.ts';
 import { applyLongOptions, parsePenArgs, UsageError, type ParsedCommandLine } from '../config/pen-args.ts';
 import { workerListenProblem } from './balancer.ts';
 import { workerModeProblem } from './listeners.ts';
-import { controlRootRefusal } from './control-service.ts';
 import { loadYamlConfig } from './reload.ts';
 
 /** A reason not to start, with the exit code to leave with. */
@@ -53,7 +52,7 @@ function usage<T>(f: () => T): T {
 
 /** --workers auto: one per CPU this process may use. */
 function workerCount(w: number | 'auto'): number {
-  return w === 'auto' ? Math.max(1, availableParallelism()) : w;
+  return w === 'auto' ? Math.max(1, process.getBuiltinModule('node:os').availableParallelism()) : w;
 }
 
 /** Reads the command line (and --config's file); `note` gets pen's accepted-but-ignored options. */
@@ -95,6 +94,21 @@ export async function readCommandLine(argv: readonly string[], note: (text: stri
     }
   }
   return { action: 'serve', serve: { config, commands: parsed.commands, workers, foreground: config.global.foreground, quiet: parsed.long.quiet, overrides } };
+}
+
+/**
+ * pen opens no network control port when it runs as root without -u, because anyone who can
+ * connect controls the balancer. Fulcrum keeps the rule but refuses to start (pen only prints a
+ * debug line and runs without the port). A Unix socket is allowed: its file permissions decide.
+ */
+export function controlRootRefusal(global: GlobalConfig, uid: number): string | null {
+  if (global.control === null || uid !== 0 || global.user !== null) return null;
+  if (parseListenAddress(global.control).kind === 'unix') return null;
+  return (
+    `refusing to open the control port ${global.control} as root: whoever can connect to it controls the balancer ` +
+    `(pen refuses it too). Give -u USER to drop privileges after binding (-u root to keep root deliberately), ` +
+    `or use a Unix socket path, e.g. -C /run/fulcrum.ctl`
+  );
 }
 
 /** The global settings among `keys`, as the command line set them. */

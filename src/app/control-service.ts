@@ -4,7 +4,6 @@
  * (PenCommands, plus `reload` and `exit`, which act on the whole process).
  */
 import { parseListenAddress } from '../core/address.ts';
-import type { GlobalConfig } from '../config/model.ts';
 import { ControlPort, type ControlPortOptions } from '../control/control-port.ts';
 import { listenLines } from '../dataplane/control-socket.ts';
 import type { Balancer } from './balancer.ts';
@@ -17,21 +16,6 @@ export interface ControlHooks {
   reload(): Promise<string>;
   /** After each command (with workers: the primary sends them what it changed). */
   afterCommand?(): void;
-}
-
-/**
- * pen opens no network control port when it runs as root without -u, because anyone who can
- * connect controls the balancer. Fulcrum keeps the rule but refuses to start (pen only prints a
- * debug line and runs without the port). A Unix socket is allowed: its file permissions decide.
- */
-export function controlRootRefusal(global: GlobalConfig, uid: number): string | null {
-  if (global.control === null || uid !== 0 || global.user !== null) return null;
-  if (parseListenAddress(global.control).kind === 'unix') return null;
-  return (
-    `refusing to open the control port ${global.control} as root: whoever can connect to it controls the balancer ` +
-    `(pen refuses it too). Give -u USER to drop privileges after binding (-u root to keep root deliberately), ` +
-    `or use a Unix socket path, e.g. -C /run/fulcrum.ctl`
-  );
 }
 
 export function createControlPort(b: Balancer, commands: PenCommands, hooks: ControlHooks, tuning: Partial<Pick<ControlPortOptions, 'timeoutMs' | 'firstByteTimeoutMs' | 'maxLineBytes' | 'maxConnections'>> = {}): ControlPort | null {

@@ -4,12 +4,12 @@
  * daemonised (as pen does), or a file. The debug level is read at each line, so that a
  * reload's new level applies at once.
  */
-import { existsSync, fstatSync } from 'node:fs';
 import type { Clock } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
-import { openUnixDatagram, type UnixDatagram } from '../dataplane/unix-datagram.ts';
+import type { UnixDatagram } from '../dataplane/unix-datagram.ts';
 import type { Diagnostics } from '../control/observed.ts';
 import { LogFile } from './log-file.ts';
+import { writeStderr } from './stderr.ts';
 
 /** Where the balancer's own messages go (declared by control/, which writes some of them). */
 export type { Diagnostics } from '../control/observed.ts';
@@ -45,7 +45,7 @@ function stderrIsJournal(env: Record<string, string | undefined>): boolean {
   const js = env['JOURNAL_STREAM'];
   if (js === undefined) return false;
   try {
-    const st = fstatSync(2);
+    const st = process.getBuiltinModule('node:fs').fstatSync(2);
     return js === `${st.dev}:${st.ino}`;
   } catch {
     return false;
@@ -60,7 +60,7 @@ function stderrOutput(clock: Clock, env: Record<string, string | undefined>): Di
     where: journal ? 'the journal (stderr)' : 'stderr',
     write: (severity, name, text) => {
       const line = `${name}: ${prefix(severity, text)}`;
-      process.stderr.write(journal ? `<${SYSLOG_PRI[severity] - 8}>${line}\n` : `${stamp()} ${line}\n`);
+      writeStderr(journal ? `<${SYSLOG_PRI[severity] - 8}>${line}\n` : `${stamp()} ${line}\n`);
     },
     reopen: () => undefined,
     close: async () => undefined,
@@ -87,7 +87,9 @@ function fileOutput(path: string, clock: Clock): DiagnosticOutput {
  * per line of the text. A datagram the reader has no room for is dropped (never waited for) and
  * counted; the count is reported in the next line that gets through.
  */
-function syslogOutput(path: string, clock: Clock): DiagnosticOutput {
+async function syslogOutput(path: string, clock: Clock): Promise<DiagnosticOutput> {
+  // The Unix datagram socket's code (bun:ffi and libc) loads only for syslog.
+  const { openUnixDatagram } = await import('../dataplane/unix-datagram.ts');
   let socket: UnixDatagram;
   try {
     socket = openUnixDatagram(path);
@@ -130,11 +132,11 @@ function syslogOutput(path: string, clock: Clock): DiagnosticOutput {
  * file path. Asking for syslog where no socket exists is an error (E_START): the messages would
  * go nowhere.
  */
-export function openDiagnosticOutput(target: string, clock: Clock, env: Record<string, string | undefined> = process.env): DiagnosticOutput {
+export async function openDiagnosticOutput(target: string, clock: Clock, env: Record<string, string | undefined> = process.env): Promise<DiagnosticOutput> {
   if (target === 'stderr') return stderrOutput(clock, env);
   if (target === 'syslog' || target.startsWith('syslog:')) {
     const path = target === 'syslog' ? SYSLOG_SOCKET : target.slice('syslog:'.length);
-    if (!path.startsWith('@') && !existsSync(path)) {
+    if (!path.startsWith('@') && !process.getBuiltinModule('node:fs').existsSync(path)) {
       throw new FulcrumError('E_START', `cannot log to syslog: there is no socket at ${path} (no syslog daemon or journald?); give --diagnostics-log FILE`);
     }
     return syslogOutput(path, clock);
@@ -149,7 +151,7 @@ export function openDiagnosticOutput(target: string, clock: Clock, env: Record<s
  */
 export function defaultDiagnosticsTarget(daemon: boolean): string | null {
   if (!daemon) return 'stderr';
-  return existsSync(SYSLOG_SOCKET) ? 'syslog' : null;
+  return process.getBuiltinModule('node:fs').existsSync(SYSLOG_SOCKET) ? 'syslog' : null;
 }
 
 export function makeDiagnostics(name: string, getDebug: () => number, clock: Clock, output: DiagnosticOutput = stderrOutput(clock, process.env)): Diagnostics {

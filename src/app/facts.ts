@@ -2,13 +2,20 @@
  * What the command line prints about Fulcrum itself (version, algorithm names), kept apart
  * from the balancer so that `--help`, `--version` and `fulcrum ctl` load nothing heavy.
  */
-import pkg from '../../package.json' with { type: 'json' };
-
 export { algorithmNames } from '../core/balancing/registry.ts';
 
-export const VERSION: string = pkg.version;
+let version: string | null = null;
+
+/**
+ * Fulcrum's version, from package.json, read when first asked (--version, the admin API, -d's
+ * start line): a JSON module at start costs ≈0.8 MB resident for good (docs/performance.md).
+ */
+export async function fulcrumVersion(): Promise<string> {
+  version ??= ((await import('../../package.json', { with: { type: 'json' } })) as { default: { version: string } }).default.version;
+  return version;
+}
 
 /** `fulcrum --version`. */
-export function versionLine(): string {
-  return `fulcrum ${VERSION} (bun ${Bun.version})\n`;
+export async function versionLine(): Promise<string> {
+  return `fulcrum ${await fulcrumVersion()} (bun ${Bun.version})\n`;
 }

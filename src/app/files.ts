@@ -4,9 +4,14 @@
  * failure to open, create or write a file is described in one line that names the file and says
  * how to fix it (no stack trace). `fulcrum check` uses the same checks as a start.
  */
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+/** node:fs and node:path, taken when a file is first read or checked (not loaded at rest: docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
+
+function dirname(path: string): string {
+  return process.getBuiltinModule('node:path').dirname(path);
+}
 import { FulcrumError } from '../core/errors.ts';
 
 /** The largest config file (--config, `fulcrum check`) or pen command file (-F) read: 4 MiB. */
@@ -21,7 +26,7 @@ const CHUNK = 64 * 1024;
 export function readBoundedText(path: string, what: string, cap = MAX_CONFIG_BYTES): string {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = fs().openSync(path, 'r');
   } catch (e) {
     throw new FulcrumError('E_CONFIG_INVALID', `cannot read the ${what}: ${fileProblem(e, path, 'read')}`, { cause: e });
   }
@@ -30,7 +35,7 @@ export function readBoundedText(path: string, what: string, cap = MAX_CONFIG_BYT
     let total = 0;
     for (;;) {
       const buf = Buffer.allocUnsafe(CHUNK);
-      const n = readSync(fd, buf, 0, CHUNK, null);
+      const n = fs().readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) break;
       total += n;
       if (total > cap) {
@@ -43,7 +48,7 @@ export function readBoundedText(path: string, what: string, cap = MAX_CONFIG_BYT
     if (e instanceof FulcrumError) throw e;
     throw new FulcrumError('E_CONFIG_INVALID', `cannot read the ${what}: ${fileProblem(e, path, 'read')}`, { cause: e });
   } finally {
-    closeSync(fd);
+    fs().closeSync(fd);
   }
 }
 
@@ -92,12 +97,12 @@ export function writeProblem(path: string, ids: Ids | null = null, user: string 
   const dir = dirname(path);
   let target = path;
   try {
-    const st = statSync(path);
+    const st = fs().statSync(path);
     if (st.isDirectory()) return 'it is a directory (give a file path)';
   } catch {
     target = dir;
     try {
-      if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+      if (!fs().statSync(dir).isDirectory()) return `${dir} is not a directory`;
     } catch (e) {
       return fileProblem(e, path, 'write', user);
     }
@@ -105,13 +110,13 @@ export function writeProblem(path: string, ids: Ids | null = null, user: string 
   const denied = (): string => fileProblem({ code: 'EACCES' }, path, 'write', user);
   if (ids === null || ids.uid === 0) {
     try {
-      accessSync(target, constants.W_OK);
+      fs().accessSync(target, fs().constants.W_OK);
       return null;
     } catch (e) {
       return fileProblem(e, path, 'write', user);
     }
   }
-  const st = statSync(target);
+  const st = fs().statSync(target);
   const mode = st.mode;
   const ok = st.uid === ids.uid ? (mode & 0o200) !== 0 : st.gid === ids.gid ? (mode & 0o020) !== 0 : (mode & 0o002) !== 0;
   return ok ? null : denied();
@@ -123,6 +128,7 @@ export function writeProblem(path: string, ids: Ids | null = null, user: string 
  */
 export async function writeFileWhole(path: string, text: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
+  const { rename, writeFile } = process.getBuiltinModule('node:fs/promises');
   await writeFile(tmp, text);
   await rename(tmp, path);
 }

@@ -8,7 +8,24 @@
 import { OrderedList } from '../core/ordered-list.ts';
 import type { GlobalConfig } from '../config/model.ts';
 import type { ConnectionFacts, Gate, GateFailure } from '../dataplane/gate.ts';
-import type { HandshakeStats } from './tls-material.ts';
+
+/** Counters of one TLS listener; read by SIGUSR1 stats and (later) metrics. */
+export interface HandshakeStats {
+  /** Handshakes (or ClientHellos read) that succeeded. */
+  ok: number;
+  /** Of those, resumed TLS sessions. */
+  resumed: number;
+  /** Connections in their gate now. */
+  inProgress: number;
+  /** Failures by reason. */
+  failures: Record<string, number>;
+  /** The latest failure with its detail (for operators: "why do handshakes fail?"). */
+  last: string | null;
+}
+
+export function newHandshakeStats(): HandshakeStats {
+  return { ok: 0, resumed: 0, inProgress: 0, failures: {}, last: null };
+}
 
 /** What the stage needs of the process (RuntimeHooks provides it). */
 export interface HandshakeStageHooks {

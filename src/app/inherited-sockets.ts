@@ -6,7 +6,6 @@
  * so the port never stops listening. Descriptors no listener wanted (the configuration on disk
  * dropped that address) are closed once the listeners are bound.
  */
-import { closeSync } from 'node:fs';
 import { formatAddress, type Address } from '../core/address.ts';
 
 export const UPGRADE_FDS_ENV = 'FULCRUM_UPGRADE_FDS';
@@ -41,7 +40,7 @@ export function closeUnusedInherited(): string[] {
   const left = [...table()];
   for (const [, fd] of left) {
     try {
-      closeSync(fd);
+      process.getBuiltinModule('node:fs').closeSync(fd);
     } catch {
       // Already closed: nothing to release.
     }

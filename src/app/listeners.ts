@@ -9,15 +9,11 @@
 import { formatAddress, type Address } from '../core/address.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { listenErrorText, listenTcp, type ListenHandle } from '../dataplane/bun-tcp.ts';
-import { listenPreread, listenTls } from '../dataplane/bun-tls.ts';
-import { listenProxied } from '../dataplane/proxy-in.ts';
 import type { Diagnostics } from './diagnostics.ts';
 import { listenerMode } from './listener-mode.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import type { ListenerConfig } from '../config/model.ts';
-import { GroupTls } from './tls-material.ts';
-import { bindUdp } from './udp/udp-listener.ts';
-import { bindHttp } from './http/http-listener.ts';
+import { httpCode, tlsCode, udpCode } from './on-demand.ts';
 import { FulcrumError } from '../core/errors.ts';
 import { takeInheritedFd } from './inherited-sockets.ts';
 import { heldHandle, holdListeningSocket } from '../dataplane/held-listener.ts';
@@ -96,7 +92,7 @@ export class Listeners {
     if (problem !== null) throw new FulcrumError('E_LISTEN', problem);
     const mode = l.mode;
     // A listener protocol of its own folder registers here (UDP: app/udp/).
-    if (mode === 'udp') return bindUdp(l, address);
+    if (mode === 'udp') return udpCode().bindUdp(l, address);
     // An upgrade's new process adopts the old one's socket, a worker its primary's (inherited-sockets.ts).
     if (this.#role === 'probe' && this.holding) {
       const fd = takeInheritedFd(address);
@@ -109,9 +105,11 @@ export class Listeners {
       }
     }
     const options = { reusePort: this.#role !== 'alone', fd: this.#role === 'probe' ? undefined : takeInheritedFd(address) };
-    if (mode === 'http') return bindHttp(l, address, options);
+    if (mode === 'http') return httpCode().bindHttp(l, address, options);
     const proxied = (l.config.acceptProxy ?? null) !== null;
-    return this.#probed(proxied ? listenProxied(address, l, options) : mode === 'terminate' ? listenTls(address, l, options) : mode === 'passthrough' ? listenPreread(address, l, options) : listenTcp(address, l, options));
+    if (!proxied && mode === 'plain') return this.#probed(listenTcp(address, l, options));
+    const { bunTls, proxyIn } = tlsCode();
+    return this.#probed(proxied ? proxyIn.listenProxied(address, l, options) : mode === 'terminate' ? bunTls.listenTls(address, l, options) : bunTls.listenPreread(address, l, options));
   }
 
   /** The primary keeps no socket it only probed: the kernel would queue connections nobody accepts. */
@@ -205,7 +203,7 @@ export class Listeners {
     for (const g of groups) {
       if (g.tls === null) continue;
       try {
-        g.tls = new GroupTls(g.tls.config);
+        g.tls = new (tlsCode().material.GroupTls)(g.tls.config);
         report.push(`group ${g.name}: server TLS files re-read`);
       } catch (e) {
         const m = `${(e as Error).message}; the previous server TLS settings stay in service`;

@@ -2,7 +2,6 @@
  * An append-only log file that can be reopened (SIGHUP, for rotation by `mv`). Writes go
  * through the runtime's buffered file sink, so logging a connection never blocks the event loop.
  */
-import { openSync } from 'node:fs';
 import type { FileSink } from 'bun';
 
 export class LogFile {
@@ -17,7 +16,7 @@ export class LogFile {
   /** Opens (again) in append mode; the open is synchronous but happens only at start and on SIGHUP. */
   reopen(): void {
     const old = this.#sink;
-    const fd = openSync(this.path, 'a');
+    const fd = process.getBuiltinModule('node:fs').openSync(this.path, 'a');
     this.#sink = Bun.file(fd).writer({ highWaterMark: 64 * 1024 });
     if (old !== null) void old.end();
   }

@@ -10,12 +10,10 @@
  * 0.34.1 does: `pen -u nobody -p /root-owned/f.pid` says "Can't create pidfile"), so it is checked
  * as that user.
  */
-import { readTokenFile } from '../control/admin-http.ts';
 import type { FulcrumConfig } from '../config/model.ts';
 import { writeProblem, type Ids } from './files.ts';
 import { resolveServer } from './resolve.ts';
 import { lookupUser } from './serving.ts';
-import { loadCertificate } from './tls-material.ts';
 
 /** One problem, with the config file's field when it comes from one (YAML keys). */
 export interface StartProblem {
@@ -51,23 +49,27 @@ export async function fileProblems(config: FulcrumConfig): Promise<StartProblem[
 /** Everything `fulcrum check` can know without binding: files, token, certificates, host names. */
 export async function startProblems(config: FulcrumConfig, now: Date): Promise<StartProblem[]> {
   const out = await fileProblems(config);
+  // The token and certificate code loads only for a config that has them (a start runs fileProblems alone).
   const tokenFile = config.global.admin?.tokenFile ?? null;
   if (tokenFile !== null) {
+    const { readTokenFile } = await import('../control/admin-http.ts');
     try {
       readTokenFile(tokenFile);
     } catch (e) {
       out.push({ field: ['admin', 'token_file'], message: (e as Error).message });
     }
   }
-  config.listeners.forEach((l, i) => {
-    l.tls?.certificates.forEach((c, j) => {
+  const certificates = config.listeners.flatMap((l, i) => (l.tls?.certificates ?? []).map((c, j) => ({ c, field: ['listeners', i, 'tls', 'certificates', j] })));
+  if (certificates.length > 0) {
+    const { loadCertificate } = await import('./tls-material.ts');
+    for (const { c, field } of certificates) {
       try {
         loadCertificate(c, now);
       } catch (e) {
-        out.push({ field: ['listeners', i, 'tls', 'certificates', j], message: (e as Error).message });
+        out.push({ field, message: (e as Error).message });
       }
-    });
-  });
+    }
+  }
   const lookups: Promise<void>[] = [];
   for (const g of config.groups) {
     g.servers.forEach((s, k) => {

@@ -16,7 +16,8 @@ import { serverKey } from './group-servers.ts';
 import { listenerMode } from './listener-mode.ts';
 import type { GroupRuntime, ListenerRuntime } from './runtime.ts';
 import type { ServerAdmin } from './server-admin.ts';
-import { GroupTls, type PreparedTls } from './tls-material.ts';
+import type { GroupTls, PreparedTls } from './tls-material.ts';
+import { tlsCode } from './on-demand.ts';
 import { FulcrumError } from '../core/errors.ts';
 
 /** What a reconfiguration changes and builds with (the Balancer composes it). */
@@ -93,7 +94,7 @@ export class Reconfiguration {
         staged.set(gc.name, old);
         // Re-read even when the settings are the same: the files (a rotated CA) may have changed.
         const tls = gc.tls ?? null;
-        if (tls !== null || old.tls !== null) stagedTls.set(gc.name, tls === null ? null : new GroupTls(tls));
+        if (tls !== null || old.tls !== null) stagedTls.set(gc.name, tls === null ? null : new (tlsCode().material.GroupTls)(tls));
         if (JSON.stringify(tls) !== JSON.stringify(old.tls?.config ?? null)) changes.push(`group ${gc.name} server TLS ${tls === null ? 'off' : 'changed'}`);
       }
     }

@@ -6,7 +6,6 @@
  * is re-run as pen does. The Reloader serialises reloads, so a SIGHUP arriving during an API
  * reload waits its turn.
  */
-import { dirname } from 'node:path';
 import type { FulcrumConfig } from '../config/model.ts';
 import { formatIssue, type ConfigIssue } from '../config/yaml/issue.ts';
 import { resolveConfig, type Balancer } from './balancer.ts';
@@ -62,7 +61,8 @@ export function formatReloadIssue(i: ReloadIssue): string {
 
 export class Reloader {
   readonly #b: Balancer;
-  readonly #commands: PenCommands;
+  /** pen's command language, loaded on first use (a -F reload). */
+  readonly #commands: () => Promise<PenCommands>;
   #chain: Promise<unknown> = Promise.resolve();
   /** Outcomes since start, for metrics and the status endpoint. */
   readonly counts = { ok: 0, failed: 0 };
@@ -73,7 +73,7 @@ export class Reloader {
   /** The command line's global settings, which override the file's on every reload too. */
   readonly #overrides: Partial<FulcrumConfig['global']>;
 
-  constructor(balancer: Balancer, commands: PenCommands, overrides: Partial<FulcrumConfig['global']> = {}) {
+  constructor(balancer: Balancer, commands: () => Promise<PenCommands>, overrides: Partial<FulcrumConfig['global']> = {}) {
     this.#b = balancer;
     this.#commands = commands;
     this.#overrides = overrides;
@@ -133,7 +133,7 @@ export class Reloader {
     const commandFile = b.global.commandFile;
     if (commandFile !== null) {
       try {
-        await this.#commands.runFile(commandFile, { baseDir: dirname(commandFile) });
+        await (await this.#commands()).runFile(commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(commandFile) });
       } catch (e) {
         // pen's command files apply line by line: lines before the bad one have taken effect.
         return { ok: false, source: commandFile, message: `${commandFile} stopped at an error (commands before it were applied, as in pen)`, issues: [plainIssue((e as Error).message, null)] };

@@ -1,10 +1,12 @@
 /**
  * Server host names to addresses, at start, on reload and on an API add (never per
- * connection): the only DNS lookups Fulcrum makes.
+ * connection): the only DNS lookups Fulcrum makes. Resolving a whole configuration is the step
+ * that makes it ready to apply, so it also loads the code the configuration uses (on-demand.ts).
  */
 import { isIpLiteral } from '../core/ip.ts';
 import type { FulcrumConfig, GroupConfig, ServerConfig } from '../config/model.ts';
 import { FulcrumError } from '../core/errors.ts';
+import { loadCodeFor } from './on-demand.ts';
 
 /** Resolves a server's host name to an address, keeping the name for TLS and reports. */
 export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
@@ -19,8 +21,12 @@ export async function resolveServer(s: ServerConfig): Promise<ServerConfig> {
   return { ...s, hostname: name, address: { kind: 'tcp', host: found.address, port: s.address.port } };
 }
 
-/** Resolves every server host name of a config (servers, emergency, abuse). */
+/**
+ * Resolves every server host name of a config (servers, emergency, abuse) and loads the code it
+ * needs (TLS, UDP, HTTP mode, health checks), before it is applied.
+ */
 export async function resolveConfig(config: FulcrumConfig): Promise<FulcrumConfig> {
+  await loadCodeFor(config);
   const groups: GroupConfig[] = [];
   for (const g of config.groups) {
     groups.push({

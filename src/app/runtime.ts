@@ -8,7 +8,6 @@
  */
 import type { Socket } from 'bun';
 import { AclTable } from '../core/acl/acl.ts';
-import { formatAddress } from '../core/address.ts';
 import { algorithms } from '../core/balancing/registry.ts';
 import { ClientTable, type ClientTracker } from '../core/clients/client-table.ts';
 import type { Clock, Random } from '../core/clock.ts';
@@ -19,7 +18,7 @@ import { Router } from '../core/tls-rules.ts';
 import { TLS_DEFAULTS } from '../config/tls-settings.ts';
 import { PROXY_TIMEOUT_DEFAULT_MS, type GlobalConfig, type GroupConfig, type ListenerConfig, type ServerConfig } from '../config/model.ts';
 import { connectTcp, type AcceptHandler, type ListenHandle } from '../dataplane/bun-tcp.ts';
-import { connectTls, type GatedAcceptor, type TlsServerSettings } from '../dataplane/bun-tls.ts';
+import type { GatedAcceptor, TlsServerSettings } from '../dataplane/bun-tls.ts';
 import type { ConnectionFacts, GateFailure } from '../dataplane/gate.ts';
 import type { ProxyAcceptor, ProxyFailure } from '../dataplane/proxy-in.ts';
 import type { ProxiedAddresses } from '../protocol/proxy-protocol.ts';
@@ -32,10 +31,11 @@ import { makeServer, selectorSettings, serverLabel } from './group-servers.ts';
 import { ServerConnections } from './server-connections.ts';
 import type { GroupSharedParts, GroupStats } from './group-counters.ts';
 import { GroupQueue } from './group-queue.ts';
-import { HandshakeStage } from './handshake-stage.ts';
+import { HandshakeStage, newHandshakeStats, type HandshakeStats } from './handshake-stage.ts';
 import { listenerMode, type ListenerMode } from './listener-mode.ts';
 import { ProxyInStage, type ProxyStats } from './proxy-in-stage.ts';
-import { GroupTls, ListenerTls, newHandshakeStats, type HandshakeStats } from './tls-material.ts';
+import type { GroupTls, ListenerTls } from './tls-material.ts';
+import { tlsCode } from './on-demand.ts';
 import type { HttpRequestRecord, SessionRecord } from '../control/observed.ts';
 import type { UdpRelay } from './udp/udp-relay.ts';
 import type { HttpProxy } from './http/http-proxy.ts';
@@ -180,8 +180,7 @@ export class GroupRuntime implements SessionOwner {
       connectTcp(address, side);
       return;
     }
-    const server = side.session.server;
-    connectTls(address, side, tls.settingsFor(formatAddress(address), server?.hostname));
+    tls.connect(address, side, side.session.server?.hostname);
   }
   coarseNow(): number {
     return this.#hooks.coarseClock.now();
@@ -378,7 +377,7 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
     this.router = routes.length === 0 ? null : new Router(routes.map((r) => ({ serverNames: r.serverNames, alpn: r.alpn, clientIdentities: r.clientIdentities, target: r.group })));
     this.#proxyIn.configure(config.acceptProxy ?? null);
     if (config.tls === undefined || config.tls === null) this.tls = null;
-    else if (this.tls === null) this.tls = new ListenerTls(config.tls);
+    else if (this.tls === null) this.tls = new (tlsCode().material.ListenerTls)(config.tls);
     else this.tls.config = config.tls;
   }
 

@@ -3,7 +3,6 @@
  * and its access log, reopened together on SIGHUP and closed together on stop; and the switch
  * to -u's user once the listeners are bound. start.ts and workers/worker.ts both build on it.
  */
-import { readFile } from 'node:fs/promises';
 import type { Clock, Random } from '../core/clock.ts';
 import type { AccessLogConfig, FulcrumConfig } from '../config/model.ts';
 import type { AccessLog } from '../control/access-log.ts';
@@ -71,7 +70,7 @@ export class Serving {
 
 /** -u: a user name (from /etc/passwd) or a numeric id. */
 export async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
-  const passwd = await readFile('/etc/passwd', 'utf8');
+  const passwd = await process.getBuiltinModule('node:fs/promises').readFile('/etc/passwd', 'utf8');
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f[0] === name && f[2] !== undefined && f[3] !== undefined) return { uid: Number(f[2]), gid: Number(f[3]) };

@@ -6,43 +6,46 @@
  * A worker process builds on the same Serving (workers/worker.ts). Every failure to start undoes
  * what was started and throws a StartError with the reason.
  */
-import { unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Clock, Random } from '../core/clock.ts';
 import { Ring } from '../core/ring.ts';
 import type { SessionRecord } from '../control/observed.ts';
 // The admin API (with prom-client's metrics) and the workers' pool load only when configured.
 import type { AdminServer } from '../control/admin-server.ts';
 import type { ControlPort } from '../control/control-port.ts';
-import { listenHttp } from '../dataplane/http-listener.ts';
 import { formatAddress } from '../core/address.ts';
-import { chownBlocks, sharedMemoryDir } from '../dataplane/shared-memory.ts';
+import { readDescriptorLimit } from '../dataplane/resources.ts';
 import { systemClock, systemRandom } from '../dataplane/system-clock.ts';
 import { resolveConfig, resolveServer } from './balancer.ts';
 import { StartError, type ServeRequest } from './command-line.ts';
-import { createControlPort } from './control-service.ts';
 import { DIAGNOSTICS_ENV, makeDiagnostics, openDiagnosticOutput, type DiagnosticOutput } from './diagnostics.ts';
-import { VERSION } from './facts.ts';
+import { fulcrumVersion } from './facts.ts';
 import { fileProblem, writeFileWhole } from './files.ts';
-import { CommandError, PenCommands } from './pen-commands.ts';
-import { penStatusHtml } from './pen-reports.ts';
+import { CommandError } from './pen-command-args.ts';
+import type { PenCommands } from './pen-commands.ts';
 import { fileProblems } from './preflight.ts';
 import { outcomeReply, Reloader, type ReloadOutcome } from './reload.ts';
 import { Serving, lookupUser, switchTo } from './serving.ts';
-import { loadState, saveState } from './state-file.ts';
 import { statsText } from './status.ts';
+import { writeStderr } from './stderr.ts';
 import type { Cluster } from './cluster.ts';
-import { systemdNotifier } from './systemd.ts';
+import type { Notifier } from './systemd.ts';
 import type { ListenerRuntime } from './runtime.ts';
 import type { WorkerPool } from './workers/primary.ts';
 import { closeUnusedInherited, takeHandoverPath } from './inherited-sockets.ts';
-import { drainConnections, startSuccessor } from './upgrade.ts';
 import type { SharedState } from './workers/shared-state.ts';
 
 export { readCommandLine, StartError, type CommandLine, type ServeRequest } from './command-line.ts';
 export { versionLine } from './facts.ts';
 export { defaultDiagnosticsTarget } from './diagnostics.ts';
-export { isWorkerProcess, runWorker } from './workers/worker.ts';
+export { isWorkerProcess } from './workers/environment.ts';
+
+/** This process is a worker of --workers: serve what the primary sends (workers/worker.ts, loaded only then). */
+export async function runWorker(): Promise<void> {
+  await (await import('./workers/worker.ts')).runWorker();
+}
+
+/** What tells systemd nothing: outside a Type=notify unit. */
+const SILENT: Notifier = { ready: () => undefined, reloading: () => undefined, stopping: () => undefined, status: () => undefined };
 
 /** How long a start waits for the cluster's shared state before serving without it. */
 const CLUSTER_START_WAIT_MS = 3000;
@@ -105,10 +108,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // With workers, this process is the primary: it checks, reports and answers the control port,
   // and the workers it starts serve (docs/workers.md). The shared memory goes when it exits.
   let shared: SharedState | null = null;
+  let sharedMemory: typeof import('../dataplane/shared-memory.ts') | null = null;
   if (workers > 1) {
     const { SharedState } = await import('./workers/shared-state.ts');
+    sharedMemory = await import('../dataplane/shared-memory.ts');
     try {
-      shared = SharedState.create({ dir: sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers: 2 * workers, worker: -1, epochMs: clock.now() });
+      shared = SharedState.create({ dir: sharedMemory.sharedMemoryDir(), prefix: `fulcrum-${process.pid}-`, workers: 2 * workers, worker: -1, epochMs: clock.now() });
     } catch (e) {
       throw new StartError(`cannot create the shared memory for ${workers} workers: ${(e as Error).message}`, 1, e);
     }
@@ -121,7 +126,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const diagnosticsTarget = config.global.diagnosticsLog ?? options.diagnostics ?? 'stderr';
   let output: DiagnosticOutput;
   try {
-    output = openDiagnosticOutput(diagnosticsTarget, clock);
+    output = await openDiagnosticOutput(diagnosticsTarget, clock);
   } catch (e) {
     throw new StartError((e as Error).message, 1, e);
   }
@@ -132,12 +137,18 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError((e as Error).message, 1, e);
   }
   const balancer = serving.balancer;
-  const notify = systemdNotifier(process.env, balancer.diag);
-  const commands = new PenCommands(balancer);
+  // systemd's notifications (systemd.ts) are loaded only under a unit that asks for them.
+  const notify: Notifier = (process.env.NOTIFY_SOCKET ?? '') === '' ? SILENT : (await import('./systemd.ts')).systemdNotifier(process.env, balancer.diag);
+  // pen's command language (-o, -F, the control port, a reload of -F) is loaded only when used.
+  let commandsLoaded: Promise<PenCommands> | null = null;
+  const penCommands = (): Promise<PenCommands> => (commandsLoaded ??= import('./pen-commands.ts').then(({ PenCommands }) => new PenCommands(balancer)));
   try {
-    for (const c of req.commands) await commands.execute(c);
+    if (req.commands.length > 0) {
+      const commands = await penCommands();
+      for (const c of req.commands) await commands.execute(c);
+    }
     if (config.global.commandFile !== null) {
-      await commands.runFile(config.global.commandFile, { baseDir: dirname(config.global.commandFile) });
+      await (await penCommands()).runFile(config.global.commandFile, { baseDir: process.getBuiltinModule('node:path').dirname(config.global.commandFile) });
     }
   } catch (e) {
     if (e instanceof CommandError) throw new StartError(e.message, 1, e);
@@ -150,14 +161,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   const handover = takeHandoverPath();
   if (handover !== null) {
     try {
-      const { loaded, dropped } = await loadState(balancer, handover);
+      const { loaded, dropped } = await (await import('./state-file.ts')).loadState(balancer, handover);
       balancer.diag.debug(1, `upgrade: ${loaded} tracked client(s) taken over, ${dropped} dropped (server or group gone)`);
     } catch (e) {
       balancer.diag.error(`upgrade: ${(e as Error).message}; starting with empty client tables`);
     }
   } else if (stateFile !== null) {
     try {
-      const { loaded, dropped } = await loadState(balancer, stateFile);
+      const { loaded, dropped } = await (await import('./state-file.ts')).loadState(balancer, stateFile);
       balancer.diag.debug(1, `state file ${stateFile}: ${loaded} tracked client(s) loaded, ${dropped} dropped (server or group gone)`);
     } catch (e) {
       balancer.diag.error(`${(e as Error).message}; starting with empty client tables`);
@@ -215,14 +226,14 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       await balancer.stop();
       if (stateFile !== null && !succeeded) {
         try {
-          const n = await saveState(balancer, stateFile);
+          const n = await (await import('./state-file.ts')).saveState(balancer, stateFile);
           balancer.diag.debug(1, `state file ${stateFile}: ${n} tracked client(s) saved`);
         } catch (e) {
           balancer.diag.error(`cannot save the state file ${stateFile}: ${(e as Error).message}`);
         }
       }
       await serving.closeLogs();
-      if (pidFile !== null && !succeeded) await unlink(pidFile).catch(() => undefined);
+      if (pidFile !== null && !succeeded) await process.getBuiltinModule('node:fs/promises').unlink(pidFile).catch(() => undefined);
       await output.close();
       stopped();
     })();
@@ -232,7 +243,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
    * SIGHUP, the control port's `reload` and the admin API's: reopen the logs (rotation), re-read
    * the admin token, then re-read --config (one transaction) or -F; serialised by the Reloader.
    */
-  const reloader = new Reloader(balancer, commands, req.overrides);
+  const reloader = new Reloader(balancer, penCommands, req.overrides);
   const reloadOutcome = async (): Promise<ReloadOutcome> => {
     // A log that cannot be reopened is reported and the old file kept: the reload goes on.
     const warnings = serving.reopenLogs();
@@ -257,11 +268,11 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     return r.reply;
   };
 
-  /** The admin API's modules, loaded only when it is configured. */
-  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts')] | null = null;
+  /** The admin API's modules (and the version it reports), loaded only when it is configured. */
+  let adminApi: [typeof import('../control/admin-server.ts'), typeof import('../control/metrics.ts'), typeof import('../dataplane/http-listener.ts'), string] | null = null;
   const openAdmin = (): void => {
     if (adminConfig === null || adminApi === null) return;
-    const [{ AdminServer }, { Metrics }] = adminApi;
+    const [{ AdminServer }, { Metrics }, { listenHttp }, version] = adminApi;
     // The dashboard's latest connections: one O(1) push per finished connection, only with an admin listener.
     const recent = new Ring<SessionRecord>(RECENT_SESSIONS);
     balancer.onSessionEnd.push((s) => recent.push(s));
@@ -269,23 +280,29 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     admin = AdminServer.start({
       config: adminConfig,
       balancer,
-      metrics: new Metrics(balancer, { version: VERSION, reloads: reloader, logs: serving, ...(cluster === null ? {} : { cluster }) }),
+      metrics: new Metrics(balancer, { version, reloads: reloader, logs: serving, ...(cluster === null ? {} : { cluster }) }),
       listen: listenHttp,
       clock,
       reload: reloadOutcome,
       reloadSource: () => reloader.source,
       resolveServer,
-      version: VERSION,
+      version,
       runtimeVersion: Bun.version,
       diag: balancer.diag,
       changed: () => pool?.configChanged(),
       recent,
     });
   };
+  /** The control port's code and pen's commands, loaded before it opens: only with -C. */
+  let controlApi: { createControlPort: typeof import('./control-service.ts').createControlPort; commands: PenCommands } | null = null;
   const openControl = (): void => {
-    control = createControlPort(balancer, commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
+    if (controlApi === null) return;
+    control = controlApi.createControlPort(balancer, controlApi.commands, { exit: () => void stop('exit command'), reload, afterCommand: () => pool?.configChanged() });
     control?.start();
   };
+  if (config.global.control !== null) {
+    controlApi = { createControlPort: (await import('./control-service.ts')).createControlPort, commands: await penCommands() };
+  }
   // A cluster loads the shared state before the listeners open (bounded: a Redis that is down
   // never holds up the start). Its code is imported only when configured.
   if (config.global.cluster !== null) {
@@ -293,6 +310,8 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     cluster = new Cluster(balancer, config.global.cluster, clock);
     await cluster.start(CLUSTER_START_WAIT_MS);
   }
+  // The open-files limit the descriptor budget is made of, read before binding without node:fs.
+  await readDescriptorLimit();
   try {
     balancer.start();
     for (const a of closeUnusedInherited()) balancer.diag.info(`upgrade: listener ${a} is gone from the configuration; its socket is closed`);
@@ -303,7 +322,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     throw new StartError(control === null ? (e as Error).message : `cannot open the control port ${config.global.control}: ${(e as Error).message}`, 1, e);
   }
   if (adminConfig !== null) {
-    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts')]);
+    adminApi = await Promise.all([import('../control/admin-server.ts'), import('../control/metrics.ts'), import('../dataplane/http-listener.ts'), fulcrumVersion()]);
     try {
       openAdmin();
     } catch (e) {
@@ -327,7 +346,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     try {
       const ids = await lookupUser(config.global.user);
       // Replacement workers are started by this process after it has dropped privileges.
-      if (shared !== null) chownBlocks(shared.paths, ids.uid, ids.gid);
+      if (shared !== null) sharedMemory!.chownBlocks(shared.paths, ids.uid, ids.gid);
       switchTo(ids);
     } catch (e) {
       await abandon(`cannot switch to user ${config.global.user}: ${(e as Error).message}`, e);
@@ -336,12 +355,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
   // Written as -u's user, as pen does (preflight.ts checked it before anything was bound).
   if (pidFile !== null) {
     try {
-      await writeFile(pidFile, `${process.pid}\n`);
+      await process.getBuiltinModule('node:fs/promises').writeFile(pidFile, `${process.pid}\n`);
     } catch (e) {
       await abandon(`cannot write the pid file ${pidFile}: ${fileProblem(e, pidFile, 'write', config.global.user)}`, e);
     }
   }
-  balancer.diag.debug(1, `fulcrum ${VERSION} started, pid ${process.pid}`);
+  if (balancer.global.debug >= 1) balancer.diag.debug(1, `fulcrum ${await fulcrumVersion()} started, pid ${process.pid}`);
   const line = startLine(process.pid, balancer.listeners, output.where);
   if (!req.quiet) balancer.diag.info(line);
   notify.ready(line);
@@ -358,7 +377,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     admin = null;
     let pid: number;
     try {
-      pid = await startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
+      pid = await (await import('./upgrade.ts')).startSuccessor(balancer, { command: options.workerCommand, env: options.successorEnv ?? options.workerEnv, timeoutMs: 30_000 });
     } catch (e) {
       balancer.diag.error(`${why}: ${(e as Error).message}; this process (pid ${process.pid}) goes on serving`);
       try {
@@ -373,7 +392,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     succeeded = true;
     const drainMs = options.drainMs ?? 30_000;
     balancer.diag.info(`${why}: pid ${pid} serves on the same listening sockets; pid ${process.pid} drains ${balancer.activeCount} connection(s) (deadline ${drainMs / 1000} s)`);
-    const left = pool !== null ? await pool.drain(drainMs) : await drainConnections(balancer, drainMs);
+    const left = pool !== null ? await pool.drain(drainMs) : await (await import('./upgrade.ts')).drainConnections(balancer, drainMs);
     if (left > 0) balancer.diag.error(`${why}: drain deadline passed: ${left} connection(s) closed`);
     else balancer.diag.info(`${why}: drained; exiting`);
     await stop(why);
@@ -384,7 +403,7 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
     stop,
     startLine: line,
     // On a terminal SIGUSR1's report stays pen's plain block; elsewhere it is stamped and tagged.
-    log: (text) => (diagnosticsTarget === 'stderr' ? void process.stderr.write(text) : output.write('info', 'fulcrum', text)),
+    log: (text) => (diagnosticsTarget === 'stderr' ? writeStderr(text) : output.write('info', 'fulcrum', text)),
     reload: (why) => {
       notify.reloading(`reloading (${why})`);
       return reload().then(
@@ -413,7 +432,12 @@ export async function start(req: ServeRequest, options: StartOptions): Promise<R
       if (pool !== null) text += pool.statsLines().join('\n') + '\n';
       if (control !== null) text += `  ${control.statsLine()}\n`;
       const file = balancer.global.statusFile;
-      if (file !== null) writeFileWhole(file, penStatusHtml(balancer, balancer.defaultGroup)).catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      // pen's status page (pen-reports.ts) is loaded when a status file is first written.
+      if (file !== null) {
+        import('./pen-reports.ts')
+          .then(({ penStatusHtml }) => writeFileWhole(file, penStatusHtml(balancer, balancer.defaultGroup)))
+          .catch((e: Error) => balancer.diag.error(`cannot write ${file}: ${e.message}`));
+      }
       return text;
     },
   };

@@ -11,13 +11,17 @@
  * (counters since start) and the servers' operator states (drain, maintenance), so that neither a
  * counter nor an operator's decision goes back when the code is replaced.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Balancer } from './balancer.ts';
 import { serverKey } from './group-servers.ts';
 import { FulcrumError } from '../core/errors.ts';
 import type { AdminState } from '../core/servers/server.ts';
 import type { TerminationReason } from '../core/termination.ts';
 import type { Totals } from './totals.ts';
+
+/** node:fs/promises, taken on first use: not loaded at rest (docs/performance.md). */
+function fsPromises(): typeof import('node:fs/promises') {
+  return process.getBuiltinModule('node:fs/promises');
+}
 
 const VERSION = 1;
 
@@ -65,8 +69,8 @@ export async function saveState(b: Balancer, path: string, handover = false): Pr
     n += out.length;
   }
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
-  await rename(tmp, path);
+  await fsPromises().writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
+  await fsPromises().rename(tmp, path);
   return n;
 }
 
@@ -108,7 +112,7 @@ function loadHandover(b: Balancer, state: Record<string, unknown>): void {
 export async function loadState(b: Balancer, path: string): Promise<LoadedState> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await fsPromises().readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { loaded: 0, dropped: 0 };
     throw new FulcrumError('E_STATE_FILE', `cannot read the state file ${path}: ${(e as Error).message}`, { cause: e });

@@ -10,11 +10,11 @@
  * the first certificate read, so a balancer without TLS never loads it.
  */
 import type { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { formatAddress, type Address } from '../core/address.ts';
 import { NameTable, normalizeServerName, serverNamePatternProblem } from '../core/tls-rules.ts';
 import type { CertificateConfig, GroupTlsConfig, ListenerTlsConfig } from '../config/tls-settings.ts';
 import {
+  connectTls,
   createClientContext,
   createServerContext,
   encodeAlpn,
@@ -23,8 +23,19 @@ import {
   type TlsClientSettings,
   type TlsServerSettings,
 } from '../dataplane/bun-tls.ts';
+import type { Side } from '../dataplane/session.ts';
 import { ocspResponseSummary } from '../protocol/ocsp.ts';
 import { FulcrumError } from '../core/errors.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
+
+/** node:path, taken on first use: not loaded at rest (docs/performance.md). */
+function pathModule(): typeof import('node:path') {
+  return process.getBuiltinModule('node:path');
+}
 
 function crypto(): typeof import('node:crypto') {
   return process.getBuiltinModule('node:crypto');
@@ -43,7 +54,7 @@ const KEY_BLOCK = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END (?:[A
 
 function readText(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return fs().readFileSync(path, 'utf8');
   } catch (e) {
     throw new TlsConfigError(`cannot read the ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -63,15 +74,15 @@ export function readCaBundle(file: string | null, dir: string | null): string[] 
   if (dir !== null) {
     let names: string[];
     try {
-      names = readdirSync(dir).sort();
+      names = fs().readdirSync(dir).sort();
     } catch (e) {
       throw new TlsConfigError(`cannot read the CA directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     for (const n of names) {
-      const p = join(dir, n);
+      const p = pathModule().join(dir, n);
       try {
-        if (!statSync(p).isFile()) continue;
-        out.push(...(readFileSync(p, 'utf8').match(CERT_BLOCK) ?? []));
+        if (!fs().statSync(p).isFile()) continue;
+        out.push(...(fs().readFileSync(p, 'utf8').match(CERT_BLOCK) ?? []));
       } catch {
         // unreadable entries in a hashed directory are skipped, as OpenSSL's lookup would
       }
@@ -168,7 +179,7 @@ export function validityProblem(c: LoadedCertificate, now: Date): string | undef
 function sniPathEntries(dir: string): { config: CertificateConfig; caFile: string | null }[] {
   let files: string[];
   try {
-    files = readdirSync(dir);
+    files = fs().readdirSync(dir);
   } catch (e) {
     throw new TlsConfigError(`cannot read ssl_sni_path ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -179,8 +190,8 @@ function sniPathEntries(dir: string): { config: CertificateConfig; caFile: strin
     .map((f) => {
       const name = f.slice(0, -4);
       return {
-        config: { cert: join(dir, f), key: join(dir, `${name}.key`), names: [name], isDefault: false },
-        caFile: set.has(`${name}.ca`) ? join(dir, `${name}.ca`) : null,
+        config: { cert: pathModule().join(dir, f), key: pathModule().join(dir, `${name}.key`), names: [name], isDefault: false },
+        caFile: set.has(`${name}.ca`) ? pathModule().join(dir, `${name}.ca`) : null,
       };
     });
 }
@@ -188,30 +199,12 @@ function sniPathEntries(dir: string): { config: CertificateConfig; caFile: strin
 /** Size, mtime and inode of a path, to notice changes (also atomic replacement by rename). */
 function stamp(path: string): string {
   try {
-    const s = statSync(path);
-    if (s.isDirectory()) return `d:${s.mtimeMs}:${readdirSync(path).sort().join('/')}`;
+    const s = fs().statSync(path);
+    if (s.isDirectory()) return `d:${s.mtimeMs}:${fs().readdirSync(path).sort().join('/')}`;
     return `f:${s.size}:${s.mtimeMs}:${s.ino}`;
   } catch {
     return 'missing';
   }
-}
-
-/** Counters of one TLS listener; read by SIGUSR1 stats and (later) metrics. */
-export interface HandshakeStats {
-  /** Handshakes (or ClientHellos read) that succeeded. */
-  ok: number;
-  /** Of those, resumed TLS sessions. */
-  resumed: number;
-  /** Connections in their gate now. */
-  inProgress: number;
-  /** Failures by reason. */
-  failures: Record<string, number>;
-  /** The latest failure with its detail (for operators: "why do handshakes fail?"). */
-  last: string | null;
-}
-
-export function newHandshakeStats(): HandshakeStats {
-  return { ok: 0, resumed: 0, inProgress: 0, failures: {}, last: null };
 }
 
 interface Built {
@@ -299,7 +292,7 @@ export class ListenerTls {
   readOcsp(file: string): string {
     let bytes: Buffer;
     try {
-      bytes = readFileSync(file);
+      bytes = fs().readFileSync(file);
     } catch (e) {
       throw new TlsConfigError(`ssl_ocsp_response: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
@@ -440,6 +433,11 @@ export class GroupTls {
       throw new TlsConfigError(`server TLS: ${(e as Error).message}`);
     }
     this.#alpn = encodeAlpnOrThrow(config.alpn);
+  }
+
+  /** Connects a session's server side over TLS (the group's connection path). */
+  connect(address: Address, side: Side, hostname: string | undefined): void {
+    connectTls(address, side, this.settingsFor(formatAddress(address), hostname));
   }
 
   /** Settings for one server: SNI and the verified name default to the server's host name. */

@@ -12,8 +12,6 @@
  * the same hand-off reaches the new primary, which passes them on to its workers; the old
  * workers are then drained (WorkerPool.drain), all on the same accept queue.
  */
-import { unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { formatAddress } from '../core/address.ts';
 import type { Clock } from '../core/clock.ts';
 import { FulcrumError } from '../core/errors.ts';
@@ -21,6 +19,16 @@ import type { Balancer } from './balancer.ts';
 import { HANDOVER_ENV, UPGRADE_FDS_ENV } from './inherited-sockets.ts';
 import { saveState } from './state-file.ts';
 import { errorReport, finalStartReport, readStartReport } from './start-report.ts';
+
+/** node:fs/promises, taken on first use: not loaded at rest (docs/performance.md). */
+function fsPromises(): typeof import('node:fs/promises') {
+  return process.getBuiltinModule('node:fs/promises');
+}
+
+/** node:os, taken on first use: not loaded at rest (docs/performance.md). */
+function os(): typeof import('node:os') {
+  return process.getBuiltinModule('node:os');
+}
 
 /** The successor's first inherited listening socket (fd 3 is its ready pipe, as a daemon's). */
 const FIRST_FD = 4;
@@ -40,7 +48,7 @@ export interface SuccessorOptions {
  * process goes on serving as before).
  */
 export async function startSuccessor(b: Balancer, o: SuccessorOptions): Promise<number> {
-  const handover = `${tmpdir()}/fulcrum-handover-${process.pid}-${b.clock.now()}.json`;
+  const handover = `${os().tmpdir()}/fulcrum-handover-${process.pid}-${b.clock.now()}.json`;
   await saveState(b, handover, true);
   const fds: number[] = [];
   const names: string[] = [];
@@ -82,7 +90,7 @@ export async function startSuccessor(b: Balancer, o: SuccessorOptions): Promise<
       throw new FulcrumError('E_UPGRADE', `the new process did not start: ${said ?? (child.exitCode === null ? `not serving after ${o.timeoutMs} ms` : `it exited with code ${child.exitCode}`)}`);
     }
   } finally {
-    await unlink(handover).catch(() => undefined);
+    await fsPromises().unlink(handover).catch(() => undefined);
   }
   child.unref();
   (child.stdio[3] as unknown as { unref?: () => void } | null)?.unref?.();

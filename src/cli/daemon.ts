@@ -3,7 +3,6 @@
  * process is serving. The child tells its waiting parent over fd 3: `ready`, or an error with its
  * exit code, which the parent prints and leaves with.
  */
-import { closeSync, writeSync } from 'node:fs';
 import { finalStartReport, readStartReport, readyReport } from '../app/start-report.ts';
 
 const DAEMON_ENV = 'FULCRUM_DAEMON_CHILD';
@@ -17,7 +16,7 @@ export function isDaemonChild(): boolean {
 export function tellParent(text: string): boolean {
   if (!isDaemonChild()) return false;
   try {
-    writeSync(3, text);
+    process.getBuiltinModule('node:fs').writeSync(3, text);
     return true;
   } catch {
     return false;
@@ -26,7 +25,7 @@ export function tellParent(text: string): boolean {
 
 /** The child is serving: the parent may exit (printing `line` unless empty), and fd 3 is closed. */
 export function tellParentReady(line: string): void {
-  if (tellParent(readyReport(line))) closeSync(3);
+  if (tellParent(readyReport(line))) process.getBuiltinModule('node:fs').closeSync(3);
 }
 
 /** The environment of workers: this process's, without what concerns only the daemon's parent. */

@@ -8,9 +8,10 @@
  */
 import { daemonize, isDaemonChild, tellParent, tellParentReady, childEnv, successorEnv } from './daemon.ts';
 import { errorReport } from '../app/start-report.ts';
+import { writeStderr } from '../app/stderr.ts';
 
 function fail(message: string, code = 1): never {
-  if (!tellParent(errorReport(code, `fulcrum: ${message}`))) process.stderr.write(`fulcrum: ${message}\n`);
+  if (!tellParent(errorReport(code, `fulcrum: ${message}`))) writeStderr(`fulcrum: ${message}\n`);
   process.exit(code);
 }
 
@@ -25,15 +26,15 @@ async function main(argv: string[]): Promise<void> {
   const app = await import('../app/start.ts');
   if (app.isWorkerProcess()) return app.runWorker();
   try {
-    const line = await app.readCommandLine(argv, (note) => process.stderr.write(`fulcrum: note: ${note}\n`));
+    const line = await app.readCommandLine(argv, (note) => writeStderr(`fulcrum: note: ${note}\n`));
     if (line.action === 'help') return void process.stdout.write((await import('./help.ts')).HELP);
-    if (line.action === 'version') return void process.stdout.write(app.versionLine());
+    if (line.action === 'version') return void process.stdout.write(await app.versionLine());
     const daemon = !line.serve.foreground || isDaemonChild();
     // Daemonised, messages go to syslog (as pen's do); with no syslog socket, say so while a
     // terminal still listens, rather than let them vanish without a word.
     const diagnostics = app.defaultDiagnosticsTarget(daemon);
     if (!isDaemonChild() && diagnostics === null && line.serve.config.global.diagnosticsLog === null) {
-      process.stderr.write('fulcrum: note: no syslog socket at /dev/log: the background process\'s messages are lost; give --diagnostics-log FILE, or -f\n');
+      writeStderr('fulcrum: note: no syslog socket at /dev/log: the background process\'s messages are lost; give --diagnostics-log FILE, or -f\n');
     }
     if (!line.serve.foreground && !isDaemonChild()) await daemonize(argv, line.serve.quiet);
     const drainS = Number(process.env.FULCRUM_DRAIN_TIMEOUT ?? 30);

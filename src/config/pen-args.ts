@@ -13,6 +13,7 @@ import type { ListenerTlsConfig } from './tls-settings.ts';
 import { penTls, type PenSslOptions } from './pen-tls-args.ts';
 import { UsageError } from './usage-error.ts';
 import { checkDuration, type DurationRule, type DurationUnit } from '../core/duration.ts';
+import { isDigit } from '../core/digits.ts';
 
 export { UsageError };
 
@@ -344,7 +345,7 @@ export function parsePenArgs(argv: readonly string[]): ParsedCommandLine {
       }
       continue;
     }
-    if (arg.length < 2 || !arg.startsWith('-') || /^-\d/.test(arg)) {
+    if (arg.length < 2 || !arg.startsWith('-') || isDigit(arg.charCodeAt(1))) {
       positional.push(arg);
       continue;
     }

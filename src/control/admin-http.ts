@@ -3,11 +3,15 @@
  * (methods, paths, bodies, paging), the token file, and the HTTP listener the admin server
  * needs (declared here; app passes dataplane/http-listener.ts's listenHttp).
  */
-import { readFileSync, statSync } from 'node:fs';
 import type { Address } from '../core/address.ts';
 import type { FieldIssue } from '../config/yaml/admin-api.ts';
 import type { Diagnostics } from './observed.ts';
 import { FulcrumError } from '../core/errors.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 
 /** An HTTP listener: binds `address` and answers every request with `fetch`. */
 export interface HttpListener {
@@ -77,7 +81,7 @@ export function digest(text: string): Buffer {
 export function readTokenFile(path: string, diag?: Diagnostics): string {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs().readFileSync(path, 'utf8');
   } catch (e) {
     throw new AdminError(`cannot read the admin token file ${path}: ${(e as Error).message}`);
   }
@@ -86,7 +90,7 @@ export function readTokenFile(path: string, diag?: Diagnostics): string {
   if (/\s/.test(token)) throw new AdminError(`the admin token file ${path} must hold one token (no spaces or line breaks inside it)`);
   if (token.length < MIN_TOKEN_LENGTH) throw new AdminError(`the admin token in ${path} is too short: use at least ${MIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
   try {
-    if ((statSync(path).mode & 0o077) !== 0) diag?.info(`warning: the admin token file ${path} can be read by other users; chmod 600 it`);
+    if ((fs().statSync(path).mode & 0o077) !== 0) diag?.info(`warning: the admin token file ${path} can be read by other users; chmod 600 it`);
   } catch {
     // read above, so it exists; a stat failure here changes nothing
   }

@@ -1,6 +1,7 @@
 /**
  * Addresses as pen writes them: `host:port`, `[v6]:port`, a bare port, or a Unix socket path.
  */
+import { isDigits } from './digits.ts';
 import { FulcrumError } from './errors.ts';
 
 export type Address =
@@ -21,7 +22,7 @@ export function formatAddress(a: Address): string {
 }
 
 export function parsePort(text: string, what: string): number {
-  if (!/^\d+$/.test(text)) {
+  if (!isDigits(text)) {
     const known = WELL_KNOWN_PORTS[text];
     if (known !== undefined) return known;
     throw new AddressError(`${what}: "${text}" is not a port number (1-65535) or a known service name`);

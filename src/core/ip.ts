@@ -7,6 +7,7 @@
  * exactly as ipaddr reads it, and only IPv6 (or an ACL, a proxy_trusted list) loads the library.
  */
 import type IpAddr from 'ipaddr.js';
+import { isDigits } from './digits.ts';
 
 let ipaddrModule: typeof IpAddr | null = null;
 
@@ -24,7 +25,8 @@ export function fourPartDecimal(text: string): number[] | null {
   if (parts.length !== 4) return null;
   const bytes: number[] = [];
   for (const p of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return null;
+    // /^(0|[1-9]\d{0,2})$/, without a regular expression (core/digits.ts).
+    if (!isDigits(p) || p.length > 3 || (p.length > 1 && p[0] === '0')) return null;
     const n = Number(p);
     if (n > 255) return null;
     bytes.push(n);

@@ -17,13 +17,17 @@
  * longest is given up first, else the one quiet for longest that is not running a command. Two
  * intrusive lists ordered by last activity make that O(1) per event (no scan over connections).
  */
-import { lstatSync, unlinkSync } from 'node:fs';
 import type { Socket, SocketHandler, SocketListener } from 'bun';
 import type { Address } from '../core/address.ts';
 import type { JunkReason, LineReply, LineService } from '../core/line-service.ts';
 import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
 import { concat } from './bytes.ts';
 import { FulcrumError } from '../core/errors.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 
 export interface LineListenerOptions {
   maxLineBytes: number;
@@ -340,12 +344,12 @@ const handlers: SocketHandler<LineConnection> = {
 function removeStaleSocket(path: string): void {
   let st;
   try {
-    st = lstatSync(path);
+    st = fs().lstatSync(path);
   } catch {
     return; // nothing there
   }
   if (!st.isSocket()) throw new FulcrumError('E_LISTEN', `${path} exists and is not a socket`);
-  unlinkSync(path);
+  fs().unlinkSync(path);
 }
 
 export function listenLines(address: Address, service: LineService, options: LineListenerOptions): LineListenHandle {
@@ -363,7 +367,7 @@ export function listenLines(address: Address, service: LineService, options: Lin
       stop: () => {
         l.stop(false);
         try {
-          unlinkSync(address.path);
+          fs().unlinkSync(address.path);
         } catch {
           // already gone
         }

@@ -3,7 +3,6 @@
  * deadline. The only file that opens check connections; every outcome calls `done` exactly once,
  * and the socket is always closed by then (no probe outlives its timeout).
  */
-import { readFileSync } from 'node:fs';
 import type { Socket, SocketHandler } from 'bun';
 import type { Address } from '../core/address.ts';
 import { clampTimerMs, type Clock, type TimerHandle } from '../core/clock.ts';
@@ -11,6 +10,11 @@ import { CHECK_KINDS } from '../core/health/check-kinds.ts';
 import type { CheckSpec } from '../core/health/check-spec.ts';
 import { fail, isVerdict, type Conversation, type ProbeFn, type Step, type Verdict } from '../core/health/conversation.ts';
 import { runUdpProbe } from './udp-probe.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 
 export function conversationFor(spec: CheckSpec, host: string): Conversation {
   return CHECK_KINDS[spec.kind].conversation(spec, host);
@@ -116,7 +120,7 @@ const caFiles = new Map<string, string>();
 function caText(path: string): string {
   let text = caFiles.get(path);
   if (text === undefined) {
-    text = readFileSync(path, 'utf8');
+    text = fs().readFileSync(path, 'utf8');
     caFiles.set(path, text);
   }
   return text;

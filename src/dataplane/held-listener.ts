@@ -9,15 +9,24 @@
  * synchronous step, so its event loop never accepts a connection. Bun's stop() is a plain
  * close(2) of its own descriptor: the duplicate keeps the socket, and its queue, listening.
  */
-import { closeSync } from 'node:fs';
-import { dlopen, FFIType } from 'bun:ffi';
 import type { Address } from '../core/address.ts';
 import { listenerFd, type ListenHandle } from './bun-tcp.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 
 type Libc = ReturnType<typeof openLibc>;
 let libc: Libc | null = null;
 
+/** bun:ffi, taken when libc is first needed (not loaded at rest: docs/performance.md). */
+function ffi(): typeof import('bun:ffi') {
+  return process.getBuiltinModule('bun:ffi') as typeof import('bun:ffi');
+}
+
 function openLibc() {
+  const { dlopen, FFIType } = ffi();
   return dlopen('libc.so.6', {
     fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   });
@@ -61,7 +70,7 @@ export function heldHandle(address: Address, fd: number): ListenHandle {
       if (!open) return;
       open = false;
       try {
-        closeSync(fd);
+        fs().closeSync(fd);
       } catch {
         // Already closed: nothing to release.
       }

@@ -4,9 +4,13 @@
  * to the caller. The control plane declares what it needs of it and app passes this in, so that
  * only src/dataplane/ touches the runtime's socket APIs.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Server as BunServer } from 'bun';
 import type { Address } from '../core/address.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
 
 export interface HttpListenOptions {
   address: Address;
@@ -49,7 +53,7 @@ export function listenHttp(o: HttpListenOptions): HttpListener {
   if (a.kind === 'unix') {
     removeStaleSocket(a.path);
     server = Bun.serve({ ...common, unix: a.path });
-    chmodSync(a.path, 0o600);
+    fs().chmodSync(a.path, 0o600);
   } else {
     server = Bun.serve({ ...common, hostname: a.host, port: a.port, idleTimeout: o.idleTimeoutS });
   }
@@ -59,7 +63,7 @@ export function listenHttp(o: HttpListenOptions): HttpListener {
       await server.stop(true);
       if (a.kind !== 'unix') return;
       try {
-        unlinkSync(a.path);
+        fs().unlinkSync(a.path);
       } catch {
         // gone already
       }
@@ -70,7 +74,7 @@ export function listenHttp(o: HttpListenOptions): HttpListener {
 /** A socket file left by a previous run would make the bind fail; anything else is left alone. */
 function removeStaleSocket(path: string): void {
   try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
+    if (fs().lstatSync(path).isSocket()) fs().unlinkSync(path);
   } catch {
     // does not exist
   }

@@ -8,10 +8,22 @@
  * a mapped file must never shrink (Bun crashes on access past the end of a truncated mapping).
  * The primary removes them when it stops; a mapping stays valid after its file is unlinked.
  */
-import { accessSync, chownSync, closeSync, constants, ftruncateSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FulcrumError } from '../core/errors.ts';
+
+/** node:fs, taken on first use: not loaded at rest (docs/performance.md). */
+function fs(): typeof import('node:fs') {
+  return process.getBuiltinModule('node:fs');
+}
+
+/** node:os, taken on first use: not loaded at rest (docs/performance.md). */
+function os(): typeof import('node:os') {
+  return process.getBuiltinModule('node:os');
+}
+
+/** node:path, taken on first use: not loaded at rest (docs/performance.md). */
+function pathModule(): typeof import('node:path') {
+  return process.getBuiltinModule('node:path');
+}
 
 export interface MappedBlock {
   readonly path: string;
@@ -23,14 +35,14 @@ export interface MappedBlock {
 /** /dev/shm if it is a writable directory, else the temporary directory. */
 export function sharedMemoryDir(): string {
   try {
-    if (statSync('/dev/shm').isDirectory()) {
-      accessSync('/dev/shm', constants.W_OK);
+    if (fs().statSync('/dev/shm').isDirectory()) {
+      fs().accessSync('/dev/shm', fs().constants.W_OK);
       return '/dev/shm';
     }
   } catch {
     // no /dev/shm here
   }
-  return tmpdir();
+  return os().tmpdir();
 }
 
 function view(path: string, mapped: Uint8Array, byteLength: number): MappedBlock {
@@ -47,11 +59,11 @@ function view(path: string, mapped: Uint8Array, byteLength: number): MappedBlock
 /** Creates a zero-filled file of `byteLength` bytes (which must not exist yet) and maps it. */
 export function createBlock(path: string, byteLength: number): MappedBlock {
   const size = Math.max(8, (byteLength + 7) & ~7);
-  const fd = openSync(path, 'wx', 0o600);
+  const fd = fs().openSync(path, 'wx', 0o600);
   try {
-    ftruncateSync(fd, size);
+    fs().ftruncateSync(fd, size);
   } finally {
-    closeSync(fd);
+    fs().closeSync(fd);
   }
   return view(path, Bun.mmap(path, { shared: true }), size);
 }
@@ -64,7 +76,7 @@ export function openBlock(path: string, byteLength: number): MappedBlock {
 
 /** Hands the files to the user the processes will run as (-u), so that replacement workers can map them. */
 export function chownBlocks(paths: readonly string[], uid: number, gid: number): void {
-  for (const p of paths) chownSync(p, uid, gid);
+  for (const p of paths) fs().chownSync(p, uid, gid);
 }
 
 /** Removes the files whose names start with `prefix` in `dir`; returns how many. */
@@ -72,14 +84,14 @@ export function removeBlocks(dir: string, prefix: string): number {
   let n = 0;
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = fs().readdirSync(dir);
   } catch {
     return 0;
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     try {
-      unlinkSync(join(dir, name));
+      fs().unlinkSync(pathModule().join(dir, name));
       n++;
     } catch {
       // already gone

@@ -9,7 +9,6 @@
  * Every send is MSG_DONTWAIT: when the reader is slow and the queue is full the message is
  * dropped (and counted by the caller), never waited for, so the event loop cannot block here.
  */
-import { dlopen, FFIType, ptr, read } from 'bun:ffi';
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -22,7 +21,13 @@ const SOCKADDR_UN = 110;
 type Libc = ReturnType<typeof openLibc>;
 let libc: Libc | null = null;
 
+/** bun:ffi, taken when libc is first needed (not loaded at rest: docs/performance.md). */
+function ffi(): typeof import('bun:ffi') {
+  return process.getBuiltinModule('bun:ffi') as typeof import('bun:ffi');
+}
+
 function openLibc() {
+  const { dlopen, FFIType } = ffi();
   return dlopen('libc.so.6', {
     socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
@@ -49,6 +54,7 @@ export interface UnixDatagram {
 export function openUnixDatagram(path: string): UnixDatagram {
   libc ??= openLibc();
   const c = libc.symbols;
+  const { ptr } = ffi();
   const name = Buffer.from(path.startsWith('@') ? '\0' + path.slice(1) : path);
   if (name.length > SOCKADDR_UN - 3) throw new Error(`${path}: a Unix socket path has at most ${SOCKADDR_UN - 3} bytes`);
   const addr = new Uint8Array(SOCKADDR_UN);
@@ -77,5 +83,5 @@ export function openUnixDatagram(path: string): UnixDatagram {
 
 function errno(l: Libc): number {
   const p = l.symbols.__errno_location();
-  return p === null ? -1 : read.i32(p, 0);
+  return p === null ? -1 : ffi().read.i32(p, 0);
 }

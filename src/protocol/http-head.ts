@@ -56,8 +56,9 @@ const END_LF = 7; // after the empty line's CR
 /** RFC 9110 tchar: the bytes a method (and a field name) may be made of; 1 = allowed. */
 const TCHAR = new Uint8Array(256);
 for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  if (/[A-Za-z0-9]/.test(ch) || "!#$%&'*+-.^_`|~".includes(ch)) TCHAR[c] = 1;
+  // Letters and digits by code (no regular expression at import: docs/performance.md).
+  const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  if (alnum || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c))) TCHAR[c] = 1;
 }
 
 function isTchar(b: number): boolean {

@@ -188,7 +188,7 @@ describe("pen's ssl_* commands", () => {
     const next = pki.leaf('localhost', { ips: ['127.0.0.1'] });
     copyFileSync(next.key, keyFile);
     copyFileSync(next.cert, certFile);
-    const outcome = await new Reloader(lb.balancer, lb.commands).reload();
+    const outcome = await new Reloader(lb.balancer, async () => lb.commands).reload();
     expect(outcomeReply(outcome, false)).toEqual({ reply: 're-read the TLS certificate files\n' });
     expect(outcome.ok && outcome.changes.join('\n')).toContain('new certificate CN=localhost');
     const s = await tlsConnect({ port: lb.port, ca: pki.ca.cert, servername: 'localhost' });

@@ -11,9 +11,6 @@
  * response timeout while a request waits, the client idle timeout while an answer streams,
  * `header_timeout` once it is complete.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
 import { clientKey } from '../../core/ip.ts';
@@ -50,8 +47,11 @@ export interface HttpHost {
   readonly requestObservers: readonly ((r: HttpRequestRecord) => void)[];
 }
 
-/** A per-process secret for the sticky cookie values (workers each have their own; docs/http.md). */
-const STICKY_SECRET = randomBytes(32);
+/**
+ * A per-process secret for the sticky cookie values (workers each have their own; docs/http.md),
+ * made with the first HTTP listener: node:crypto is not loaded by a balancer without one.
+ */
+let stickySecret: Uint8Array | null = null;
 
 const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
@@ -83,6 +83,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     readonly clientIdleS: number,
   ) {
     this.#host = host;
+    stickySecret ??= process.getBuiltinModule('node:crypto').randomBytes(32);
     const c = host.config.http!;
     const t = TrustedSources.parse(c.trustedProxies);
     this.#trusted = typeof t === 'string' || t.entries.length === 0 ? null : t;
@@ -104,7 +105,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#pages = new Map();
     for (const [status, path] of Object.entries(from ?? {})) {
       try {
-        this.#pages.set(Number(status), { body: readFileSync(path), type: PAGE_TYPES[extname(path).toLowerCase()] ?? 'text/plain; charset=utf-8' });
+        this.#pages.set(Number(status), { body: process.getBuiltinModule('node:fs').readFileSync(path), type: PAGE_TYPES[process.getBuiltinModule('node:path').extname(path).toLowerCase()] ?? 'text/plain; charset=utf-8' });
       } catch (e) {
         this.event(`error page for ${status} not read, the default is used: ${(e as Error).message}`);
       }
@@ -264,7 +265,7 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     const servers = group.selector.servers;
     let e = this.#sticky.get(group);
     if (e === undefined || e.servers !== servers || e.n !== servers.length) {
-      const table = e?.table ?? new StickyTable<Server>(STICKY_SECRET, group.name);
+      const table = e?.table ?? new StickyTable<Server>(stickySecret!, group.name);
       table.set(servers.map((s): [Server, string] => [s, formatAddress(s.address)]));
       e = { servers, n: servers.length, table };
       this.#sticky.set(group, e);

@@ -16,10 +16,7 @@ import type { Balancer } from '../balancer.ts';
 import type { SharedDirectory } from './shared-state.ts';
 
 /** Environment of a worker process: its number, and where the shared memory is. */
-export const WORKER_ENV = 'FULCRUM_WORKER';
-export const WORKER_SHM_ENV = 'FULCRUM_WORKER_SHM';
-export const WORKER_COUNT_ENV = 'FULCRUM_WORKER_COUNT';
-export const WORKER_EPOCH_ENV = 'FULCRUM_WORKER_EPOCH';
+export { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV } from './environment.ts';
 
 export type ToWorker =
   /** The running configuration (at start, and after every change). */

@@ -5,7 +5,6 @@
  * assigns slots; a worker maps what the primary names. What lives where is
  * src/core/workers/layout.ts; the mapping itself is src/dataplane/shared-memory.ts.
  */
-import { join } from 'node:path';
 import { SharedClientTable } from '../../core/clients/shared-client-table.ts';
 import type { ClientTracker } from '../../core/clients/client-table.ts';
 import { reclaimServerShare, SharedServer } from '../../core/servers/shared-server.ts';
@@ -34,6 +33,11 @@ import type { Totals } from '../totals.ts';
 import type { GroupStats } from '../group-counters.ts';
 import { defineCounter, GATE_FAILURES, shareListenerCounters, type ListenerCounters } from './shared-listener.ts';
 import { FulcrumError } from '../../core/errors.ts';
+
+/** node:path, taken on first use: not loaded at rest (docs/performance.md). */
+function pathModule(): typeof import('node:path') {
+  return process.getBuiltinModule('node:path');
+}
 
 /** A group's shared parts: its client table, queue counters and queue length. */
 export interface GroupShared {
@@ -94,7 +98,7 @@ export class SharedState {
   /** Primary: creates the main block. */
   static create(setup: SharedSetup): SharedState {
     const layout = mainLayout(setup.workers, REASONS.length);
-    const main = createBlock(join(setup.dir, `${setup.prefix}main`), layout.bytes);
+    const main = createBlock(pathModule().join(setup.dir, `${setup.prefix}main`), layout.bytes);
     main.i32[MAIN.MAGIC] = LAYOUT_MAGIC;
     main.i32[MAIN.VERSION] = LAYOUT_VERSION;
     main.i32[MAIN.WORKERS] = setup.workers;
@@ -105,7 +109,7 @@ export class SharedState {
   /** Worker: maps the main block and checks it is the layout this code knows. */
   static open(setup: SharedSetup): SharedState {
     const layout = mainLayout(setup.workers, REASONS.length);
-    const main = openBlock(join(setup.dir, `${setup.prefix}main`), layout.bytes);
+    const main = openBlock(pathModule().join(setup.dir, `${setup.prefix}main`), layout.bytes);
     const h = main.i32;
     if (h[MAIN.MAGIC] !== LAYOUT_MAGIC || h[MAIN.VERSION] !== LAYOUT_VERSION || h[MAIN.WORKERS] !== setup.workers || h[MAIN.REASONS] !== REASONS.length) {
       throw new FulcrumError('E_SHARED_MEMORY', `shared memory ${main.path} has another layout (a different Fulcrum version?)`);
@@ -160,11 +164,11 @@ export class SharedState {
     if (this.isPrimary) {
       block = this.#nextListenerBlock++;
       this.#listeners.set(name, block);
-      mapped = createBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
+      mapped = createBlock(pathModule().join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
       this.#listenerBlocks.set(block, mapped);
     } else {
       if (block === undefined) throw new FulcrumError('E_INTERNAL', `listener ${name} has no shared block (the primary assigns them)`);
-      mapped = this.#listenerBlocks.get(block) ?? openBlock(join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
+      mapped = this.#listenerBlocks.get(block) ?? openBlock(pathModule().join(this.setup.dir, `${this.setup.prefix}listener-${block}`), L.bytes);
       this.#listenerBlocks.set(block, mapped);
     }
     shareListenerCounters(mapped.f64, L, this.setup.worker, this.setup.workers, counters);
@@ -176,7 +180,7 @@ export class SharedState {
   #serverBlock(block: number): MappedBlock {
     let b = this.#serverBlocks[block];
     if (b === undefined) {
-      const path = join(this.setup.dir, `${this.setup.prefix}servers-${block}`);
+      const path = pathModule().join(this.setup.dir, `${this.setup.prefix}servers-${block}`);
       b = this.isPrimary ? createBlock(path, this.serverLayout.blockBytes) : openBlock(path, this.serverLayout.blockBytes);
       this.#serverBlocks[block] = b;
     }
@@ -214,14 +218,14 @@ export class SharedState {
       entry = { block: this.#nextGroupBlock++, slots: clientSlots(config.clientsMax) };
       this.#groups.set(config.name, entry);
       layout = groupLayout(this.setup.workers, entry.slots);
-      mapped = createBlock(join(this.setup.dir, `${this.setup.prefix}group-${entry.block}`), layout.bytes);
+      mapped = createBlock(pathModule().join(this.setup.dir, `${this.setup.prefix}group-${entry.block}`), layout.bytes);
       mapped.i32[layout.slotsWord] = entry.slots;
       this.#groupBlocks.set(entry.block, { block: mapped, layout });
     } else {
       if (entry === undefined) throw new FulcrumError('E_INTERNAL', `group ${config.name} has no shared block (the primary assigns them)`);
       const known = this.#groupBlocks.get(entry.block);
       layout = known?.layout ?? groupLayout(this.setup.workers, entry.slots);
-      mapped = known?.block ?? openBlock(join(this.setup.dir, `${this.setup.prefix}group-${entry.block}`), layout.bytes);
+      mapped = known?.block ?? openBlock(pathModule().join(this.setup.dir, `${this.setup.prefix}group-${entry.block}`), layout.bytes);
       if (known === undefined) this.#groupBlocks.set(entry.block, { block: mapped, layout });
     }
     const clients = new SharedClientTable({

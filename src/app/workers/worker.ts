@@ -17,14 +17,12 @@ import { lookupUser, Serving, switchTo } from '../serving.ts';
 import { SharedState } from './shared-state.ts';
 import { drainConnections } from '../upgrade.ts';
 import { closeUnusedInherited } from '../inherited-sockets.ts';
+import { readDescriptorLimit } from '../../dataplane/resources.ts';
+import { loadCodeFor } from '../on-demand.ts';
 import { WORKER_COUNT_ENV, WORKER_ENV, WORKER_EPOCH_ENV, WORKER_SHM_ENV, type FromWorker, type ToWorker } from './protocol.ts';
 
 /** A worker that gets no configuration in this time gives up (the primary is stuck or gone). */
 const CONFIG_WAIT_MS = 30_000;
-
-export function isWorkerProcess(): boolean {
-  return process.env[WORKER_ENV] !== undefined;
-}
 
 /** This process is a worker: serve what the primary sends until it says stop or is gone. */
 export async function runWorker(clock: Clock = systemClock, random: Random = systemRandom): Promise<void> {
@@ -44,7 +42,7 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
   /** Each worker writes the access lines of its own connections (appending, like -l). */
   let serving: Serving | null = null;
   // The primary's target (its own start already checked that it can be opened).
-  const output = openDiagnosticOutput(process.env[DIAGNOSTICS_ENV] ?? 'stderr', clock);
+  const output = await openDiagnosticOutput(process.env[DIAGNOSTICS_ENV] ?? 'stderr', clock);
   const diag = makeDiagnostics(`fulcrum worker ${worker}`, () => serving?.balancer.global.debug ?? 0, clock, output);
 
   let stopping = false;
@@ -67,8 +65,10 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
         shared.useDirectory(m.directory);
         if (serving === null) {
           try {
+            await loadCodeFor(m.config);
             serving = new Serving(m.config, diag, clock, random, { mode: 'worker', shared });
             await serving.openAccessLog(m.config.global.accessLog);
+            await readDescriptorLimit();
             serving.balancer.start();
             closeUnusedInherited();
             if (m.config.global.user !== null) switchTo(await lookupUser(m.config.global.user));
@@ -82,6 +82,8 @@ export async function runWorker(clock: Clock = systemClock, random: Random = sys
           return;
         }
         try {
+          // Messages are handled one at a time: the code is loaded before the next one is read.
+          await loadCodeFor(m.config);
           const changes = serving.balancer.reload(m.config);
           diag.debug(1, `configuration ${m.seq} applied${changes.length > 0 ? `: ${changes.join('; ')}` : ''}`);
           send({ t: 'applied', seq: m.seq, changes });

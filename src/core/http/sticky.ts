@@ -7,7 +7,11 @@
  * header before the request goes on (indirect); a response that sets it also gets
  * `Cache-Control: private` so shared caches do not hand it to other clients (nocache). Pure.
  */
-import { createHmac } from 'node:crypto';
+
+/** node:crypto's HMAC; the module is taken when a table is first filled, not at import (docs/performance.md). */
+function createHmac(algorithm: string, key: Uint8Array): import('node:crypto').Hmac {
+  return process.getBuiltinModule('node:crypto').createHmac(algorithm, key);
+}
 
 /** Values to servers of one group (by value), and each server's value. */
 export class StickyTable<S> {

@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test';
-import { controlRootRefusal } from '../../../src/app/control-service.ts';
+import { controlRootRefusal } from '../../../src/app/command-line.ts';
 import { formatReload } from '../../../src/app/reload.ts';
 import { CtlUsageError, isErrorReply, parseCtlAddress, parseCtlArgs } from '../../../src/app/control-client.ts';
 import { defaultGlobal } from '../../../src/config/model.ts';
