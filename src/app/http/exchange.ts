@@ -56,10 +56,10 @@ const CONNECT_RETRIES = 1;
 /**
  * A response body with a Content-Length up to this size is gathered whole and handed to the
  * client as bytes, not as a stream: a stream costs the runtime more than the copy (docs/http.md,
- * "Small responses"), and most responses are small. The response timeout then runs to the
+ * "Response bodies"), and most responses are small. The response timeout then runs to the
  * body's end, since the client sees nothing before it.
  */
-export const WHOLE_RESPONSE_MAX = 64 * 1024;
+const WHOLE_RESPONSE_MAX = 64 * 1024;
 
 export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
   conn: BackendConnection | null = null;

@@ -12,11 +12,6 @@ export type HeaderList = [string, string][];
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
-/** True when `name` (lower-case) must not cross the proxy, given the Connection tokens. */
-export function isHopByHop(name: string, connectionTokens: ReadonlySet<string>): boolean {
-  return HOP_BY_HOP.has(name) || connectionTokens.has(name);
-}
-
 /** The tokens of the Connection fields of `headers` (lower-case), added to `into` if given. */
 export function connectionTokens(headers: Iterable<[string, string]>, into?: Set<string>): Set<string> {
   const out = into ?? new Set<string>();
