@@ -148,13 +148,13 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
       const t = new WsTunnel(this, group, st, req.method, target, host, startMs, headers, req.headers.get('sec-websocket-protocol'));
       t.front = front;
       t.req = req;
-      this.#waiting(t);
+      this.#waiting(front, req);
       return this.#tunnel(t, cookies?.value ?? null);
     }
     const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
     const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
     if (body === null) {
-      front.clientTimeout(req, waitSeconds(this.#host.config.http!.responseTimeoutMs));
+      this.#waiting(front, req);
       return this.#forward(front, req, target, host, startMs, headers, framing, null, group, st, cookies?.value ?? null);
     }
     // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
@@ -178,8 +178,8 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   /** A request without a body waits for its server: the runtime must not close it before the response timeout answers. */
-  #waiting(r: RequestRecord): void {
-    r.front?.clientTimeout(r.req!, waitSeconds(this.#host.config.http!.responseTimeoutMs));
+  #waiting(front: HttpFront, req: Request): void {
+    front.clientTimeout(req, waitSeconds(this.#host.config.http!.responseTimeoutMs));
   }
 
   answerBegins(r: RequestRecord): void {
