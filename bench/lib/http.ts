@@ -20,9 +20,8 @@ import { repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/
 import { errorMessage, freePort, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
 import { nginxPreamble, PEERS, type PeerName } from './peers.ts';
-import { childrenOf, runTool } from './proc.ts';
+import { childrenOf, cpuMicros, pinned, runTool } from './proc.ts';
 import type { Row } from './results.ts';
-import { cpuMicros } from './udp.ts';
 
 /** Peers with an HTTP form, in report order. */
 export const HTTP_PEERS = ['direct', 'fulcrum', 'naive', 'naive-raw', 'haproxy', 'nginx'] as const satisfies readonly PeerName[];
@@ -154,9 +153,6 @@ interface RunningHttpPeer {
   close(): Promise<void>;
 }
 
-function pinned(cmd: string[], cpu: number | null): string[] {
-  return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
-}
 
 /** How each peer is configured, for the report's preamble. */
 export const HTTP_DESCRIBE = {

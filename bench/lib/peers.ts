@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { penCommand, penPath, repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
 import type { Target } from './generator.ts';
 import { trackedPeer } from './cluster-peer.ts';
-import { childrenOf } from './proc.ts';
+import { childrenOf, pinned } from './proc.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 export const PEER_NAMES = ['direct', 'fulcrum', 'naive', 'naive-raw', 'pen', 'pen-poll', 'haproxy', 'nginx', 'fulcrum-tracked', 'fulcrum-cluster'] as const;
@@ -105,9 +105,6 @@ export function nginxPreamble(dir: string, name: string, workerConnections: numb
   ];
 }
 
-function pinned(cmd: string[], cpu: number | string | null): string[] {
-  return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
-}
 
 /** First line a command prints about its version (stdout or stderr), or 'unknown'. */
 function versionOf(cmd: string[], pattern: RegExp): string {

@@ -45,6 +45,11 @@ export function cpuMicros(pids: readonly number[]): number {
   return pids.length === 0 ? NaN : (ticks * 1_000_000) / clockTicks();
 }
 
+/** `cmd` confined to `cpu` (a core or a taskset CPU list) with taskset; as it is when null. */
+export function pinned(cmd: string[], cpu: number | string | null): string[] {
+  return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
+}
+
 /** Direct children of `pid` (nginx's workers under its master), from each process's stat line. */
 export function childrenOf(pid: number): number[] {
   const out: number[] = [];

@@ -12,7 +12,7 @@
  * each with one answered query, held open: growth of VmRSS / N).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { udp } from 'bun';
 import { penCommand, repoRoot, spawnProcess, type RunningProcess } from '../../test/harness/process.ts';
@@ -20,7 +20,7 @@ import { waitUdpBound } from '../../test/harness/udp.ts';
 import { errorMessage, waitFor } from '../../test/harness/util.ts';
 import type { Options } from './options.ts';
 import { nginxPreamble, PEERS, type PeerName } from './peers.ts';
-import { childrenOf, rssKiB, runTool } from './proc.ts';
+import { childrenOf, cpuMicros, pinned, rssKiB, runTool } from './proc.ts';
 import type { Row } from './results.ts';
 
 /** Peers with a UDP form, in report order. */
@@ -119,9 +119,6 @@ interface RunningUdpPeer {
   close(): Promise<void>;
 }
 
-function pinned(cmd: string[], cpu: number | null): string[] {
-  return cpu === null ? cmd : ['taskset', '-c', String(cpu), ...cmd];
-}
 
 /** `hold`: sessions live until the run ends (the memory figure); else nginx ends each after its answer, as for DNS. */
 async function startUdpPeer(name: UdpPeerName, backendPort: number, cpu: number | null, dir: string, maxSessions: number, hold: boolean): Promise<RunningUdpPeer> {
@@ -169,23 +166,6 @@ async function freeUdpPortHere(): Promise<number> {
   const port = s.port;
   s.close();
   return port;
-}
-
-let clockTicks = 0;
-/** CPU time (utime + stime) of `pids` in µs, from /proc/PID/stat. */
-export function cpuMicros(pids: readonly number[]): number {
-  if (clockTicks === 0) clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).stdout.trim()) || 100;
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // fields 14 and 15 of stat(5)
-    } catch {
-      // ended
-    }
-  }
-  return (ticks * 1e6) / clockTicks;
 }
 
 /** Runs dnsperf against `port` for `ms` (bounded) and reads its summary. */
