@@ -334,24 +334,13 @@ export class RequestParser {
     if (chunked && length >= 0) return this.#fail(400, 'both Content-Length and Transfer-Encoding');
     if (length > this.limits.maxBodyBytes) return this.#fail(413, `a Content-Length of ${length}, over the ${this.limits.maxBodyBytes}-byte limit`);
     const framing = chunked ? 'chunked' : length > 0 ? 'length' : 'none';
-    const close = (connection & CLOSE) !== 0;
-    this.#remaining = framing === 'length' ? length : 0;
-    this.#digits = 0;
-    this.#total = 0;
-    this.#lineLen = 0;
+    if (length < 0 || chunked) length = 0;
+    const keepAlive = !(connection & CLOSE) && (minor === 1 || (connection & KEEP_ALIVE) !== 0);
+    this.#remaining = length;
+    this.#digits = this.#total = this.#lineLen = 0;
     this.#state = framing === 'length' ? State.Length : framing === 'chunked' ? State.ChunkSize : State.Complete;
-    this.#sink.requestHead({
-      method,
-      target,
-      minor,
-      headers,
-      host,
-      framing,
-      length: framing === 'length' ? length : 0,
-      keepAlive: minor === 1 ? !close : !close && (connection & KEEP_ALIVE) !== 0,
-      expectContinue,
-      upgrade: connection & UPGRADE && minor === 1 ? upgrade : null,
-    });
+    upgrade = connection & UPGRADE && minor === 1 ? upgrade : null;
+    this.#sink.requestHead({ method, target, minor, headers, host, framing, length, keepAlive, expectContinue, upgrade });
     if (framing === 'none') this.#end(to);
     return to;
   }
