@@ -60,6 +60,9 @@ export interface BalancerOptions {
   shared?: SharedState | null;
 }
 
+/** An HTTP client connection refused at accept: its socket's events go nowhere while it closes. */
+const REFUSED = { onData() {}, onDrain() {}, onEnd() {}, onTimeout() {}, onClose() {} } as unknown as Side;
+
 export class Balancer implements RuntimeHooks {
   global: GlobalConfig;
   readonly acls = new AclTable();
@@ -291,6 +294,24 @@ export class Balancer implements RuntimeHooks {
 
   accept(listener: ListenerRuntime, socket: Socket<Side>, facts: ConnectionFacts | null = null, group: GroupRuntime = listener.group, origin: ProxiedAddresses | null = null, initial: Uint8Array | null = null): void {
     this.totals.accepted++;
+    const http = listener.http;
+    if (http !== null) {
+      // HTTP mode: a client connection of the listener's proxy, under the same per-source limits.
+      const address = origin?.sourceAddress ?? socket.remoteAddress ?? '';
+      const key = clientKey(address);
+      const refusal = this.#guard.take(key, facts !== null, this.stopping);
+      if (refusal !== null) {
+        this.#guard.release(key);
+        this.totals.finished++;
+        this.totals.ends[refusal] = (this.totals.ends[refusal] ?? 0) + 1;
+        socket.data = REFUSED;
+        socket.end();
+        return;
+      }
+      listener.active++;
+      http.accept(socket, address, origin?.sourcePort ?? socket.remotePort, key, initial);
+      return;
+    }
     // After a PROXY header (accept_proxy) the real client is the one it names, for every decision.
     const address = origin?.sourceAddress ?? socket.remoteAddress ?? ''; // a getpeername, once: Bun keeps the address
     const session = new Session(group, socket, clientKey(address), address, origin);
@@ -361,6 +382,17 @@ export class Balancer implements RuntimeHooks {
 
   udpSessionEnded(record: SessionRecord): void {
     for (const f of this.onUdpSessionEnd) f(record);
+  }
+
+  httpClientEnded(listener: ListenerRuntime, key: string, bytesRead: number, bytesWritten: number): void {
+    this.#guard.release(key);
+    const t = this.totals;
+    t.finished++;
+    t.bytesFromClients += bytesRead;
+    t.bytesToClients += bytesWritten;
+    listener.active--;
+    listener.bytesFromClients += bytesRead;
+    listener.bytesToClients += bytesWritten;
   }
 
   sessionQueued(): void {

@@ -71,6 +71,8 @@ export interface RuntimeHooks {
   logEvent(message: string): void;
   /** A UDP session ended (app/udp/): its record for the access log. */
   udpSessionEnded?(record: SessionRecord): void;
+  /** An HTTP mode client connection of `listener` ended (its source's slot and descriptors go back). */
+  httpClientEnded?(listener: ListenerRuntime, key: string, bytesRead: number, bytesWritten: number): void;
   /** Who hears each finished HTTP mode request (the access log); empty when nobody does. */
   readonly onHttpRequestEnd?: readonly ((r: HttpRequestRecord) => void)[];
   dumpChunk(session: Session, fromClient: boolean, chunk: Uint8Array): void;
@@ -354,6 +356,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   udpSessionEnded(record: SessionRecord): void {
     this.#hooks.udpSessionEnded?.(record);
+  }
+
+  httpClientEnded(key: string, bytesRead: number, bytesWritten: number): void {
+    this.#hooks.httpClientEnded?.(this, key, bytesRead, bytesWritten);
   }
 
   /** A group by name (HTTP routes name groups). */

@@ -62,16 +62,17 @@ export class BackendConnection implements ResponseSink, Pooled {
     return c;
   }
 
-  /** Sends one request's head and expects its response; its body, if any, follows by write(). */
-  send(method: string, head: Uint8Array): boolean {
+  /** Sends one request's head (and maybe body) and expects its response; more of its body, if any, follows by write(). */
+  send(method: string, head: Uint8Array, upgrade = false): boolean {
     this.uses++;
-    this.parser.expect(method);
+    this.parser.expect(method, upgrade);
     return this.write(head);
   }
 
   /**
    * Writes request bytes in order; false when some wait for the socket to drain (the user hears
-   * backendDrained then, and should write no more before). `bytes` must not change afterwards.
+   * backendDrained then, and should write no more before). What waits is copied (`bytes` may
+   * be a read buffer the runtime reuses).
    */
   write(bytes: Uint8Array): boolean {
     const s = this.socket;
@@ -82,7 +83,7 @@ export class BackendConnection implements ResponseSink, Pooled {
       return false;
     }
     const n = s.write(bytes);
-    this.#unsent = n < 0 ? null : n < bytes.length ? bytes.subarray(n) : null;
+    this.#unsent = n < 0 ? null : n < bytes.length ? bytes.slice(n) : null;
     return this.#unsent === null;
   }
 

@@ -4,8 +4,9 @@
  * connection (RFC 9112 §6.3). Bytes in, events out through a sink object (no closure per chunk);
  * body bytes are handed over as views of the input, already de-chunked.
  *
- * Interim 1xx answers (100 Continue) are skipped; 101 is reported as an error (WebSocket goes
- * through app/http/ws-tunnel.ts, not over pooled connections). Anything ambiguous (two different Content-Lengths, a
+ * Interim 1xx answers (100 Continue) are skipped; a 101 to a request that asked for an upgrade
+ * is reported with framing 'tunnel' (every later byte is the tunnel's), to any other an error.
+ * Anything ambiguous (two different Content-Lengths, a
  * Content-Length beside chunked, a bad chunk size, obs-fold) is an error: the caller answers
  * 502 and closes the connection rather than guess where the next response begins.
  */
@@ -22,8 +23,8 @@ export interface ResponseHead {
   reason: string;
   /** Header fields in order, names as received (the caller decides what to pass on). */
   headers: [string, string][];
-  /** How the body is delimited: none, a length, chunked, or the connection's end. */
-  framing: 'none' | 'length' | 'chunked' | 'close';
+  /** How the body is delimited: none, a length, chunked, or the connection's end; 'tunnel': a 101 to an upgrade, after which every byte is the tunnel's. */
+  framing: 'none' | 'length' | 'chunked' | 'close' | 'tunnel';
   /** The body's length when framing is 'length'. */
   length: number;
 }
@@ -61,17 +62,19 @@ export class ResponseParser {
   #line = '';
   #keepAlive = true;
   #noBody = false;
+  #upgrade = false;
 
   constructor(sink: ResponseSink) {
     this.#sink = sink;
   }
 
-  /** Expect the response to a request with this method (HEAD responses have no body). */
-  expect(method: string): void {
+  /** Expect the response to a request with this method (HEAD responses have no body); `upgrade`: it asked for one (a 101 may answer). */
+  expect(method: string, upgrade = false): void {
     this.#state = State.Head;
     this.#head = '';
     this.#line = '';
     this.#noBody = method === 'HEAD';
+    this.#upgrade = upgrade;
   }
 
   /** True while a response is expected or being read. */
@@ -209,8 +212,15 @@ export class ResponseParser {
       }
       headers.push([name, value]);
     }
+    if (status === 101 && this.#upgrade) {
+      // The protocol switched: every byte after the head is the tunnel's, to the connection's end.
+      this.#keepAlive = false;
+      this.#state = State.Close;
+      this.#sink.responseHead({ status, reason: m[3] ?? '', headers, framing: 'tunnel', length: 0 });
+      return consumed;
+    }
     if (status < 200) {
-      if (status === 101) return '101 Switching Protocols (Upgrade) is not supported';
+      if (status === 101) return '101 Switching Protocols to a request that asked for no upgrade';
       // An interim answer (100 Continue, 103 Early Hints): the final one follows.
       return consumed;
     }

@@ -74,7 +74,7 @@ describe('HTTP mode', () => {
     const ports = [freePort(), ...more.map(() => freePort())];
     const listeners = [{ listen: `127.0.0.1:${ports[0]}`, group: Object.keys(groups)[0], mode: 'http', ...listener }, ...more.map((m, i) => ({ listen: `127.0.0.1:${ports[i + 1]}`, mode: 'http', ...m }))];
     const path = join(dir, 'fulcrum.yaml');
-    writeYaml(path, { groups, listeners });
+    writeYaml(path, { global: { max_connections_per_source: 0 }, groups, listeners });
     await h.startFulcrum(['--config', path], { port: ports });
     return { port: ports[0]!, ports };
   }
@@ -153,6 +153,7 @@ describe('HTTP mode', () => {
 
   test('200 keep-alive clients taking turns need no more backend connections than the pool allows', async () => {
     const [a, b] = backends('a', 'b');
+    // From one address: more than the default per-source limit (a quarter of max_connections).
     const { port } = await start({ web: { servers: [a!.address, b!.address], tracking: false } }, { pool: { max_per_server: 2, idle_timeout: '60s' } });
     const clients: Client[] = [];
     for (let i = 0; i < 200; i++) {

@@ -1,30 +1,42 @@
 /**
- * One request of HTTP mode and its response (docs/http.md): a server from the group's Selector
- * (or the sticky cookie's), a connection from the pool, the request written, the response head
- * turned into the client's Response and its body streamed to it with backpressure (the backend
- * socket is paused while the client's stream is full). A request body is streamed the other way
- * (body-pump.ts); the response timeout runs while the request waits and from the body's end, not
- * during its upload. A server that answers before the body is all sent gets no more of it, and
- * its connection is not reused. Failures become HTTP answers: 503 when no
- * server is available, 502 when the server fails before its response, 504 when it does not begin
- * one within the response timeout. A request not yet sent (connect failed) is tried once more on
- * another server; one that met a stale keep-alive connection is sent once more on a fresh one
- * unless some of its body went already. The client connection's timer is told when the answer
- * begins and when it is complete (core/http/client-timer.ts).
+ * One request of HTTP mode and its answer (docs/http.md), between the client's connection
+ * (dataplane/http-client.ts) and a pooled server connection (dataplane/http-backend.ts).
  *
- * The exchange is the connection's user and the pool's waiter itself: no closure per chunk. It is
- * also its own access log record (request-record.ts): what the log and /metrics need is noted in
- * plain fields as it goes.
+ * The request: a body that ends within WHOLE_BODY_BYTES and WHOLE_BODY_WAIT_MS of its head is
+ * read whole first and sent with a Content-Length in one write with the head, so a malformed one
+ * (a smuggling attempt) is answered 400 and never reaches a server, and the request can be sent
+ * again on a fresh connection if a pooled one turns out stale. A longer or slower body is
+ * streamed as it comes, framed as the client framed it, with backpressure both ways (the client
+ * is paused while the server's socket is full). The response timeout runs while the request
+ * waits and from the body's end, not during its upload.
+ *
+ * The answer is written straight to the client's socket: a response with a Content-Length up to
+ * WHOLE_RESPONSE_MAX is gathered and written with its head in one write (a server that cuts it
+ * short gives the client a 502, not a torn answer); a longer one, a chunked one, or one delimited
+ * by the server's close is streamed (chunked toward HTTP/1.1 clients, so the client connection
+ * stays open), the server's socket paused while the client's is full. A 101 to an upgrade turns
+ * both connections into a byte tunnel, of any protocol.
+ *
+ * Failures become HTTP answers: 503 when no server is available, 502 when the server fails
+ * before its response, 504 when it does not begin one within the response timeout. A request not
+ * yet sent (connect failed) is tried once more on another server; one that met a stale keep-alive
+ * connection is sent once more on a fresh one unless part of a streamed body went already.
+ *
+ * The exchange is the connection's user, the pool's waiter, the client's request user, the
+ * timer lists' entry and its own access log record (request-record.ts): no closure per request
+ * or chunk.
  */
-import type { TimerHandle } from '../../core/clock.ts';
+import type { DeadlineEntry, DeadlineList } from '../../core/deadline-list.ts';
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { forwardedResponseHeaders } from '../../core/http/forwarding.ts';
 import { stickyCookie } from '../../core/http/sticky.ts';
 import type { PoolWaiter } from '../../core/http/pool.ts';
 import type { ResponseHead } from '../../protocol/http1-response.ts';
-import { BodyPump, type PumpUser } from './body-pump.ts';
+import type { RequestHead } from '../../protocol/http1-request-parser.ts';
+import { chunkFrame, LAST_CHUNK } from '../../protocol/http1-request.ts';
 import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
+import type { ClientFailure, ClientRequestUser, HttpClient } from '../../dataplane/http-client.ts';
 import type { ConnectionPool } from '../../core/http/pool.ts';
 import type { Clock } from '../../core/clock.ts';
 import { RequestRecord, type HttpGroup } from './request-record.ts';
@@ -37,77 +49,182 @@ export interface ExchangeHost {
   readonly listener: { readonly name: string };
   readonly clock: Clock;
   readonly pool: ConnectionPool<Server, BackendConnection>;
+  /** The wait for a whole body (WHOLE_BODY_WAIT_MS) and the response timeout. */
+  readonly bodyWait: DeadlineList<Exchange>;
+  readonly responseWait: DeadlineList<Exchange>;
+  readonly responseTimeoutMs: number;
   open(server: Server, user: BackendUser): BackendConnection;
   release(server: Server, c: BackendConnection, reusable: boolean): void;
+  /** The server for a request: the sticky cookie's (noted on the record), else the group's Selector's; null: none. */
+  choose(x: Exchange): Server | null;
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
-  errorResponse(status: number, text: string): Response;
-  /** A streamed answer to `r` begins (the client timer while it is written). */
-  answerBegins(r: RequestRecord): void;
-  /** The answer to `r` is complete, or its last bytes are on their way (the client timer for the next request's head). */
-  answerDone(r: RequestRecord): void;
-  /** An exchange or a WebSocket tunnel is over (its status: the answer, 101 for a tunnel): counted, logged. */
+  /** Writes an answer of Fulcrum's own for `status` to `client` (`keep`: the connection stays open). */
+  writeAnswer(client: HttpClient, status: number, text: string, keep: boolean): void;
+  /** An exchange is over (its status: the answer, 101 for a tunnel): counted, logged. */
   finished(x: RequestRecord): void;
 }
 
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
 
-/**
- * A response body with a Content-Length up to this size is gathered whole and handed to the
- * client as bytes, not as a stream: a stream costs the runtime more than the copy (docs/http.md,
- * "Response bodies"), and most responses are small. The response timeout then runs to the
- * body's end, since the client sees nothing before it.
- */
+/** Bodies up to this size that arrive within WHOLE_BODY_WAIT_MS are read whole before they are sent. */
+export const WHOLE_BODY_BYTES = 64 * 1024;
+/** How long a body may take to arrive whole before it is streamed as it comes (an upload in progress). */
+export const WHOLE_BODY_WAIT_MS = 100;
+
+/** A response body with a Content-Length up to this size is written with its head, in one write. */
 const WHOLE_RESPONSE_MAX = 64 * 1024;
 
-export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<BackendConnection>, PumpUser {
+const enum Stage {
+  /** The body is being read before the request is sent (or the head alone, briefly). */
+  Reading,
+  /** A server was chosen: the request waits for a connection, or is sent. */
+  Sent,
+  /** A 101: bytes flow both ways as they come. */
+  Tunnel,
+  Done,
+}
+
+export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<BackendConnection>, ClientRequestUser, DeadlineEntry<Exchange> {
+  // DeadlineEntry
+  deadlineMs = 0;
+  deadlinePrev: Exchange | null = null;
+  deadlineNext: Exchange | null = null;
+  #list: DeadlineList<Exchange> | null = null;
+
   conn: BackendConnection | null = null;
-  /** The server this request holds a selector slot on (pending, then connected). */
+  /** The selector slot was turned into a connection (released, not abandoned, at the end). */
   connected = false;
-  done = false;
-  #timer: TimerHandle | null = null;
-  #resolve!: (r: Response) => void;
-  readonly response: Promise<Response>;
-  #stream: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #stage = Stage.Reading;
   #connectRetries = 0;
   #staleRetried = false;
   /** Set-Cookie to add to the response (a sticky request that was not sticky yet, or re-stuck). */
   setCookie: string | null = null;
   /** The sticky cookie's value the request came with, or null. */
   cookieIn: string | null = null;
-  /** A small response being gathered (WHOLE_RESPONSE_MAX): its head and its body so far. */
-  #wholeHead: ResponseInit | null = null;
-  #whole: Uint8Array | null = null;
-  #wholeAt = 0;
-  readonly #pump: BodyPump | null;
-  #timeoutMs = 0;
 
-  /**
-   * `target`, `host`, `startMs`: the client's request as logged; `head`: the request head to
-   * send; `body`: the client's body, streamed after it (chunked or not).
-   */
+  // The request body
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  #bodyEnded = false;
+  /** The body is streamed (it was not whole when the request was sent), chunked or not. */
+  #streamed = false;
+  #chunkedOut = false;
+  /** Body bytes went to a server (the request cannot be sent again). */
+  #bodyWent = false;
+  /** The whole request (head and body) when it was sent in one piece: kept for a stale retry. */
+  #whole: Uint8Array | null = null;
+  #clientPaused = false;
+  /** In the pool's queue for a connection. */
+  #waiting = false;
+
+  // The answer
+  #answerStarted = false;
+  #gather: Uint8Array | null = null;
+  #gatherAt = 0;
+  #chunkOut = false;
+  #keepClient = false;
+  #serverPaused = false;
+
   constructor(
     readonly proxy: ExchangeHost,
+    readonly client: HttpClient,
     group: HttpGroup,
     st: SelectionState,
-    method: string,
+    readonly req: RequestHead,
     target: string,
-    host: string | null,
     startMs: number,
-    readonly head: Uint8Array,
-    body: ReadableStream<Uint8Array> | null = null,
-    chunked = false,
+    /** The request's header lines, forwarded (without the framing fields). */
+    readonly headLines: string,
   ) {
-    super(proxy.listener, group, st, method, target, host, startMs, false);
-    this.response = new Promise<Response>((r) => (this.#resolve = r));
-    this.#pump = body === null ? null : new BodyPump(body, chunked, this);
+    super(proxy.listener, group, st, req.method, target, req.host, startMs);
+    if (req.framing !== 'none') this.#arm(proxy.bodyWait, WHOLE_BODY_WAIT_MS);
   }
 
-  /** Starts with `server` (already reserved by the selector or the sticky rule). */
-  start(server: Server, timeoutMs: number): void {
-    this.#timeoutMs = timeoutMs;
-    this.#timer = this.proxy.clock.setTimeout(timedOut, timeoutMs, this);
+  // ClientRequestUser
+
+  clientBody(chunk: Uint8Array): void {
+    this.bytesFromClient += chunk.length;
+    if (this.#stage === Stage.Done) return;
+    const c = this.conn;
+    if (this.#streamed && c !== null && this.#held.length === 0) {
+      this.#writeBody(c, chunk);
+      return;
+    }
+    // Kept (a copy: the chunk is the runtime's read buffer) until the request is sent.
+    this.#held.push(chunk.slice());
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes < WHOLE_BODY_BYTES) return;
+    if (this.#stage === Stage.Reading) this.#begin();
+    else if (!this.#clientPaused) {
+      // Waiting for a connection: no more is read until it comes.
+      this.#clientPaused = true;
+      this.client.pauseReading();
+    }
+  }
+
+  clientBodyEnd(): void {
+    this.#bodyEnded = true;
+    if (this.#stage === Stage.Reading) {
+      this.#begin();
+      return;
+    }
+    if (this.#stage !== Stage.Sent || !this.#streamed) return;
+    const c = this.conn;
+    if (c === null || this.#held.length > 0) return; // sent with the held bytes
+    this.#bodyDone(c);
+  }
+
+  clientFailed(why: ClientFailure): void {
+    if (this.#stage === Stage.Done) return;
+    if (this.#stage === Stage.Tunnel) {
+      this.end = 'client-closed';
+      this.#finish(null, false);
+      return;
+    }
+    if (why === 'closed') {
+      this.#abort('client-aborted', 'the client went away');
+      return;
+    }
+    if (!this.#answerStarted) {
+      const status = why === 'timeout' ? 408 : why.status;
+      const text = why === 'timeout' ? 'the request body stalled past the idle timeout' : why.reason;
+      this.#answer(status, status === 413 ? 'body-too-large' : why === 'timeout' ? 'client-timeout' : 'bad-request', text);
+      return;
+    }
+    this.#abort('client-aborted', why === 'timeout' ? 'the request body stalled past the idle timeout' : `the request body was refused: ${why.reason}`);
+  }
+
+  clientDrained(): void {
+    if (this.#serverPaused) {
+      this.#serverPaused = false;
+      this.conn?.resume();
+    }
+  }
+
+  tunnelData(chunk: Uint8Array): void {
+    this.bytesFromClient += chunk.length;
+    const c = this.conn;
+    if (c !== null && !c.write(chunk) && !this.#clientPaused) {
+      this.#clientPaused = true;
+      this.client.pauseReading();
+    }
+  }
+
+  // The request
+
+  /** Chooses the server and sends the request (the body is whole, or long enough to stream). */
+  #begin(): void {
+    this.#disarm();
+    this.#stage = Stage.Sent;
+    const server = this.proxy.choose(this);
+    if (server === null) {
+      const refusal = this.st.refusal ?? 'no-server';
+      this.#answer(503, refusal, `no server available in group ${this.group.name} (${refusal})`);
+      return;
+    }
+    this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
     this.#use(server);
   }
 
@@ -116,7 +233,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#noteCookie(server);
     const a = this.proxy.pool.acquire(server, this);
     if (a === 'open') this.conn = this.proxy.open(server, this);
-    else if (a !== 'wait') this.#send(a);
+    else if (a === 'wait') this.#waiting = true;
+    else this.#send(a);
   }
 
   /** The sticky cookie names the server that answers (set when it was not the one asked for). */
@@ -129,9 +247,9 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
 
   // PoolWaiter: a connection freed up for this waiting request (or leave to open one).
   granted(conn: BackendConnection | null): void {
+    this.#waiting = false;
     const server = this.st.server!;
-    if (this.done) {
-      // Gave up meanwhile (cannot happen: cancel() removes it), so hand it back.
+    if (this.#stage === Stage.Done) {
       if (conn !== null) this.proxy.release(server, conn, true);
       else this.proxy.pool.closed(server, null);
       return;
@@ -147,36 +265,69 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       this.connected = true;
       this.group.selector.connected(this.st);
     }
-    conn.send(this.method, this.head);
-    this.connectionUses = conn.uses;
-    if (this.#pump === null) return;
-    // The upload's time is the client's (its idle timeout bounds it), not the server's.
-    this.proxy.clock.clearTimer(this.#timer);
-    this.#timer = null;
-    this.#pump.start(conn);
-  }
-
-  // PumpUser
-  bodySent(): void {
-    if (this.done || this.status !== 0 || this.#timer !== null) return;
-    this.#timer = this.proxy.clock.setTimeout(timedOut, this.#timeoutMs, this);
-  }
-
-  /** The client's body could not be read (it went away, or a chunked body went over the limit). */
-  bodyFailed(_p: BodyPump, e: unknown): void {
-    if (this.done) return;
-    const c = this.conn;
-    this.conn = null;
-    c?.close();
-    const tooLarge = e instanceof Error && e.message.includes('maxRequestBodySize');
-    if (this.status === 0) {
-      this.#answer(tooLarge ? 413 : 400, tooLarge ? 'body-too-large' : 'bad-request', tooLarge ? 'the request body is over max_body_size' : 'the request body was cut short');
+    this.connectionUses = conn.uses + 1;
+    const upgrade = this.req.upgrade !== null;
+    if (this.#whole !== null) {
+      conn.send(this.method, this.#whole, upgrade); // sent again, whole, on a fresh connection
       return;
     }
-    // The server answered already: its response is cut (if it was still streaming).
-    this.#stream?.error(new Error('the request body was cut short'));
-    this.#stream = null;
-    this.#aborted('client-aborted', tooLarge ? 'the request body went over max_body_size' : 'the request body was cut short');
+    if (this.#bodyEnded) {
+      // Whole: one write of the head and the body, kept for a stale retry.
+      const n = this.#heldBytes;
+      const framing = n > 0 || hasBodyMethod(this.method) ? `content-length: ${n}\r\n` : '';
+      const whole = headBytes(this, framing, n);
+      let at = whole.length - n;
+      for (const b of this.#held) {
+        whole.set(b, at);
+        at += b.length;
+      }
+      this.#held = [];
+      this.#heldBytes = 0;
+      this.#whole = whole;
+      conn.send(this.method, whole, upgrade);
+      return;
+    }
+    // Streamed as the client sends it: the upload's time is the client's, not the server's.
+    this.#disarm();
+    this.#streamed = true;
+    this.#chunkedOut = this.req.framing === 'chunked';
+    conn.send(this.method, headBytes(this, this.#chunkedOut ? 'transfer-encoding: chunked\r\n' : `content-length: ${this.req.length}\r\n`, 0), upgrade);
+    this.#flushHeld(conn);
+  }
+
+  /** Writes the body bytes held so far, then the end of the body if it came. */
+  #flushHeld(c: BackendConnection): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    let ok = true;
+    for (const b of held) ok = this.#writeBody(c, b, false) && ok;
+    if (!ok) this.#pauseClient();
+    else if (this.#clientPaused) {
+      this.#clientPaused = false;
+      this.client.resumeReading();
+    }
+    if (this.#bodyEnded) this.#bodyDone(c);
+  }
+
+  /** One piece of a streamed body to the server; the client waits while the server's socket is full. */
+  #writeBody(c: BackendConnection, chunk: Uint8Array, pause = true): boolean {
+    this.#bodyWent = true;
+    const ok = c.write(this.#chunkedOut ? chunkFrame(chunk) : chunk);
+    if (!ok && pause) this.#pauseClient();
+    return ok;
+  }
+
+  #pauseClient(): void {
+    if (this.#clientPaused) return;
+    this.#clientPaused = true;
+    this.client.pauseReading();
+  }
+
+  /** A streamed body is all sent: the server's time to answer starts. */
+  #bodyDone(c: BackendConnection): void {
+    if (this.#chunkedOut) c.write(LAST_CHUNK);
+    if (this.status === 0 && !this.#answerStarted) this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
   }
 
   // BackendUser
@@ -184,13 +335,20 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#send(c);
   }
 
-  backendDrained(): void {
-    this.#pump?.drained();
+  backendDrained(c: BackendConnection): void {
+    if (this.#held.length > 0) {
+      this.#flushHeld(c);
+      return;
+    }
+    if (this.#clientPaused) {
+      this.#clientPaused = false;
+      this.client.resumeReading();
+    }
   }
 
   backendConnectFailed(_c: BackendConnection, why: string): void {
     this.conn = null;
-    if (this.done) return;
+    if (this.#stage === Stage.Done) return;
     const sel = this.group.selector;
     const failed = this.st.server;
     if (failed !== null) this.proxy.event(`server ${failed.index} of group ${this.group.name}: connect failed: ${why}`);
@@ -207,96 +365,125 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#use(next);
   }
 
-  backendHead(_c: BackendConnection, head: ResponseHead): void {
-    if (this.done) return;
-    let headers = forwardedResponseHeaders(head.headers);
-    if (this.setCookie !== null) {
+  backendHead(c: BackendConnection, head: ResponseHead): void {
+    if (this.#stage === Stage.Done) return;
+    this.headMs = this.proxy.clock.now();
+    this.status = head.status;
+    const client = this.client;
+    const tunnel = head.framing === 'tunnel';
+    const bodiless = this.method === 'HEAD' || head.status === 204 || head.status === 304;
+    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+    for (const [n, v] of forwardedResponseHeaders(head.headers)) {
       // HAProxy's nocache: a response that sticks a client must not be cached for others.
-      headers = headers.filter(([n]) => n.toLowerCase() !== 'cache-control');
-      headers.push(['set-cookie', this.setCookie], ['cache-control', 'private']);
+      if (this.setCookie !== null && n.length === 13 && n.toLowerCase() === 'cache-control') continue;
+      text += `${n}: ${v}\r\n`;
     }
-    const init: ResponseInit = { status: head.status, statusText: head.reason, headers };
-    const clock = this.proxy.clock;
-    this.headMs = clock.now();
-    if (head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
-      // Gathered whole (the response timer keeps running until it is): see WHOLE_RESPONSE_MAX.
-      this.#wholeHead = init;
-      this.#whole = new Uint8Array(head.length);
-      this.#wholeAt = 0;
+    if (this.setCookie !== null) text += `set-cookie: ${this.setCookie}\r\ncache-control: private\r\n`;
+    let closeAfter = false;
+    if (tunnel) {
+      text += `connection: upgrade\r\nupgrade: ${headerValue(head.headers, 'upgrade') ?? this.req.upgrade}\r\n\r\n`;
+    } else {
+      if (bodiless) {
+        // A HEAD's or a 304's Content-Length describes the body a GET would have had.
+        const cl = head.status === 204 ? null : headerValue(head.headers, 'content-length');
+        if (cl !== null) text += `content-length: ${cl}\r\n`;
+      } else if (head.framing === 'length') text += `content-length: ${head.length}\r\n`;
+      else if (head.framing === 'none') text += 'content-length: 0\r\n';
+      else if (this.req.minor === 1) {
+        text += 'transfer-encoding: chunked\r\n';
+        this.#chunkOut = true;
+      } else closeAfter = true;
+      // The client connection stays open if its request allows it and its body was read whole.
+      this.#keepClient = !closeAfter && client.keepAlive && client.bodyDone;
+      text += !this.#keepClient ? 'connection: close\r\n\r\n' : this.req.minor === 0 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    }
+    this.#disarm();
+    this.#answerStarted = true;
+    if (!tunnel && head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
+      const whole = Buffer.allocUnsafe(text.length + head.length);
+      whole.write(text, 0, 'latin1');
+      this.#gather = whole;
+      this.#gatherAt = text.length;
+      // The server's time runs on until the body is all here: the client has seen nothing yet.
+      this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
       return;
     }
-    clock.clearTimer(this.#timer);
-    this.#timer = null;
-    let body: ReadableStream<Uint8Array> | null = null;
-    if (head.framing !== 'none') {
-      body = new ReadableStream<Uint8Array>({ start: (c) => void (this.#stream = c), pull: () => this.conn?.resume(), cancel: () => this.#clientGone() }, { highWaterMark: 4 });
-      this.proxy.answerBegins(this);
-    } else this.proxy.answerDone(this);
-    this.status = head.status;
-    this.#resolve(new Response(body, init));
+    if (!client.write(Buffer.from(text, 'latin1'))) this.#pauseServer(c);
+    if (tunnel) {
+      this.websocket = true;
+      this.#stage = Stage.Tunnel;
+      client.startTunnel(this);
+    }
   }
 
   backendBody(c: BackendConnection, chunk: Uint8Array): void {
-    const whole = this.#whole;
-    if (whole !== null) {
+    const g = this.#gather;
+    if (g !== null) {
       // The parser never gives more than the Content-Length.
-      whole.set(chunk, this.#wholeAt);
-      this.#wholeAt += chunk.length;
+      g.set(chunk, this.#gatherAt);
+      this.#gatherAt += chunk.length;
       this.bytesToClient += chunk.length;
       return;
     }
-    const s = this.#stream;
-    if (s === null) return;
-    // Counted as it goes to the client's stream (what the client reads of it is the runtime's).
+    if (this.#stage === Stage.Done) return;
     this.bytesToClient += chunk.length;
-    // The runtime may reuse the read buffer once this returns: the stream keeps a copy.
-    s.enqueue(chunk.slice());
-    if ((s.desiredSize ?? 1) <= 0) c.pause();
+    if (!this.client.write(this.#chunkOut ? chunkFrame(chunk) : chunk)) this.#pauseServer(c);
+  }
+
+  #pauseServer(c: BackendConnection): void {
+    if (this.#serverPaused) return;
+    this.#serverPaused = true;
+    c.pause();
   }
 
   backendEnd(c: BackendConnection, reusable: boolean): void {
-    const init = this.#wholeHead;
-    if (init !== null) {
-      this.#wholeHead = null;
-      this.proxy.answerDone(this);
-      this.status = init.status!;
-      this.#resolve(new Response(this.#whole, init));
-      this.#whole = null;
+    if (this.#stage === Stage.Done) return;
+    if (this.#stage === Stage.Tunnel) {
+      this.end = 'server-closed';
+      this.client.closeAfterFlush();
+      this.#finish(null, false);
+      return;
     }
-    // Before the close: once the runtime has written the last chunk, the request is over and its timer can no longer be set.
-    if (this.#stream !== null) this.proxy.answerDone(this);
-    this.#stream?.close();
-    this.#stream = null;
-    // Answered before the whole body was sent: the rest is dropped, and the connection with it.
-    const early = this.#pump !== null && !this.#pump.over;
+    const client = this.client;
+    const g = this.#gather;
+    this.#gather = null;
+    if (g !== null) client.write(g);
+    else if (this.#chunkOut) client.write(LAST_CHUNK);
+    // Answered before the whole body was read: the rest is not sent, and the connection not reused.
+    const early = !client.bodyDone;
     if (early) this.detail = 'answered before the request body was all sent';
+    // The connection goes back before the client may send its next request (which may take it).
     this.#finish(c, reusable && !early);
+    client.answerDone(this.#keepClient);
   }
 
   backendFailed(c: BackendConnection, why: string, responseStarted: boolean): void {
     this.conn = null;
-    if (this.done) return;
-    if (responseStarted && this.#wholeHead !== null) {
+    if (this.#stage === Stage.Done) return;
+    if (this.#stage === Stage.Tunnel) {
+      this.end = 'server-closed';
+      this.client.closeAfterFlush();
+      this.#finish(null, false);
+      return;
+    }
+    if (responseStarted && this.#gather !== null) {
       // Cut short while gathered: the client has seen nothing yet, so it gets a 502, not a torn
       // response. Not sent again: the server has the request.
-      this.#wholeHead = null;
-      this.#whole = null;
+      this.#gather = null;
+      this.#answerStarted = false;
       const server = this.st.server;
       if (server !== null) this.group.selector.passiveFailure(server, why);
       this.#answer(502, 'server-aborted', 'the server failed during its response', why);
       return;
     }
     if (responseStarted) {
-      this.#stream?.error(new Error(why));
-      this.#stream = null;
-      this.#aborted('server-aborted', why);
+      this.#abort('server-aborted', why);
       return;
     }
     // A keep-alive connection the server had closed meanwhile: once more on a fresh one, unless
-    // body bytes went to it already (the client cannot send them again).
-    if (c.uses > 1 && !this.#staleRetried && this.#pump?.taken !== true) {
+    // streamed body bytes went to it already (the client cannot send them again).
+    if (c.uses > 1 && !this.#staleRetried && !this.#bodyWent) {
       this.#staleRetried = true;
-      this.#pump?.detach();
       this.failedOnce(c.server as Server, `stale keep-alive connection: ${why}`, 'stale-connection');
       // Back to a reserved slot, so that a failed connect now fails over like any other.
       const server = this.st.server!;
@@ -313,67 +500,105 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#answer(502, 'server-failed', 'the server failed before answering', why);
   }
 
-  /** The response timeout: 504 if the head (or a gathered body) has not come (the connection cannot be reused). */
-  onTimeout(): void {
-    this.#timer = null;
-    if (this.done) return;
-    this.#wholeHead = null;
-    this.#whole = null;
-    const c = this.conn;
-    if (c !== null) {
-      this.conn = null;
-      c.close();
-    } else if (this.st.server !== null && !this.connected) {
-      this.proxy.pool.cancel(this.st.server, this);
+  /** The body wait (begin with what came) or the response timeout (504: no head, or a gathered body not complete). */
+  deadlinePassed(): void {
+    this.#list = null;
+    if (this.#stage === Stage.Reading) {
+      this.#begin();
+      return;
     }
+    if (this.#stage !== Stage.Sent) return;
+    this.#gather = null;
+    this.#answerStarted = false;
     this.#answer(504, 'response-timeout', 'the server did not answer in time');
   }
 
-  #clientGone(): void {
+  /** The answer was given and then cut, or the client went away (`end` says which). */
+  #abort(end: string, detail: string): void {
+    this.end = end;
+    this.detail = detail;
     const c = this.conn;
     this.conn = null;
     c?.close();
-    this.#aborted('client-aborted', 'the client went away during the response');
-  }
-
-  /** The response was given and then cut (`end` says by whom). */
-  #aborted(end: string, detail: string): void {
-    this.end = end;
-    this.detail = detail;
+    this.client.close();
     this.#finish(null, false);
   }
 
   /**
-   * An error answer of ours (`text` its body, `end` and `why` for the access log); the selector
-   * slot is given back.
+   * An answer of ours (`text` its body, `end` and `why` for the access log); the selector slot is
+   * given back. The client connection stays open if its request was read whole.
    */
   #answer(status: number, end: string, text: string, why: string | null = null): void {
     this.answered(status, end, why === null ? text : `${text}: ${why}`, this.proxy.clock.now());
-    this.proxy.answerDone(this);
-    this.#resolve(this.proxy.errorResponse(status, text));
+    const c = this.conn;
+    this.conn = null;
+    c?.close();
+    const client = this.client;
+    // After a server's failure the request was read whole and the connection can go on; a
+    // malformed or cut request leaves its stream where nothing can be trusted: closed.
+    const keep = status >= 500 && client.bodyDone && client.keepAlive;
+    this.proxy.writeAnswer(client, status, text, keep);
     this.#finish(null, false);
+    client.answerDone(keep);
   }
 
   /** Ends the exchange once: the timer, the connection (to the pool or closed), the selector slot. */
   #finish(c: BackendConnection | null, reusable: boolean): void {
-    if (this.done) return;
-    this.done = true;
-    const pump = this.#pump;
-    if (pump !== null) {
-      pump.cancel();
-      this.bytesFromClient = pump.bytes;
-    }
-    this.proxy.clock.clearTimer(this.#timer);
-    this.#timer = null;
+    if (this.#stage === Stage.Done) return;
+    this.#stage = Stage.Done;
+    this.#disarm();
+    this.#held = [];
+    this.#whole = null;
     const server = this.st.server;
     if (c !== null && server !== null) this.proxy.release(server, c, reusable);
+    else if (this.conn !== null) this.conn.close();
     this.conn = null;
+    if (this.#waiting && server !== null) {
+      this.#waiting = false;
+      this.proxy.pool.cancel(server, this);
+    }
+    if (this.#serverPaused) c?.resume();
     if (this.connected) this.group.selector.released(this.st);
     else if (server !== null) this.group.selector.abandoned(this.st);
+    if (this.#clientPaused) {
+      this.#clientPaused = false;
+      this.client.resumeReading();
+    }
     this.proxy.finished(this);
+  }
+
+  #arm(list: DeadlineList<Exchange>, ms: number): void {
+    if (this.#list !== null && this.#list !== list) this.#list.remove(this);
+    this.#list = list;
+    list.add(this, ms);
+  }
+
+  #disarm(): void {
+    this.#list?.remove(this);
+    this.#list = null;
   }
 }
 
-function timedOut(x: Exchange): void {
-  x.onTimeout();
+/** The timer lists' expiry. */
+export function exchangeDeadline(x: Exchange): void {
+  x.deadlinePassed();
+}
+
+/** Methods whose request is sent with `Content-Length: 0` when it has no body (some servers want a length). */
+function hasBodyMethod(method: string): boolean {
+  return method === 'POST' || method === 'PUT' || method === 'PATCH';
+}
+
+/** The request head to send (request line, forwarded fields, `framing`, the empty line) in a buffer with `extra` bytes of room after it. */
+function headBytes(x: Exchange, framing: string, extra: number): Uint8Array {
+  const text = `${x.method} ${x.target} HTTP/1.1\r\n${x.headLines}${framing}\r\n`;
+  const out = Buffer.allocUnsafe(text.length + extra);
+  out.write(text, 0, 'latin1');
+  return out;
+}
+
+/** The value of the first field named `name` (lower-case), or null. */
+function headerValue(headers: readonly [string, string][], name: string): string | null {
+  for (const [n, v] of headers) if (n.length === name.length && n.toLowerCase() === name) return v;
+  return null;
 }

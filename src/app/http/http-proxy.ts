@@ -1,20 +1,21 @@
 /**
- * An HTTP mode listener's request handling (docs/http.md): route by Host and path prefix to a
- * group, choose the server (the sticky cookie's while it is up, else the group's Selector: round
- * robin, leastconn, hash, tracking as for connections), rewrite the headers, and run the
- * exchange over a pooled keep-alive connection. Owns the listener's backend pool: at most
+ * An HTTP mode listener's request handling (docs/http.md): takes the listener's client
+ * connections (dataplane/http-client.ts), routes each request by Host and path prefix to a
+ * group, chooses the server (the sticky cookie's while it is up, else the group's Selector:
+ * round robin, leastconn, hash, tracking as for connections), rewrites the headers, and runs the
+ * exchange over a pooled keep-alive connection. Owns the listener's backend pool (at most
  * `max_per_server` connections to each server, idle ones closed after `idle_timeout` and when
- * their server goes down. Counts each finished request for /metrics (by group and status class,
- * Fulcrum's own answers by status, the time to the server's response head) and hands it to the
- * access log when one is configured (docs/http.md, "Access log and metrics"). Sets the client
- * connection's timer in each phase of a request (core/http/client-timer.ts): long enough for the
- * response timeout while a request waits, the client idle timeout while an answer streams,
- * `header_timeout` once it is complete.
+ * their server goes down) and its timer lists: the clients' head and idle deadlines, the wait for
+ * a whole request body and the response timeout, one list per length, no timer per request.
+ * Counts each finished request for /metrics (by group and status class, Fulcrum's own answers by
+ * status, the time to the server's response head) and hands it to the access log when one is
+ * configured (docs/http.md, "Access log and metrics").
  */
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
+import { DeadlineList } from '../../core/deadline-list.ts';
 import { clientKey } from '../../core/ip.ts';
-import { newSelectionState, type SelectionState } from '../../core/selector.ts';
+import { newSelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
@@ -25,13 +26,12 @@ import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
 import type { HttpListenerConfig } from '../../config/model.ts';
 import type { HttpRequestRecord } from '../../control/observed.ts';
 import { BackendConnection, type BackendOwner, type BackendUser } from '../../dataplane/http-backend.ts';
-import type { HttpFront, HttpFrontHandler } from '../../dataplane/http-front.ts';
-import { timerSeconds, waitSeconds } from '../../core/http/client-timer.ts';
-import { bodyFraming, framingHeader, requestTarget, type BodyFraming } from '../../protocol/http1-request.ts';
-import { readBodyStart, wholeBody } from './body-start.ts';
-import { Exchange, type ExchangeHost, type HttpGroup } from './exchange.ts';
+import { clientDeadline, HttpClient, type ClientRequestUser, type ClientTimers, type HttpClientHandler } from '../../dataplane/http-client.ts';
+import type { StreamSocket } from '../../dataplane/socket.ts';
+import type { RequestHead, RequestLimits } from '../../protocol/http1-request-parser.ts';
+import { requestTarget } from '../../protocol/http1-request.ts';
+import { Exchange, exchangeDeadline, type ExchangeHost, type HttpGroup } from './exchange.ts';
 import { RequestRecord } from './request-record.ts';
-import { WsTunnel } from './ws-tunnel.ts';
 
 export type { HttpGroup };
 
@@ -45,6 +45,8 @@ export interface HttpHost {
   logEvent(message: string): void;
   /** Who hears each finished request (the access log); empty when nobody does, and then no record is built. */
   readonly requestObservers: readonly ((r: HttpRequestRecord) => void)[];
+  /** A client connection ended (the listener's counts and the per-source limits). */
+  httpClientEnded(key: string, bytesRead: number, bytesWritten: number): void;
 }
 
 /**
@@ -53,12 +55,20 @@ export interface HttpHost {
  */
 let stickySecret: Uint8Array | null = null;
 
-const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
-/** Fulcrum's own answers, counted from zero in /metrics so that rate() sees the first one. */
-const OWN_STATUSES = [400, 413, 501, 502, 503, 504];
+/** The longest request head (request line and fields); a longer one is answered 431. */
+export const MAX_REQUEST_HEAD = 32 * 1024;
 
-export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost {
+const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported' };
+/** Fulcrum's own answers, counted from zero in /metrics so that rate() sees the first one. */
+const OWN_STATUSES = [400, 408, 413, 431, 501, 502, 503, 504, 505];
+
+/** A client connection of this proxy: its key for the per-source limits. */
+class ProxyClient extends HttpClient {
+  key = '';
+}
+
+export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost, ClientTimers {
   readonly pool: ConnectionPool<Server, BackendConnection>;
   readonly #host: HttpHost;
   readonly #trusted: TrustedSources | null;
@@ -71,16 +81,25 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   readonly errorAnswers = new Map<number, number>(OWN_STATUSES.map((s) => [s, 0]));
   /** Time from a request's arrival to its server's response head (O(1) per request). */
   readonly responseHead = new LatencyHistogram();
-  /** Requests and tunnels under way (an exchange or tunnel started, not finished). */
+  /** Requests and tunnels under way (an exchange started, not finished). */
   inFlight = 0;
+  /** Client connections open now. */
+  clients = 0;
+  // Timer lists (ClientTimers and ExchangeHost): one per length.
+  readonly header: DeadlineList<HttpClient>;
+  readonly idle: DeadlineList<HttpClient>;
+  readonly bodyWait: DeadlineList<Exchange>;
+  readonly responseWait: DeadlineList<Exchange>;
+  readonly limits: RequestLimits;
+  readonly #proto: string;
   /** The error pages' bodies by status, and the config they were read for (a reload replaces it). */
   #pages = new Map<number, { body: Uint8Array; type: string }>();
   #pagesFrom: Readonly<Record<string, string>> | undefined;
 
-  /** `clientIdleS`: the client timer while an answer is written (the runtime server's idle timeout). */
+  /** `idleMs`: a client's time to send more of a body, or to read an answer waiting for it. */
   constructor(
     host: HttpHost,
-    readonly clientIdleS: number,
+    readonly idleMs: number,
   ) {
     this.#host = host;
     stickySecret ??= process.getBuiltinModule('node:crypto').randomBytes(32);
@@ -89,6 +108,12 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     this.#trusted = typeof t === 'string' || t.entries.length === 0 ? null : t;
     this.#routes = c.routes.map((r) => ({ host: r.host, pathPrefix: r.pathPrefix, target: r.group }));
     this.pool = new ConnectionPool(c.pool, host.clock, this);
+    this.header = new DeadlineList(host.clock, clientDeadline);
+    this.idle = new DeadlineList(host.clock, clientDeadline);
+    this.bodyWait = new DeadlineList(host.clock, exchangeDeadline);
+    this.responseWait = new DeadlineList(host.clock, exchangeDeadline);
+    this.limits = { maxHeadBytes: MAX_REQUEST_HEAD, maxBodyBytes: c.maxBodyBytes };
+    this.#proto = host.config.tls != null ? 'https' : 'http';
     this.#classes(host.group.name);
     this.#readPages();
   }
@@ -96,6 +121,18 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   /** The listener (its name, for the access log). */
   get listener(): { readonly name: string } {
     return this.#host;
+  }
+
+  get clock(): Clock {
+    return this.#host.clock;
+  }
+
+  get headerMs(): number {
+    return this.#host.config.http!.headerTimeoutMs;
+  }
+
+  get responseTimeoutMs(): number {
+    return this.#host.config.http!.responseTimeoutMs;
   }
 
   /** Reads the configured error pages (at start, and after a reload changed them); an unreadable one is logged and the default used. */
@@ -112,150 +149,78 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
     }
   }
 
-  get clock(): Clock {
-    return this.#host.clock;
-  }
-
   event(message: string): void {
     this.#host.logEvent(`listener ${this.#host.name}: ${message}`);
   }
 
-  // HttpFrontHandler
-  request(req: Request, clientAddress: string, clientPort: number, front: HttpFront): Response | Promise<Response | undefined> {
+  /** A new client connection (its socket's data becomes the connection); `initial`: bytes read before (a PROXY header's followers). */
+  accept(socket: StreamSocket<unknown>, address: string, port: number, key: string, initial: Uint8Array | null): HttpClient {
+    const c = new ProxyClient(socket, this, this, this.limits, address, port);
+    c.key = key;
+    socket.data = c;
+    this.clients++;
+    if (initial !== null && initial.length > 0) c.onData(initial);
+    return c;
+  }
+
+  // HttpClientHandler
+  request(c: HttpClient, head: RequestHead): ClientRequestUser {
     const startMs = this.clock.now();
-    const target = requestTarget(req.url);
-    const host = req.headers.get('host');
-    const st = newSelectionState(clientKey(clientAddress), clientPort);
-    // The runtime joins a repeated Host with ', ' (a host never has a comma): two Hosts are ambiguous.
-    if (host !== null && host.includes(',')) return this.#refuse(this.#bare(front, req, this.#host.group, st, target, host, startMs), 400, 'bad-request', 'more than one Host header');
+    const target = head.target === '*' ? '*' : requestTarget(head.target);
+    const host = head.host;
+    const st = newSelectionState(clientKey(c.address), c.port);
     const route = this.#routes.length === 0 ? null : matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
     const cookieName = group.config.stickyCookie ?? null;
-    const cookies = cookieName === null ? null : takeCookie(req.headers.get('cookie'), cookieName);
-    const headers = forwardedRequestHeaders(req.headers, { clientAddress, proto: this.#host.config.tls != null ? 'https' : 'http', host }, this.#trusted);
-    if (cookies !== null) {
-      const i = headers.findIndex(([n]) => n === 'cookie');
-      if (i >= 0) headers.splice(i, 1);
-      if (cookies.rest != null) headers.push(['cookie', cookies.rest]);
-    }
-    const wanted = req.headers.get('upgrade');
-    if (wanted !== null) {
-      if (wanted.toLowerCase() !== 'websocket') {
-        const text = `Upgrade: ${wanted.slice(0, 40)} is not supported: the runtime's HTTP server cannot hand the connection over (WebSocket only)`;
-        return this.#refuse(this.#bare(front, req, group, st, target, host, startMs), 501, 'upgrade-unsupported', text);
-      }
-      const t = new WsTunnel(this, group, st, req.method, target, host, startMs, headers, req.headers.get('sec-websocket-protocol'));
-      t.front = front;
-      t.req = req;
-      this.#waiting(front, req);
-      return this.#tunnel(t, cookies?.value ?? null);
-    }
-    const framing = bodyFraming(req.method, req.body !== null, req.headers.get('content-length'));
-    const body = framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0) ? null : req.body;
-    if (body === null) {
-      this.#waiting(front, req);
-      return this.#forward(front, req, target, host, startMs, headers, framing, null, group, st, cookies?.value ?? null);
-    }
-    // A short body is read whole first: a malformed one never reaches a server (body-start.ts).
-    // While a body comes the runtime's own rule bounds it (16 KiB/s over the idle timeout); its end turns the timer off.
-    return readBodyStart(body, this.clock).then((start) => {
-      if (start.kind === 'failed') {
-        const text = `the request body could not be read: ${(start.error as Error).message ?? String(start.error)}`;
-        return this.#refuse(this.#bare(front, req, group, st, target, host, startMs), 400, 'bad-request', text);
-      }
-      if (start.kind === 'whole') return this.#forward(front, req, target, host, startMs, headers, { kind: 'length', length: start.bytes.length }, wholeBody(start.bytes), group, st, cookies?.value ?? null);
-      return this.#forward(front, req, target, host, startMs, headers, framing, start.body, group, st, cookies?.value ?? null);
-    });
-  }
-
-  /** A record for a request Fulcrum answers itself before any exchange (an error path). */
-  #bare(front: HttpFront, req: Request, group: HttpGroup, st: SelectionState, target: string, host: string | null, startMs: number): RequestRecord {
-    const r = new RequestRecord(this.#host, group, st, req.method, target, host, startMs, false);
-    r.front = front;
-    r.req = req;
-    return r;
-  }
-
-  /** A request without a body waits for its server: the runtime must not close it before the response timeout answers. */
-  #waiting(front: HttpFront, req: Request): void {
-    front.clientTimeout(req, waitSeconds(this.#host.config.http!.responseTimeoutMs));
-  }
-
-  answerBegins(r: RequestRecord): void {
-    r.front?.clientTimeout(r.req!, this.clientIdleS);
-  }
-
-  answerDone(r: RequestRecord): void {
-    r.front?.clientTimeout(r.req!, timerSeconds(this.#host.config.http!.headerTimeoutMs));
-  }
-
-  /** Sends the request on: its head (with `framing`), then `body` streamed, to a server of `group`. */
-  #forward(front: HttpFront, req: Request, target: string, host: string | null, startMs: number, headers: [string, string][], framing: BodyFraming, body: ReadableStream<Uint8Array> | null, group: HttpGroup, st: SelectionState, cookieIn: string | null): Response | Promise<Response> {
-    const method = req.method;
+    const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
+    const headers = forwardedRequestHeaders(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted);
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
-    let text = host === null ? `${method} ${target} HTTP/1.1\r\nhost: \r\n` : `${method} ${target} HTTP/1.1\r\n`;
+    let lines = host === null ? 'host: \r\n' : '';
     for (const [n, v] of headers) {
-      if (n === 'content-length' || n === 'expect') continue;
-      text += `${n}: ${v}\r\n`;
+      const lower = n.length === 6 || n.length === 14 ? n.toLowerCase() : '';
+      // The framing is the exchange's; 100-continue was answered here; the sticky cookie is ours.
+      if (lower === 'content-length' || lower === 'expect') continue;
+      if (cookies !== null && lower === 'cookie') continue;
+      lines += `${n}: ${v}\r\n`;
     }
-    const line = framingHeader(framing);
-    text += line === null ? '\r\n' : `${line}\r\n\r\n`;
-    const head = Buffer.from(text, 'latin1');
-    const x = new Exchange(this, group, st, method, target, host, startMs, head, body, framing.kind === 'chunked');
-    x.cookieIn = cookieIn;
-    x.front = front;
-    x.req = req;
-    const server = this.#chosen(x, cookieIn);
-    if (server === null) return this.#noServer(x);
+    if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
+    if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
+    const x = new Exchange(this, c, group, st, head, target, startMs, lines);
+    x.cookieIn = cookies?.value ?? null;
     this.inFlight++;
-    x.start(server, this.#host.config.http!.responseTimeoutMs);
-    return x.response;
+    return x;
   }
 
-  /** A WebSocket request: the tunnel is set up before the client is upgraded (ws-tunnel.ts). */
-  #tunnel(t: WsTunnel, cookieIn: string | null): Response | Promise<Response | undefined> {
-    const server = this.#chosen(t, cookieIn);
-    if (server === null) return this.#noServer(t);
-    this.inFlight++;
-    return t.start(server, this.#host.config.http!.responseTimeoutMs);
+  refuse(c: HttpClient, status: number, reason: string): void {
+    const r = new RequestRecord(this.#host, this.#host.group, newSelectionState(clientKey(c.address), c.port), '', '', null, this.clock.now());
+    r.answered(status, status === 408 ? 'client-timeout' : status === 413 ? 'body-too-large' : 'bad-request', reason, r.startMs);
+    this.writeAnswer(c, status, reason, false);
+    c.closeAfterFlush();
+    this.#record(r);
+  }
+
+  closed(c: HttpClient): void {
+    this.clients--;
+    this.#host.httpClientEnded((c as ProxyClient).key, c.bytesRead, c.bytesWritten);
   }
 
   /** The sticky cookie's server (noted on the record), else the group's Selector's choice; null: none (st.refusal says why). */
-  #chosen(r: RequestRecord, cookieIn: string | null): Server | null {
-    const stuck = this.#stuckTo(r.group, r.st, cookieIn);
+  choose(x: Exchange): Server | null {
+    const stuck = this.#stuckTo(x);
     if (stuck !== null) {
-      r.sticky = true;
+      x.sticky = true;
       return stuck;
     }
-    return r.group.selector.begin(r.st);
+    return x.group.selector.begin(x.st);
   }
 
-  /** 503: no server of the group could take the request. */
-  #noServer(r: RequestRecord): Response {
-    const refusal = r.st.refusal ?? 'no-server';
-    return this.#refuse(r, 503, refusal, `no server available in group ${r.group.name} (${refusal})`);
-  }
-
-  /** An answer of Fulcrum's own before any exchange began: counted and logged like a finished request. */
-  #refuse(r: RequestRecord, status: number, end: string, text: string): Response {
-    r.answered(status, end, text, r.startMs);
-    this.answerDone(r);
-    this.#record(r);
-    return this.errorResponse(status, text);
-  }
-
-  failed(e: Error): Response {
-    this.event(`request failed: ${e.message}`);
-    return this.errorResponse(502, 'the request could not be forwarded');
-  }
-
-  #stuckTo(group: HttpGroup, st: SelectionState, cookieIn: string | null): Server | null {
-    if (cookieIn === null) return null;
-    const s = this.#table(group)?.serverOf(cookieIn) ?? null;
+  #stuckTo(x: Exchange): Server | null {
+    if (x.cookieIn === null) return null;
+    const s = this.#table(x.group)?.serverOf(x.cookieIn) ?? null;
     if (s === null || s.isUnavailable(this.clock.now()) || !s.reserve(true)) return null;
-    st.server = s;
-    st.reason = 'tracked';
+    x.st.server = s;
+    x.st.reason = 'tracked';
     return s;
   }
 
@@ -341,18 +306,25 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
   }
 
   /** An answer of Fulcrum's own: the listener's error page for `status`, or `<status> <reason>: <text>`. */
-  errorResponse(status: number, text: string): Response {
+  writeAnswer(client: HttpClient, status: number, text: string, keep: boolean): void {
     if (this.#host.config.http?.errorPages !== this.#pagesFrom) this.#readPages();
     const page = this.#pages.get(status);
-    if (page !== undefined) return new Response(page.body, { status, headers: { 'content-type': page.type, 'cache-control': 'no-store' } });
-    return new Response(`${status} ${STATUS_TEXT[status] ?? 'Error'}: ${text}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+    const body = page !== undefined ? page.body : Buffer.from(`${status} ${STATUS_TEXT[status] ?? 'Error'}: ${text}\n`, 'utf8');
+    const type = page !== undefined ? page.type : 'text/plain; charset=utf-8';
+    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: ${type}\r\ncache-control: no-store\r\ncontent-length: ${body.length}\r\n${keep ? '' : 'connection: close\r\n'}\r\n`;
+    const bodiless = client.head?.method === 'HEAD';
+    const out = Buffer.allocUnsafe(head.length + (bodiless ? 0 : body.length));
+    out.write(head, 0, 'latin1');
+    if (!bodiless) out.set(body, head.length);
+    client.write(out);
   }
 
-  /** Stops: idle connections closed (busy ones end with their requests). */
+  /** Stops: idle backend connections closed (busy ones end with their requests, clients by their timers). */
   stop(): void {
     for (const s of this.pool.servers()) this.pool.closeIdle(s);
     for (const g of this.#watched) g.stateWatchers.delete(this.#serverChanged);
     this.#watched.clear();
+    // The timer lists go on: the connections still open end by them.
   }
 }
 
@@ -360,4 +332,14 @@ export class HttpProxy implements HttpFrontHandler, PoolOwner<BackendConnection>
 function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q < 0 ? target : target.slice(0, q);
+}
+
+/** The Cookie fields of a request, joined as one (RFC 6265 §5.4), or null. */
+function cookieOf(headers: readonly [string, string][]): string | null {
+  let out: string | null = null;
+  for (const [n, v] of headers) {
+    if (n.length !== 6 || n.toLowerCase() !== 'cookie') continue;
+    out = out === null ? v : `${out}; ${v}`;
+  }
+  return out;
 }

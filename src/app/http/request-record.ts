@@ -1,17 +1,16 @@
 /**
  * What one HTTP mode request (or WebSocket tunnel) leaves for the access log and /metrics
- * (docs/http.md, "Access log and metrics"): Exchange and WsTunnel extend this class, so the
+ * (docs/http.md, "Access log and metrics"): Exchange extends this class, so the
  * request's own object is its record, filled as it goes by plain field writes (no closure, no
  * extra object). The access log's line is built from it only when an access log is configured.
- * A request Fulcrum answers before any exchange or tunnel exists (two Hosts, an unreadable body:
- * 400; another Upgrade: 501) gets a bare RequestRecord, on those error paths only.
+ * A request Fulcrum refuses before any exchange exists (a malformed head: 400, 431, 505; a slow
+ * one: 408) gets a bare RequestRecord, on those error paths only.
  */
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import type { GroupConfig } from '../../config/model.ts';
 import type { Selector } from '../../core/selector.ts';
 import type { HttpRequestRecord } from '../../control/observed.ts';
-import type { HttpFront } from '../../dataplane/http-front.ts';
 
 /** The group a request goes to (app's GroupRuntime fits). */
 export interface HttpGroup {
@@ -43,9 +42,8 @@ export class RequestRecord implements HttpRequestRecord {
   /** How it ended (docs/http.md); 'ok' until something else happens. */
   end = 'ok';
   detail: string | null = null;
-  /** The client's request and its listener's front, through which its connection's timer is set. */
-  front: HttpFront | null = null;
-  req: Request | null = null;
+  /** The request was upgraded (a 101): the record is its tunnel's, logged when it ends. */
+  websocket = false;
 
   constructor(
     readonly listener: { readonly name: string },
@@ -55,7 +53,6 @@ export class RequestRecord implements HttpRequestRecord {
     readonly target: string,
     readonly host: string | null,
     readonly startMs: number,
-    readonly websocket: boolean,
   ) {}
 
   /** An answer of Fulcrum's own: its status, why (`end`) and in words (`detail`), at `nowMs`. */

@@ -32,8 +32,7 @@ export const httpListenerFields = {
   trusted_proxies: z.array(checkedText('an IP address or CIDR block', trustedProblem), { error: expecting('a list of addresses or CIDR blocks') }).optional(),
   pool: mapping('a mapping with max_per_server and idle_timeout', httpPoolShape).optional(),
   response_timeout: durationField({ minMs: 1 }).optional(),
-  // The runtime's client timer: whole seconds up to 255, and more than one 4 s sweep (core/http/client-timer.ts).
-  header_timeout: durationField({ minMs: 5000, maxMs: 255_000 }).optional(),
+  header_timeout: durationField({ minMs: 1, maxMs: 3_600_000 }).optional(),
   max_body_size: int(0, MAX_INT, 'a number of bytes').optional(),
   error_pages: z
     .record(z.string().regex(/^[45][0-9]{2}$/, { error: expecting('an HTTP error status (400 to 599)') }), z.string({ error: expecting('the path of a file') }).min(1, { error: expecting('the path of a file') }), {

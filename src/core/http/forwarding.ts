@@ -7,7 +7,7 @@
  */
 import type { TrustedSources } from '../trusted-sources.ts';
 
-/** Header fields as [name, value] pairs (names lower-case as the runtime gives them). */
+/** Header fields as [name, value] pairs (names as received). */
 export type HeaderList = [string, string][];
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -67,14 +67,15 @@ export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, fa
       continue;
     }
     if (lower === 'x-forwarded-proto') continue;
-    out.push([lower, v]);
+    // The name as the client wrote it: some servers care about case.
+    out.push([n, v]);
   }
   if (tokens !== null) {
     const named = tokens;
     if (named.has('x-forwarded-for')) xff = null;
     if (named.has('forwarded')) forwarded = null;
     let k = 0;
-    for (const h of out) if (!named.has(h[0])) out[k++] = h;
+    for (const h of out) if (!named.has(h[0].toLowerCase())) out[k++] = h;
     out.length = k;
   }
   out.push(['x-forwarded-for', xff === null ? client : `${xff}, ${client}`]);

@@ -4,7 +4,6 @@ import { ConnectionPool, type Pooled, type PoolWaiter } from '../../../../src/co
 import { matchRoute } from '../../../../src/core/http/routes.ts';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../../../src/core/http/forwarding.ts';
 import { StickyTable, takeCookie } from '../../../../src/core/http/sticky.ts';
-import { CLIENT_TIMER_TICK_S, timerSeconds, waitSeconds } from '../../../../src/core/http/client-timer.ts';
 import { TrustedSources } from '../../../../src/core/trusted-sources.ts';
 import { ManualClock } from '../../../helpers/manual-clock.ts';
 
@@ -143,14 +142,3 @@ test('sticky: opaque values, a table by server, the cookie taken out', () => {
   expect(takeCookie(null, 'SRV')).toEqual({ value: null, rest: null });
 });
 
-test('client timer: whole seconds from 5 (more than one sweep) to 255; the wait outlasts the response timeout by more than a sweep', () => {
-  expect([timerSeconds(1), timerSeconds(4000), timerSeconds(5000), timerSeconds(5001), timerSeconds(10_000), timerSeconds(300_000)]).toEqual([5, 5, 5, 6, 10, 255]);
-  for (const ms of [1, 300, 999, 1000, 2500, 30_000, 59_001]) {
-    const s = waitSeconds(ms);
-    // The runtime fires a timeout of s seconds after more than 4·ceil(s/4) − 4 seconds: still a second after ours.
-    const earliest = CLIENT_TIMER_TICK_S * Math.ceil(s / CLIENT_TIMER_TICK_S) - CLIENT_TIMER_TICK_S;
-    expect(earliest * 1000).toBeGreaterThanOrEqual(ms + 1000);
-  }
-  expect(waitSeconds(30_000)).toBe(35);
-  expect(waitSeconds(600_000)).toBe(255);
-});
