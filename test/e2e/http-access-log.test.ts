@@ -163,7 +163,7 @@ describe('HTTP mode: the access log (JSON) and /metrics per request', () => {
     expect(l.failed).toEqual([{ server: gone.address, error: expect.stringMatching(/^connect failed/) }]);
   });
 
-  test("a WebSocket tunnel's line when it ends: 101, messages' sizes each way, who closed", async () => {
+  test("a WebSocket tunnel's line when it ends: 101, the tunnel's bytes each way (frames), who closed", async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${ports.ws}/chat`);
     const got = new Promise<string>((res) => (ws.onmessage = (e) => res(String(e.data))));
     await new Promise<void>((res, rej) => {
@@ -174,7 +174,8 @@ describe('HTTP mode: the access log (JSON) and /metrics per request', () => {
     expect(await got).toBe('echo:hello');
     ws.close(1000, 'done');
     const l = await line('ws', 'the tunnel', () => true);
-    expect(l).toMatchObject({ type: 'websocket', method: 'GET', path: '/chat', status: 101, by: 'server', server: `127.0.0.1:${wsServer.port}`, connection: null, bytes_from_client: 5, bytes_to_client: 10, end: 'client-closed' });
+    expect(l).toMatchObject({ type: 'websocket', method: 'GET', path: '/chat', status: 101, by: 'server', server: `127.0.0.1:${wsServer.port}`, connection: 'new', bytes_from_client: 23, bytes_to_client: 20, end: 'client-closed' });
+    // 23: 'hello' in a masked frame (2 + 4 + 5) and the close frame with its code and 'done' (2 + 4 + 2 + 4); 20: 'echo:hello' (2 + 10) and the close frame back (2 + 2 + 4).
   });
 
   test('/metrics: requests by group and status class, own answers by status, the response head histogram and the pool, moving with the traffic', async () => {

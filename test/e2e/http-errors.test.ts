@@ -37,6 +37,6 @@ describe('HTTP mode error answers', () => {
     await c.write('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n');
     const bad = (await c.readAll()).toString();
     expect(bad).toStartWith('HTTP/1.1 400 ');
-    expect(bad).toEndWith('\r\n\r\n400 Bad Request: more than one Host header\n');
+    expect(bad).toEndWith('\r\n\r\n400 Bad Request: two Host fields\n');
   });
 });

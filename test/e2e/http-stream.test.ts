@@ -2,7 +2,8 @@
  * HTTP mode's streaming end to end (docs/http.md): request bodies reach the server while the
  * client is still sending them (chunked, and by Content-Length), a chunked body over
  * max_body_size aborts the request at the server, WebSocket relayed both ways through a
- * server-side WebSocket (Bun's client against an echo server), other Upgrades answered 501,
+ * byte tunnel after the server's 101 (Bun's WebSocket client against an echo server, and a
+ * made-up protocol),
  * `Expect: 100-continue` with curl, and an HTTP/1.0 client without Host. The servers are
  * Bun.serve in this process; the fulcrum process is between.
  */
@@ -172,18 +173,55 @@ describe('HTTP mode streaming', () => {
     expect(seen.closed).toEqual([4000, 'client done']);
   });
 
-  test('an Upgrade other than WebSocket is answered 501 with the reason', async () => {
-    const [a] = [httpBackend('a')];
-    h.defer(() => a!.close());
-    const port = await start([a!.address]);
+  test('any Upgrade the server accepts with 101 becomes a byte tunnel both ways; one it refuses is an ordinary answer', async () => {
+    // A server speaking a made-up protocol after its 101: it echoes each read upper-cased.
+    let seenHead = '';
+    const srv = Bun.listen<{ upgraded: boolean }>({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { upgraded: false };
+        },
+        data(s, d) {
+          const text = d.toString('latin1');
+          if (s.data.upgraded) {
+            s.write(text.toUpperCase());
+            return;
+          }
+          seenHead = text;
+          if (!/^upgrade: *shout/im.test(text)) {
+            s.write('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\n\r\nnope');
+            return;
+          }
+          s.data.upgraded = true;
+          // The first tunnel bytes come with the 101, in the same write.
+          s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nready;');
+        },
+      },
+    });
+    h.defer(() => srv.stop(true));
+    const port = await start([`127.0.0.1:${srv.port}`]);
     const c = await connect(port);
     h.defer(() => c.close());
-    await c.write('GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n');
+    await c.write('GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n');
     const head = await c.readUntil('\r\n\r\n');
-    expect(head).toMatch(/^HTTP\/1\.1 501/);
-    const len = Number(/content-length: *(\d+)/i.exec(head)![1]);
-    expect((await c.readExactly(len)).toString()).toContain('cannot hand the connection over');
-    expect(a!.requests.length).toBe(0);
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(head.toLowerCase()).toContain('upgrade: shout');
+    expect(seenHead.toLowerCase()).toContain('connection: upgrade');
+    expect(seenHead.toLowerCase()).toContain('x-forwarded-for: 127.0.0.1');
+    expect((await c.readExactly(6)).toString()).toBe('ready;');
+    await c.write('hello');
+    expect((await c.readExactly(5)).toString()).toBe('HELLO');
+    await c.write('GET / HTTP/1.1\r\n'); // not parsed any more: tunnel bytes like any others
+    expect((await c.readExactly(16)).toString()).toBe('GET / HTTP/1.1\r\n');
+    await c.close();
+
+    const d = await connect(port);
+    h.defer(() => d.close());
+    await d.write('GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n');
+    const refused = await d.readUntil('nope');
+    expect(refused).toMatch(/^HTTP\/1\.1 426 /);
   });
 
   const curl = spawnSync('curl', ['--version']).status === 0;
