@@ -310,6 +310,8 @@ export class Balancer implements RuntimeHooks {
       }
       listener.active++;
       http.accept(socket, address, origin?.sourcePort ?? socket.remotePort, key, initial);
+      // The PROXY stage paused a plain socket for a server connect; HTTP reads its requests now.
+      if (origin !== null && facts === null) socket.resume();
       return;
     }
     // After a PROXY header (accept_proxy) the real client is the one it names, for every decision.

@@ -432,8 +432,10 @@ export class ListenerRuntime implements AcceptHandler, GatedAcceptor, ProxyAccep
 
   get proxyNext(): Exclude<ListenerMode, 'udp' | 'http'> {
     const mode = this.mode;
-    // The config refuses accept_proxy on UDP and HTTP listeners; a PROXY header is a TCP stream's.
-    return mode === 'udp' || mode === 'http' ? 'plain' : mode;
+    // An HTTP listener reads its requests as a plain or terminating one would read bytes. The
+    // config refuses accept_proxy on UDP listeners; a PROXY header is a TCP stream's.
+    if (mode === 'http') return this.config.tls != null ? 'terminate' : 'plain';
+    return mode === 'udp' ? 'plain' : mode;
   }
 
   get proxyTimeoutMs(): number {

@@ -103,7 +103,6 @@ export class ProxyGate {
       }
       const gate = new Gate(this.socket, o, o.prereadTimeoutMs, null);
       gate.origin = origin;
-    gate.source = source; // the per-source count is the real client's
       gate.source = source; // the per-source count is the real client's
       this.socket.data = gate;
       if (rest !== null) gate.onData(rest);

@@ -39,6 +39,11 @@ async function echo(r: Response | Promise<Response>): Promise<Echo> {
 /** One request on a raw keep-alive connection; the answer is read by its Content-Length or chunks. */
 async function rawRequest(c: Client, path: string, extra = '', host = 'test'): Promise<Answer> {
   await c.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
+  return rawRequestAnswer(c);
+}
+
+/** The answer to a request already written on `c`. */
+async function rawRequestAnswer(c: Client): Promise<Answer> {
   const head = await c.readUntil('\r\n\r\n');
   const status = Number(head.split(' ')[1]);
   const len = /content-length: *(\d+)/i.exec(head);
@@ -198,6 +203,56 @@ describe('HTTP mode', () => {
     await c.write('GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
     expect(await c.readUntil('\r\n')).toMatch(/^HTTP\/1\.1 400/);
     expect(slow.requests.length).toBe(1); // neither the large body nor the smuggling attempt reached it
+  });
+
+  test('accept_proxy: the PROXY header names the client (X-Forwarded-For, per-source limits); a connection without the header is closed unanswered', async () => {
+    const [a] = backends('a');
+    const { port } = await start({ web: { servers: [a!.address] } }, { accept_proxy: true, proxy_trusted: ['127.0.0.1'] });
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('PROXY TCP4 198.51.100.7 127.0.0.1 40000 80\r\nGET /p HTTP/1.1\r\nHost: test\r\n\r\n');
+    const first = await rawRequestAnswer(c);
+    expect(first.status).toBe(200);
+    expect((first.body as Echo).headers['x-forwarded-for']).toBe('198.51.100.7');
+    // The next request on the connection: same client.
+    const again = await rawRequest(c, '/q');
+    expect((again.body as Echo).headers['x-forwarded-for']).toBe('198.51.100.7');
+    // Without the header the stage waits for it and refuses a request line as a malformed one.
+    const d = await connect(port);
+    h.defer(() => d.close());
+    await d.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n');
+    expect(await d.waitClosed(10_000)).not.toBe('timeout');
+    expect(d.bytesReceived).toBe(0);
+  });
+
+  test('max_connections_per_source bounds one address\'s HTTP client connections too', async () => {
+    const [a] = backends('a');
+    const dir = tempDir(h);
+    const port = freePort();
+    const path = join(dir, 'fulcrum.yaml');
+    writeYaml(path, { global: { max_connections_per_source: 2 }, groups: { web: { servers: [a!.address] } }, listeners: [{ listen: `127.0.0.1:${port}`, group: 'web', mode: 'http' }] });
+    await h.startFulcrum(['--config', path], { port: [port] });
+    const held = [await connect(port), await connect(port)];
+    for (const c of held) {
+      h.defer(() => c.close());
+      expect((await rawRequest(c, '/')).status).toBe(200);
+    }
+    const third = await connect(port);
+    h.defer(() => third.close());
+    expect(await third.waitClosed(10_000)).not.toBe('timeout');
+    await held[0]!.close();
+    // A slot is free again once one of them closed.
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      const c = await connect(port);
+      h.defer(() => c.close());
+      try {
+        ok = (await rawRequest(c, '/')).status === 200;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(ok).toBe(true);
   });
 
   test('a refused connect is retried once on another server', async () => {

@@ -38,7 +38,7 @@ export type { HttpGroup };
 /** What the proxy needs of its listener (app's ListenerRuntime fits). */
 export interface HttpHost {
   readonly name: string;
-  readonly config: { readonly http?: HttpListenerConfig | null; readonly tls?: unknown };
+  readonly config: { readonly http?: HttpListenerConfig | null; readonly tls?: unknown; readonly acceptProxy?: unknown };
   readonly group: HttpGroup;
   readonly clock: Clock;
   groupNamed(name: string): HttpGroup | null;

@@ -69,7 +69,7 @@ export function buildHttp(l: ParsedHttp): HttpListenerConfig | undefined {
   };
 }
 
-const NOT_YET = ['sni_routes', 'preread_timeout', 'accept_proxy', 'protocol'] as const;
+const NOT_YET = ['sni_routes', 'preread_timeout', 'protocol'] as const;
 
 /** HTTP fields without `mode: http`, what an HTTP listener cannot have yet, and route groups. */
 export function checkHttpListener(l: Record<string, unknown>, i: number, groups: string[]): Found[] {

@@ -46,11 +46,10 @@ test('mistakes name the field and what to do', () => {
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, routes: [{path_prefix: v1, group: api}]}'))).toMatch(/path prefix starting with '\/'/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, pool: {max_per_srv: 2}}'))).toMatch(/unknown field 'max_per_srv'.*max_per_server/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, trusted_proxies: [not-an-ip]}'))).toMatch(/trusted_proxies/);
-  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, accept_proxy: true}'))).toMatch(/'accept_proxy' is not supported with 'mode: http' yet/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, sni_routes: []}'))).toMatch(/'sni_routes' is not supported with 'mode: http' yet/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: https}'))).toMatch(/one of tcp, http/);
-  // The runtime's client timer: more than one 4 s sweep, whole seconds up to 255.
-  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 4s}'))).toMatch(/header_timeout.*from 5000 to 255000 ms/);
-  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 5m}'))).toMatch(/header_timeout.*from 5000 to 255000 ms/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 0s}'))).toMatch(/header_timeout.*from 1 to 3600000 ms/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 2h}'))).toMatch(/header_timeout.*from 1 to 3600000 ms/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, header_timeout: 5s}'))).toMatch(/'header_timeout' is an HTTP setting/);
   expect(errorsOf(y('groups:', '  web:', '    servers: [127.0.0.1:8001]', '    sticky_cookie: "a b"', 'listeners:', '  - {listen: 80, group: web}'))).toMatch(/cookie name/);
 });
