@@ -192,8 +192,11 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
     this.head = head;
     this.requests++;
     this.#phase = Phase.Body;
-    this.#activeMs = this.timers.clock.now();
-    this.#arm(this.timers.idle, this.timers.idleMs);
+    if (head.framing === 'none') this.#disarm(); // requestEnd follows at once
+    else {
+      this.#activeMs = this.timers.clock.now();
+      this.#arm(this.timers.idle, this.timers.idleMs);
+    }
     if (head.expectContinue && head.framing !== 'none' && head.minor === 1) this.#send(CONTINUE);
     this.user = this.handler.request(this, head);
   }

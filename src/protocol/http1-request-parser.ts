@@ -12,6 +12,7 @@
  * bytes, the head is decoded once, and its lines are checked with table lookups, not regexes.
  * Whatever way the bytes are split between feeds, the outcome is the same.
  */
+import { asBuffer, bareLF, CLASS, CRLFCRLF, HEX, lowerIs, TARGET, TCHAR, VALUE } from './http1-lex.ts';
 
 export interface RequestHead {
   method: string;
@@ -68,20 +69,6 @@ const BARE_LF = 'a bare LF in the head';
 const CUT_SHORT = 'the client closed the connection in the middle of a request';
 
 const enum State { Idle, Head, Length, ChunkSize, ChunkBws, ChunkExt, ChunkSizeLF, ChunkData, ChunkDataCR, ChunkDataLF, Trailers, Complete, Failed }
-
-// Character classes by latin1 code (a decoded head has no code over 0xFF).
-const TCHAR = 1; // token (RFC 9110 §5.6.2): VCHAR but the delimiters
-const VALUE = 2; // field value: HTAB, SP, VCHAR, obs-text
-const TARGET = 4; // request target: VCHAR
-const CLASS = new Uint8Array(256);
-const HEX = new Int8Array(256).fill(-1);
-for (let c = 0; c < 256; c++) {
-  const vchar = c >= 0x21 && c <= 0x7e;
-  CLASS[c] = (vchar && !'"(),/:;<=>?@[\\]{}'.includes(String.fromCharCode(c)) ? TCHAR : 0) | (vchar || c === 9 || c === 32 || c >= 0x80 ? VALUE : 0) | (vchar ? TARGET : 0);
-  const h = '0123456789abcdef'.indexOf(String.fromCharCode(c).toLowerCase());
-  if (h >= 0 && c < 0x80) HEX[c] = h;
-}
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 export class RequestParser {
   /** Limits may be changed between requests (a reload). */
@@ -454,31 +441,11 @@ function connectionFlags(value: string): number {
   return flags;
 }
 
-/**
- * s equals `lower` (lower case letters, digits and '-') ignoring case. Exact for tokens and
- * checked values: in them only letters become letters with the 0x20 bit set.
- */
-function lowerIs(s: string, lower: string): boolean {
-  if (s.length !== lower.length) return false;
-  for (let i = 0; i < s.length; i++) if ((s.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
 /** An absolute-form target with an http(s) scheme (any case) and a non-empty authority. */
 function absolute(t: string): boolean {
   const p = t.slice(0, 8).toLowerCase();
   const n = p.startsWith('http://') ? 7 : p === 'https://' ? 8 : 0;
   return n > 0 && t.length > n && t.charCodeAt(n) !== 47;
-}
-
-/** True if bytes[from, to) holds an LF not preceded by a CR. */
-function bareLF(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = bytes.indexOf(10, from); i >= 0 && i < to; i = bytes.indexOf(10, i + 1)) if (i === 0 || bytes[i - 1] !== 13) return true;
-  return false;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Quoted for a log line, at most 40 characters, control characters escaped. */

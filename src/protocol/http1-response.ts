@@ -10,6 +10,7 @@
  * Content-Length beside chunked, a bad chunk size, obs-fold) is an error: the caller answers
  * 502 and closes the connection rather than guess where the next response begins.
  */
+import { asBuffer, CLASS, CRLFCRLF, lowerIs, TCHAR, VALUE } from './http1-lex.ts';
 
 /** What the parser reports. `end(keepAlive)`: the response is complete; may the connection be reused? */
 export interface ResponseSink {
@@ -43,21 +44,11 @@ const enum State {
   Done,
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** True if a field value holds a NUL, a bare CR or LF, or another control character but tab. */
-function badValue(v: string): boolean {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return true;
-  }
-  return false;
-}
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: (.*))?$/;
-
 export class ResponseParser {
   readonly #sink: ResponseSink;
   #state = State.Done;
-  #head = '';
+  /** A head that came in pieces, kept until its end arrives (null: none kept). */
+  #held: Buffer | null = null;
   #remaining = 0;
   #line = '';
   #keepAlive = true;
@@ -71,7 +62,7 @@ export class ResponseParser {
   /** Expect the response to a request with this method (HEAD responses have no body); `upgrade`: it asked for one (a 101 may answer). */
   expect(method: string, upgrade = false): void {
     this.#state = State.Head;
-    this.#head = '';
+    this.#held = null;
     this.#line = '';
     this.#noBody = method === 'HEAD';
     this.#upgrade = upgrade;
@@ -146,7 +137,7 @@ export class ResponseParser {
       return null;
     }
     if (this.#state === State.Done) return null;
-    return this.#state === State.Head && this.#head === '' ? 'the server closed the connection before answering' : 'the server closed the connection in the middle of its response';
+    return this.#state === State.Head && this.#held === null ? 'the server closed the connection before answering' : 'the server closed the connection in the middle of its response';
   }
 
   #onLine(line: string): string | null {
@@ -173,63 +164,101 @@ export class ResponseParser {
   }
 
   #readHead(bytes: Uint8Array, at: number): number | string {
-    const before = this.#head.length;
-    this.#head += latin1(bytes, at, bytes.length);
-    const end = this.#head.indexOf('\r\n\r\n', Math.max(0, before - 3));
-    if (end < 0) return this.#head.length > MAX_RESPONSE_HEAD ? `a response head over ${MAX_RESPONSE_HEAD} bytes` : bytes.length;
-    const consumed = at + (end + 4 - before);
-    const text = this.#head.slice(0, end);
-    this.#head = '';
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
-    if (m === null) return `bad status line '${lines[0]!.slice(0, 40)}'`;
-    const http11 = m[1] === '1';
-    const status = Number(m[2]);
+    const held = this.#held;
+    if (held === null) {
+      // The usual case: the whole head in one read, searched and decoded where it lies.
+      const b = asBuffer(bytes);
+      const e = b.indexOf(CRLFCRLF, at);
+      if (e >= 0 && e + 4 - at <= MAX_RESPONSE_HEAD) {
+        const r = this.#parseHead(b.toString('latin1', at, e + 2));
+        return typeof r === 'string' ? r : e + 4;
+      }
+      if (e >= 0 || bytes.length - at > MAX_RESPONSE_HEAD) return `a response head over ${MAX_RESPONSE_HEAD} bytes`;
+      this.#held = Buffer.from(bytes.subarray(at));
+      return bytes.length;
+    }
+    const joined = Buffer.concat([held, bytes.subarray(at)]);
+    const e = joined.indexOf(CRLFCRLF, Math.max(0, held.length - 3));
+    if (e < 0) {
+      if (joined.length > MAX_RESPONSE_HEAD) return `a response head over ${MAX_RESPONSE_HEAD} bytes`;
+      this.#held = joined;
+      return bytes.length;
+    }
+    if (e + 4 > MAX_RESPONSE_HEAD) return `a response head over ${MAX_RESPONSE_HEAD} bytes`;
+    this.#held = null;
+    const r = this.#parseHead(joined.toString('latin1', 0, e + 2));
+    return typeof r === 'string' ? r : at + e + 4 - held.length;
+  }
+
+  /** Parses a head (`s`: its lines, each with its CRLF) and reports it; an error text, or null. */
+  #parseHead(s: string): string | null {
+    // Status line: HTTP/1.x SP 3DIGIT [SP reason].
+    const le = s.indexOf('\r\n');
+    const minor = s.charCodeAt(7) - 48;
+    const d0 = s.charCodeAt(9) - 48;
+    const d1 = s.charCodeAt(10) - 48;
+    const d2 = s.charCodeAt(11) - 48;
+    if (!s.startsWith('HTTP/1.') || (minor !== 0 && minor !== 1) || s.charCodeAt(8) !== 32 || !(d0 >= 1 && d0 <= 9) || !(d1 >= 0 && d1 <= 9) || !(d2 >= 0 && d2 <= 9) || (le !== 12 && s.charCodeAt(12) !== 32)) {
+      return `bad status line '${s.slice(0, Math.min(le, 40))}'`;
+    }
+    const status = d0 * 100 + d1 * 10 + d2;
+    const reason = le > 13 ? s.slice(13, le) : '';
+    for (let k = 13; k < le; k++) if (!(CLASS[s.charCodeAt(k)]! & VALUE)) return 'a control character in the status line';
     const headers: [string, string][] = [];
     let length = -1;
     let chunked = false;
-    let codings: string[] = [];
+    let codings = '';
     let connection = '';
-    for (let i = 1; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.startsWith(' ') || l.startsWith('\t')) return 'obs-fold in a response header';
-      const colon = l.indexOf(':');
-      const name = colon < 0 ? '' : l.slice(0, colon);
-      if (!TOKEN.test(name)) return `bad header line '${l.slice(0, 40)}'`;
-      const value = l.slice(colon + 1).trim();
-      if (badValue(value)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') {
-        if (!/^[0-9]{1,15}$/.test(value) || (length >= 0 && length !== Number(value))) return `bad Content-Length '${value.slice(0, 20)}'`;
-        length = Number(value);
-      } else if (lower === 'transfer-encoding') {
-        // Several Transfer-Encoding fields form one list: chunked exactly once, and last.
-        codings = codings.concat(value.toLowerCase().split(',').map((s) => s.trim()));
-        chunked = codings[codings.length - 1] === 'chunked' && codings.indexOf('chunked') === codings.length - 1;
-        if (!chunked) return `unsupported Transfer-Encoding '${codings.join(', ').slice(0, 30)}': chunked must come once, last`;
-      } else if (lower === 'connection') {
-        connection += ',' + value.toLowerCase();
-      }
+    for (let i = le + 2; i < s.length; ) {
+      const nl = s.indexOf('\r\n', i);
+      const c0 = s.charCodeAt(i);
+      if (c0 === 32 || c0 === 9) return 'obs-fold in a response header';
+      let j = i;
+      while (j < nl && CLASS[s.charCodeAt(j)]! & TCHAR) j++;
+      if (j === i || j === nl || s.charCodeAt(j) !== 58) return `bad header line '${s.slice(i, Math.min(nl, i + 40))}'`;
+      const name = s.slice(i, j);
+      let a = j + 1;
+      let z = nl;
+      while (a < z && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+      while (z > a && (s.charCodeAt(z - 1) === 32 || s.charCodeAt(z - 1) === 9)) z--;
+      for (let k = a; k < z; k++) if (!(CLASS[s.charCodeAt(k)]! & VALUE)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
+      const value = s.slice(a, z);
+      i = nl + 2;
       headers.push([name, value]);
+      // The fields that matter here, told apart by length before any case-insensitive compare.
+      if (name.length === 14 && lowerIs(name, 'content-length')) {
+        let k = 0;
+        while (k < value.length && value.charCodeAt(k) >= 48 && value.charCodeAt(k) <= 57) k++;
+        if (k === 0 || k !== value.length || k > 15 || (length >= 0 && length !== Number(value))) return `bad Content-Length '${value.slice(0, 20)}'`;
+        length = Number(value);
+      } else if (name.length === 17 && lowerIs(name, 'transfer-encoding')) {
+        // Several Transfer-Encoding fields form one list: chunked exactly once, and last.
+        codings = codings === '' ? value.toLowerCase() : `${codings},${value.toLowerCase()}`;
+        const list = codings.split(',').map((t) => t.trim());
+        chunked = list[list.length - 1] === 'chunked' && list.indexOf('chunked') === list.length - 1;
+        if (!chunked) return `unsupported Transfer-Encoding '${list.join(', ').slice(0, 30)}': chunked must come once, last`;
+      } else if (name.length === 10 && lowerIs(name, 'connection')) {
+        connection += `,${value.toLowerCase()}`;
+      }
     }
     if (status === 101 && this.#upgrade) {
       // The protocol switched: every byte after the head is the tunnel's, to the connection's end.
       this.#keepAlive = false;
       this.#state = State.Close;
-      this.#sink.responseHead({ status, reason: m[3] ?? '', headers, framing: 'tunnel', length: 0 });
-      return consumed;
+      this.#sink.responseHead({ status, reason, headers, framing: 'tunnel', length: 0 });
+      return null;
     }
     if (status < 200) {
       if (status === 101) return '101 Switching Protocols to a request that asked for no upgrade';
       // An interim answer (100 Continue, 103 Early Hints): the final one follows.
-      return consumed;
+      return null;
     }
     if (chunked && length >= 0) return 'both Content-Length and Transfer-Encoding: chunked';
-    const tokens = connection.split(',').map((s) => s.trim());
-    this.#keepAlive = http11 ? !tokens.includes('close') : tokens.includes('keep-alive');
+    const http11 = minor === 1;
+    this.#keepAlive = connection === '' ? http11 : keepAliveOf(connection, http11);
     const bodiless = this.#noBody || status === 204 || status === 304;
     const framing: ResponseHead['framing'] = bodiless ? 'none' : chunked ? 'chunked' : length >= 0 ? (length === 0 ? 'none' : 'length') : 'close';
-    this.#sink.responseHead({ status, reason: m[3] ?? '', headers, framing, length: framing === 'length' ? length : 0 });
+    this.#sink.responseHead({ status, reason, headers, framing, length: framing === 'length' ? length : 0 });
     if (framing === 'none') this.#finish();
     else if (framing === 'length') {
       this.#remaining = length;
@@ -239,13 +268,19 @@ export class ResponseParser {
       this.#keepAlive = false;
       this.#state = State.Close;
     }
-    return consumed;
+    return null;
   }
 
   #finish(): void {
     this.#state = State.Done;
     this.#sink.responseEnd(this.#keepAlive);
   }
+}
+
+/** Whether the Connection tokens (',' then each field, lower-case) keep the connection, for HTTP/1.1 or 1.0. */
+function keepAliveOf(connection: string, http11: boolean): boolean {
+  const tokens = connection.split(',').map((t) => t.trim());
+  return http11 ? !tokens.includes('close') : tokens.includes('keep-alive');
 }
 
 function latin1(bytes: Uint8Array, from: number, to: number): string {

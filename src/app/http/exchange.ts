@@ -29,7 +29,7 @@
 import type { DeadlineEntry, DeadlineList } from '../../core/deadline-list.ts';
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
-import { forwardedResponseHeaders } from '../../core/http/forwarding.ts';
+import { forwardedResponseLines } from '../../core/http/forwarding.ts';
 import { stickyCookie } from '../../core/http/sticky.ts';
 import type { PoolWaiter } from '../../core/http/pool.ts';
 import type { ResponseHead } from '../../protocol/http1-response.ts';
@@ -64,6 +64,8 @@ export interface ExchangeHost {
   /** An exchange is over (its status: the answer, 101 for a tunnel): counted, logged. */
   finished(x: RequestRecord): void;
 }
+
+const NO_BYTES: readonly Uint8Array[] = [];
 
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
@@ -105,7 +107,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   cookieIn: string | null = null;
 
   // The request body
-  #held: Uint8Array[] = [];
+  #held: Uint8Array[] | null = null;
   #heldBytes = 0;
   #bodyEnded = false;
   /** The body is streamed (it was not whole when the request was sent), chunked or not. */
@@ -148,12 +150,12 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.bytesFromClient += chunk.length;
     if (this.#stage === Stage.Done) return;
     const c = this.conn;
-    if (this.#streamed && c !== null && this.#held.length === 0) {
+    if (this.#streamed && c !== null && this.#held === null) {
       this.#writeBody(c, chunk);
       return;
     }
     // Kept (a copy: the chunk is the runtime's read buffer) until the request is sent.
-    this.#held.push(chunk.slice());
+    (this.#held ??= []).push(chunk.slice());
     this.#heldBytes += chunk.length;
     if (this.#heldBytes < WHOLE_BODY_BYTES) return;
     if (this.#stage === Stage.Reading) this.#begin();
@@ -172,7 +174,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     }
     if (this.#stage !== Stage.Sent || !this.#streamed) return;
     const c = this.conn;
-    if (c === null || this.#held.length > 0) return; // sent with the held bytes
+    if (c === null || this.#held !== null) return; // sent with the held bytes
     this.#bodyDone(c);
   }
 
@@ -277,11 +279,11 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       const framing = n > 0 || hasBodyMethod(this.method) ? `content-length: ${n}\r\n` : '';
       const whole = headBytes(this, framing, n);
       let at = whole.length - n;
-      for (const b of this.#held) {
+      for (const b of this.#held ?? NO_BYTES) {
         whole.set(b, at);
         at += b.length;
       }
-      this.#held = [];
+      this.#held = null;
       this.#heldBytes = 0;
       this.#whole = whole;
       conn.send(this.method, whole, upgrade);
@@ -297,8 +299,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
 
   /** Writes the body bytes held so far, then the end of the body if it came. */
   #flushHeld(c: BackendConnection): void {
-    const held = this.#held;
-    this.#held = [];
+    const held = this.#held ?? NO_BYTES;
+    this.#held = null;
     this.#heldBytes = 0;
     let ok = true;
     for (const b of held) ok = this.#writeBody(c, b, false) && ok;
@@ -336,7 +338,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   }
 
   backendDrained(c: BackendConnection): void {
-    if (this.#held.length > 0) {
+    if (this.#held !== null) {
       this.#flushHeld(c);
       return;
     }
@@ -372,12 +374,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     const client = this.client;
     const tunnel = head.framing === 'tunnel';
     const bodiless = this.method === 'HEAD' || head.status === 204 || head.status === 304;
-    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
-    for (const [n, v] of forwardedResponseHeaders(head.headers)) {
-      // HAProxy's nocache: a response that sticks a client must not be cached for others.
-      if (this.setCookie !== null && n.length === 13 && n.toLowerCase() === 'cache-control') continue;
-      text += `${n}: ${v}\r\n`;
-    }
+    // HAProxy's nocache: a response that sticks a client must not be cached for others.
+    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedResponseLines(head.headers, this.setCookie !== null)}`;
     if (this.setCookie !== null) text += `set-cookie: ${this.setCookie}\r\ncache-control: private\r\n`;
     let closeAfter = false;
     if (tunnel) {
@@ -397,17 +395,17 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       this.#keepClient = !closeAfter && client.keepAlive && client.bodyDone;
       text += !this.#keepClient ? 'connection: close\r\n\r\n' : this.req.minor === 0 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
     }
-    this.#disarm();
     this.#answerStarted = true;
     if (!tunnel && head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
       const whole = Buffer.allocUnsafe(text.length + head.length);
       whole.write(text, 0, 'latin1');
       this.#gather = whole;
       this.#gatherAt = text.length;
-      // The server's time runs on until the body is all here: the client has seen nothing yet.
-      this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
+      // The response timeout runs on until the body is all here: the client has seen nothing yet.
+      if (this.#list === null) this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
       return;
     }
+    this.#disarm();
     if (!client.write(Buffer.from(text, 'latin1'))) this.#pauseServer(c);
     if (tunnel) {
       this.websocket = true;
@@ -547,7 +545,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     if (this.#stage === Stage.Done) return;
     this.#stage = Stage.Done;
     this.#disarm();
-    this.#held = [];
+    this.#held = null;
     this.#whole = null;
     const server = this.st.server;
     if (c !== null && server !== null) this.proxy.release(server, c, reusable);

@@ -19,7 +19,7 @@ import { newSelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
-import { forwardedRequestHeaders } from '../../core/http/forwarding.ts';
+import { forwardedRequestLines } from '../../core/http/forwarding.ts';
 import { ConnectionPool, type PoolOwner } from '../../core/http/pool.ts';
 import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
@@ -168,22 +168,15 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     const startMs = this.clock.now();
     const target = head.target === '*' ? '*' : requestTarget(head.target);
     const host = head.host;
-    const st = newSelectionState(clientKey(c.address), c.port);
+    const st = newSelectionState((c as ProxyClient).key, c.port);
     const route = this.#routes.length === 0 ? null : matchRoute(this.#routes, host, pathOf(target));
     const group = (route === null ? null : this.#host.groupNamed(route.target)) ?? this.#host.group;
     this.#watch(group);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
-    const headers = forwardedRequestHeaders(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted);
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     let lines = host === null ? 'host: \r\n' : '';
-    for (const [n, v] of headers) {
-      const lower = n.length === 6 || n.length === 14 ? n.toLowerCase() : '';
-      // The framing is the exchange's; 100-continue was answered here; the sticky cookie is ours.
-      if (lower === 'content-length' || lower === 'expect') continue;
-      if (cookies !== null && lower === 'cookie') continue;
-      lines += `${n}: ${v}\r\n`;
-    }
+    lines += forwardedRequestLines(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted, cookies !== null);
     if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
     if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
     const x = new Exchange(this, c, group, st, head, target, startMs, lines);

@@ -39,68 +39,96 @@ export function plainAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
+/** Request fields the proxy frames or answers itself (never copied to the server). */
+const OWN_REQUEST_FIELDS = new Set(['content-length', 'expect', 'x-forwarded-proto']);
+
+/** Marks the lengths of `names`: a field name of another length is none of them (no lower-casing). */
+function lengthsOf(names: Iterable<string>): Uint8Array {
+  const t = new Uint8Array(64);
+  for (const n of names) t[n.length] = 1;
+  return t;
+}
+const REQUEST_CHECKED = lengthsOf([...HOP_BY_HOP, 'x-forwarded-for', 'forwarded', 'cookie', ...OWN_REQUEST_FIELDS]);
+const RESPONSE_CHECKED = lengthsOf([...HOP_BY_HOP, 'content-length', 'cache-control']);
+
 /**
- * The request headers to send to a server: hop-by-hop fields out, `drop` out (e.g. the cookie
- * field when stickiness removes its own cookie and rebuilds it), forwarding fields in.
+ * The request's header lines to send to a server (`name: value\r\n` each, names as received):
+ * hop-by-hop fields out, the framing and Expect out (the exchange frames the body, 100-continue
+ * is answered here), the Cookie fields out when `dropCookie` (stickiness rebuilds it), and the
+ * forwarding fields in, last. One pass over the fields and one string: this runs for every
+ * request.
  */
-export function forwardedRequestHeaders(incoming: Iterable<[string, string]>, facts: ForwardFacts, trusted: TrustedSources | null): HeaderList {
+export function forwardedRequestLines(incoming: readonly [string, string][], facts: ForwardFacts, trusted: TrustedSources | null, dropCookie = false): string {
   const client = plainAddress(facts.clientAddress);
   const keepChain = trusted !== null && trusted.trusts(client);
-  const out: HeaderList = [];
-  // One pass (this runs for every request): Connection's tokens are applied after it, in the
-  // rare request that has them.
+  let out = '';
   let tokens: Set<string> | null = null;
   let xff: string | null = null;
   let forwarded: string | null = null;
-  for (const [n, v] of incoming) {
-    const lower = n.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') tokens = connectionTokens([[lower, v]], tokens ?? undefined);
-      continue;
+  for (let i = 0; i < incoming.length; i++) {
+    const h = incoming[i]!;
+    const n = h[0];
+    // Most fields are none of these: their names' lengths tell at once.
+    const lower = n.length < 64 && REQUEST_CHECKED[n.length] === 1 ? n.toLowerCase() : '';
+    if (lower !== '') {
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') tokens = connectionTokens([[lower, h[1]]], tokens ?? undefined);
+        continue;
+      }
+      if (lower === 'x-forwarded-for') {
+        if (keepChain) xff = xff === null ? h[1] : `${xff}, ${h[1]}`;
+        continue;
+      }
+      if (lower === 'forwarded') {
+        if (keepChain) forwarded = forwarded === null ? h[1] : `${forwarded}, ${h[1]}`;
+        continue;
+      }
+      if (OWN_REQUEST_FIELDS.has(lower) || (dropCookie && lower === 'cookie')) continue;
     }
-    if (lower === 'x-forwarded-for') {
-      if (keepChain) xff = xff === null ? v : `${xff}, ${v}`;
-      continue;
-    }
-    if (lower === 'forwarded') {
-      if (keepChain) forwarded = forwarded === null ? v : `${forwarded}, ${v}`;
-      continue;
-    }
-    if (lower === 'x-forwarded-proto') continue;
-    // The name as the client wrote it: some servers care about case.
-    out.push([n, v]);
+    out += `${n}: ${h[1]}\r\n`;
   }
   if (tokens !== null) {
+    // Fields the Connection header named, in the rare request that names any: the lines again, without them.
     const named = tokens;
     if (named.has('x-forwarded-for')) xff = null;
     if (named.has('forwarded')) forwarded = null;
-    let k = 0;
-    for (const h of out) if (!named.has(h[0].toLowerCase())) out[k++] = h;
-    out.length = k;
+    out = out
+      .split('\r\n')
+      .filter((l) => l !== '' && !named.has(l.slice(0, l.indexOf(':')).toLowerCase()))
+      .map((l) => `${l}\r\n`)
+      .join('');
   }
-  out.push(['x-forwarded-for', xff === null ? client : `${xff}, ${client}`]);
-  out.push(['x-forwarded-proto', facts.proto]);
   const node = client.includes(':') ? `"[${client}]"` : client;
   const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${facts.host.replace(/["\\]/g, '')}"` : ''}`;
-  out.push(['forwarded', forwarded === null ? own : `${forwarded}, ${own}`]);
-  return out;
+  return `${out}x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
 }
 
-/** The response headers to give the client: hop-by-hop fields out, the rest as the server sent them. */
-export function forwardedResponseHeaders(incoming: readonly [string, string][]): HeaderList {
-  const out: HeaderList = [];
+/**
+ * The response's header lines to give the client (`name: value\r\n` each, as the server sent
+ * them): hop-by-hop fields and the framing out (the exchange frames the body for the client),
+ * Cache-Control out when `dropCacheControl` (a response that sets a sticky cookie says private).
+ */
+export function forwardedResponseLines(incoming: readonly [string, string][], dropCacheControl = false): string {
+  let out = '';
   let tokens: Set<string> | null = null;
-  for (const h of incoming) {
-    const lower = h[0].toLowerCase();
-    if (lower === 'content-length') continue;
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') tokens = connectionTokens([h], tokens ?? undefined);
-      continue;
+  for (let i = 0; i < incoming.length; i++) {
+    const h = incoming[i]!;
+    const n = h[0];
+    const lower = n.length < 64 && RESPONSE_CHECKED[n.length] === 1 ? n.toLowerCase() : '';
+    if (lower !== '') {
+      if (lower === 'content-length' || (dropCacheControl && lower === 'cache-control')) continue;
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') tokens = connectionTokens([h], tokens ?? undefined);
+        continue;
+      }
     }
-    out.push(h);
+    out += `${n}: ${h[1]}\r\n`;
   }
-  // Fields the Connection header named, in the rare response that names any.
   if (tokens === null) return out;
   const named = tokens;
-  return out.filter(([n]) => !named.has(n.toLowerCase()));
+  return out
+    .split('\r\n')
+    .filter((l) => l !== '' && !named.has(l.slice(0, l.indexOf(':')).toLowerCase()))
+    .map((l) => `${l}\r\n`)
+    .join('');
 }

@@ -2,7 +2,7 @@
 import { expect, test } from 'bun:test';
 import { ConnectionPool, type Pooled, type PoolWaiter } from '../../../../src/core/http/pool.ts';
 import { matchRoute } from '../../../../src/core/http/routes.ts';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../../../src/core/http/forwarding.ts';
+import { forwardedRequestLines, forwardedResponseLines } from '../../../../src/core/http/forwarding.ts';
 import { StickyTable, takeCookie } from '../../../../src/core/http/sticky.ts';
 import { TrustedSources } from '../../../../src/core/trusted-sources.ts';
 import { ManualClock } from '../../../helpers/manual-clock.ts';
@@ -108,19 +108,29 @@ test('routes: first match wins, host without port, path prefix', () => {
   expect(matchRoute(routes, 'www.example', '/')).toBeNull();
 });
 
-test('forwarding: XFF appended for trusted proxies, replaced otherwise; hop-by-hop dropped', () => {
+test('forwarding: XFF appended for trusted proxies, replaced otherwise; hop-by-hop, framing and Expect dropped; names keep their case', () => {
   const trusted = TrustedSources.parse(['10.0.0.0/8']) as TrustedSources;
-  const incoming: [string, string][] = [['host', 'h'], ['x-forwarded-for', '1.2.3.4'], ['connection', 'x-secret, keep-alive'], ['x-secret', 's'], ['keep-alive', '5'], ['accept', '*/*']];
-  const fromProxy = new Map(forwardedRequestHeaders(incoming, { clientAddress: '::ffff:10.1.1.1', proto: 'http', host: 'h' }, trusted));
+  const pairs = (lines: string): Map<string, string> => new Map(lines.split('\r\n').filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+  const incoming: [string, string][] = [['Host', 'h'], ['X-Forwarded-For', '1.2.3.4'], ['connection', 'x-secret, keep-alive'], ['X-Secret', 's'], ['keep-alive', '5'], ['Accept', '*/*'], ['Content-Length', '3'], ['Expect', '100-continue'], ['Cookie', 'a=1'], ['X-Forwarded-Proto', 'gopher']];
+  const fromProxy = pairs(forwardedRequestLines(incoming, { clientAddress: '::ffff:10.1.1.1', proto: 'http', host: 'h' }, trusted));
   expect(fromProxy.get('x-forwarded-for')).toBe('1.2.3.4, 10.1.1.1');
   expect(fromProxy.get('forwarded')).toBe('for=10.1.1.1;proto=http;host="h"');
-  expect(fromProxy.has('x-secret') || fromProxy.has('connection') || fromProxy.has('keep-alive')).toBe(false);
-  const fromClient = new Map(forwardedRequestHeaders(incoming, { clientAddress: '192.0.2.7', proto: 'https', host: null }, trusted));
+  expect(fromProxy.get('x-forwarded-proto')).toBe('http');
+  expect([...fromProxy.keys()]).toEqual(['Host', 'Accept', 'Cookie', 'x-forwarded-for', 'x-forwarded-proto', 'forwarded']);
+  const fromClient = pairs(forwardedRequestLines(incoming, { clientAddress: '192.0.2.7', proto: 'https', host: null }, trusted, true));
   expect(fromClient.get('x-forwarded-for')).toBe('192.0.2.7');
   expect(fromClient.get('x-forwarded-proto')).toBe('https');
-  expect(fromClient.get('accept')).toBe('*/*');
-  const resp = forwardedResponseHeaders([['Connection', 'close'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '3'], ['X-A', 'b']]);
-  expect(resp).toEqual([['X-A', 'b']]);
+  expect(fromClient.get('Accept')).toBe('*/*');
+  expect(fromClient.has('Cookie')).toBe(false);
+  // A field the Connection header names is hop-by-hop too, even the forwarding ones.
+  expect([...pairs(forwardedRequestLines([['X-Forwarded-For', '9.9.9.9'], ['Connection', 'X-Forwarded-For'], ['A', 'b']], { clientAddress: '10.0.0.1', proto: 'http', host: null }, trusted)).entries()]).toEqual([
+    ['A', 'b'],
+    ['x-forwarded-for', '10.0.0.1'],
+    ['x-forwarded-proto', 'http'],
+    ['forwarded', 'for=10.0.0.1;proto=http'],
+  ]);
+  expect(forwardedResponseLines([['Connection', 'close, X-Drop'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '3'], ['X-A', 'b'], ['X-Drop', '1'], ['Cache-Control', 'max-age=60']])).toBe('X-A: b\r\nCache-Control: max-age=60\r\n');
+  expect(forwardedResponseLines([['Cache-Control', 'max-age=60'], ['X-A', 'b']], true)).toBe('X-A: b\r\n');
 });
 
 test('sticky: opaque values, a table by server, the cookie taken out', () => {
