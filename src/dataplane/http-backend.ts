@@ -45,6 +45,7 @@ export class BackendConnection implements ResponseSink, Pooled {
   closed = false;
   #unsent: Uint8Array | null = null;
   #gone = false;
+  #paused = false;
 
   constructor(
     readonly owner: BackendOwner,
@@ -95,10 +96,14 @@ export class BackendConnection implements ResponseSink, Pooled {
   }
 
   pause(): void {
+    this.#paused = true;
     this.socket?.pause();
   }
 
+  /** Reads again after pause() (a call into the runtime only when it was paused). */
   resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
     this.socket?.resume();
   }
 

@@ -38,3 +38,24 @@ export function bareLF(bytes: Uint8Array, from: number, to: number): boolean {
   for (let i = bytes.indexOf(10, from); i >= 0 && i < to; i = bytes.indexOf(10, i + 1)) if (i === 0 || bytes[i - 1] !== 13) return true;
   return false;
 }
+
+const utf8 = new TextEncoder();
+
+/**
+ * `text` (a head: latin1 characters) as bytes, with `extra` bytes of room after it. Heads are
+ * nearly always ASCII, which the runtime's UTF-8 encoder writes fastest; one that is not (obs-text
+ * in a field) is written as latin1, byte for byte, as it came.
+ */
+export function headBytes(text: string, extra = 0): Uint8Array {
+  if (extra === 0) {
+    const b = utf8.encode(text);
+    if (b.length === text.length) return b;
+  } else {
+    const out = Buffer.allocUnsafe(text.length + extra);
+    const r = utf8.encodeInto(text, out);
+    if (r.read === text.length && r.written === text.length) return out;
+  }
+  const out = Buffer.allocUnsafe(text.length + extra);
+  out.write(text, 0, 'latin1');
+  return out;
+}

@@ -22,6 +22,8 @@ export interface RequestHead {
   minor: 0 | 1;
   /** Header fields in order: names as received (case kept), values with surrounding spaces/tabs trimmed. */
   headers: [string, string][];
+  /** The field lines as received, each with its CRLF (forwarded as they are when none needs rewriting). */
+  fields: string;
   /** The Host field's value, or null when there is none (HTTP/1.0 only). */
   host: string | null;
   /** How the body is framed (RFC 9112 §6.3). A Content-Length of 0 is 'none'. */
@@ -327,7 +329,8 @@ export class RequestParser {
     this.#digits = this.#total = this.#lineLen = 0;
     this.#state = framing === 'length' ? State.Length : framing === 'chunked' ? State.ChunkSize : State.Complete;
     upgrade = connection & UPGRADE && minor === 1 ? upgrade : null;
-    this.#sink.requestHead({ method, target, minor, headers, host, framing, length, keepAlive, expectContinue, upgrade });
+    const fields = s.slice(le + 2);
+    this.#sink.requestHead({ method, target, minor, headers, fields, host, framing, length, keepAlive, expectContinue, upgrade });
     if (framing === 'none') this.#end(to);
     return to;
   }

@@ -24,6 +24,8 @@ export interface ResponseHead {
   reason: string;
   /** Header fields in order, names as received (the caller decides what to pass on). */
   headers: [string, string][];
+  /** The field lines as received, each with its CRLF (passed on as they are when none needs rewriting). */
+  fields: string;
   /** How the body is delimited: none, a length, chunked, or the connection's end; 'tunnel': a 101 to an upgrade, after which every byte is the tunnel's. */
   framing: 'none' | 'length' | 'chunked' | 'close' | 'tunnel';
   /** The body's length when framing is 'length'. */
@@ -205,6 +207,7 @@ export class ResponseParser {
     const reason = le > 13 ? s.slice(13, le) : '';
     for (let k = 13; k < le; k++) if (!(CLASS[s.charCodeAt(k)]! & VALUE)) return 'a control character in the status line';
     const headers: [string, string][] = [];
+    const fields = s.slice(le + 2);
     let length = -1;
     let chunked = false;
     let codings = '';
@@ -245,7 +248,7 @@ export class ResponseParser {
       // The protocol switched: every byte after the head is the tunnel's, to the connection's end.
       this.#keepAlive = false;
       this.#state = State.Close;
-      this.#sink.responseHead({ status, reason, headers, framing: 'tunnel', length: 0 });
+      this.#sink.responseHead({ status, reason, headers, fields, framing: 'tunnel', length: 0 });
       return null;
     }
     if (status < 200) {
@@ -258,7 +261,7 @@ export class ResponseParser {
     this.#keepAlive = connection === '' ? http11 : keepAliveOf(connection, http11);
     const bodiless = this.#noBody || status === 204 || status === 304;
     const framing: ResponseHead['framing'] = bodiless ? 'none' : chunked ? 'chunked' : length >= 0 ? (length === 0 ? 'none' : 'length') : 'close';
-    this.#sink.responseHead({ status, reason, headers, framing, length: framing === 'length' ? length : 0 });
+    this.#sink.responseHead({ status, reason, headers, fields, framing, length: framing === 'length' ? length : 0 });
     if (framing === 'none') this.#finish();
     else if (framing === 'length') {
       this.#remaining = length;

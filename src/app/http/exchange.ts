@@ -35,6 +35,7 @@ import type { PoolWaiter } from '../../core/http/pool.ts';
 import type { ResponseHead } from '../../protocol/http1-response.ts';
 import type { RequestHead } from '../../protocol/http1-request-parser.ts';
 import { chunkFrame, LAST_CHUNK } from '../../protocol/http1-request.ts';
+import { headBytes } from '../../protocol/http1-lex.ts';
 import type { BackendConnection, BackendUser } from '../../dataplane/http-backend.ts';
 import type { ClientFailure, ClientRequestUser, HttpClient } from '../../dataplane/http-client.ts';
 import type { ConnectionPool } from '../../core/http/pool.ts';
@@ -277,7 +278,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       // Whole: one write of the head and the body, kept for a stale retry.
       const n = this.#heldBytes;
       const framing = n > 0 || hasBodyMethod(this.method) ? `content-length: ${n}\r\n` : '';
-      const whole = headBytes(this, framing, n);
+      const whole = requestBytes(this, framing, n);
       let at = whole.length - n;
       for (const b of this.#held ?? NO_BYTES) {
         whole.set(b, at);
@@ -293,7 +294,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#disarm();
     this.#streamed = true;
     this.#chunkedOut = this.req.framing === 'chunked';
-    conn.send(this.method, headBytes(this, this.#chunkedOut ? 'transfer-encoding: chunked\r\n' : `content-length: ${this.req.length}\r\n`, 0), upgrade);
+    conn.send(this.method, requestBytes(this, this.#chunkedOut ? 'transfer-encoding: chunked\r\n' : `content-length: ${this.req.length}\r\n`, 0), upgrade);
     this.#flushHeld(conn);
   }
 
@@ -375,7 +376,10 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     const tunnel = head.framing === 'tunnel';
     const bodiless = this.method === 'HEAD' || head.status === 204 || head.status === 304;
     // HAProxy's nocache: a response that sticks a client must not be cached for others.
-    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n${forwardedResponseLines(head.headers, this.setCookie !== null)}`;
+    const fields = forwardedResponseLines(head.headers, this.setCookie !== null, head.fields);
+    // Passed on as received, with the server's own Content-Length if it sent one.
+    const asSent = fields === head.fields;
+    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n${fields}`;
     if (this.setCookie !== null) text += `set-cookie: ${this.setCookie}\r\ncache-control: private\r\n`;
     let closeAfter = false;
     if (tunnel) {
@@ -383,11 +387,13 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     } else {
       if (bodiless) {
         // A HEAD's or a 304's Content-Length describes the body a GET would have had.
-        const cl = head.status === 204 ? null : headerValue(head.headers, 'content-length');
+        const cl = head.status === 204 || asSent ? null : headerValue(head.headers, 'content-length');
         if (cl !== null) text += `content-length: ${cl}\r\n`;
-      } else if (head.framing === 'length') text += `content-length: ${head.length}\r\n`;
-      else if (head.framing === 'none') text += 'content-length: 0\r\n';
-      else if (this.req.minor === 1) {
+      } else if (head.framing === 'length') {
+        if (!asSent) text += `content-length: ${head.length}\r\n`;
+      } else if (head.framing === 'none') {
+        if (!asSent) text += 'content-length: 0\r\n';
+      } else if (this.req.minor === 1) {
         text += 'transfer-encoding: chunked\r\n';
         this.#chunkOut = true;
       } else closeAfter = true;
@@ -397,8 +403,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     }
     this.#answerStarted = true;
     if (!tunnel && head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
-      const whole = Buffer.allocUnsafe(text.length + head.length);
-      whole.write(text, 0, 'latin1');
+      const whole = headBytes(text, head.length);
       this.#gather = whole;
       this.#gatherAt = text.length;
       // The response timeout runs on until the body is all here: the client has seen nothing yet.
@@ -406,7 +411,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       return;
     }
     this.#disarm();
-    if (!client.write(Buffer.from(text, 'latin1'))) this.#pauseServer(c);
+    if (!client.write(headBytes(text))) this.#pauseServer(c);
     if (tunnel) {
       this.websocket = true;
       this.#stage = Stage.Tunnel;
@@ -588,11 +593,8 @@ function hasBodyMethod(method: string): boolean {
 }
 
 /** The request head to send (request line, forwarded fields, `framing`, the empty line) in a buffer with `extra` bytes of room after it. */
-function headBytes(x: Exchange, framing: string, extra: number): Uint8Array {
-  const text = `${x.method} ${x.target} HTTP/1.1\r\n${x.headLines}${framing}\r\n`;
-  const out = Buffer.allocUnsafe(text.length + extra);
-  out.write(text, 0, 'latin1');
-  return out;
+function requestBytes(x: Exchange, framing: string, extra: number): Uint8Array {
+  return headBytes(`${x.method} ${x.target} HTTP/1.1\r\n${x.headLines}${framing}\r\n`, extra);
 }
 
 /** The value of the first field named `name` (lower-case), or null. */

@@ -176,7 +176,7 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     let lines = host === null ? 'host: \r\n' : '';
-    lines += forwardedRequestLines(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted, cookies !== null);
+    lines += forwardedRequestLines(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted, cookies !== null, head.fields);
     if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
     if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
     const x = new Exchange(this, c, group, st, head, target, startMs, lines);

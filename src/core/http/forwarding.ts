@@ -48,8 +48,27 @@ function lengthsOf(names: Iterable<string>): Uint8Array {
   for (const n of names) t[n.length] = 1;
   return t;
 }
-const REQUEST_CHECKED = lengthsOf([...HOP_BY_HOP, 'x-forwarded-for', 'forwarded', 'cookie', ...OWN_REQUEST_FIELDS]);
+const REQUEST_SPECIAL = new Set([...HOP_BY_HOP, 'x-forwarded-for', 'forwarded', ...OWN_REQUEST_FIELDS]);
+const REQUEST_CHECKED = lengthsOf([...REQUEST_SPECIAL, 'cookie']);
+/** Response fields that are not passed on as they are (Content-Length is, when the framing keeps it). */
+const RESPONSE_SPECIAL = HOP_BY_HOP;
 const RESPONSE_CHECKED = lengthsOf([...HOP_BY_HOP, 'content-length', 'cache-control']);
+
+/** True if a field of `incoming` is in `special`, or is the optional one (`cookie` / `cache-control`) when `optional`. */
+function anyChecked(incoming: readonly [string, string][], checked: Uint8Array, special: ReadonlySet<string>, optional: boolean): boolean {
+  for (let i = 0; i < incoming.length; i++) {
+    const n = incoming[i]![0];
+    if (n.length >= 64 || checked[n.length] !== 1) continue;
+    const lower = n.toLowerCase();
+    if (special.has(lower) || (optional && (lower === 'cookie' || lower === 'cache-control'))) return true;
+  }
+  return false;
+}
+
+/** A Host as a quoted-string's content: quotes and backslashes left out (a host has none). */
+function hostInQuotes(host: string): string {
+  return host.includes('"') || host.includes('\\') ? host.replace(/["\\]/g, '') : host;
+}
 
 /**
  * The request's header lines to send to a server (`name: value\r\n` each, names as received):
@@ -58,8 +77,12 @@ const RESPONSE_CHECKED = lengthsOf([...HOP_BY_HOP, 'content-length', 'cache-cont
  * forwarding fields in, last. One pass over the fields and one string: this runs for every
  * request.
  */
-export function forwardedRequestLines(incoming: readonly [string, string][], facts: ForwardFacts, trusted: TrustedSources | null, dropCookie = false): string {
+export function forwardedRequestLines(incoming: readonly [string, string][], facts: ForwardFacts, trusted: TrustedSources | null, dropCookie = false, raw: string | null = null): string {
   const client = plainAddress(facts.clientAddress);
+  const node = client.includes(':') ? `"[${client}]"` : client;
+  const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${hostInQuotes(facts.host)}"` : ''}`;
+  // The usual request has no field to drop or rewrite: its lines as received, then ours.
+  if (raw !== null && !anyChecked(incoming, REQUEST_CHECKED, REQUEST_SPECIAL, dropCookie)) return `${raw}x-forwarded-for: ${client}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${own}\r\n`;
   const keepChain = trusted !== null && trusted.trusts(client);
   let out = '';
   let tokens: Set<string> | null = null;
@@ -98,8 +121,6 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
       .map((l) => `${l}\r\n`)
       .join('');
   }
-  const node = client.includes(':') ? `"[${client}]"` : client;
-  const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${facts.host.replace(/["\\]/g, '')}"` : ''}`;
   return `${out}x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
 }
 
@@ -108,7 +129,10 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
  * them): hop-by-hop fields and the framing out (the exchange frames the body for the client),
  * Cache-Control out when `dropCacheControl` (a response that sets a sticky cookie says private).
  */
-export function forwardedResponseLines(incoming: readonly [string, string][], dropCacheControl = false): string {
+export function forwardedResponseLines(incoming: readonly [string, string][], dropCacheControl = false, raw: string | null = null): string {
+  // The usual response has no field to drop: its lines as received (the caller sees it is `raw`,
+  // with the server's own Content-Length, if any).
+  if (raw !== null && !anyChecked(incoming, RESPONSE_CHECKED, RESPONSE_SPECIAL, dropCacheControl)) return raw;
   let out = '';
   let tokens: Set<string> | null = null;
   for (let i = 0; i < incoming.length; i++) {

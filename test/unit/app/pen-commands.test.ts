@@ -7,6 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Balancer, type Diagnostics } from '../../../src/app/balancer.ts';
 import { CommandError, PenCommands, type CommandContext } from '../../../src/app/pen-commands.ts';
+import { loadCodeFor } from '../../../src/app/on-demand.ts';
 import { localTimestamp, penStatusHtml } from '../../../src/app/pen-reports.ts';
 import { parsePenArgs } from '../../../src/config/pen-args.ts';
 
@@ -137,6 +138,8 @@ test('a bad setter changes nothing', async () => {
 });
 
 test('every time a command sets follows the one duration rule, and a refused one changes nothing', async () => {
+  // -E makes a TLS listener: its code loads first, as resolveConfig does (whatever ran before in this process).
+  await loadCodeFor(parsePenArgs(['-E', '/nonexistent.pem', '127.0.0.1:8080', '127.0.0.1:9001']).config);
   const { c, b } = make(['-E', '/nonexistent.pem']);
   const g = b.defaultGroup;
   const before = [g.config.connectTimeoutMs, g.config.blacklistMs, g.config.trackingMs, b.global.idleTimeoutMs];

@@ -131,6 +131,19 @@ test('forwarding: XFF appended for trusted proxies, replaced otherwise; hop-by-h
   ]);
   expect(forwardedResponseLines([['Connection', 'close, X-Drop'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '3'], ['X-A', 'b'], ['X-Drop', '1'], ['Cache-Control', 'max-age=60']])).toBe('X-A: b\r\nCache-Control: max-age=60\r\n');
   expect(forwardedResponseLines([['Cache-Control', 'max-age=60'], ['X-A', 'b']], true)).toBe('X-A: b\r\n');
+  // Lines as received, when nothing in them needs rewriting: the same text, with the forwarding fields after it.
+  const raw = 'Host:  h \r\nAccept: */*\r\n';
+  const facts = { clientAddress: '192.0.2.7', proto: 'http', host: 'h' };
+  expect(forwardedRequestLines([['Host', 'h'], ['Accept', '*/*']], facts, trusted, false, raw)).toBe(`${raw}x-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: http\r\nforwarded: for=192.0.2.7;proto=http;host="h"\r\n`);
+  // ... and the same result as field by field whenever some field must go.
+  for (const [extra, dropCookie] of [[['Connection', 'close'], false], [['Cookie', 'a=1'], true], [['X-Forwarded-For', '1.1.1.1'], false], [['Content-Length', '0'], false]] as const) {
+    const fields: [string, string][] = [['Host', 'h'], [extra[0], extra[1]]];
+    const text = `Host: h\r\n${extra[0]}: ${extra[1]}\r\n`;
+    expect(forwardedRequestLines(fields, facts, trusted, dropCookie, text)).toBe(forwardedRequestLines(fields, facts, trusted, dropCookie));
+  }
+  const rawResponse = 'Content-Length: 3\r\nX-A: b\r\n';
+  expect(forwardedResponseLines([['Content-Length', '3'], ['X-A', 'b']], false, rawResponse)).toBe(rawResponse);
+  expect(forwardedResponseLines([['Content-Length', '3'], ['Keep-Alive', 'timeout=5']], false, 'Content-Length: 3\r\nKeep-Alive: timeout=5\r\n')).toBe('');
 });
 
 test('sticky: opaque values, a table by server, the cookie taken out', () => {
