@@ -48,8 +48,12 @@ export class DeadlineList<T extends DeadlineEntry<T>> {
 
   /** Lists `entry` to fall due `ms` from now (again, if it was listed). */
   add(entry: T, ms: number): void {
+    this.addAt(entry, this.#clock.now() + ms);
+  }
+
+  /** Lists `entry` to fall due at `due` (clock time, ms; again, if it was listed). */
+  addAt(entry: T, due: number): void {
     if (this.has(entry)) this.remove(entry);
-    const due = this.#clock.now() + ms;
     entry.deadlineMs = due;
     // After the last entry due no later: the tail itself, unless the length was shortened.
     let after = this.#tail;

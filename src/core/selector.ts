@@ -213,8 +213,8 @@ export class Selector {
    * The first server to connect to for a new connection, or null (st.refusal says why).
    * The returned server has `pending` incremented; call connected() or connectFailed().
    */
-  begin(st: SelectionState): Server | null {
-    const nowMs = this.#clock.now();
+  /** `nowMs`: the clock's time, when the caller has just read it (one read per request). */
+  begin(st: SelectionState, nowMs: number = this.#clock.now()): Server | null {
     // A client served from the group's queue begins again; it was counted when it arrived.
     st.refusal = null;
     st.server = null;
@@ -352,13 +352,13 @@ export class Selector {
   }
 
   /** The connect succeeded: count it and remember the client's server (pen clears the blacklist). */
-  connected(st: SelectionState): void {
+  connected(st: SelectionState, nowMs?: number): void {
     const s = st.server!;
     s.connectedNow();
     // Written only when set: with workers the field is shared memory every worker reads.
     if (s.blacklistedUntilMs !== 0) s.blacklistedUntilMs = 0;
     // With early resets watched, success is judged when the session ends instead.
-    if (!this.settings.earlyResets) recordSuccess(s, this.#clock.now());
+    if (!this.settings.earlyResets) recordSuccess(s, nowMs ?? this.#clock.now());
     if (st.clientEntry !== null && s.role === 'regular' && this.settings.saveTracking) this.clients.remember(st.clientEntry, s.index);
   }
 

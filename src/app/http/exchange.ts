@@ -57,7 +57,7 @@ export interface ExchangeHost {
   open(server: Server, user: BackendUser): BackendConnection;
   release(server: Server, c: BackendConnection, reusable: boolean): void;
   /** The server for a request: the sticky cookie's (noted on the record), else the group's Selector's; null: none. */
-  choose(x: Exchange): Server | null;
+  choose(x: Exchange, nowMs: number): Server | null;
   stickyValue(group: HttpGroup, server: Server): string | null;
   event(message: string): void;
   /** Writes an answer of Fulcrum's own for `status` to `client` (`keep`: the connection stays open). */
@@ -159,7 +159,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     (this.#held ??= []).push(chunk.slice());
     this.#heldBytes += chunk.length;
     if (this.#heldBytes < WHOLE_BODY_BYTES) return;
-    if (this.#stage === Stage.Reading) this.#begin();
+    if (this.#stage === Stage.Reading) this.#begin(this.proxy.clock.now());
     else if (!this.#clientPaused) {
       // Waiting for a connection: no more is read until it comes.
       this.#clientPaused = true;
@@ -170,7 +170,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   clientBodyEnd(): void {
     this.#bodyEnded = true;
     if (this.#stage === Stage.Reading) {
-      this.#begin();
+      // A request without a body ends where its head did: the clock read then still holds.
+      this.#begin(this.req.framing === 'none' ? this.startMs : this.proxy.clock.now());
       return;
     }
     if (this.#stage !== Stage.Sent || !this.#streamed) return;
@@ -217,27 +218,29 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
 
   // The request
 
-  /** Chooses the server and sends the request (the body is whole, or long enough to stream). */
-  #begin(): void {
+  /** Chooses the server and sends the request (the body is whole, or long enough to stream); `nowMs`: the clock's time. */
+  #begin(nowMs: number): void {
     this.#disarm();
     this.#stage = Stage.Sent;
-    const server = this.proxy.choose(this);
+    const server = this.proxy.choose(this, nowMs);
     if (server === null) {
       const refusal = this.st.refusal ?? 'no-server';
       this.#answer(503, refusal, `no server available in group ${this.group.name} (${refusal})`);
       return;
     }
-    this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
-    this.#use(server);
+    this.#list = this.proxy.responseWait;
+    this.#list.addAt(this, nowMs + this.proxy.responseTimeoutMs);
+    this.#use(server, nowMs);
   }
 
-  #use(server: Server): void {
+  /** `nowMs`: the clock's time when the caller has it (the connection may be given at once). */
+  #use(server: Server, nowMs?: number): void {
     this.server = server;
     this.#noteCookie(server);
     const a = this.proxy.pool.acquire(server, this);
     if (a === 'open') this.conn = this.proxy.open(server, this);
     else if (a === 'wait') this.#waiting = true;
-    else this.#send(a);
+    else this.#send(a, nowMs);
   }
 
   /** The sticky cookie names the server that answers (set when it was not the one asked for). */
@@ -261,12 +264,12 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     else this.conn = this.proxy.open(server, this);
   }
 
-  #send(conn: BackendConnection): void {
+  #send(conn: BackendConnection, nowMs?: number): void {
     this.conn = conn;
     conn.user = this;
     if (!this.connected) {
       this.connected = true;
-      this.group.selector.connected(this.st);
+      this.group.selector.connected(this.st, nowMs);
     }
     this.connectionUses = conn.uses + 1;
     const upgrade = this.req.upgrade !== null;
@@ -507,7 +510,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   deadlinePassed(): void {
     this.#list = null;
     if (this.#stage === Stage.Reading) {
-      this.#begin();
+      this.#begin(this.proxy.clock.now());
       return;
     }
     if (this.#stage !== Stage.Sent) return;

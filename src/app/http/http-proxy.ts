@@ -199,19 +199,19 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
   }
 
   /** The sticky cookie's server (noted on the record), else the group's Selector's choice; null: none (st.refusal says why). */
-  choose(x: Exchange): Server | null {
-    const stuck = this.#stuckTo(x);
+  choose(x: Exchange, nowMs: number): Server | null {
+    const stuck = this.#stuckTo(x, nowMs);
     if (stuck !== null) {
       x.sticky = true;
       return stuck;
     }
-    return x.group.selector.begin(x.st);
+    return x.group.selector.begin(x.st, nowMs);
   }
 
-  #stuckTo(x: Exchange): Server | null {
+  #stuckTo(x: Exchange, nowMs: number): Server | null {
     if (x.cookieIn === null) return null;
     const s = this.#table(x.group)?.serverOf(x.cookieIn) ?? null;
-    if (s === null || s.isUnavailable(this.clock.now()) || !s.reserve(true)) return null;
+    if (s === null || s.isUnavailable(nowMs) || !s.reserve(true)) return null;
     x.st.server = s;
     x.st.reason = 'tracked';
     return s;
