@@ -255,6 +255,67 @@ describe('HTTP mode', () => {
     expect(ok).toBe(true);
   });
 
+  test('a pipelining client: requests sent in one write are each balanced and answered in order, a POST body between them included', async () => {
+    const [a, b] = backends('a', 'b');
+    const { port } = await start({ web: { servers: [a!.address, b!.address], tracking: false } });
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('GET /p1 HTTP/1.1\r\nHost: test\r\n\r\nPOST /p2 HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhelloGET /p3 HTTP/1.1\r\nHost: test\r\n\r\nHEAD /p4 HTTP/1.1\r\nHost: test\r\n\r\nGET /p5 HTTP/1.1\r\nHost: test\r\n\r\n');
+    const answers: Answer[] = [];
+    for (let i = 0; i < 3; i++) answers.push(await rawRequestAnswer(c));
+    // HEAD: a head with the GET's length and no body; the next answer follows it directly.
+    const headOnly = await c.readUntil('\r\n\r\n');
+    expect(headOnly).toMatch(/^HTTP\/1\.1 200/);
+    expect(headOnly.toLowerCase()).toMatch(/content-length: \d+/);
+    answers.push(await rawRequestAnswer(c));
+    expect(answers.map((x) => x.status)).toEqual([200, 200, 200, 200]);
+    expect(answers.map((x) => (x.body as Echo).path)).toEqual(['/p1', '/p2', '/p3', '/p5']);
+    expect((answers[1]!.body as Echo).body).toBe('hello');
+    // Each request was balanced on its own (round robin over two servers).
+    expect(new Set(answers.map((x) => (x.body as Echo).server))).toEqual(new Set(['a', 'b']));
+  });
+
+  test('HTTP/1.0: kept alive only when asked, with a length; chunked answers reach it close-delimited', async () => {
+    const [a] = backends('a');
+    const { port } = await start({ web: { servers: [a!.address] } });
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write('GET /k1 HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n');
+    const first = await rawRequestAnswer(c);
+    expect(first.head.toLowerCase()).toContain('connection: keep-alive');
+    await c.write('GET /k2 HTTP/1.0\r\nHost: test\r\n\r\n');
+    const second = await rawRequestAnswer(c);
+    expect((second.body as Echo).path).toBe('/k2');
+    expect(second.head.toLowerCase()).toContain('connection: close');
+    expect(await c.waitClosed(10_000)).not.toBe('timeout');
+    // A chunked answer from the server: de-chunked, delimited by the close for an HTTP/1.0 client.
+    const chunky = Bun.listen<undefined>({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        data(s) {
+          s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+        },
+      },
+    });
+    h.defer(() => chunky.stop(true));
+    const p2 = await start({ web: { servers: [`127.0.0.1:${chunky.port}`] } });
+    const d = await connect(p2.port);
+    h.defer(() => d.close());
+    await d.write('GET / HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n');
+    expect(await d.waitClosed(10_000)).not.toBe('timeout');
+    const all = d.peek().toString();
+    expect(all).toMatch(/^HTTP\/1\.1 200/);
+    expect(all.toLowerCase()).not.toContain('transfer-encoding');
+    expect(all.endsWith('\r\n\r\nhello world')).toBe(true);
+    // The same to an HTTP/1.1 client: chunked again, and the connection stays open.
+    const e = await connect(p2.port);
+    h.defer(() => e.close());
+    const ans = await rawRequest(e, '/');
+    expect(ans.body).toBe('hello world');
+    expect(ans.head.toLowerCase()).toContain('transfer-encoding: chunked');
+  });
+
   test('a refused connect is retried once on another server', async () => {
     const [a] = backends('a');
     const gone = httpBackend('gone');
