@@ -183,7 +183,9 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   clientFailed(why: ClientFailure): void {
     if (this.#stage === Stage.Done) return;
     if (this.#stage === Stage.Tunnel) {
+      // Either side's end ends the tunnel: the server's connection closes, the client's after what is on its way.
       this.end = 'client-closed';
+      this.client.closeAfterFlush();
       this.#finish(null, false);
       return;
     }
