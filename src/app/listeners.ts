@@ -29,8 +29,8 @@ export function workerListenProblem(a: Address): string | null {
 
 /**
  * Listener kinds that run in one process only: UDP (Bun's UDP sockets cannot share a port) and
- * the HTTP mode (its server cannot adopt the primary's socket, and its sticky-cookie secret and
- * pool are per process).
+ * the HTTP mode (its sticky-cookie secret and its counters are per process: /metrics would show
+ * the primary's, and a client would lose its stickiness moving between workers).
  */
 export function workerModeProblem(l: ListenerConfig): string | null {
   const mode = listenerMode(l);

@@ -141,7 +141,7 @@ export interface HttpListenerConfig {
   pool: { maxPerServer: number; idleTimeoutMs: number };
   /** How long a server may take to begin its response (504 after it). */
   responseTimeoutMs: number;
-  /** From the end of an answer, how long the client has to complete its next request's head (closed after it; whole seconds, 5 to 255). */
+  /** From the connection's start or the end of an answer, how long the client has to complete its next request's head (closed after it, with 408 if part of one came). */
   headerTimeoutMs: number;
   /** The largest request body (413 above it). */
   maxBodyBytes: number;

@@ -272,7 +272,10 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
     this.user = user;
     const held = this.#held;
     this.#held = null;
-    if (held !== null) user.tunnelData(held);
+    if (held === null) return;
+    // Past HELD_MAX the socket was paused: the tunnel reads it again.
+    if (this.#paused > 0 && held.length >= HELD_MAX) this.resumeReading();
+    user.tunnelData(held);
   }
 
   /** Closes now (an aborted answer, a failed tunnel). */
