@@ -360,14 +360,15 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
   #hold(bytes: Uint8Array, from: number): void {
     const add = bytes.subarray(from);
     const held = this.#held;
+    const before = held === null ? 0 : held.length;
     if (held === null) this.#held = add.slice();
     else {
       const joined = new Uint8Array(held.length + add.length);
       joined.set(held);
       joined.set(add, held.length);
       this.#held = joined;
-      if (held.length < HELD_MAX && joined.length >= HELD_MAX) this.pauseReading();
     }
+    if (before < HELD_MAX && before + add.length >= HELD_MAX) this.pauseReading();
   }
 
   /** Writes to the socket; the rest is kept (a copy: the caller's bytes may be a read buffer). */
