@@ -145,11 +145,13 @@ export interface HttpListenerConfig {
   headerTimeoutMs: number;
   /** The largest request body (413 above it). */
   maxBodyBytes: number;
+  /** The longest request head: request line and fields (431 above it). */
+  maxHeadBytes: number;
   /** Files served as the body of Fulcrum's own error answers, by status (read at start and on reload). */
   errorPages?: Readonly<Record<string, string>>;
 }
 
-export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024 } as const;
+export const HTTP_DEFAULTS = { maxPerServer: 64, idleTimeoutMs: 30_000, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024, maxHeadBytes: 32 * 1024 } as const;
 
 /** A UDP listener's session settings (docs/udp.md). */
 export interface UdpListenerConfig {

@@ -316,6 +316,19 @@ describe('HTTP mode', () => {
     expect(ans.head.toLowerCase()).toContain('transfer-encoding: chunked');
   });
 
+  test('max_head_size: a head over it gets 431 and never reaches a server; one within it is served', async () => {
+    const [a] = backends('a');
+    const { port } = await start({ web: { servers: [a!.address] } }, { max_head_size: 1024 });
+    const c = await connect(port);
+    h.defer(() => c.close());
+    await c.write(`GET /big HTTP/1.1\r\nHost: test\r\nX-Big: ${'b'.repeat(1100)}\r\n\r\n`);
+    expect(await c.readUntil('\r\n')).toMatch(/^HTTP\/1\.1 431/);
+    const d = await connect(port);
+    h.defer(() => d.close());
+    expect((await rawRequest(d, '/small', `X-Small: ${'s'.repeat(800)}\r\n`)).status).toBe(200);
+    expect(a!.requests.map((r) => r.path)).toEqual(['/small']);
+  });
+
   test('a refused connect is retried once on another server', async () => {
     const [a] = backends('a');
     const gone = httpBackend('gone');

@@ -55,9 +55,6 @@ export interface HttpHost {
  */
 let stickySecret: Uint8Array | null = null;
 
-/** The longest request head (request line and fields); a longer one is answered 431. */
-export const MAX_REQUEST_HEAD = 32 * 1024;
-
 const PAGE_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8' };
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported' };
 /** Fulcrum's own answers, counted from zero in /metrics so that rate() sees the first one. */
@@ -112,7 +109,15 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     this.idle = new DeadlineList(host.clock, clientDeadline);
     this.bodyWait = new DeadlineList(host.clock, exchangeDeadline);
     this.responseWait = new DeadlineList(host.clock, exchangeDeadline);
-    this.limits = { maxHeadBytes: MAX_REQUEST_HEAD, maxBodyBytes: c.maxBodyBytes };
+    // Read from the listener's config at each use, so a reload's new limits apply to the next request.
+    this.limits = {
+      get maxHeadBytes(): number {
+        return host.config.http!.maxHeadBytes;
+      },
+      get maxBodyBytes(): number {
+        return host.config.http!.maxBodyBytes;
+      },
+    };
     this.#proto = host.config.tls != null ? 'https' : 'http';
     this.#classes(host.group.name);
     this.#readPages();

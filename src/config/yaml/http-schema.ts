@@ -1,6 +1,6 @@
 /**
  * A listener's HTTP mode settings in the config file (`mode: http`, docs/http.md): the schema of
- * its fields (routes, trusted_proxies, pool, response_timeout, header_timeout, max_body_size, error_pages), the build into
+ * its fields (routes, trusted_proxies, pool, response_timeout, header_timeout, max_body_size, max_head_size, error_pages), the build into
  * HttpListenerConfig with the defaults, and the checks across fields (what an HTTP listener
  * cannot have yet, and routes naming known groups).
  */
@@ -34,6 +34,8 @@ export const httpListenerFields = {
   response_timeout: durationField({ minMs: 1 }).optional(),
   header_timeout: durationField({ minMs: 1, maxMs: 3_600_000 }).optional(),
   max_body_size: int(0, MAX_INT, 'a number of bytes').optional(),
+  // At least a request line and a few fields; at most what one client may make the proxy hold.
+  max_head_size: int(1024, 1024 * 1024, 'a number of bytes').optional(),
   error_pages: z
     .record(z.string().regex(/^[45][0-9]{2}$/, { error: expecting('an HTTP error status (400 to 599)') }), z.string({ error: expecting('the path of a file') }).min(1, { error: expecting('the path of a file') }), {
       error: expecting('a mapping of statuses to files, e.g. {502: /etc/fulcrum/502.html}'),
@@ -42,7 +44,7 @@ export const httpListenerFields = {
 };
 
 /** The fields that only an HTTP listener has. */
-const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'header_timeout', 'max_body_size', 'error_pages'] as const;
+const HTTP_ONLY = ['routes', 'trusted_proxies', 'pool', 'response_timeout', 'header_timeout', 'max_body_size', 'max_head_size', 'error_pages'] as const;
 
 interface ParsedHttp {
   mode?: 'tcp' | 'http' | undefined;
@@ -52,6 +54,7 @@ interface ParsedHttp {
   response_timeout?: number | undefined;
   header_timeout?: number | undefined;
   max_body_size?: number | undefined;
+  max_head_size?: number | undefined;
   error_pages?: Record<string, string> | undefined;
 }
 
@@ -65,6 +68,7 @@ export function buildHttp(l: ParsedHttp): HttpListenerConfig | undefined {
     responseTimeoutMs: l.response_timeout ?? HTTP_DEFAULTS.responseTimeoutMs,
     headerTimeoutMs: l.header_timeout ?? HTTP_DEFAULTS.headerTimeoutMs,
     maxBodyBytes: l.max_body_size ?? HTTP_DEFAULTS.maxBodyBytes,
+    maxHeadBytes: l.max_head_size ?? HTTP_DEFAULTS.maxHeadBytes,
     ...(l.error_pages === undefined ? {} : { errorPages: l.error_pages }),
   };
 }

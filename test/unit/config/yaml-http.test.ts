@@ -20,10 +20,10 @@ function errorsOf(text: string): string {
 
 test('mode: http takes the defaults; its fields override them', () => {
   const d = configOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http}'));
-  expect(d.listeners[0]!.http).toEqual({ routes: [], trustedProxies: [], pool: { maxPerServer: 64, idleTimeoutMs: 30_000 }, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024 });
+  expect(d.listeners[0]!.http).toEqual({ routes: [], trustedProxies: [], pool: { maxPerServer: 64, idleTimeoutMs: 30_000 }, responseTimeoutMs: 30_000, headerTimeoutMs: 10_000, maxBodyBytes: 10 * 1024 * 1024, maxHeadBytes: 32 * 1024 });
   expect(d.groups.find((g) => g.name === 'web')!.stickyCookie).toBe('SRV');
   const c = configOf(
-    y(...GROUPS, 'listeners:', '  - listen: 80', '    group: web', '    mode: http', '    routes: [{host: api.example, group: api}, {path_prefix: /v1/, group: api}]', '    trusted_proxies: [10.0.0.0/8]', '    pool: {max_per_server: 8, idle_timeout: 5s}', '    response_timeout: 2s', '    header_timeout: 5s', '    max_body_size: 1000'),
+    y(...GROUPS, 'listeners:', '  - listen: 80', '    group: web', '    mode: http', '    routes: [{host: api.example, group: api}, {path_prefix: /v1/, group: api}]', '    trusted_proxies: [10.0.0.0/8]', '    pool: {max_per_server: 8, idle_timeout: 5s}', '    response_timeout: 2s', '    header_timeout: 5s', '    max_body_size: 1000', '    max_head_size: 8192'),
   );
   expect(c.listeners[0]!.http).toEqual({
     routes: [
@@ -35,6 +35,7 @@ test('mode: http takes the defaults; its fields override them', () => {
     responseTimeoutMs: 2000,
     headerTimeoutMs: 5000,
     maxBodyBytes: 1000,
+    maxHeadBytes: 8192,
   });
   expect(configOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web}')).listeners[0]!.http).toBeUndefined();
 });
@@ -51,6 +52,7 @@ test('mistakes name the field and what to do', () => {
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 0s}'))).toMatch(/header_timeout.*from 1 to 3600000 ms/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, header_timeout: 2h}'))).toMatch(/header_timeout.*from 1 to 3600000 ms/);
   expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, header_timeout: 5s}'))).toMatch(/'header_timeout' is an HTTP setting/);
+  expect(errorsOf(y(...GROUPS, 'listeners:', '  - {listen: 80, group: web, mode: http, max_head_size: 100}'))).toMatch(/max_head_size/);
   expect(errorsOf(y('groups:', '  web:', '    servers: [127.0.0.1:8001]', '    sticky_cookie: "a b"', 'listeners:', '  - {listen: 80, group: web}'))).toMatch(/cookie name/);
 });
 
