@@ -26,6 +26,10 @@ export interface ResponseHead {
   headers: [string, string][];
   /** The field lines as received, each with its CRLF (passed on as they are when none needs rewriting). */
   fields: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: number;
+  /** The head's bytes as received, the empty line included: a view valid only during responseHead. */
+  raw: Uint8Array;
   /** How the body is delimited: none, a length, chunked, or the connection's end; 'tunnel': a 101 to an upgrade, after which every byte is the tunnel's. */
   framing: 'none' | 'length' | 'chunked' | 'close' | 'tunnel';
   /** The body's length when framing is 'length'. */
@@ -172,7 +176,7 @@ export class ResponseParser {
       const b = asBuffer(bytes);
       const e = b.indexOf(CRLFCRLF, at);
       if (e >= 0 && e + 4 - at <= MAX_RESPONSE_HEAD) {
-        const r = this.#parseHead(b.toString('latin1', at, e + 2));
+        const r = this.#parseHead(b.toString('latin1', at, e + 2), b.subarray(at, e + 4));
         return typeof r === 'string' ? r : e + 4;
       }
       if (e >= 0 || bytes.length - at > MAX_RESPONSE_HEAD) return `a response head over ${MAX_RESPONSE_HEAD} bytes`;
@@ -188,12 +192,12 @@ export class ResponseParser {
     }
     if (e + 4 > MAX_RESPONSE_HEAD) return `a response head over ${MAX_RESPONSE_HEAD} bytes`;
     this.#held = null;
-    const r = this.#parseHead(joined.toString('latin1', 0, e + 2));
+    const r = this.#parseHead(joined.toString('latin1', 0, e + 2), joined.subarray(0, e + 4));
     return typeof r === 'string' ? r : at + e + 4 - held.length;
   }
 
   /** Parses a head (`s`: its lines, each with its CRLF) and reports it; an error text, or null. */
-  #parseHead(s: string): string | null {
+  #parseHead(s: string, raw: Uint8Array): string | null {
     // Status line: HTTP/1.x SP 3DIGIT [SP reason].
     const le = s.indexOf('\r\n');
     const minor = s.charCodeAt(7) - 48;
@@ -248,7 +252,7 @@ export class ResponseParser {
       // The protocol switched: every byte after the head is the tunnel's, to the connection's end.
       this.#keepAlive = false;
       this.#state = State.Close;
-      this.#sink.responseHead({ status, reason, headers, fields, framing: 'tunnel', length: 0 });
+      this.#sink.responseHead({ status, reason, minor, headers, fields, raw, framing: 'tunnel', length: 0 });
       return null;
     }
     if (status < 200) {
@@ -261,7 +265,7 @@ export class ResponseParser {
     this.#keepAlive = connection === '' ? http11 : keepAliveOf(connection, http11);
     const bodiless = this.#noBody || status === 204 || status === 304;
     const framing: ResponseHead['framing'] = bodiless ? 'none' : chunked ? 'chunked' : length >= 0 ? (length === 0 ? 'none' : 'length') : 'close';
-    this.#sink.responseHead({ status, reason, headers, fields, framing, length: framing === 'length' ? length : 0 });
+    this.#sink.responseHead({ status, reason, minor, headers, fields, raw, framing, length: framing === 'length' ? length : 0 });
     if (framing === 'none') this.#finish();
     else if (framing === 'length') {
       this.#remaining = length;

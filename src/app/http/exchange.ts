@@ -384,39 +384,48 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     const fields = forwardedResponseLines(head.headers, this.setCookie !== null, head.fields);
     // Passed on as received, with the server's own Content-Length if it sent one.
     const asSent = fields === head.fields;
-    let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n${fields}`;
-    if (this.setCookie !== null) text += `set-cookie: ${this.setCookie}\r\ncache-control: private\r\n`;
-    let closeAfter = false;
-    if (tunnel) {
-      text += `connection: upgrade\r\nupgrade: ${headerValue(head.headers, 'upgrade') ?? this.req.upgrade}\r\n\r\n`;
-    } else {
-      if (bodiless) {
-        // A HEAD's or a 304's Content-Length describes the body a GET would have had.
-        const cl = head.status === 204 || asSent ? null : headerValue(head.headers, 'content-length');
-        if (cl !== null) text += `content-length: ${cl}\r\n`;
-      } else if (head.framing === 'length') {
-        if (!asSent) text += `content-length: ${head.length}\r\n`;
-      } else if (head.framing === 'none') {
-        if (!asSent) text += 'content-length: 0\r\n';
-      } else if (this.req.minor === 1) {
-        text += 'transfer-encoding: chunked\r\n';
-        this.#chunkOut = true;
-      } else closeAfter = true;
-      // The client connection stays open if its request allows it and its body was read whole.
-      this.#keepClient = !closeAfter && client.keepAlive && client.bodyDone;
-      text += !this.#keepClient ? 'connection: close\r\n\r\n' : this.req.minor === 0 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
-    }
+    const framed = bodiless || head.framing === 'length' || head.framing === 'none';
+    // Close-delimited toward an HTTP/1.0 client; otherwise the client connection stays open if its request allows it and its body was read whole.
+    this.#keepClient = !tunnel && (framed || this.req.minor === 1) && client.keepAlive && client.bodyDone;
     this.#answerStarted = true;
+    // The usual answer needs nothing added or taken out: the server's head goes on byte for byte.
+    const bytes = !tunnel && framed && asSent && this.setCookie === null && this.#keepClient && head.minor === 1 && this.req.minor === 1 ? head.raw : null;
+    let text = '';
+    if (bytes === null) {
+      text = `HTTP/1.1 ${head.status} ${head.reason}\r\n${fields}`;
+      if (this.setCookie !== null) text += `set-cookie: ${this.setCookie}\r\ncache-control: private\r\n`;
+      if (tunnel) {
+        text += `connection: upgrade\r\nupgrade: ${headerValue(head.headers, 'upgrade') ?? this.req.upgrade}\r\n\r\n`;
+      } else {
+        if (bodiless) {
+          // A HEAD's or a 304's Content-Length describes the body a GET would have had.
+          const cl = head.status === 204 || asSent ? null : headerValue(head.headers, 'content-length');
+          if (cl !== null) text += `content-length: ${cl}\r\n`;
+        } else if (head.framing === 'length') {
+          if (!asSent) text += `content-length: ${head.length}\r\n`;
+        } else if (head.framing === 'none') {
+          if (!asSent) text += 'content-length: 0\r\n';
+        } else if (this.req.minor === 1) {
+          text += 'transfer-encoding: chunked\r\n';
+          this.#chunkOut = true;
+        }
+        text += !this.#keepClient ? 'connection: close\r\n\r\n' : this.req.minor === 0 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+      }
+    }
     if (!tunnel && head.framing === 'length' && head.length <= WHOLE_RESPONSE_MAX) {
-      const whole = headBytes(text, head.length);
+      let whole: Uint8Array;
+      if (bytes !== null) {
+        whole = Buffer.allocUnsafe(bytes.length + head.length);
+        whole.set(bytes);
+      } else whole = headBytes(text, head.length);
       this.#gather = whole;
-      this.#gatherAt = text.length;
+      this.#gatherAt = whole.length - head.length;
       // The response timeout runs on until the body is all here: the client has seen nothing yet.
       if (this.#list === null) this.#arm(this.proxy.responseWait, this.proxy.responseTimeoutMs);
       return;
     }
     this.#disarm();
-    if (!client.write(headBytes(text))) this.#pauseServer(c);
+    if (!client.write(bytes ?? headBytes(text))) this.#pauseServer(c);
     if (tunnel) {
       this.websocket = true;
       this.#stage = Stage.Tunnel;

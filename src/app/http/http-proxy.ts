@@ -19,7 +19,7 @@ import { newSelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
-import { forwardedRequestLines } from '../../core/http/forwarding.ts';
+import { forwardedRequestLines, forwardingTail } from '../../core/http/forwarding.ts';
 import { ConnectionPool, type PoolOwner } from '../../core/http/pool.ts';
 import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
@@ -63,6 +63,9 @@ const OWN_STATUSES = [400, 408, 413, 431, 501, 502, 503, 504, 505];
 /** A client connection of this proxy: its key for the per-source limits. */
 class ProxyClient extends HttpClient {
   key = '';
+  /** The forwarding fields of its last request, and the Host they were made for. */
+  tail: string | null = null;
+  tailHost: string | null = null;
 }
 
 export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection>, BackendOwner, ExchangeHost, ClientTimers {
@@ -181,7 +184,13 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     let lines = host === null ? 'host: \r\n' : '';
-    lines += forwardedRequestLines(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted, cookies !== null, head.fields);
+    const facts = { clientAddress: c.address, proto: this.#proto, host };
+    const pc = c as ProxyClient;
+    if (pc.tail === null || pc.tailHost !== host) {
+      pc.tail = forwardingTail(facts);
+      pc.tailHost = host;
+    }
+    lines += forwardedRequestLines(head.headers, facts, this.#trusted, cookies !== null, head.fields, pc.tail);
     if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
     if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
     const x = new Exchange(this, c, group, st, head, target, startMs, lines);

@@ -77,12 +77,12 @@ function hostInQuotes(host: string): string {
  * forwarding fields in, last. One pass over the fields and one string: this runs for every
  * request.
  */
-export function forwardedRequestLines(incoming: readonly [string, string][], facts: ForwardFacts, trusted: TrustedSources | null, dropCookie = false, raw: string | null = null): string {
+export function forwardedRequestLines(incoming: readonly [string, string][], facts: ForwardFacts, trusted: TrustedSources | null, dropCookie = false, raw: string | null = null, tail: string | null = null): string {
+  // The usual request has no field to drop or rewrite: its lines as received, then ours.
+  if (raw !== null && !anyChecked(incoming, REQUEST_CHECKED, REQUEST_SPECIAL, dropCookie)) return raw + (tail ?? forwardingTail(facts));
   const client = plainAddress(facts.clientAddress);
   const node = client.includes(':') ? `"[${client}]"` : client;
   const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${hostInQuotes(facts.host)}"` : ''}`;
-  // The usual request has no field to drop or rewrite: its lines as received, then ours.
-  if (raw !== null && !anyChecked(incoming, REQUEST_CHECKED, REQUEST_SPECIAL, dropCookie)) return `${raw}x-forwarded-for: ${client}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${own}\r\n`;
   const keepChain = trusted !== null && trusted.trusts(client);
   let out = '';
   let tokens: Set<string> | null = null;
@@ -122,6 +122,17 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
       .join('');
   }
   return `${out}x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
+}
+
+/**
+ * The forwarding fields of a request that came with none (or from a peer not trusted to send
+ * them): the same for every request of a connection with the same Host, so a connection keeps it.
+ */
+export function forwardingTail(facts: ForwardFacts): string {
+  const client = plainAddress(facts.clientAddress);
+  const node = client.includes(':') ? `"[${client}]"` : client;
+  const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${hostInQuotes(facts.host)}"` : ''}`;
+  return `x-forwarded-for: ${client}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${own}\r\n`;
 }
 
 /**
