@@ -113,3 +113,14 @@ export class DeadlineList<T extends DeadlineEntry<T>> {
 function fire(list: { fired(): void }): void {
   list.fired();
 }
+
+/**
+ * For an entry that moves between lists of different lengths (a connection's phases): lists it on
+ * `to`, due `ms` from now, after taking it off `from`, the list it was on (if another). Returns
+ * `to`, the entry's list from now on.
+ */
+export function relist<T extends DeadlineEntry<T>>(entry: T, from: DeadlineList<T> | null, to: DeadlineList<T>, ms: number): DeadlineList<T> {
+  if (from !== null && from !== to) from.remove(entry);
+  to.add(entry, ms);
+  return to;
+}

@@ -17,7 +17,7 @@
  * After an upgrade (101) the connection is a byte tunnel: reads go to the user as they come.
  */
 import type { Clock } from '../core/clock.ts';
-import type { DeadlineEntry, DeadlineList } from '../core/deadline-list.ts';
+import { relist, type DeadlineEntry, type DeadlineList } from '../core/deadline-list.ts';
 import { RequestParser, type RequestError, type RequestHead, type RequestLimits, type RequestSink } from '../protocol/http1-request-parser.ts';
 import type { StreamSocket } from './socket.ts';
 
@@ -382,9 +382,7 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
   }
 
   #arm(list: DeadlineList<HttpClient>, ms: number): void {
-    if (this.#list !== null && this.#list !== list) this.#list.remove(this);
-    this.#list = list;
-    list.add(this, ms);
+    this.#list = relist(this, this.#list, list, ms);
   }
 
   #disarm(): void {

@@ -1,6 +1,7 @@
 /**
- * Request smuggling refused in HTTP mode (docs/http.md, "Smuggling"): each ambiguous request is
- * answered with 400 (505 for a version the runtime does not speak) and never reaches the server,
+ * Request smuggling refused in HTTP mode (docs/http.md, "Smuggling"): each ambiguous request
+ * (test/fixtures/http/smuggling-requests.ts) is answered with 400 (505 for a version other than
+ * 1.0 and 1.1) and never reaches the server,
  * and each ambiguous response from a server becomes 502 without its head reaching the client.
  * Raw sockets both ways; the backend records every byte it receives. "Never reached" is checked
  * without waiting: after each bad request a good one follows through the same pooled connection,
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import type { TCPSocketListener } from 'bun';
 import { connect, freePort, Harness } from '../harness/index.ts';
 import { tempDir, writeYaml } from '../helpers/admin.ts';
+import { SMUGGLING_REQUESTS } from '../fixtures/http/smuggling-requests.ts';
 
 setDefaultTimeout(60_000);
 
@@ -61,36 +63,6 @@ const RESPONSES: Record<string, string> = {
   'bad-status-line': 'HTTP/1.1 2000 OK\r\nX-Leak: yes\r\nContent-Length: 0\r\n\r\n',
 };
 
-/** Ambiguous requests, and the runtime's or our answer. */
-const REQUESTS: [name: string, raw: string, status: number][] = [
-  ['two different Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
-  ['a Content-Length list', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd', 400],
-  ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding not ending in chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding identity', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n', 400],
-  ['two Transfer-Encoding fields', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['obs-fold (space)', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n', 400],
-  ['obs-fold (tab)', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n', 400],
-  ['a chunk size in hex junk', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', 400],
-  ['a chunk size that overflows', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n', 400],
-  ['a negative chunk size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n', 400],
-  ['chunk data longer than its size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n', 400],
-  ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n', 400],
-  ['whitespace before the colon of Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\nabc', 400],
-  ['a NUL in a header', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n', 400],
-  ['a bare CR in a header', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n', 400],
-  ['a space in a header name', 'GET / HTTP/1.1\r\nHost: a\r\nX A: b\r\n\r\n', 400],
-  ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
-  ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
-  ['a negative Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 400],
-  ['a signed Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc', 400],
-  ['an invalid method', 'G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
-  ['HTTP/1.2', 'GET / HTTP/1.2\r\nHost: a\r\n\r\n', 505],
-  ['HTTP/2.0 in an HTTP/1 request line', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
-  ['a mangled version', 'GET / HTXP/1.1\r\nHost: a\r\n\r\n', 505],
-  ['HTTP/0.9', 'GET /\r\n\r\n', 505],
-];
 
 describe('HTTP mode refuses request smuggling', () => {
   const h = new Harness();
@@ -133,7 +105,7 @@ describe('HTTP mode refuses request smuggling', () => {
     expect(lines).toEqual(Array.from({ length: good }, (_, i) => `GET /good${i} HTTP/1.1`));
   }
 
-  for (const [name, raw, status] of REQUESTS) {
+  for (const [name, raw, status] of SMUGGLING_REQUESTS) {
     test(`${name}: ${status}, never forwarded`, async () => {
       await start();
       const r = await send(raw);

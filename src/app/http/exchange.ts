@@ -26,7 +26,7 @@
  * timer lists' entry and its own access log record (request-record.ts): no closure per request
  * or chunk.
  */
-import type { DeadlineEntry, DeadlineList } from '../../core/deadline-list.ts';
+import { relist, type DeadlineEntry, type DeadlineList } from '../../core/deadline-list.ts';
 import type { SelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { forwardedResponseLines } from '../../core/http/forwarding.ts';
@@ -183,10 +183,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   clientFailed(why: ClientFailure): void {
     if (this.#stage === Stage.Done) return;
     if (this.#stage === Stage.Tunnel) {
-      // Either side's end ends the tunnel: the server's connection closes, the client's after what is on its way.
-      this.end = 'client-closed';
-      this.client.closeAfterFlush();
-      this.#finish(null, false);
+      this.#tunnelEnded('client-closed');
       return;
     }
     if (why === 'closed') {
@@ -456,9 +453,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   backendEnd(c: BackendConnection, reusable: boolean): void {
     if (this.#stage === Stage.Done) return;
     if (this.#stage === Stage.Tunnel) {
-      this.end = 'server-closed';
-      this.client.closeAfterFlush();
-      this.#finish(null, false);
+      this.#tunnelEnded('server-closed');
       return;
     }
     const client = this.client;
@@ -478,9 +473,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.conn = null;
     if (this.#stage === Stage.Done) return;
     if (this.#stage === Stage.Tunnel) {
-      this.end = 'server-closed';
-      this.client.closeAfterFlush();
-      this.#finish(null, false);
+      this.#tunnelEnded('server-closed');
       return;
     }
     if (responseStarted && this.#gather !== null) {
@@ -528,6 +521,13 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#gather = null;
     this.#answerStarted = false;
     this.#answer(504, 'response-timeout', 'the server did not answer in time');
+  }
+
+  /** Either side's end ends a tunnel: the server's connection closes, the client's after what is on its way. */
+  #tunnelEnded(end: 'client-closed' | 'server-closed'): void {
+    this.end = end;
+    this.client.closeAfterFlush();
+    this.#finish(null, false);
   }
 
   /** The answer was given and then cut, or the client went away (`end` says which). */
@@ -585,9 +585,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   }
 
   #arm(list: DeadlineList<Exchange>, ms: number): void {
-    if (this.#list !== null && this.#list !== list) this.#list.remove(this);
-    this.#list = list;
-    list.add(this, ms);
+    this.#list = relist(this, this.#list, list, ms);
   }
 
   #disarm(): void {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { DEFAULT_MAX_FIELDS, RequestParser, type RequestError, type RequestHead, type RequestLimits, type RequestSink } from '../../../src/protocol/http1-request-parser.ts';
+import { SMUGGLING_REQUESTS } from '../../fixtures/http/smuggling-requests.ts';
 
 const LIMITS: RequestLimits = { maxHeadBytes: 8192, maxBodyBytes: 1 << 20 };
 
@@ -463,37 +464,6 @@ describe('feed, next, error, eof', () => {
   });
 });
 
-/** The REQUESTS table of test/e2e/http-smuggling.test.ts: the status each must get. */
-const REQUESTS: [name: string, raw: string, status: number][] = [
-  ['two different Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
-  ['a Content-Length list', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd', 400],
-  ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding not ending in chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding identity', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n', 400],
-  ['two Transfer-Encoding fields', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-  ['obs-fold (space)', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n', 400],
-  ['obs-fold (tab)', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n', 400],
-  ['a chunk size in hex junk', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n', 400],
-  ['a chunk size that overflows', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n', 400],
-  ['a negative chunk size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n', 400],
-  ['chunk data longer than its size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n', 400],
-  ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n', 400],
-  ['whitespace before the colon of Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\nabc', 400],
-  ['a NUL in a header', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n', 400],
-  ['a bare CR in a header', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n', 400],
-  ['a space in a header name', 'GET / HTTP/1.1\r\nHost: a\r\nX A: b\r\n\r\n', 400],
-  ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
-  ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
-  ['a negative Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 400],
-  ['a signed Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc', 400],
-  ['an invalid method', 'G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
-  ['HTTP/1.2', 'GET / HTTP/1.2\r\nHost: a\r\n\r\n', 505],
-  ['HTTP/2.0 in an HTTP/1 request line', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
-  ['a mangled version', 'GET / HTXP/1.1\r\nHost: a\r\n\r\n', 505],
-  ['HTTP/0.9', 'GET /\r\n\r\n', 505],
-];
-
 describe('the smuggling cases of test/e2e/http-smuggling.test.ts', () => {
-  for (const [name, raw, status] of REQUESTS) test(`${name}: ${status}`, () => bad(raw, status));
+  for (const [name, raw, status] of SMUGGLING_REQUESTS) test(`${name}: ${status}`, () => bad(raw, status));
 });
