@@ -24,6 +24,8 @@ export interface RequestHead {
   headers: [string, string][];
   /** The field lines as received, each with its CRLF (forwarded as they are when none needs rewriting). */
   fields: string;
+  /** The head's bytes as received, the empty line included: a view valid only during requestHead. */
+  raw: Uint8Array;
   /** The Host field's value, or null when there is none (HTTP/1.0 only). */
   host: string | null;
   /** How the body is framed (RFC 9112 §6.3). A Content-Length of 0 is 'none'. */
@@ -330,7 +332,8 @@ export class RequestParser {
     this.#state = framing === 'length' ? State.Length : framing === 'chunked' ? State.ChunkSize : State.Complete;
     upgrade = connection & UPGRADE && minor === 1 ? upgrade : null;
     const fields = s.slice(le + 2);
-    this.#sink.requestHead({ method, target, minor, headers, fields, host, framing, length, keepAlive, expectContinue, upgrade });
+    const raw = b.subarray(from, to);
+    this.#sink.requestHead({ method, target, minor, headers, fields, raw, host, framing, length, keepAlive, expectContinue, upgrade });
     if (framing === 'none') this.#end(to);
     return to;
   }

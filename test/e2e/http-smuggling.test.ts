@@ -103,6 +103,8 @@ describe('HTTP mode refuses request smuggling', () => {
     expect(r.status).toBe(200);
     const lines = backend.received().split('\r\n').filter((l) => /^[A-Z(]+ \S+ HTTP/.test(l) || /^[A-Z(]+ \S+$/.test(l));
     expect(lines).toEqual(Array.from({ length: good }, (_, i) => `GET /good${i} HTTP/1.1`));
+    // The request as the server got it, byte for byte: the client's head, then the forwarding fields.
+    expect(backend.received().endsWith(`GET ${path} HTTP/1.1\r\nHost: a\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nforwarded: for=127.0.0.1;proto=http;host="a"\r\n\r\n`)).toBe(true);
   }
 
   for (const [name, raw, status] of SMUGGLING_REQUESTS) {

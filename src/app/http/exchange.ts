@@ -140,8 +140,11 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     startMs: number,
     /** The request's header lines, forwarded (without the framing fields). */
     readonly headLines: string,
+    /** The whole request to send, when it was made already (a plain request without a body: its own bytes). */
+    whole: Uint8Array | null = null,
   ) {
     super(proxy.listener, group, st, req.method, target, req.host, startMs);
+    this.#whole = whole;
     if (req.framing !== 'none') this.#arm(proxy.bodyWait, WHOLE_BODY_WAIT_MS);
   }
 
@@ -600,7 +603,7 @@ export function exchangeDeadline(x: Exchange): void {
 }
 
 /** Methods whose request is sent with `Content-Length: 0` when it has no body (some servers want a length). */
-function hasBodyMethod(method: string): boolean {
+export function hasBodyMethod(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH';
 }
 

@@ -19,7 +19,8 @@ import { newSelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
 import { TrustedSources } from '../../core/trusted-sources.ts';
-import { forwardedRequestLines, forwardingTail } from '../../core/http/forwarding.ts';
+import { forwardedRequestLines, forwardingTail, requestFieldsPlain } from '../../core/http/forwarding.ts';
+import { headBytes } from '../../protocol/http1-lex.ts';
 import { ConnectionPool, type PoolOwner } from '../../core/http/pool.ts';
 import { matchRoute, type HttpRoute } from '../../core/http/routes.ts';
 import { StickyTable, takeCookie } from '../../core/http/sticky.ts';
@@ -30,7 +31,7 @@ import { clientDeadline, HttpClient, type ClientRequestUser, type ClientTimers, 
 import type { StreamSocket } from '../../dataplane/socket.ts';
 import type { RequestHead, RequestLimits } from '../../protocol/http1-request-parser.ts';
 import { requestTarget } from '../../protocol/http1-request.ts';
-import { Exchange, exchangeDeadline, type ExchangeHost, type HttpGroup } from './exchange.ts';
+import { Exchange, exchangeDeadline, hasBodyMethod, type ExchangeHost, type HttpGroup } from './exchange.ts';
 import { RequestRecord } from './request-record.ts';
 
 export type { HttpGroup };
@@ -65,6 +66,7 @@ class ProxyClient extends HttpClient {
   key = '';
   /** The forwarding fields of its last request, and the Host they were made for. */
   tail: string | null = null;
+  tailBytes: Uint8Array | null = null;
   tailHost: string | null = null;
 }
 
@@ -182,14 +184,29 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     this.#watch(group);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
-    // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
-    let lines = host === null ? 'host: \r\n' : '';
     const facts = { clientAddress: c.address, proto: this.#proto, host };
     const pc = c as ProxyClient;
     if (pc.tail === null || pc.tailHost !== host) {
       pc.tail = forwardingTail(facts);
+      pc.tailBytes = headBytes(pc.tail);
       pc.tailHost = host;
     }
+    // The usual request (HTTP/1.1, no body, nothing in its head to rewrite) goes on as its own
+    // bytes with the forwarding fields before the empty line: no head rebuilt or encoded.
+    if (host !== null && head.minor === 1 && head.framing === 'none' && head.upgrade === null && cookies === null && target === head.target && !hasBodyMethod(head.method) && requestFieldsPlain(head.headers)) {
+      const raw = head.raw;
+      const tail = pc.tailBytes!;
+      const whole = Buffer.allocUnsafe(raw.length + tail.length);
+      whole.set(raw.subarray(0, raw.length - 2));
+      whole.set(tail, raw.length - 2);
+      whole[whole.length - 2] = 13;
+      whole[whole.length - 1] = 10;
+      const x = new Exchange(this, c, group, st, head, target, startMs, '', whole);
+      this.inFlight++;
+      return x;
+    }
+    // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
+    let lines = host === null ? 'host: \r\n' : '';
     lines += forwardedRequestLines(head.headers, facts, this.#trusted, cookies !== null, head.fields, pc.tail);
     if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
     if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;

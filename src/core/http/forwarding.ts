@@ -124,6 +124,11 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
   return `${out}x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
 }
 
+/** True when a request's fields are all passed on as they are (no hop-by-hop, framing, Expect or forwarding field among them). */
+export function requestFieldsPlain(incoming: readonly [string, string][]): boolean {
+  return !anyChecked(incoming, REQUEST_CHECKED, REQUEST_SPECIAL, false);
+}
+
 /**
  * The forwarding fields of a request that came with none (or from a peer not trusted to send
  * them): the same for every request of a connection with the same Host, so a connection keeps it.
