@@ -99,7 +99,7 @@ export class ResponseParser {
         }
         case State.Length: {
           const n = Math.min(this.#remaining, bytes.length - at);
-          this.#sink.responseBody(bytes.subarray(at, at + n));
+          this.#sink.responseBody(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n));
           at += n;
           this.#remaining -= n;
           if (this.#remaining === 0) this.#finish();

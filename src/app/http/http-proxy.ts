@@ -197,8 +197,8 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
       const raw = head.raw;
       const tail = pc.tailBytes!;
       const whole = Buffer.allocUnsafe(raw.length + tail.length);
-      whole.set(raw.subarray(0, raw.length - 2));
-      whole.set(tail, raw.length - 2);
+      whole.set(raw);
+      whole.set(tail, raw.length - 2); // over the head's empty line, which comes again after
       whole[whole.length - 2] = 13;
       whole[whole.length - 1] = 10;
       const x = new Exchange(this, c, group, st, head, target, startMs, '', whole);
