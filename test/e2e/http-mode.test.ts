@@ -189,6 +189,31 @@ describe('HTTP mode', () => {
     expect(await r503.text()).toContain('no server available');
   });
 
+  test('an idempotent request a server drops unanswered is sent once more to another server; a POST gets 502', async () => {
+    const bad = httpBackend('bad', { mode: 'reset' });
+    h.defer(() => bad.close());
+    const [a] = backends('a');
+    const { port } = await start({ web: { servers: [bad.address, a!.address], tracking: false, blacklist: 0 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/get${i}`);
+      statuses.push(r.status);
+      if (r.status === 200) expect((await echo(r)).server).toBe('a');
+      else await r.text();
+    }
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    // Round robin sent half of them to the server that drops requests first.
+    expect(bad.accepted).toBeGreaterThan(0);
+    const posts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/post${i}`, { method: 'POST', body: 'x' });
+      posts.push(r.status);
+      await r.text();
+    }
+    expect(posts).toContain(502);
+    expect(posts).toContain(200);
+  });
+
   test('504 when the server does not answer in time; 413 over the body limit; 400 for a malformed request', async () => {
     const slow = httpBackend('slow', { mode: 'hold' });
     h.defer(() => slow.close());

@@ -20,7 +20,8 @@
  * Failures become HTTP answers: 503 when no server is available, 502 when the server fails
  * before its response, 504 when it does not begin one within the response timeout. A request not
  * yet sent (connect failed) is tried once more on another server; one that met a stale keep-alive
- * connection is sent once more on a fresh one unless part of a streamed body went already.
+ * connection is sent once more on a fresh one, and an idempotent one a server dropped unanswered
+ * once more on another server, unless part of a streamed body went already.
  *
  * The exchange is the connection's user, the pool's waiter, the client's request user, the
  * timer lists' entry and its own access log record (request-record.ts): no closure per request
@@ -67,6 +68,9 @@ export interface ExchangeHost {
 }
 
 const NO_BYTES: readonly Uint8Array[] = [];
+
+/** Methods a server may see twice without harm (RFC 9110 §9.2.2): sent again elsewhere if one drops them unanswered. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Connects tried after the first for one request (on another server). */
 const CONNECT_RETRIES = 1;
@@ -504,6 +508,28 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       this.connected = false;
       if (server.reserve(true)) {
         this.#use(server);
+        return;
+      }
+      this.st.server = null;
+    }
+    // An idempotent request (RFC 9110 §9.2.2) the server dropped before answering: once more on
+    // another server, if none of a streamed body went (a whole one is kept and sent again).
+    const failed = this.st.server;
+    if (failed !== null && IDEMPOTENT.has(this.method) && !this.#bodyWent && this.#connectRetries < CONNECT_RETRIES && this.connected) {
+      const sel = this.group.selector;
+      // The connected slot back to a reserved one, so that the failover is the connect failure's.
+      sel.released(this.st);
+      this.connected = false;
+      if (failed.reserve(true)) {
+        const next = sel.connectFailed(this.st, false);
+        if (next !== null) {
+          this.#connectRetries++;
+          this.failedOnce(failed, `server failed before answering: ${why}`, 'server-failed');
+          this.sticky = false;
+          this.#use(next);
+          return;
+        }
+        this.#answer(502, 'server-failed', 'the server failed before answering', why);
         return;
       }
       this.st.server = null;

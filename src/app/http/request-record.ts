@@ -22,7 +22,7 @@ export interface HttpGroup {
 }
 
 /** Why a request was sent again (the access log's `retry`). */
-export type RetryReason = 'connect-failed' | 'stale-connection';
+export type RetryReason = 'connect-failed' | 'stale-connection' | 'server-failed';
 
 export class RequestRecord implements HttpRequestRecord {
   status = 0;
