@@ -135,6 +135,8 @@ describe('request line', () => {
   test('a version other than HTTP/1.1 or 1.0, or none (HTTP/0.9): 505', () => {
     for (const v of ['HTTP/1.2', 'HTTP/2.0', 'HTXP/1.1', 'http/1.1', 'HTTP/1.10', 'HTTP/1', 'HTTP/01.1', 'FOO']) bad(`GET / ${v}\r\n${H}\r\n`, 505, 'version');
     bad('GET /\r\n\r\n', 505, 'HTTP/0.9');
+    // An HTTP/2 client's connection preface (a client that negotiated h2 by ALPN, or speaks it in clear).
+    bad('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505);
     bad(`GET /\r\n${H}\r\n`, 505);
   });
 
