@@ -16,7 +16,8 @@ class Recorder implements RequestSink {
   ends = 0;
   requestHead(h: RequestHead): void {
     expect(this.heads.length).toBe(this.ends);
-    this.heads.push(h);
+    // `raw` is valid only during this call (a view of the caller's buffer): kept as a copy.
+    this.heads.push({ ...h, raw: Uint8Array.from(h.raw) });
     this.bodies.push('');
   }
   requestBody(c: Uint8Array): void {
@@ -110,6 +111,11 @@ describe('request line', () => {
     expect(ok(`GET / HTTP/1.0\r\n\r\n`).minor).toBe(0);
     expect(ok(`!#$%&'*+-.^_\`|~09azAZ / HTTP/1.1\r\n${H}\r\n`).method).toBe("!#$%&'*+-.^_`|~09azAZ");
     expect(ok(`get / HTTP/1.1\r\n${H}\r\n`).method).toBe('get');
+    // The head as received, byte for byte, and its field lines as text, however it was split.
+    const raw = `GET /r HTTP/1.1\r\n${H}X-Case: Kept\r\n\r\n`;
+    const r = ok(raw);
+    expect(Buffer.from(r.raw).toString('latin1')).toBe(raw);
+    expect(r.fields).toBe(`${H}X-Case: Kept\r\n`);
   });
 
   test('a method that is not a token: 400', () => {
