@@ -18,6 +18,52 @@ for (let c = 0; c < 256; c++) {
 
 export const CRLFCRLF = Buffer.from('\r\n\r\n');
 
+/** What is wrong with a field line, if anything (FieldReader.read). */
+export const enum FieldProblem {
+  None,
+  /** It starts with a space or a tab: obs-fold, a continuation of the line before. */
+  ObsFold,
+  /** No token before a colon (no colon, whitespace before it, a character a name cannot have). */
+  BadLine,
+  /** A control character (NUL, a bare CR, DEL ...) in the value, at `bad`. */
+  BadValue,
+}
+
+/**
+ * One field line (RFC 9112 §5: `name ":" OWS value OWS`) read and checked, for both parsers: the
+ * name a token, the value without surrounding spaces and tabs and without control characters.
+ * What it read stays in `name` and `value` (one reader per parser: no tuple per field).
+ */
+export class FieldReader {
+  name = '';
+  value = '';
+  /** Where the control character is, after FieldProblem.BadValue. */
+  bad = 0;
+
+  /** Reads s[from, to), a field line without its CRLF. */
+  read(s: string, from: number, to: number): FieldProblem {
+    let i = from;
+    while (i < to && CLASS[s.charCodeAt(i)]! & TCHAR) i++;
+    if (i === from || i === to || s.charCodeAt(i) !== 58) {
+      const c = s.charCodeAt(from);
+      return c === 32 || c === 9 ? FieldProblem.ObsFold : FieldProblem.BadLine;
+    }
+    this.name = s.slice(from, i);
+    let a = i + 1;
+    let z = to;
+    while (a < z && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+    while (z > a && (s.charCodeAt(z - 1) === 32 || s.charCodeAt(z - 1) === 9)) z--;
+    for (let k = a; k < z; k++) {
+      if (!(CLASS[s.charCodeAt(k)]! & VALUE)) {
+        this.bad = k;
+        return FieldProblem.BadValue;
+      }
+    }
+    this.value = s.slice(a, z);
+    return FieldProblem.None;
+  }
+}
+
 /**
  * s equals `lower` (lower case letters, digits and '-') ignoring case. Exact for tokens and
  * checked values: in them only letters become letters with the 0x20 bit set.

@@ -12,7 +12,7 @@
  * bytes, the head is decoded once, and its lines are checked with table lookups, not regexes.
  * Whatever way the bytes are split between feeds, the outcome is the same.
  */
-import { asBuffer, bareLF, CLASS, CRLFCRLF, HEX, lowerIs, TARGET, TCHAR, VALUE } from './http1-lex.ts';
+import { asBuffer, bareLF, CLASS, CRLFCRLF, FieldProblem, FieldReader, HEX, lowerIs, TARGET, TCHAR, VALUE } from './http1-lex.ts';
 
 export interface RequestHead {
   method: string;
@@ -97,8 +97,7 @@ export class RequestParser {
   #line = '';
   #trailerBytes = 0;
   /** The field #field() read last (two members rather than a tuple per field). */
-  #name = '';
-  #value = '';
+  readonly #fields = new FieldReader();
 
   constructor(sink: RequestSink, limits: RequestLimits) {
     this.#sink = sink;
@@ -278,8 +277,8 @@ export class RequestParser {
       const bad = this.#field(s, i, nl - 1);
       if (bad !== null) return this.#fail(400, bad);
       i = nl + 1;
-      const name = this.#name;
-      const value = this.#value;
+      const name = this.#fields.name;
+      const value = this.#fields.value;
       headers.push([name, value]);
       // The fields that matter here, told apart by length before any case-insensitive compare.
       switch (name.length) {
@@ -338,25 +337,21 @@ export class RequestParser {
     return to;
   }
 
-  /** Checks the field line s[from, to) (no CRLF); sets #name and #value, or returns what is wrong. */
+  /** Checks the field line s[from, to) (no CRLF) into #fields, or returns what is wrong. */
   #field(s: string, from: number, to: number): string | null {
-    let i = from;
-    while (i < to && CLASS[s.charCodeAt(i)]! & TCHAR) i++;
-    if (i === from || i === to || s.charCodeAt(i) !== 58) {
-      const c = s.charCodeAt(from);
-      return c === 32 || c === 9 ? 'obs-fold (a field line starting with whitespace)' : `bad field line ${q(s.slice(from, to))}`;
+    const f = this.#fields;
+    switch (f.read(s, from, to)) {
+      case FieldProblem.None:
+        return null;
+      case FieldProblem.ObsFold:
+        return 'obs-fold (a field line starting with whitespace)';
+      case FieldProblem.BadLine:
+        return `bad field line ${q(s.slice(from, to))}`;
+      default:
+        return `${s.charCodeAt(f.bad) === 13 ? 'a bare CR' : 'a control character'} in the value of ${q(f.name)}`;
     }
-    this.#name = s.slice(from, i);
-    let a = i + 1;
-    let z = to;
-    while (a < z && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-    while (z > a && (s.charCodeAt(z - 1) === 32 || s.charCodeAt(z - 1) === 9)) z--;
-    for (let k = a; k < z; k++) {
-      if (!(CLASS[s.charCodeAt(k)]! & VALUE)) return `${s.charCodeAt(k) === 13 ? 'a bare CR' : 'a control character'} in the value of ${q(this.#name)}`;
-    }
-    this.#value = s.slice(a, z);
-    return null;
   }
+
 
   /** Chunk-size lines and the CRLF after chunk data, a byte at a time (they are a few bytes). */
   #chunkLine(bytes: Uint8Array, at: number): number {

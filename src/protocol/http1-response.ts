@@ -10,7 +10,7 @@
  * Content-Length beside chunked, a bad chunk size, obs-fold) is an error: the caller answers
  * 502 and closes the connection rather than guess where the next response begins.
  */
-import { asBuffer, CLASS, CRLFCRLF, lowerIs, TCHAR, VALUE } from './http1-lex.ts';
+import { asBuffer, CLASS, CRLFCRLF, FieldProblem, FieldReader, lowerIs, VALUE } from './http1-lex.ts';
 
 /** What the parser reports. `end(keepAlive)`: the response is complete; may the connection be reused? */
 export interface ResponseSink {
@@ -60,6 +60,7 @@ export class ResponseParser {
   #keepAlive = true;
   #noBody = false;
   #upgrade = false;
+  readonly #fields = new FieldReader();
 
   constructor(sink: ResponseSink) {
     this.#sink = sink;
@@ -218,18 +219,13 @@ export class ResponseParser {
     let connection = '';
     for (let i = le + 2; i < s.length; ) {
       const nl = s.indexOf('\r\n', i);
-      const c0 = s.charCodeAt(i);
-      if (c0 === 32 || c0 === 9) return 'obs-fold in a response header';
-      let j = i;
-      while (j < nl && CLASS[s.charCodeAt(j)]! & TCHAR) j++;
-      if (j === i || j === nl || s.charCodeAt(j) !== 58) return `bad header line '${s.slice(i, Math.min(nl, i + 40))}'`;
-      const name = s.slice(i, j);
-      let a = j + 1;
-      let z = nl;
-      while (a < z && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-      while (z > a && (s.charCodeAt(z - 1) === 32 || s.charCodeAt(z - 1) === 9)) z--;
-      for (let k = a; k < z; k++) if (!(CLASS[s.charCodeAt(k)]! & VALUE)) return `a control character (NUL, bare CR or LF) in the header '${name.slice(0, 40)}'`;
-      const value = s.slice(a, z);
+      const f = this.#fields;
+      const problem = f.read(s, i, nl);
+      if (problem === FieldProblem.ObsFold) return 'obs-fold in a response header';
+      if (problem === FieldProblem.BadLine) return `bad header line '${s.slice(i, Math.min(nl, i + 40))}'`;
+      if (problem === FieldProblem.BadValue) return `a control character (NUL, bare CR or LF) in the header '${f.name.slice(0, 40)}'`;
+      const name = f.name;
+      const value = f.value;
       i = nl + 2;
       headers.push([name, value]);
       // The fields that matter here, told apart by length before any case-insensitive compare.
