@@ -14,7 +14,6 @@
 import { formatAddress } from '../../core/address.ts';
 import type { Clock } from '../../core/clock.ts';
 import { DeadlineList } from '../../core/deadline-list.ts';
-import { clientKey } from '../../core/ip.ts';
 import { newSelectionState } from '../../core/selector.ts';
 import type { Server } from '../../core/servers/server.ts';
 import { LatencyHistogram } from '../../core/servers/latency-histogram.ts';
@@ -184,10 +183,9 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     this.#watch(group);
     const cookieName = group.config.stickyCookie ?? null;
     const cookies = cookieName === null ? null : takeCookie(cookieOf(head.headers), cookieName);
-    const facts = { clientAddress: c.address, proto: this.#proto, host };
     const pc = c as ProxyClient;
     if (pc.tail === null || pc.tailHost !== host) {
-      pc.tail = forwardingTail(facts);
+      pc.tail = forwardingTail({ clientAddress: c.address, proto: this.#proto, host });
       pc.tailBytes = headBytes(pc.tail);
       pc.tailHost = host;
     }
@@ -207,7 +205,7 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     }
     // HTTP/1.1 needs a Host; an HTTP/1.0 client may send none, which is an empty one (RFC 9112 §3.2).
     let lines = host === null ? 'host: \r\n' : '';
-    lines += forwardedRequestLines(head.headers, facts, this.#trusted, cookies !== null, head.fields, pc.tail);
+    lines += forwardedRequestLines(head.headers, { clientAddress: c.address, proto: this.#proto, host }, this.#trusted, cookies !== null, head.fields, pc.tail);
     if (cookies !== null && cookies.rest != null) lines += `cookie: ${cookies.rest}\r\n`;
     if (head.upgrade !== null) lines += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
     const x = new Exchange(this, c, group, st, head, target, startMs, lines);
@@ -217,7 +215,7 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
   }
 
   refuse(c: HttpClient, status: number, reason: string): void {
-    const r = new RequestRecord(this.#host, this.#host.group, newSelectionState(clientKey(c.address), c.port), '', '', null, this.clock.now());
+    const r = new RequestRecord(this.#host, this.#host.group, newSelectionState((c as ProxyClient).key, c.port), '', '', null, this.clock.now());
     r.answered(status, status === 408 ? 'client-timeout' : status === 413 ? 'body-too-large' : 'bad-request', reason, r.startMs);
     this.writeAnswer(c, status, reason, false);
     c.closeAfterFlush();

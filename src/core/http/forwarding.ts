@@ -81,8 +81,6 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
   // The usual request has no field to drop or rewrite: its lines as received, then ours.
   if (raw !== null && !anyChecked(incoming, REQUEST_CHECKED, REQUEST_SPECIAL, dropCookie)) return raw + (tail ?? forwardingTail(facts));
   const client = plainAddress(facts.clientAddress);
-  const node = client.includes(':') ? `"[${client}]"` : client;
-  const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${hostInQuotes(facts.host)}"` : ''}`;
   const keepChain = trusted !== null && trusted.trusts(client);
   let out = '';
   let tokens: Set<string> | null = null;
@@ -115,13 +113,9 @@ export function forwardedRequestLines(incoming: readonly [string, string][], fac
     const named = tokens;
     if (named.has('x-forwarded-for')) xff = null;
     if (named.has('forwarded')) forwarded = null;
-    out = out
-      .split('\r\n')
-      .filter((l) => l !== '' && !named.has(l.slice(0, l.indexOf(':')).toLowerCase()))
-      .map((l) => `${l}\r\n`)
-      .join('');
+    out = withoutNamed(out, named);
   }
-  return `${out}x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
+  return out + forwardingFields(client, facts, xff, forwarded);
 }
 
 /** True when a request's fields are all passed on as they are (no hop-by-hop, framing, Expect or forwarding field among them). */
@@ -134,10 +128,14 @@ export function requestFieldsPlain(incoming: readonly [string, string][]): boole
  * them): the same for every request of a connection with the same Host, so a connection keeps it.
  */
 export function forwardingTail(facts: ForwardFacts): string {
-  const client = plainAddress(facts.clientAddress);
+  return forwardingFields(plainAddress(facts.clientAddress), facts, null, null);
+}
+
+/** X-Forwarded-For and Forwarded with this hop appended to the chains kept (null: none kept), and X-Forwarded-Proto. */
+function forwardingFields(client: string, facts: ForwardFacts, xff: string | null, forwarded: string | null): string {
   const node = client.includes(':') ? `"[${client}]"` : client;
   const own = `for=${node};proto=${facts.proto}${facts.host !== null ? `;host="${hostInQuotes(facts.host)}"` : ''}`;
-  return `x-forwarded-for: ${client}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${own}\r\n`;
+  return `x-forwarded-for: ${xff === null ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${facts.proto}\r\nforwarded: ${forwarded === null ? own : `${forwarded}, ${own}`}\r\n`;
 }
 
 /**
@@ -165,8 +163,12 @@ export function forwardedResponseLines(incoming: readonly [string, string][], dr
     out += `${n}: ${h[1]}\r\n`;
   }
   if (tokens === null) return out;
-  const named = tokens;
-  return out
+  return withoutNamed(out, tokens);
+}
+
+/** Header lines without the fields `named` (lower-case names): what a Connection field made hop-by-hop. */
+function withoutNamed(lines: string, named: ReadonlySet<string>): string {
+  return lines
     .split('\r\n')
     .filter((l) => l !== '' && !named.has(l.slice(0, l.indexOf(':')).toLowerCase()))
     .map((l) => `${l}\r\n`)
