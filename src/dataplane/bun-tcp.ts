@@ -165,24 +165,25 @@ const tcpConnect: TCPSocketConnectOptions<Side> = { hostname: '', port: 0, allow
 const unixConnect: UnixSocketOptions<Side> = { unix: '', allowHalfOpen: true, socket: serverHandlers, data: undefined };
 
 export function connectTcp(address: Address, side: Side): void {
-  // The returned promise is left alone: with a connectError handler Bun does not report its
-  // rejection, and a .catch() would cost a promise reaction per connection.
   if (address.kind === 'unix') {
     unixConnect.unix = address.path;
-    unixConnect.data = side;
-    try {
-      void Bun.connect<Side>(unixConnect);
-    } finally {
-      unixConnect.data = undefined;
-    }
+    connectWith(unixConnect, side);
     return;
   }
   tcpConnect.hostname = address.host;
   tcpConnect.port = address.port;
-  tcpConnect.data = side;
+  connectWith(tcpConnect, side);
+}
+
+/** Connects with one of the shared option objects, which holds `side` only during the call. */
+function connectWith(options: TCPSocketConnectOptions<Side> | UnixSocketOptions<Side>, side: Side): void {
+  options.data = side;
+  // The returned promise is left alone: with a connectError handler Bun does not report its
+  // rejection, and a .catch() would cost a promise reaction per connection.
   try {
-    void Bun.connect<Side>(tcpConnect);
+    // Either overload: Bun tells them apart by `unix` or `hostname`.
+    void Bun.connect<Side>(options as TCPSocketConnectOptions<Side>);
   } finally {
-    tcpConnect.data = undefined;
+    options.data = undefined;
   }
 }
