@@ -9,6 +9,7 @@
 import type { Socket, SocketHandler } from 'bun';
 import type { Address } from '../core/address.ts';
 import type { Pooled } from '../core/http/pool.ts';
+import { concat } from './bytes.ts';
 import { ResponseParser, type ResponseHead, type ResponseSink } from '../protocol/http1-response.ts';
 
 /** The exchange (one request and its response) using a connection. */
@@ -80,7 +81,7 @@ export class BackendConnection implements ResponseSink, Pooled {
     if (s === null || this.closed) return true;
     const held = this.#unsent;
     if (held !== null) {
-      this.#unsent = Buffer.concat([held, bytes]);
+      this.#unsent = concat(held, bytes);
       return false;
     }
     const n = s.write(bytes);

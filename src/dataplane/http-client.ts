@@ -19,6 +19,7 @@
 import type { Clock } from '../core/clock.ts';
 import { relist, type DeadlineEntry, type DeadlineList } from '../core/deadline-list.ts';
 import { RequestParser, type RequestError, type RequestHead, type RequestLimits, type RequestSink } from '../protocol/http1-request-parser.ts';
+import { concat } from './bytes.ts';
 import type { StreamSocket } from './socket.ts';
 
 /** Why a request's client side failed before its end. */
@@ -219,10 +220,7 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
     this.bytesWritten += bytes.length;
     const held = this.#unsent;
     if (held !== null) {
-      const joined = new Uint8Array(held.length + bytes.length);
-      joined.set(held);
-      joined.set(bytes, held.length);
-      this.#unsent = joined;
+      this.#unsent = concat(held, bytes);
       return false;
     }
     return this.#send(bytes);
@@ -361,13 +359,7 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
     const add = bytes.subarray(from);
     const held = this.#held;
     const before = held === null ? 0 : held.length;
-    if (held === null) this.#held = add.slice();
-    else {
-      const joined = new Uint8Array(held.length + add.length);
-      joined.set(held);
-      joined.set(add, held.length);
-      this.#held = joined;
-    }
+    this.#held = held === null ? add.slice() : concat(held, add);
     if (before < HELD_MAX && before + add.length >= HELD_MAX) this.pauseReading();
   }
 
