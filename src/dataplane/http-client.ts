@@ -93,8 +93,6 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
   /** Bytes read from the client and written to it (the access log's and the listener's totals). */
   bytesRead = 0;
   bytesWritten = 0;
-  /** Requests this connection carried. */
-  requests = 0;
   #phase = Phase.Head;
   /** Bytes read after the current request, held until it is answered. */
   #held: Uint8Array | null = null;
@@ -191,7 +189,6 @@ export class HttpClient implements RequestSink, DeadlineEntry<HttpClient> {
   /** The handler's request() must not answer: its user may, from clientBodyEnd (or a failure) on. */
   requestHead(head: RequestHead): void {
     this.head = head;
-    this.requests++;
     this.#phase = Phase.Body;
     if (head.framing === 'none') this.#disarm(); // requestEnd follows at once
     else {

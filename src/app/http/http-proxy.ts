@@ -84,8 +84,6 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
   readonly responseHead = new LatencyHistogram();
   /** Requests and tunnels under way (an exchange started, not finished). */
   inFlight = 0;
-  /** Client connections open now. */
-  clients = 0;
   // Timer lists (ClientTimers and ExchangeHost): one per length.
   readonly header: DeadlineList<HttpClient>;
   readonly idle: DeadlineList<HttpClient>;
@@ -167,7 +165,6 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
     const c = new ProxyClient(socket, this, this, this.limits, address, port);
     c.key = key;
     socket.data = c;
-    this.clients++;
     if (initial !== null && initial.length > 0) c.onData(initial);
     return c;
   }
@@ -223,7 +220,6 @@ export class HttpProxy implements HttpClientHandler, PoolOwner<BackendConnection
   }
 
   closed(c: HttpClient): void {
-    this.clients--;
     this.#host.httpClientEnded((c as ProxyClient).key, c.bytesRead, c.bytesWritten);
   }
 
