@@ -167,11 +167,8 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#heldBytes += chunk.length;
     if (this.#heldBytes < WHOLE_BODY_BYTES) return;
     if (this.#stage === Stage.Reading) this.#begin(this.proxy.clock.now());
-    else if (!this.#clientPaused) {
-      // Waiting for a connection: no more is read until it comes.
-      this.#clientPaused = true;
-      this.client.pauseReading();
-    }
+    // Waiting for a connection: no more is read until it comes.
+    else this.#pauseClient();
   }
 
   clientBodyEnd(): void {
@@ -216,10 +213,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
   tunnelData(chunk: Uint8Array): void {
     this.bytesFromClient += chunk.length;
     const c = this.conn;
-    if (c !== null && !c.write(chunk) && !this.#clientPaused) {
-      this.#clientPaused = true;
-      this.client.pauseReading();
-    }
+    if (c !== null && !c.write(chunk)) this.#pauseClient();
   }
 
   // The request
@@ -313,27 +307,30 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     this.#held = null;
     this.#heldBytes = 0;
     let ok = true;
-    for (const b of held) ok = this.#writeBody(c, b, false) && ok;
-    if (!ok) this.#pauseClient();
-    else if (this.#clientPaused) {
-      this.#clientPaused = false;
-      this.client.resumeReading();
-    }
+    for (const b of held) ok = this.#writeBody(c, b) && ok;
+    if (ok) this.#resumeClient();
     if (this.#bodyEnded) this.#bodyDone(c);
   }
 
   /** One piece of a streamed body to the server; the client waits while the server's socket is full. */
-  #writeBody(c: BackendConnection, chunk: Uint8Array, pause = true): boolean {
+  #writeBody(c: BackendConnection, chunk: Uint8Array): boolean {
     this.#bodyWent = true;
     const ok = c.write(this.#chunkedOut ? chunkFrame(chunk) : chunk);
-    if (!ok && pause) this.#pauseClient();
+    if (!ok) this.#pauseClient();
     return ok;
   }
 
+  /** The client is not read while the server's side cannot take more (once, however often asked). */
   #pauseClient(): void {
     if (this.#clientPaused) return;
     this.#clientPaused = true;
     this.client.pauseReading();
+  }
+
+  #resumeClient(): void {
+    if (!this.#clientPaused) return;
+    this.#clientPaused = false;
+    this.client.resumeReading();
   }
 
   /** A streamed body is all sent: the server's time to answer starts. */
@@ -352,10 +349,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
       this.#flushHeld(c);
       return;
     }
-    if (this.#clientPaused) {
-      this.#clientPaused = false;
-      this.client.resumeReading();
-    }
+    this.#resumeClient();
   }
 
   backendConnectFailed(_c: BackendConnection, why: string): void {
@@ -606,10 +600,7 @@ export class Exchange extends RequestRecord implements BackendUser, PoolWaiter<B
     if (this.#serverPaused) c?.resume();
     if (this.connected) this.group.selector.released(this.st);
     else if (server !== null) this.group.selector.abandoned(this.st);
-    if (this.#clientPaused) {
-      this.#clientPaused = false;
-      this.client.resumeReading();
-    }
+    this.#resumeClient();
     this.proxy.finished(this);
   }
 
